@@ -1,0 +1,250 @@
+/**
+ * The domain values that stages hand to each other. Types only (plus a few
+ * constant tables), so every folder may import them without pulling code.
+ *
+ * The path of a message (see DESIGN.md):
+ *   InboundMessage → Classification → per Destination: PolicyDecision →
+ *   ConsentDecision → sanitized resource → SealedEnvelope → QueueItem
+ */
+
+/** Any FHIR R4 resource as parsed JSON. */
+export interface FhirResource {
+  resourceType: string;
+  id?: string;
+  meta?: FhirMeta;
+  [key: string]: unknown;
+}
+
+export interface FhirMeta {
+  versionId?: string;
+  lastUpdated?: string;
+  security?: Coding[];
+  tag?: Coding[];
+  [key: string]: unknown;
+}
+
+export interface Coding {
+  system?: string;
+  code?: string;
+  display?: string;
+}
+
+/** HL7 v3 PurposeOfUse codes accepted in X-Purpose-Of-Use and routes. */
+export const PURPOSE_OF_USE = [
+  'TREAT', // treatment
+  'ETREAT', // emergency treatment (vital interest) — its own priority lane
+  'HPAYMT', // payment
+  'HOPERAT', // healthcare operations
+  'CAREMGT', // care management
+  'PUBHLTH', // public health
+  'POPHLTH', // population health
+  'HRESCH', // healthcare research
+  'CLINTRCH', // clinical trial research
+  'PATRQT', // patient requested
+  'FAMRQT', // family requested
+  'HQUALIMP', // quality improvement
+  'HSYSADMIN', // system administration
+  'TRAIN', // training
+  'HTEST', // test health data
+  'BTG', // break the glass
+  'COC', // coordination of care
+] as const;
+export type PurposeOfUse = (typeof PURPOSE_OF_USE)[number];
+
+export const isPurposeOfUse = (value: string): value is PurposeOfUse =>
+  (PURPOSE_OF_USE as readonly string[]).includes(value);
+
+/** Terminology systems we use for labels. */
+export const SYSTEMS = {
+  confidentiality: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality',
+  actCode: 'http://terminology.hl7.org/CodeSystem/v3-ActCode',
+  obligationPolicy: 'http://terminology.hl7.org/CodeSystem/v3-ActCode',
+  observationValue: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue',
+  purposeOfUse: 'http://terminology.hl7.org/CodeSystem/v3-ActReason',
+  cnic: 'urn:oid:2.16.586.1.1', // placeholder OID for Pakistan's NADRA CNIC; configurable in classify
+} as const;
+
+/** Sensitive data categories (regulation.md req. 1 and 7). */
+export const CATEGORIES = [
+  'mental-health', // FHIR sensitivity PSY
+  'substance-use', // ETH
+  'hiv-sti', // HIV, STD
+  'sexual-reproductive', // SEX
+  'violence', // SDV
+  'genetics', // GDIS
+] as const;
+export type Category = (typeof CATEGORIES)[number];
+
+/** Where the data came from on the LAN. */
+export type SourceFormat = 'fhir' | 'hl7v2';
+
+/** What ingress hands to the pipeline, after parsing and authenticating the sender. */
+export interface InboundMessage {
+  /** Gateway-assigned message id (also the uplink Idempotency-Key). */
+  id: string;
+  /** ISO-8601 instant of acceptance. */
+  receivedAt: string;
+  /** Authenticated sending system (mTLS client name, MSH-3/4, or "lan"). */
+  source: string;
+  purpose: PurposeOfUse;
+  format: SourceFormat;
+  /** The FHIR content (for HL7 v2 input: the mapped Bundle). */
+  resource: FhirResource;
+  /** The original HL7 v2 text, for destinations that take v2. */
+  v2?: string;
+  /** When the sender narrowed the destinations (X-Destination). */
+  destinations?: string[];
+}
+
+/** The patient a message is about, as found by classification. */
+export interface PatientIdentity {
+  /** Stable identity string (e.g. "Patient/123" or "cnic|12345-1234567-1"): input to the pseudonymous token. */
+  key: string;
+  /** Every identifier/reference seen for this patient (used to match consents). */
+  ids: string[];
+  birthDate?: string;
+}
+
+export interface Classification {
+  patient: PatientIdentity | null;
+  /** Age in whole years at decision time, when a birth date is known. */
+  ageYears: number | null;
+  categories: Category[];
+  /** Effective security labels (confidentiality + sensitivity), only ever raised. */
+  labels: Coding[];
+  resourceTypes: string[];
+  /** False only when the content carries no identity (already de-identified). */
+  identifiable: boolean;
+}
+
+export type DestinationKind = 'treatment' | 'public-health' | 'research' | 'ai-service' | 'registry' | 'other';
+
+export interface RetryPolicy {
+  maxAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** Dead-letter a message this long after it was queued, even if attempts remain. */
+  maxAgeMs: number;
+}
+
+export interface Destination {
+  name: string;
+  url: string;
+  /** ISO 3166 alpha-2 country of the receiving service (residency). */
+  country: string;
+  region?: string;
+  kind: DestinationKind;
+  /** Organisation identifier used as the consent "actor" for this destination. */
+  organization?: string;
+  /** What the destination receives: mapped FHIR (default) or the original HL7 v2. */
+  format: 'fhir' | 'hl7v2';
+  timeoutMs: number;
+  concurrency: number;
+  retry: RetryPolicy;
+  /** Base64 X25519 public key of the recipient (sealing). */
+  recipientPublicKey?: string;
+  recipientKeyId?: string;
+  tls?: { ca?: string; cert?: string; key?: string; pinSha256?: string[] };
+}
+
+export interface PolicyRef {
+  id: string;
+  version: string;
+  sha256: string;
+}
+
+/** One plain-words reason, tied to the rule or consent provision that gave it. */
+export interface Reason {
+  ruleId?: string;
+  text: string;
+}
+
+export type Obligation =
+  | { kind: 'require-consent'; purposes?: PurposeOfUse[]; scope?: string; categories?: Category[]; ruleId: string }
+  | { kind: 'sanitize'; profile: string; ruleId: string }
+  | { kind: 'label'; labels: Coding[]; ruleId: string }
+  | { kind: 'seal'; required: boolean; ruleId: string };
+
+export interface PolicyDecision {
+  effect: 'permit' | 'deny';
+  destination: string;
+  purpose: PurposeOfUse;
+  policy: PolicyRef;
+  /** Ids of the rules that produced the effect and the obligations. */
+  ruleIds: string[];
+  reasons: Reason[];
+  obligations: Obligation[];
+}
+
+export interface ConsentDecision {
+  effect: 'permit' | 'deny';
+  consentId?: string;
+  consentVersion?: string;
+  /** e.g. "provision.provision[1]" */
+  provisionPath?: string;
+  reasons: Reason[];
+  /** e.g. redact a class of data. */
+  obligations: Obligation[];
+}
+
+/** What the sender is told per destination. */
+export type DeliveryState = 'denied' | 'queued' | 'delivering' | 'delivered' | 'retrying' | 'dead' | 'withdrawn' | 'purged';
+
+export interface DestinationOutcome {
+  name: string;
+  decision: 'queued' | 'denied';
+  reasons: string[];
+  policy?: PolicyRef;
+  ruleIds?: string[];
+  consent?: { id?: string; version?: string; effect: 'permit' | 'deny' };
+}
+
+/** One PHI-free audit record (src/audit turns it into a canonical Merkle leaf). */
+export type AuditEventType =
+  | 'received'
+  | 'decided'
+  | 'queued'
+  | 'consent-withdrawn'
+  | 'delivered'
+  | 'dead-lettered'
+  | 'purged'
+  | 'policy-activated'
+  | 'key-rotated'
+  | 'config-changed'
+  | 'admin-action';
+
+export interface AuditEvent {
+  event: AuditEventType;
+  /** ISO-8601 instant. */
+  time: string;
+  messageId?: string;
+  source?: string;
+  destination?: string;
+  purpose?: string;
+  decision?: string;
+  ruleIds?: string[];
+  policySha256?: string;
+  consentId?: string;
+  consentVersion?: string;
+  /** Keyed hash of PatientIdentity.key — never the identity itself. */
+  patientToken?: string;
+  /** Data categories and resource types — never content. */
+  dataClasses?: string[];
+  /** Plain-words reason without PHI. */
+  reason?: string;
+  actor?: string;
+}
+
+/** Appends audit events inside the caller's open SQLite transaction (same db handle). */
+export interface AuditSink {
+  append(events: AuditEvent[]): void;
+}
+
+/** Encrypts queue payloads at rest under a data key chosen by scope (e.g. the day, or a patient token). */
+export interface PayloadCipher {
+  encrypt(plain: Uint8Array, scope: string): Uint8Array;
+  /** Throws PayloadTamperedError (from src/crypto) when the ciphertext was altered. */
+  decrypt(cipher: Uint8Array, scope: string): Uint8Array;
+  /** Destroys the data key of a scope: everything under it becomes unrecoverable. */
+  shred(scope: string): void;
+}
