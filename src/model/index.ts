@@ -163,7 +163,9 @@ export type Obligation =
   | { kind: 'require-consent'; purposes?: PurposeOfUse[]; scope?: string; categories?: Category[]; ruleId: string }
   | { kind: 'sanitize'; profile: string; ruleId: string }
   | { kind: 'label'; labels: Coding[]; ruleId: string }
-  | { kind: 'seal'; required: boolean; ruleId: string };
+  | { kind: 'seal'; required: boolean; ruleId: string }
+  /** From consent: remove these data classes before sending; the rest is permitted (src/consent). */
+  | { kind: 'redact'; resourceTypes: string[]; categories: Category[]; ruleId: string };
 
 export interface PolicyDecision {
   effect: 'permit' | 'deny';
@@ -185,6 +187,8 @@ export interface ConsentDecision {
   reasons: Reason[];
   /** e.g. redact a class of data. */
   obligations: Obligation[];
+  /** 'permit-with-obligations' when effect is permit and obligations (e.g. redact) remain (src/consent). */
+  outcome?: 'permit' | 'deny' | 'permit-with-obligations';
 }
 
 /** What the sender is told per destination. */
