@@ -252,3 +252,12 @@ export interface PayloadCipher {
   /** Destroys the data key of a scope: everything under it becomes unrecoverable. */
   shred(scope: string): void;
 }
+
+/**
+ * What one delivery attempt to a destination came to (src/egress produces it,
+ * the queue's dispatcher acts on it). Errors carry no body content (no PHI).
+ */
+export type DeliveryResult =
+  | { kind: 'delivered'; status: number }
+  | { kind: 'retry'; status?: number; retryAfterMs?: number; error: string }
+  | { kind: 'dead'; status: number; error: string };

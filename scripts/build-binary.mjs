@@ -1,0 +1,57 @@
+// Builds dist/darwaza: one executable (Node's Single Executable Applications) holding the
+// bundled CLI, the policy pack, and better-sqlite3's native addon as an SEA asset.
+// Uses this machine's own node; nothing is downloaded. See docs in README ("Single binary").
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, writeFileSync, chmodSync, statSync, mkdirSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'], cwd: root, ...opts });
+const started = Date.now();
+
+run(process.execPath, [join(root, 'scripts/build.mjs'), '--sea']);
+
+const addon = join(dirname(require.resolve('better-sqlite3/package.json')), 'build/Release/better_sqlite3.node');
+if (!existsSync(addon)) throw new Error(`better-sqlite3's compiled addon is missing at ${addon}; run npm install`);
+
+const out = join(root, 'dist');
+mkdirSync(join(out, 'sea'), { recursive: true });
+const seaConfig = join(out, 'sea/sea-config.json');
+const blob = join(out, 'sea/sea-prep.blob');
+writeFileSync(
+  seaConfig,
+  JSON.stringify(
+    {
+      main: join(out, 'sea/darwaza.cjs'),
+      output: blob,
+      disableExperimentalSEAWarning: true,
+      useCodeCache: true,
+      assets: { 'better_sqlite3.node': addon },
+    },
+    null,
+    2,
+  ),
+);
+run(process.execPath, ['--experimental-sea-config', seaConfig]);
+
+const bin = join(out, 'darwaza');
+copyFileSync(process.execPath, bin);
+chmodSync(bin, 0o755);
+try {
+  run('strip', [bin]);
+} catch {
+  console.warn('strip not available: the binary stays larger');
+}
+// postject's "Can't find string offset" warnings are harmless (see toolchain notes).
+run(process.execPath, [
+  require.resolve('postject/dist/cli.js'),
+  bin,
+  'NODE_SEA_BLOB',
+  blob,
+  '--sentinel-fuse',
+  'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2',
+], { stdio: ['ignore', 'ignore', 'inherit'] });
+console.log(`built dist/darwaza (${(statSync(bin).size / 1e6).toFixed(1)} MB) in ${((Date.now() - started) / 1000).toFixed(1)} s`);

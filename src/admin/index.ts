@@ -1,0 +1,2 @@
+export { createMetrics, type Metrics } from './metrics.js';
+export { createAdminApp, type AdminOptions } from './app.js';

@@ -1,0 +1,39 @@
+/**
+ * Prometheus metrics (prom-client). Labels carry destination names, states, routes
+ * and status codes only — never a patient, identifier or payload (promise 3).
+ */
+import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'darwaza_process_' });
+  const m = {
+    registry,
+    requests: new Counter({ name: 'darwaza_http_requests_total', help: 'LAN API requests by route and status', labelNames: ['route', 'status'], registers: [registry] }),
+    decisions: new Counter({ name: 'darwaza_decisions_total', help: 'Per-destination decisions', labelNames: ['destination', 'decision'], registers: [registry] }),
+    queueDepth: new Gauge({ name: 'darwaza_queue_messages', help: 'Queue items by destination and state', labelNames: ['destination', 'state'], registers: [registry] }),
+    deliveryLatency: new Histogram({
+      name: 'darwaza_delivery_latency_seconds',
+      help: 'From acceptance to confirmed delivery',
+      labelNames: ['destination'],
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300, 3600, 86400],
+      registers: [registry],
+    }),
+    retries: new Counter({ name: 'darwaza_delivery_retries_total', help: 'Delivery attempts that will be retried', labelNames: ['destination'], registers: [registry] }),
+    deadLetters: new Counter({ name: 'darwaza_dead_letters_total', help: 'Items dead-lettered', labelNames: ['destination'], registers: [registry] }),
+    withdrawn: new Counter({ name: 'darwaza_withdrawn_total', help: 'Queued items withdrawn (consent or policy changed)', labelNames: ['destination'], registers: [registry] }),
+    commitBatch: new Histogram({
+      name: 'darwaza_commit_batch_size',
+      help: 'Messages per group commit',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+      registers: [registry],
+    }),
+    commitSeconds: new Histogram({ name: 'darwaza_commit_seconds', help: 'Time of one group commit', buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5], registers: [registry] }),
+    mllpMessages: new Counter({ name: 'darwaza_mllp_messages_total', help: 'HL7 v2 messages by acknowledgement code', labelNames: ['ack'], registers: [registry] }),
+    certDaysLeft: new Gauge({ name: 'darwaza_certificate_days_left', help: 'Days until a certificate expires', labelNames: ['certificate'], registers: [registry] }),
+    policyInfo: new Gauge({ name: 'darwaza_policy_info', help: 'The active policy (value 1)', labelNames: ['policy', 'version', 'sha256'], registers: [registry] }),
+  };
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,76 @@
+/**
+ * `darwaza init [--dir DIR]` — makes what a fresh appliance folder needs, where missing:
+ * gateway.config.json (the demo defaults), the shipped policy pack and profiles,
+ * the data folder, and keys under certs/. Idempotent: never overwrites a file.
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { EXIT, parseFlags, type Command } from '../command.js';
+import { DEMO_CONFIG, loadConfig } from '../../config/index.js';
+import { embeddedAssets } from '../../embedded/index.js';
+import { loadOrCreateKeyStore } from '../../crypto/index.js';
+
+export interface InitResult {
+  dir: string;
+  created: string[];
+}
+
+/** The work of init, callable from `start` on first run. */
+export async function initFolder(dir: string): Promise<InitResult> {
+  const created: string[] = [];
+  mkdirSync(dir, { recursive: true });
+  const configFile = join(dir, 'gateway.config.json');
+  if (!existsSync(configFile)) {
+    writeFileSync(configFile, JSON.stringify(DEMO_CONFIG, null, 2) + '\n', { mode: 0o644, flag: 'wx' });
+    created.push('gateway.config.json');
+  }
+  for (const [rel, text] of Object.entries(embeddedAssets())) {
+    const target = join(dir, rel);
+    if (existsSync(target)) continue;
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, text, { flag: 'wx' });
+    created.push(rel);
+  }
+  const config = loadConfig(configFile);
+  if (!existsSync(config.dataDir)) {
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    created.push('data/');
+  }
+  const hadKeys = existsSync(join(config.certsDir, 'signing-keys.json'));
+  const keys = await loadOrCreateKeyStore(config.certsDir);
+  keys.ensureKekFile();
+  for (const d of config.destinations) if (!d.recipientPublicKey) keys.demoRecipient(d.name);
+  if (!hadKeys) created.push('certs/ (gateway signing key, token key, key-encryption key, demo recipient keys)');
+  return { dir, created };
+}
+
+export const command: Command = {
+  name: 'init',
+  summary: 'make keys, certificates, a config and the policy pack where missing (idempotent)',
+  usage: `Usage: darwaza init [--dir DIR]
+
+Makes, where missing (never overwriting anything):
+  DIR/gateway.config.json   the demo configuration (LAN API 127.0.0.1:8080, MLLP :2575,
+                            admin :9090, one destination national-telemed on the built-in simulator)
+  DIR/policies/             the shipped Pakistan policy pack and de-identification profiles
+  DIR/schemas/              JSON Schemas of the config and policy files
+  DIR/data/                 the store (created on first start)
+  DIR/certs/                gateway signing key, patient-token key, key-encryption key,
+                            demo recipient keys (files 0600, folder 0700)
+
+Options:
+  --dir DIR   the folder to initialise (default: the current folder)`,
+  async run(args, io) {
+    const { values } = parseFlags(args, { dir: { type: 'string' } }, false);
+    const dir = resolve(io.cwd, values.dir ?? '.');
+    const result = await initFolder(dir);
+    if (result.created.length === 0) io.out(`darwaza init: ${dir} already has everything; nothing changed`);
+    else {
+      io.out(`darwaza init: initialised ${dir}`);
+      for (const c of result.created.filter((c) => !c.startsWith('policies/') && !c.startsWith('schemas/'))) io.out(`  created ${c}`);
+      const policyFiles = result.created.filter((c) => c.startsWith('policies/') || c.startsWith('schemas/')).length;
+      if (policyFiles) io.out(`  created ${policyFiles} policy, profile and schema files`);
+    }
+    return EXIT.ok;
+  },
+};

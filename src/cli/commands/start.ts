@@ -1,0 +1,104 @@
+/**
+ * `darwaza start` — runs the gateway until SIGINT/SIGTERM; SIGHUP reloads the policy.
+ * Without a config file it uses the embedded demo defaults and makes what is missing
+ * (keys, policy pack) as `init` would, so `npm start` works on a fresh clone.
+ */
+import { existsSync } from 'node:fs';
+import { resolve, dirname } from 'node:path';
+import { EXIT, parseFlags, type Command } from '../command.js';
+import { loadConfig, parseHostPort, ConfigError, type GatewayConfig } from '../../config/index.js';
+import { startGateway } from '../../gateway/index.js';
+import { createLogger, describeError } from '../../log/index.js';
+import { initFolder } from './init.js';
+
+export const command: Command = {
+  name: 'start',
+  summary: 'run the gateway (LAN API, MLLP, admin, dispatcher)',
+  usage: `Usage: darwaza start [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT]
+                     [--mllp-listen HOST:PORT] [--data-dir DIR] [--no-simulator]
+
+Runs the gateway until SIGINT or SIGTERM (a clean stop: listeners close, deliveries in
+flight finish, a signed audit tree head is written). SIGHUP reloads the policy files.
+
+Options:
+  --config FILE          gateway configuration (default: ./gateway.config.json; when it does
+                         not exist, the folder is initialised with the demo defaults first)
+  --listen HOST:PORT     LAN API listener (overrides listen.lan)
+  --admin-listen H:P     admin listener: /healthz /readyz /metrics (overrides listen.admin)
+  --mllp-listen H:P      HL7 v2 MLLP listener (overrides listen.mllp)
+  --data-dir DIR         where the store lives (overrides dataDir)
+  --no-simulator         do not run the demo upstream simulator in this process
+                         (use when \`darwaza upstream-sim\` runs separately)`,
+  async run(args, io) {
+    const { values } = parseFlags(
+      args,
+      {
+        config: { type: 'string' },
+        listen: { type: 'string' },
+        'admin-listen': { type: 'string' },
+        'mllp-listen': { type: 'string' },
+        'data-dir': { type: 'string' },
+        'no-simulator': { type: 'boolean' },
+      },
+      false,
+    );
+    const file = resolve(io.cwd, values.config ?? 'gateway.config.json');
+    if (!existsSync(file)) {
+      if (values.config) throw new ConfigError([`${file}: the config file does not exist`]);
+      const r = await initFolder(dirname(file));
+      io.err(`darwaza start: no gateway.config.json here; initialised ${r.dir} with the demo defaults`);
+    }
+    let config: GatewayConfig = loadConfig(file);
+    const overrideHp = (flag: string, v: string | undefined) => {
+      if (v === undefined) return undefined;
+      try {
+        return parseHostPort(v);
+      } catch {
+        throw new ConfigError([`--${flag}: "${v}" is not HOST:PORT`]);
+      }
+    };
+    config = {
+      ...config,
+      dataDir: values['data-dir'] ? resolve(io.cwd, values['data-dir']) : config.dataDir,
+      listen: {
+        lan: overrideHp('listen', values.listen) ?? config.listen.lan,
+        admin: overrideHp('admin-listen', values['admin-listen']) ?? config.listen.admin,
+        mllp: overrideHp('mllp-listen', values['mllp-listen']) ?? config.listen.mllp,
+      },
+    };
+    // Keys and policies made on first run (idempotent).
+    if (!existsSync(resolve(config.certsDir, 'signing-keys.json'))) await initFolder(dirname(file));
+
+    const logger = createLogger();
+    let gateway;
+    try {
+      gateway = await startGateway(config, { logger, simulator: values['no-simulator'] ? false : undefined });
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'EADDRINUSE') {
+        io.err(`darwaza start: a port is already in use (${(e as { address?: string }).address ?? ''}:${(e as { port?: number }).port ?? ''}); is another gateway running?`);
+        logger.flush?.();
+        return EXIT.runtime;
+      }
+      logger.error({ err: describeError(err) }, 'start failed');
+      logger.flush?.();
+      throw err;
+    }
+    io.out(`darwaza listening: LAN http://${config.listen.lan.host}:${gateway.lanPort}  admin http://${config.listen.admin.host}:${gateway.adminPort}${gateway.mllpPort ? `  mllp ${config.listen.mllp!.host}:${gateway.mllpPort}` : ''}`);
+
+    await new Promise<void>((resolveStop) => {
+      const stop = (signal: string) => {
+        logger.info({ signal }, 'stopping');
+        process.off('SIGHUP', hup);
+        gateway!.stop().then(resolveStop, resolveStop);
+      };
+      const hup = () => {
+        gateway!.reload().catch((err) => logger.error({ err: describeError(err) }, 'policy reload failed; keeping the last good policy'));
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGHUP', hup);
+    });
+    return EXIT.ok;
+  },
+};

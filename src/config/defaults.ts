@@ -1,0 +1,45 @@
+/**
+ * The demo configuration: what the repository's gateway.config.json holds and what
+ * `darwaza init` writes into an empty folder. One destination, national-telemed (PK,
+ * treatment), served by the built-in upstream simulator on loopback.
+ */
+export const DEMO_CONFIG = {
+  $schema: './schemas/gateway.config.schema.json',
+  organization: 'demo-hospital',
+  dataDir: './data',
+  certsDir: './certs',
+  timezone: 'Asia/Karachi',
+  defaultPurpose: 'TREAT',
+  listen: { lan: '127.0.0.1:8080', admin: '127.0.0.1:9090', mllp: '127.0.0.1:2575' },
+  lan: { tls: false, allowPlainHttp: true },
+  limits: {
+    maxBodyBytes: 10485760,
+    maxDepth: 64,
+    maxEntries: 10000,
+    queueQuotaBytes: 4294967296,
+    retentionDays: 7,
+  },
+  policy: { path: './policies/pk', requireSigned: false, trustedSigners: [], profilesDir: './policies/profiles' },
+  destinations: [
+    {
+      name: 'national-telemed',
+      url: 'http://127.0.0.1:9443/ingest',
+      country: 'PK',
+      kind: 'treatment',
+      organization: 'national-telemed',
+      format: 'fhir',
+      consentModel: 'opt-in',
+      timeoutMs: 10000,
+      concurrency: 8,
+      retry: { maxAttempts: 50, baseDelayMs: 500, maxDelayMs: 300000, maxAgeMs: 1209600000 },
+    },
+  ],
+  routes: [
+    {
+      name: 'clinical-data-to-national-telemed',
+      match: { purpose: ['TREAT', 'ETREAT'] },
+      destinations: ['national-telemed'],
+    },
+  ],
+  simulator: { embedded: true, listen: '127.0.0.1:9443' },
+} as const;

@@ -1,0 +1,184 @@
+/**
+ * The JSON Schema of gateway.config.json. The published copy in
+ * schemas/gateway.config.schema.json is generated from this (`npm run schemas`) and a
+ * test keeps the two equal. Every limit is explicit here (DESIGN promise 7).
+ */
+const hostPort = { type: 'string', pattern: '^[^\\s:]+:\\d{1,5}$', description: 'HOST:PORT, e.g. 127.0.0.1:8080' };
+const purpose = {
+  type: 'string',
+  enum: ['TREAT', 'ETREAT', 'HPAYMT', 'HOPERAT', 'CAREMGT', 'PUBHLTH', 'POPHLTH', 'HRESCH', 'CLINTRCH', 'PATRQT', 'FAMRQT', 'HQUALIMP', 'HSYSADMIN', 'TRAIN', 'HTEST', 'BTG', 'COC'],
+  description: 'an HL7 v3 PurposeOfUse code',
+};
+
+export const gatewayConfigSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://darwaza.example/schemas/gateway.config.schema.json',
+  title: 'darwaza gateway configuration',
+  type: 'object',
+  additionalProperties: false,
+  required: ['destinations', 'routes'],
+  properties: {
+    $schema: { type: 'string' },
+    organization: { type: 'string', minLength: 1, default: 'demo-hospital', description: 'this hospital, named in envelopes as the source organisation' },
+    dataDir: { type: 'string', minLength: 1, default: './data', description: 'where the SQLite store lives (relative to the config file)' },
+    certsDir: { type: 'string', minLength: 1, default: './certs', description: 'keys and certificates made by `darwaza init`' },
+    timezone: { type: 'string', default: 'Asia/Karachi', description: 'zone for date-only consent periods' },
+    defaultPurpose: { ...purpose, default: 'TREAT', description: 'purpose of use when a request names none' },
+    listen: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        lan: { ...hostPort, default: '127.0.0.1:8080' },
+        admin: { ...hostPort, default: '127.0.0.1:9090' },
+        mllp: { anyOf: [hostPort, { type: 'null' }], default: '127.0.0.1:2575', description: 'HL7 v2 MLLP listener, or null for none' },
+      },
+    },
+    lan: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        tls: { type: 'boolean', default: false, description: 'HTTPS with client certificates from our CA (mTLS)' },
+        allowPlainHttp: { type: 'boolean', default: true, description: 'must be true to run the LAN API without TLS; start warns loudly' },
+        senders: {
+          type: 'array',
+          default: [],
+          items: { type: 'string', minLength: 1 },
+          description: 'names of LAN systems allowed to send (client certificate CNs); empty = any certificate from our CA',
+        },
+      },
+    },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        maxBodyBytes: { type: 'integer', minimum: 1024, default: 10485760 },
+        maxDepth: { type: 'integer', minimum: 4, maximum: 1000, default: 64 },
+        maxEntries: { type: 'integer', minimum: 1, default: 10000 },
+        queueQuotaBytes: { type: 'integer', minimum: 1048576, default: 4294967296, description: 'disk the queue may use before ingress answers 503' },
+        retentionDays: { type: 'number', minimum: 0, default: 7, description: 'delivered messages are purged after this' },
+        requestTimeoutMs: { type: 'integer', minimum: 100, default: 30000 },
+        headersTimeoutMs: { type: 'integer', minimum: 100, default: 10000 },
+        maxConnections: { type: 'integer', minimum: 1, default: 2048 },
+        mllpMaxFrameBytes: { type: 'integer', minimum: 1024, default: 8388608 },
+        mllpIdleTimeoutMs: { type: 'integer', minimum: 1000, default: 300000 },
+      },
+    },
+    policy: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        path: { type: 'string', default: './policies/pk', description: 'policy file or folder' },
+        requireSigned: { type: 'boolean', default: false },
+        trustedSigners: { type: 'array', items: { type: 'string' }, default: [], description: 'base64 Ed25519 public keys' },
+        profilesDir: { type: 'string', default: './policies/profiles', description: 'de-identification profiles' },
+      },
+    },
+    destinations: {
+      type: 'array',
+      minItems: 0,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'url', 'country', 'kind'],
+        properties: {
+          name: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,62}$', description: 'lower-case name, e.g. national-telemed' },
+          url: { type: 'string', pattern: '^https?://', description: 'an http:// or https:// URL' },
+          country: { type: 'string', pattern: '^[A-Z]{2}$', description: 'a 2-letter ISO 3166 country code, e.g. PK' },
+          region: { type: 'string' },
+          kind: { type: 'string', enum: ['treatment', 'public-health', 'research', 'ai-service', 'registry', 'other'] },
+          organization: { type: 'string', description: 'consent actor id (Organization/<id>)' },
+          format: { type: 'string', enum: ['fhir', 'hl7v2'], default: 'fhir' },
+          consentModel: { type: 'string', enum: ['opt-in', 'opt-out'], default: 'opt-in' },
+          timeoutMs: { type: 'integer', minimum: 100, default: 10000 },
+          concurrency: { type: 'integer', minimum: 1, maximum: 256, default: 8 },
+          retry: {
+            type: 'object',
+            additionalProperties: false,
+            default: {},
+            properties: {
+              maxAttempts: { type: 'integer', minimum: 1, default: 50 },
+              baseDelayMs: { type: 'integer', minimum: 1, default: 500 },
+              maxDelayMs: { type: 'integer', minimum: 1, default: 300000 },
+              maxAgeMs: { type: 'integer', minimum: 1000, default: 1209600000 },
+            },
+          },
+          seal: { type: 'boolean', default: true, description: 'seal payloads to the recipient key (policy may require it regardless)' },
+          recipientPublicKey: { type: 'string', description: 'base64 X25519 key; default: certs/recipient-<name>.pub' },
+          recipientKeyId: { type: 'string' },
+          tls: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              ca: { type: 'string' },
+              cert: { type: 'string' },
+              key: { type: 'string' },
+              pinSha256: { type: 'array', items: { type: 'string' } },
+            },
+          },
+        },
+      },
+    },
+    routes: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'destinations'],
+        properties: {
+          name: { type: 'string', minLength: 1 },
+          match: {
+            type: 'object',
+            additionalProperties: false,
+            default: {},
+            properties: {
+              format: { type: 'array', items: { type: 'string', enum: ['fhir', 'hl7v2'] } },
+              purpose: { type: 'array', items: purpose },
+              resourceTypes: { type: 'array', items: { type: 'string' } },
+              source: { type: 'array', items: { type: 'string' } },
+              messageType: { type: 'array', items: { type: 'string' }, description: 'HL7 v2 MSH-9, e.g. ADT^A01' },
+            },
+          },
+          destinations: { type: 'array', items: { type: 'string' }, minItems: 1 },
+          opaque: { type: 'boolean', default: false, description: 'route unmapped HL7 v2 message types as opaque v2' },
+        },
+      },
+    },
+    audit: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        treeHeadCron: { type: 'string', default: '* * * * *' },
+        treeHeadEveryEntries: { type: 'integer', minimum: 1, default: 10000 },
+        atna: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['host', 'port'],
+          properties: { host: { type: 'string' }, port: { type: 'integer' }, ca: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' } },
+        },
+      },
+    },
+    keys: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        kek: { type: 'string', enum: ['file', 'env', 'passphrase'], default: 'file', description: 'where the key-encryption key comes from' },
+        rotateCron: { type: 'string', description: 'scheduled signing-key rotation (node-cron), off when absent' },
+      },
+    },
+    simulator: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        embedded: { type: 'boolean', default: false, description: 'demo: run the upstream simulator inside `start`' },
+        listen: { ...hostPort, default: '127.0.0.1:9443' },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,59 @@
+import type { Destination, PurposeOfUse } from '../model/index.js';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface Route {
+  name: string;
+  match: {
+    format?: ('fhir' | 'hl7v2')[];
+    purpose?: PurposeOfUse[];
+    resourceTypes?: string[];
+    source?: string[];
+    messageType?: string[];
+  };
+  destinations: string[];
+  opaque: boolean;
+}
+
+export interface DestinationConfig extends Destination {
+  consentModel: 'opt-in' | 'opt-out';
+  seal: boolean;
+}
+
+/** gateway.config.json after validation, defaults applied and paths resolved. */
+export interface GatewayConfig {
+  /** Absolute path of the file this came from, or '(embedded defaults)'. */
+  file: string;
+  organization: string;
+  dataDir: string;
+  certsDir: string;
+  timezone: string;
+  defaultPurpose: PurposeOfUse;
+  listen: { lan: HostPort; admin: HostPort; mllp: HostPort | null };
+  lan: { tls: boolean; allowPlainHttp: boolean; senders: string[] };
+  limits: {
+    maxBodyBytes: number;
+    maxDepth: number;
+    maxEntries: number;
+    queueQuotaBytes: number;
+    retentionDays: number;
+    requestTimeoutMs: number;
+    headersTimeoutMs: number;
+    maxConnections: number;
+    mllpMaxFrameBytes: number;
+    mllpIdleTimeoutMs: number;
+  };
+  policy: { path: string; requireSigned: boolean; trustedSigners: string[]; profilesDir: string };
+  destinations: DestinationConfig[];
+  routes: Route[];
+  audit: {
+    treeHeadCron: string;
+    treeHeadEveryEntries: number;
+    atna?: { host: string; port: number; ca?: string; cert?: string; key?: string };
+  };
+  keys: { kek: 'file' | 'env' | 'passphrase'; rotateCron?: string };
+  simulator: { embedded: boolean; listen: HostPort };
+}

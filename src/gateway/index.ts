@@ -1,0 +1,227 @@
+/**
+ * The composition root: opens the store, loads keys, policy and profiles, builds the
+ * stages, and starts the listeners (LAN HTTP, MLLP, admin), the dispatcher and the
+ * scheduled jobs. Everything that is decided is decided elsewhere; this file wires.
+ */
+import { join } from 'node:path';
+import { serve, type ServerType } from '@hono/node-server';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { GatewayConfig } from '../config/index.js';
+import { openDatabase, type Db } from '../store/index.js';
+import { createLogger, describeError, type Logger } from '../log/index.js';
+import { createMetrics, createAdminApp, type Metrics } from '../admin/index.js';
+import { createLanApp } from '../ingress/http/index.js';
+import { createPipeline, type Pipeline } from '../pipeline/index.js';
+import { QueueStore, Dispatcher } from '../queue/index.js';
+import { createUplink } from '../egress/index.js';
+import { startSimulator } from '../sim/index.js';
+import { scheduleRetention } from '../jobs/retention.js';
+import { buildStages, type StageRuntime } from './stages.js';
+
+export interface GatewayOptions {
+  logger?: Logger;
+  /** Run the demo upstream simulator in this process (config.simulator.embedded unless overridden). */
+  simulator?: boolean;
+  clock?: () => Date;
+}
+
+export interface RunningGateway {
+  lanPort: number;
+  adminPort: number;
+  mllpPort: number | null;
+  simulatorUrl?: string;
+  db: Db;
+  store: QueueStore;
+  pipeline: Pipeline;
+  metrics: Metrics;
+  /** Re-reads the policy (SIGHUP). */
+  reload(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const portOf = (server: { address(): AddressInfo | string | null }) => (server.address() as AddressInfo).port;
+
+function listen(app: { fetch: (req: Request, env: unknown) => Response | Promise<Response> }, host: string, port: number, extra: Record<string, unknown> = {}): Promise<ServerType> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch: app.fetch as never, hostname: host, port, ...extra }, () => resolve(server));
+    server.once('error', reject);
+  });
+}
+
+export async function startGateway(config: GatewayConfig, opts: GatewayOptions = {}): Promise<RunningGateway> {
+  const logger = opts.logger ?? createLogger();
+  const clock = opts.clock ?? (() => new Date());
+  const metrics = createMetrics();
+  const db = openDatabase(join(config.dataDir, 'darwaza.db'));
+  const closers: (() => Promise<void> | void)[] = [];
+
+  // Stages (policy, consent, de-identification, sealing) and the key material they need.
+  const runtime: StageRuntime = await buildStages(config, db, { logger, metrics, clock });
+
+  const store = QueueStore.open(db, {
+    quotaBytes: config.limits.queueQuotaBytes,
+    cipher: runtime.cipher,
+    audit: runtime.audit,
+    observer: {
+      committed: (n, ms) => {
+        metrics.commitBatch.observe(n);
+        metrics.commitSeconds.observe(ms / 1000);
+      },
+      delivered: (d, ms) => metrics.deliveryLatency.observe({ destination: d }, ms / 1000),
+      retried: (d) => metrics.retries.inc({ destination: d }),
+      deadLettered: (d) => metrics.deadLetters.inc({ destination: d }),
+      withdrawn: (d) => metrics.withdrawn.inc({ destination: d }),
+    },
+  });
+  const recovered = store.recoverInFlight();
+  if (recovered) logger.info({ recovered }, 'returned items left in flight by the last run to the queue');
+  runtime.onWithdraw((tokens, purpose) => store.withdrawForPatient(tokens, purpose, 'consent withdrawn'));
+
+  let simulator: Awaited<ReturnType<typeof startSimulator>> | undefined;
+  if (opts.simulator ?? config.simulator.embedded) {
+    simulator = await startSimulator({
+      host: config.simulator.listen.host,
+      port: config.simulator.listen.port,
+      openEnvelope: runtime.simulatorReceiver,
+    });
+    logger.info({ url: simulator.url }, 'demo upstream simulator listening');
+  }
+
+  let dispatcher: Dispatcher | undefined;
+  const pipeline = createPipeline({
+    config,
+    store,
+    stages: runtime.stages,
+    clock,
+    onQueued: (names) => {
+      for (const n of new Set(names)) dispatcher?.kick(n);
+    },
+    observer: { decided: (d, decision) => metrics.decisions.inc({ destination: d, decision }) },
+  });
+
+  const uplink = createUplink({ tlsFor: runtime.uplinkTls });
+  dispatcher = new Dispatcher({
+    store,
+    destinations: config.destinations,
+    deliver: (d, item) => uplink.deliver(d, item.payload, { idempotencyKey: item.messageId, contentType: item.contentType }),
+    recheck: runtime.recheck,
+  });
+  dispatcher.start();
+
+  // LAN HTTP API.
+  const lanApp = createLanApp({
+    pipeline,
+    messages: store,
+    destinationNames: config.destinations.map((d) => d.name),
+    defaultPurpose: config.defaultPurpose,
+    maxBodyBytes: config.limits.maxBodyBytes,
+    shape: { maxDepth: config.limits.maxDepth, maxEntries: config.limits.maxEntries },
+    consent: runtime.consentRoutes,
+    sourceOf: (c) => {
+      const socket = (c.env as { incoming?: { socket?: TLSSocket } })?.incoming?.socket;
+      const cn = socket && 'getPeerCertificate' in socket ? runtime.clientName(socket) : undefined;
+      return cn ?? c.req.header('x-source-system')?.slice(0, 64) ?? 'lan';
+    },
+    observer: {
+      error: (err, errorId) => logger.error({ err: describeError(err), errorId }, 'request failed'),
+    },
+  });
+  const serverOptions = {
+    requestTimeout: config.limits.requestTimeoutMs,
+    headersTimeout: config.limits.headersTimeoutMs,
+    keepAliveTimeout: 5000,
+    ...(config.lan.tls ? runtime.lanTlsOptions() : {}),
+  };
+  if (!config.lan.tls) {
+    if (!config.lan.allowPlainHttp) throw new Error('lan.tls is false and lan.allowPlainHttp is false: nothing may listen');
+    logger.warn(
+      { listen: `${config.listen.lan.host}:${config.listen.lan.port}` },
+      'WARNING: the LAN API is plain HTTP without client certificates (lan.allowPlainHttp). Use it only on loopback or behind an integration engine.',
+    );
+  }
+  const lanServer = await listen(lanApp, config.listen.lan.host, config.listen.lan.port, {
+    serverOptions,
+    ...(config.lan.tls ? { createServer: createHttpsServer } : {}),
+  });
+  (lanServer as { maxConnections?: number }).maxConnections = config.limits.maxConnections;
+  closers.push(() => new Promise<void>((r) => lanServer.close(() => r())));
+
+  // HL7 v2 over MLLP.
+  let mllpPort: number | null = null;
+  if (config.listen.mllp) {
+    const mllp = await runtime.startMllp(pipeline, store);
+    mllpPort = mllp.port;
+    closers.push(() => mllp.close());
+  }
+
+  // Admin API.
+  const adminApp = createAdminApp({
+    metrics,
+    beforeScrape: () => {
+      metrics.queueDepth.reset();
+      for (const r of store.counts()) metrics.queueDepth.set({ destination: r.destination, state: r.state }, r.count);
+      runtime.refreshGauges();
+    },
+    ready: () => {
+      const reasons: string[] = [];
+      if (store.atQuota()) reasons.push('the queue is at its disk quota');
+      if (!db.open) reasons.push('the store is closed');
+      return { ok: reasons.length === 0, reasons };
+    },
+    status: () => ({ policy: runtime.policyRef(), queue: store.counts(), destinations: config.destinations.map((d) => d.name) }),
+    explain: (id) => runtime.explainMessage(id, store),
+  });
+  const adminServer = await listen(adminApp, config.listen.admin.host, config.listen.admin.port);
+  closers.push(() => new Promise<void>((r) => adminServer.close(() => r())));
+
+  const retention = scheduleRetention({ store, retentionMs: config.limits.retentionDays * 86_400_000 });
+  closers.push(() => retention.stop());
+
+  logger.info(
+    {
+      lan: `${config.listen.lan.host}:${portOf(lanServer)}`,
+      admin: `${config.listen.admin.host}:${portOf(adminServer)}`,
+      mllp: mllpPort,
+      policy: runtime.policyRef(),
+      destinations: config.destinations.map((d) => d.name),
+    },
+    'darwaza started',
+  );
+
+  let stopped = false;
+  return {
+    lanPort: portOf(lanServer),
+    adminPort: portOf(adminServer),
+    mllpPort,
+    simulatorUrl: simulator?.url,
+    db,
+    store,
+    pipeline,
+    metrics,
+    reload: () => runtime.reload(),
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      // Listeners first (no new work), then deliveries, then the store.
+      for (const close of closers.slice().reverse()) {
+        try {
+          await close();
+        } catch (err) {
+          logger.warn({ err: describeError(err) }, 'error while stopping');
+        }
+      }
+      await dispatcher!.stop();
+      await uplink.close();
+      await simulator?.stop();
+      store.flush();
+      runtime.beforeClose();
+      await runtime.close();
+      store.close();
+      db.close();
+      logger.info('darwaza stopped');
+      logger.flush?.();
+    },
+  };
+}

@@ -1,0 +1,1 @@
+export { createLanApp, type LanAppOptions, type ConsentRoutes } from './app.js';

@@ -1,0 +1,374 @@
+/**
+ * One message through the gateway: route → classify → for each destination
+ * (policy → consent → label/sanitize → seal) → one durable commit → the answer.
+ * Decisions are made by the injected stages; this file only sequences them and
+ * gathers their reasons. I/O: the store's group commit, nothing else.
+ */
+import { randomUUID } from 'node:crypto';
+import type {
+  AuditEvent,
+  Classification,
+  Coding,
+  DestinationOutcome,
+  FhirResource,
+  Obligation,
+  PolicyDecision,
+  PurposeOfUse,
+  SourceFormat,
+} from '../model/index.js';
+import type { DestinationConfig, GatewayConfig } from '../config/index.js';
+import { OperationOutcomeError, unprocessable, outcomeOf, type OperationOutcomeIssue } from '../fhir/index.js';
+import { route } from './route.js';
+import type { Stages } from './stages.js';
+
+/** What the pipeline needs from the queue store (src/queue's QueueStore satisfies it). */
+export interface MessageStore {
+  accept(write: {
+    message: { id: string; receivedAt: string; source: string; purpose: string; format: string; outcomes: string; idempotencyKey?: string };
+    items: {
+      messageId: string;
+      destination: string;
+      lane: 'emergency' | 'normal';
+      payload: Uint8Array;
+      contentType: string;
+      cipherScope: string;
+      patientTokens: string[];
+      context: string;
+    }[];
+    audit: AuditEvent[];
+    idempotency?: { key: string; response: string };
+  }): Promise<void>;
+  findIdempotent(key: string): string | undefined;
+}
+
+export interface IngestRequest {
+  resource: FhirResource;
+  source: string;
+  purpose: PurposeOfUse;
+  format: SourceFormat;
+  /** Original HL7 v2 text. */
+  v2?: string;
+  messageType?: string;
+  /** X-Destination: narrow to these (already checked to exist). */
+  destinations?: string[];
+  idempotencyKey?: string;
+}
+
+export interface IngestAnswer {
+  id: string;
+  destinations: DestinationOutcome[];
+  /** Batch bundles: one answer per entry. */
+  entries?: { index: number; id: string; destinations: DestinationOutcome[]; outcome: ReturnType<typeof outcomeOf> }[];
+}
+
+export type IngestResult =
+  | { kind: 'accepted'; answer: IngestAnswer }
+  | { kind: 'duplicate'; answer: IngestAnswer };
+
+/** Send-time context kept with each queue item: no PHI, enough to re-decide. */
+export interface ItemContext {
+  v: 1;
+  purpose: PurposeOfUse;
+  source: string;
+  classification: Omit<Classification, 'patient'>;
+  consentRequired: boolean;
+  policySha256: string;
+}
+
+export interface PipelineOptions {
+  config: GatewayConfig;
+  store: MessageStore;
+  stages: Stages;
+  clock?: () => Date;
+  newId?: () => string;
+  /** Called after a successful commit (e.g. to wake the dispatcher). */
+  onQueued?: (destinations: string[]) => void;
+  observer?: { decided?(destination: string, decision: 'queued' | 'denied'): void };
+}
+
+const dayScope = (iso: string) => `d:${iso.slice(0, 10)}`;
+
+const withoutPatient = (c: Classification): Omit<Classification, 'patient'> => {
+  const { patient: _p, ...rest } = c;
+  return rest;
+};
+
+export function createPipeline(opts: PipelineOptions) {
+  const { config, store, stages } = opts;
+  const clock = opts.clock ?? (() => new Date());
+  const newId = opts.newId ?? randomUUID;
+  const byName = new Map<string, DestinationConfig>(config.destinations.map((d) => [d.name, d]));
+
+  interface Prepared {
+    outcome: DestinationOutcome;
+    item?: Parameters<MessageStore['accept']>[0]['items'][number];
+    audit: AuditEvent[];
+  }
+
+  /** The per-destination chain for one message. Never throws for a decision; fails closed. */
+  function prepareFor(
+    name: string,
+    msg: { id: string; receivedAt: string; now: Date; source: string; purpose: PurposeOfUse; resource: FhirResource; v2?: string },
+    cls: Classification,
+    patientTokens: string[],
+    decision: PolicyDecision,
+  ): Prepared {
+    const destination = byName.get(name);
+    const base: AuditEvent = {
+      event: 'decided',
+      time: msg.receivedAt,
+      messageId: msg.id,
+      source: msg.source,
+      destination: name,
+      purpose: msg.purpose,
+      policySha256: decision.policy.sha256,
+      ruleIds: decision.ruleIds,
+      patientToken: patientTokens[0],
+      dataClasses: [...cls.categories, ...cls.resourceTypes],
+    };
+    const denied = (reasons: string[], consent?: DestinationOutcome['consent']): Prepared => ({
+      outcome: { name, decision: 'denied', reasons, policy: decision.policy, ruleIds: decision.ruleIds, ...(consent ? { consent } : {}) },
+      audit: [{ ...base, decision: 'deny', reason: reasons.join('; ').slice(0, 300), ...(consent ? { consentId: consent.id, consentVersion: consent.version } : {}) }],
+    });
+    if (!destination) return denied(['unknown destination']);
+    if (decision.effect === 'deny') return denied(decision.reasons.map((r) => r.text));
+
+    const obligations: Obligation[] = [...decision.obligations];
+    let consentOut: DestinationOutcome['consent'];
+    const needsConsent = obligations.some((o) => o.kind === 'require-consent');
+    if (needsConsent) {
+      const c = stages.checkConsent({
+        patientTokens,
+        actor: { destination: name, organization: destination.organization },
+        purpose: msg.purpose,
+        categories: cls.categories,
+        labels: cls.labels,
+        resourceTypes: cls.resourceTypes,
+        ageYears: cls.ageYears,
+        now: msg.now,
+        defaultWhenNone: destination.consentModel === 'opt-out' ? 'permit' : 'deny',
+      });
+      consentOut = { id: c.consentId, version: c.consentVersion, effect: c.effect };
+      if (c.effect === 'deny') return denied(c.reasons.map((r) => r.text), consentOut);
+      obligations.push(...c.obligations);
+    }
+
+    let payload: Uint8Array;
+    let payloadType: string;
+    const sealRequired = obligations.some((o) => o.kind === 'seal' && o.required) || destination.seal !== false;
+    try {
+      const labels: Coding[] = [...cls.labels];
+      for (const o of obligations) if (o.kind === 'label') labels.push(...o.labels);
+      if (destination.format === 'hl7v2' && msg.v2) {
+        payload = Buffer.from(stages.sanitizeV2(msg.v2, destination), 'utf8');
+        payloadType = 'x-application/hl7-v2+er7';
+      } else {
+        let resource = stages.applyLabels(msg.resource, labels);
+        for (const o of obligations) if (o.kind === 'sanitize') resource = stages.sanitize(o.profile, destination, resource);
+        payload = Buffer.from(JSON.stringify(resource), 'utf8');
+        payloadType = 'application/fhir+json';
+      }
+    } catch (err) {
+      // Fail closed: data we could not transform as required does not leave.
+      const why = err instanceof OperationOutcomeError ? err.message : 'de-identification failed';
+      return denied([`could not prepare the data for this destination: ${why}`]);
+    }
+    const sealed = stages.seal({
+      messageId: msg.id,
+      destination,
+      purpose: msg.purpose,
+      policySha256: decision.policy.sha256,
+      createdAt: msg.receivedAt,
+      payload,
+      payloadType,
+      sealRequired,
+    });
+    const context: ItemContext = {
+      v: 1,
+      purpose: msg.purpose,
+      source: msg.source,
+      classification: withoutPatient(cls),
+      consentRequired: needsConsent,
+      policySha256: decision.policy.sha256,
+    };
+    const reasons = decision.reasons.map((r) => r.text);
+    if (consentOut) reasons.push(`consent ${consentOut.id ?? '(default)'} permits`);
+    return {
+      outcome: { name, decision: 'queued', reasons, policy: decision.policy, ruleIds: decision.ruleIds, ...(consentOut ? { consent: consentOut } : {}) },
+      item: {
+        messageId: msg.id,
+        destination: name,
+        lane: msg.purpose === 'ETREAT' ? 'emergency' : 'normal',
+        payload: sealed.body,
+        contentType: sealed.contentType,
+        cipherScope: dayScope(msg.receivedAt),
+        patientTokens,
+        context: JSON.stringify(context),
+      },
+      audit: [
+        { ...base, decision: 'permit', ...(consentOut ? { consentId: consentOut.id, consentVersion: consentOut.version } : {}) },
+        { event: 'queued', time: msg.receivedAt, messageId: msg.id, destination: name, purpose: msg.purpose, patientToken: patientTokens[0], policySha256: decision.policy.sha256 },
+      ],
+    };
+  }
+
+  interface Decided {
+    id: string;
+    receivedAt: string;
+    prepared: Prepared[];
+    patientTokens: string[];
+    cls: Classification;
+  }
+
+  function decideMessage(req: IngestRequest, resource: FhirResource, now: Date, candidates: string[]): Decided {
+    const id = newId();
+    const receivedAt = now.toISOString();
+    const cls = stages.classify(resource, now);
+    const patientTokens = cls.patient ? [...new Set(cls.patient.ids.map(stages.tokenize))] : [];
+    const decisions = candidates.map((name) =>
+      stages.decide({ destinationName: name, destination: byName.get(name), purpose: req.purpose, classification: cls, source: req.source, now }),
+    );
+    if (resource.resourceType === 'Bundle' && resource.type === 'transaction') rejectTransactionIfAnyEntryDenied(req, resource, now, candidates);
+    const prepared = candidates.map((name, i) =>
+      prepareFor(name, { id, receivedAt, now, source: req.source, purpose: req.purpose, resource, v2: req.v2 }, cls, patientTokens, decisions[i]),
+    );
+    return { id, receivedAt, prepared, patientTokens, cls };
+  }
+
+  /** Regulation req. 14: a transaction is all or nothing — one denied entry rejects it (422). */
+  function rejectTransactionIfAnyEntryDenied(req: IngestRequest, bundle: FhirResource, now: Date, candidates: string[]) {
+    const perEntry = stages.classifyEntries(bundle, now);
+    const issues: OperationOutcomeIssue[] = [];
+    perEntry.forEach((cls, index) => {
+      for (const name of candidates) {
+        const d = stages.decide({ destinationName: name, destination: byName.get(name), purpose: req.purpose, classification: cls, source: req.source, now });
+        if (d.effect === 'deny') {
+          issues.push({
+            severity: 'error',
+            code: 'forbidden',
+            details: { text: `entry ${index} may not go to ${name}: ${d.reasons.map((r) => r.text).join('; ')} (rule ${d.ruleIds.join(', ')})` },
+            expression: [`Bundle.entry[${index}]`],
+          });
+          return;
+        }
+      }
+    });
+    if (issues.length) {
+      throw new OperationOutcomeError({ status: 422, outcome: outcomeOf(issues) });
+    }
+  }
+
+  function candidatesFor(req: IngestRequest, resource: FhirResource): string[] {
+    const resourceTypes =
+      resource.resourceType === 'Bundle'
+        ? [...new Set(((resource.entry as { resource: FhirResource }[] | undefined) ?? []).map((e) => e.resource.resourceType))]
+        : [resource.resourceType];
+    const routed = route(config.routes, { format: req.format, purpose: req.purpose, resourceTypes, source: req.source, messageType: req.messageType });
+    let names = routed.destinations;
+    if (req.destinations?.length) {
+      const wanted = new Set(req.destinations);
+      names = names.filter((n) => wanted.has(n));
+      if (!names.length) {
+        throw new OperationOutcomeError(
+          unprocessable(`No route sends this message to ${req.destinations.join(', ')} for purpose ${req.purpose}`, 'X-Destination'),
+        );
+      }
+    }
+    if (!names.length) throw new OperationOutcomeError(unprocessable(`No route matches this message (purpose ${req.purpose}, format ${req.format})`));
+    return names;
+  }
+
+  function auditReceived(d: Decided, req: IngestRequest): AuditEvent {
+    return {
+      event: 'received',
+      time: d.receivedAt,
+      messageId: d.id,
+      source: req.source,
+      purpose: req.purpose,
+      patientToken: d.patientTokens[0],
+      dataClasses: [...d.cls.categories, ...d.cls.resourceTypes],
+    };
+  }
+
+  /** `answer` is what a retry with the same Idempotency-Key gets back. */
+  async function commit(d: Decided, req: IngestRequest, answer: IngestAnswer, idempotencyKey?: string) {
+    const items = d.prepared.flatMap((p) => (p.item ? [p.item] : []));
+    await store.accept({
+      message: {
+        id: d.id,
+        receivedAt: d.receivedAt,
+        source: req.source,
+        purpose: req.purpose,
+        format: req.format,
+        outcomes: JSON.stringify(d.prepared.map((p) => p.outcome)),
+        ...(idempotencyKey ? { idempotencyKey } : {}),
+      },
+      items,
+      audit: [auditReceived(d, req), ...d.prepared.flatMap((p) => p.audit)],
+      ...(idempotencyKey ? { idempotency: { key: idempotencyKey, response: JSON.stringify(answer) } } : {}),
+    });
+    for (const p of d.prepared) opts.observer?.decided?.(p.outcome.name, p.outcome.decision);
+    if (items.length) opts.onQueued?.(items.map((i) => i.destination));
+  }
+
+  async function ingest(req: IngestRequest): Promise<IngestResult> {
+    if (req.idempotencyKey) {
+      const prior = store.findIdempotent(req.idempotencyKey);
+      if (prior) return { kind: 'duplicate', answer: JSON.parse(prior) as IngestAnswer };
+    }
+    const now = clock();
+    const resource = req.resource;
+    if (resource.resourceType === 'Bundle' && resource.type === 'batch') return ingestBatch(req, resource, now);
+    const candidates = candidatesFor(req, resource);
+    const d = decideMessage(req, resource, now, candidates);
+    const answer: IngestAnswer = { id: d.id, destinations: d.prepared.map((p) => p.outcome) };
+    await commit(d, req, answer, req.idempotencyKey);
+    return { kind: 'accepted', answer };
+  }
+
+  /** A batch is judged entry by entry (req. 14): each entry becomes its own message. */
+  async function ingestBatch(req: IngestRequest, bundle: FhirResource, now: Date): Promise<IngestResult> {
+    const entries = (bundle.entry as { resource: FhirResource }[] | undefined) ?? [];
+    const batchId = newId();
+    const results: NonNullable<IngestAnswer['entries']> = [];
+    const decided: { d: Decided; answer: IngestAnswer }[] = [];
+    entries.forEach((entry, index) => {
+      try {
+        const candidates = candidatesFor(req, entry.resource);
+        const d = decideMessage(req, entry.resource, now, candidates);
+        const queued = d.prepared.filter((p) => p.outcome.decision === 'queued').length;
+        const answer: IngestAnswer = { id: d.id, destinations: d.prepared.map((p) => p.outcome) };
+        decided.push({ d, answer });
+        results.push({
+          index,
+          id: d.id,
+          destinations: answer.destinations,
+          outcome: outcomeOf([
+            {
+              severity: queued ? 'information' : 'warning',
+              code: queued ? 'informational' : 'forbidden',
+              details: { text: queued ? `queued for ${queued} destination(s)` : 'denied for every destination' },
+              expression: [`Bundle.entry[${index}]`],
+            },
+          ]),
+        });
+      } catch (err) {
+        if (!(err instanceof OperationOutcomeError)) throw err;
+        results.push({
+          index,
+          id: '',
+          destinations: [],
+          outcome: outcomeOf(err.result.outcome.issue.map((i) => ({ ...i, expression: [`Bundle.entry[${index}]`] }))),
+        });
+      }
+    });
+    const answer: IngestAnswer = { id: batchId, destinations: [], entries: results };
+    // All entries are handed to the store in the same tick, so group commit writes them together.
+    await Promise.all(decided.map(({ d, answer: a }, i) => (i === decided.length - 1 ? commit(d, req, answer, req.idempotencyKey) : commit(d, req, a))));
+    return { kind: 'accepted', answer };
+  }
+
+  return { ingest, candidatesFor };
+}
+
+export type Pipeline = ReturnType<typeof createPipeline>;

@@ -1,0 +1,103 @@
+/**
+ * The stages a message passes per destination, as injected functions. The gateway's
+ * composition root (src/gateway) plugs in the real ones; tests and the spine can use
+ * PASS_THROUGH_STAGES. Every stage is a pure decision or transformation.
+ */
+import type {
+  AuditEvent,
+  Category,
+  Classification,
+  Coding,
+  ConsentDecision,
+  Destination,
+  FhirResource,
+  PolicyDecision,
+  PurposeOfUse,
+} from '../model/index.js';
+
+export interface PolicyInput {
+  destinationName: string;
+  destination?: Destination;
+  purpose: PurposeOfUse;
+  classification: Classification;
+  source: string;
+  now: Date;
+}
+
+export interface ConsentCheck {
+  patientTokens: string[];
+  actor: { destination: string; organization?: string };
+  purpose: PurposeOfUse;
+  categories: Category[];
+  labels: Coding[];
+  resourceTypes: string[];
+  ageYears: number | null;
+  now: Date;
+  defaultWhenNone: 'deny' | 'permit';
+}
+
+export interface SealInput {
+  messageId: string;
+  destination: Destination & { seal?: boolean };
+  purpose: PurposeOfUse;
+  policySha256: string;
+  createdAt: string;
+  payload: Uint8Array;
+  payloadType: string;
+  sealRequired: boolean;
+}
+
+export interface Stages {
+  classify(resource: FhirResource, now: Date): Classification;
+  /** Per-entry classification of a Bundle (index → classification), to name the entry at fault. */
+  classifyEntries(resource: FhirResource, now: Date): Classification[];
+  applyLabels(resource: FhirResource, labels: Coding[]): FhirResource;
+  decide(input: PolicyInput): PolicyDecision;
+  checkConsent(input: ConsentCheck): ConsentDecision;
+  sanitize(profile: string, destination: Destination, resource: FhirResource): FhirResource;
+  /** v2 form for destinations that take HL7 v2: sanitized in v2 terms when required. */
+  sanitizeV2(text: string, destination: Destination): string;
+  seal(input: SealInput): { body: Uint8Array; contentType: string };
+  /** Keyed hash of a patient id string (no PHI leaves this function). */
+  tokenize(id: string): string;
+}
+
+const POLICY_PASS = { id: 'pass-through', version: '0', sha256: '0'.repeat(64) };
+
+/** The spine's stages: everything allowed, nothing transformed. For tests only. */
+export const PASS_THROUGH_STAGES: Stages = {
+  classify: (resource) => ({
+    patient: null,
+    ageYears: null,
+    categories: [],
+    labels: [],
+    resourceTypes: [resource.resourceType],
+    identifiable: true,
+  }),
+  classifyEntries: () => [],
+  applyLabels: (resource) => resource,
+  decide: (input) => ({
+    effect: 'permit',
+    destination: input.destinationName,
+    purpose: input.purpose,
+    policy: POLICY_PASS,
+    ruleIds: ['pass-through'],
+    reasons: [{ text: 'pass-through policy (tests only)' }],
+    obligations: [],
+  }),
+  checkConsent: () => ({ effect: 'permit', reasons: [{ text: 'consent not checked (tests only)' }], obligations: [] }),
+  sanitize: (_p, _d, resource) => resource,
+  sanitizeV2: (text) => text,
+  seal: (input) => ({
+    body: Buffer.from(
+      JSON.stringify({
+        meta: { id: input.messageId, destination: input.destination.name, purpose: input.purpose, policySha256: input.policySha256, created: input.createdAt },
+        payload: Buffer.from(input.payload).toString('base64'),
+      }),
+    ),
+    contentType: 'application/json',
+  }),
+  tokenize: (id) => id,
+};
+
+export type { AuditEvent };
