@@ -8,13 +8,16 @@ import type * as Sodium from 'libsodium-wrappers-sumo';
 
 export type SodiumLib = typeof Sodium;
 
-const require = createRequire(import.meta.url);
 let loaded: SodiumLib | undefined;
 
 /** Resolves once libsodium's WASM is initialised; cheap after the first call. */
 export async function getSodium(): Promise<SodiumLib> {
   if (loaded) return loaded;
-  const sodium = require('libsodium-wrappers-sumo') as SodiumLib;
+  // The literal require() lets esbuild bundle the library into the single binary;
+  // under ESM (tests, tsx) there is no global require, so we make one.
+  const sodium = (
+    typeof require === 'function' ? require('libsodium-wrappers-sumo') : createRequire(import.meta.url)('libsodium-wrappers-sumo')
+  ) as SodiumLib;
   await sodium.ready;
   loaded = sodium;
   return sodium;

@@ -1,0 +1,149 @@
+/**
+ * Sealed, signed envelopes: what leaves the gateway for an upstream service.
+ * The format is specified in docs/envelope.md (with a test vector); keep the two in step.
+ *
+ *   header   = { v, alg, kid, meta, [rkid, spk, nonce] }            (routing data, no PHI)
+ *   sealed:  data = XChaCha20-Poly1305(key = crypto_box_beforenm(recipientPk, gatewayBoxSk),
+ *                                      nonce, aad = canonicalJson(header), payload)
+ *   clear:   data = payload
+ *   sig      = Ed25519(gateway key kid, "darwaza-envelope-v1\n" || canonicalJson(header + data))
+ */
+import { sodiumSync } from './sodium.js';
+import { canonicalJson } from './canonical.js';
+import { b64, utf8 } from './encoding.js';
+import { EnvelopeInputError } from './errors.js';
+import type { EnvelopeSigner } from './signer.js';
+
+export const ENVELOPE_VERSION = 1;
+export const ALG_SEALED = 'x25519-xchacha20poly1305';
+export const ALG_CLEAR = 'none';
+export const SIGNATURE_CONTEXT = 'darwaza-envelope-v1\n';
+export const NONCE_BYTES = 24;
+
+/** Routing metadata, in clear: never PHI. All values are strings. */
+export interface EnvelopeMeta {
+  /** Gateway message id (also the Idempotency-Key): the receiver's replay key. */
+  id: string;
+  /** Sending organisation (the hospital / gateway name). */
+  source: string;
+  destination: string;
+  purpose: string;
+  /** SHA-256 (hex) of the policy that allowed this message. */
+  policySha256: string;
+  /** ISO-8601 instant the envelope was made. */
+  created: string;
+  /** e.g. application/fhir+json or x-application/hl7-v2+er7. */
+  contentType?: string;
+  [extra: string]: string | undefined;
+}
+
+export const REQUIRED_META = ['id', 'source', 'destination', 'purpose', 'policySha256', 'created'] as const;
+
+/** The wire form (JSON). Field order on the wire is canonical (sorted); receivers must not rely on it. */
+export interface Envelope {
+  v: 1;
+  alg: typeof ALG_SEALED | typeof ALG_CLEAR;
+  /** Signer key id (16 hex). */
+  kid: string;
+  meta: EnvelopeMeta;
+  /** Recipient key id (sealed only). */
+  rkid?: string;
+  /** Gateway X25519 public key, base64 (sealed only). */
+  spk?: string;
+  /** 24-byte XChaCha20 nonce, base64 (sealed only). */
+  nonce?: string;
+  /** Ciphertext (sealed) or payload bytes (clear), base64. */
+  data: string;
+  /** Ed25519 signature, base64. */
+  sig: string;
+}
+
+export interface RecipientRef {
+  keyId: string;
+  /** X25519 public key, 32 bytes (or base64 text). */
+  publicKey: Uint8Array | string;
+}
+
+export interface SealInput {
+  meta: EnvelopeMeta;
+  /** Bytes, or text (encoded as UTF-8). */
+  payload: Uint8Array | string;
+  recipient?: RecipientRef;
+  signer: EnvelopeSigner;
+  /** True (the default policy) → encrypt to the recipient; false → signed but in clear. */
+  seal: boolean;
+  /** Fixed nonce: for test vectors only. */
+  nonce?: Uint8Array;
+}
+
+const KEY_ID_RE = /^[0-9a-f]{16}$/;
+
+function checkMeta(meta: unknown): EnvelopeMeta {
+  if (!meta || typeof meta !== 'object' || Array.isArray(meta)) throw new EnvelopeInputError('meta: expected an object');
+  const m = meta as Record<string, unknown>;
+  for (const field of REQUIRED_META) {
+    if (typeof m[field] !== 'string' || m[field] === '') throw new EnvelopeInputError(`meta.${field}: required string`);
+  }
+  const out: EnvelopeMeta = {} as EnvelopeMeta;
+  for (const [k, v] of Object.entries(m)) {
+    if (v === undefined) continue;
+    if (typeof v !== 'string') throw new EnvelopeInputError(`meta.${k}: must be a string`);
+    out[k] = v;
+  }
+  return out;
+}
+
+/** Signing input: the context line, then canonical JSON of everything but `sig`. */
+export function signingInput(unsigned: Omit<Envelope, 'sig'>): Uint8Array {
+  return utf8(SIGNATURE_CONTEXT + canonicalJson(unsigned));
+}
+
+/** Header (everything but data and sig) as canonical JSON bytes: the AEAD's associated data. */
+export function headerAad(env: Omit<Envelope, 'sig' | 'data'> & { data?: unknown; sig?: unknown }): Uint8Array {
+  const { data: _d, sig: _s, ...header } = env;
+  return utf8(canonicalJson(header));
+}
+
+/**
+ * Makes a signed envelope. Synchronous (hot path): libsodium must be ready, which it is
+ * once the key store has loaded. Throws EnvelopeInputError naming the bad field.
+ */
+export function sealEnvelope(input: SealInput): Envelope {
+  const s = sodiumSync();
+  const meta = checkMeta(input.meta);
+  const payload = typeof input.payload === 'string' ? utf8(input.payload) : input.payload;
+  if (!(payload instanceof Uint8Array)) throw new EnvelopeInputError('payload: expected bytes or a string');
+  const signer = input.signer;
+  if (!signer || typeof signer.sign !== 'function') throw new EnvelopeInputError('signer: required');
+  let env: Omit<Envelope, 'sig'>;
+  if (input.seal) {
+    const r = input.recipient;
+    if (!r) throw new EnvelopeInputError('recipient: required when seal is true (no recipient key configured for this destination)');
+    if (typeof r.keyId !== 'string' || !KEY_ID_RE.test(r.keyId)) throw new EnvelopeInputError('recipient.keyId: expected 16 hex characters');
+    const rpk = typeof r.publicKey === 'string' ? Buffer.from(r.publicKey, 'base64') : r.publicKey;
+    if (!(rpk instanceof Uint8Array) || rpk.length !== 32) throw new EnvelopeInputError('recipient.publicKey: expected a 32-byte X25519 key');
+    const nonce = input.nonce ?? s.randombytes_buf(NONCE_BYTES);
+    if (nonce.length !== NONCE_BYTES) throw new EnvelopeInputError('nonce: expected 24 bytes');
+    const header = {
+      v: ENVELOPE_VERSION,
+      alg: ALG_SEALED,
+      kid: signer.keyId,
+      meta,
+      rkid: r.keyId,
+      spk: b64(signer.boxPublicKey),
+      nonce: b64(nonce),
+    } as const;
+    const key = signer.boxSharedKey(new Uint8Array(rpk));
+    const ct = s.crypto_aead_xchacha20poly1305_ietf_encrypt(payload, headerAad(header), null, nonce, key);
+    env = { ...header, data: b64(ct) };
+  } else {
+    env = { v: ENVELOPE_VERSION, alg: ALG_CLEAR, kid: signer.keyId, meta, data: b64(payload) };
+  }
+  const sig = signer.sign(signingInput(env));
+  return { ...env, sig: b64(sig) };
+}
+
+/** The bytes to POST: canonical JSON of the envelope. */
+export function serializeEnvelope(env: Envelope): string {
+  return canonicalJson(env);
+}
