@@ -1,0 +1,23 @@
+/** An in-memory MessageStore for pipeline and HTTP-app tests (the real store has its own tests). */
+import type { MessageStore } from '../../src/pipeline/index.js';
+
+export type AcceptWrite = Parameters<MessageStore['accept']>[0];
+
+export function memoryStore(opts: { atQuota?: () => boolean; failWith?: Error } = {}) {
+  const writes: AcceptWrite[] = [];
+  const idem = new Map<string, string>();
+  return {
+    writes,
+    async accept(w: AcceptWrite) {
+      if (opts.failWith) throw opts.failWith;
+      writes.push(w);
+      if (w.idempotency) idem.set(w.idempotency.key, w.idempotency.response);
+    },
+    findIdempotent: (k: string) => idem.get(k),
+    getMessage: (id: string) => {
+      const w = writes.find((x) => x.message.id === id);
+      return w ? { id, outcomes: JSON.parse(w.message.outcomes) } : undefined;
+    },
+    atQuota: () => opts.atQuota?.() ?? false,
+  };
+}

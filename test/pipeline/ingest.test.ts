@@ -1,0 +1,136 @@
+import t from 'tap';
+import { createPipeline, PASS_THROUGH_STAGES, route, type Stages } from '../../src/pipeline/index.js';
+import { OperationOutcomeError } from '../../src/fhir/index.js';
+import { memoryStore } from '../helpers/memory-store.js';
+import { testConfig } from '../helpers/config.js';
+
+const obs = (id: string) => ({ resourceType: 'Observation', id, status: 'final' });
+
+t.test('routes unite the destinations of every matching route', async (t) => {
+  const routes = [
+    { name: 'a', match: { purpose: ['TREAT' as const] }, destinations: ['x'], opaque: false },
+    { name: 'b', match: { resourceTypes: ['Observation'] }, destinations: ['y'], opaque: false },
+    { name: 'c', match: { format: ['hl7v2' as const] }, destinations: ['z'], opaque: true },
+  ];
+  t.same(route(routes, { format: 'fhir', purpose: 'TREAT', resourceTypes: ['Observation'], source: 's' }).destinations, ['x', 'y']);
+  t.same(route(routes, { format: 'fhir', purpose: 'HRESCH', resourceTypes: ['Patient'], source: 's' }).destinations, []);
+  const v2 = route(routes, { format: 'hl7v2', purpose: 'HRESCH', resourceTypes: [], source: 's' });
+  t.same(v2.destinations, ['z']);
+  t.equal(v2.opaque, true);
+});
+
+t.test('a message no route matches is refused with 422', async (t) => {
+  const p = createPipeline({ config: testConfig(), store: memoryStore(), stages: PASS_THROUGH_STAGES });
+  await t.rejects(p.ingest({ resource: obs('1'), source: 'lan', purpose: 'HRESCH', format: 'fhir' }), { status: 422 });
+});
+
+t.test('ETREAT goes to the emergency lane and the item carries no patient identity', async (t) => {
+  const store = memoryStore();
+  const stages: Stages = {
+    ...PASS_THROUGH_STAGES,
+    classify: () => ({ patient: { key: 'Patient/p1', ids: ['Patient/p1'] }, ageYears: 40, categories: [], labels: [], resourceTypes: ['Observation'], identifiable: true }),
+    tokenize: (id) => `tok(${id.length})`,
+  };
+  const p = createPipeline({ config: testConfig(), store, stages });
+  await p.ingest({ resource: obs('1'), source: 'lan', purpose: 'ETREAT', format: 'fhir' });
+  const item = store.writes[0].items[0];
+  t.equal(item.lane, 'emergency');
+  t.same(item.patientTokens, ['tok(10)']);
+  t.notMatch(item.context, /Patient\/p1/, 'context keeps no patient reference');
+  t.notMatch(JSON.stringify(store.writes[0].audit), /Patient\/p1/, 'audit keeps no patient reference');
+  t.same(store.writes[0].audit.map((a) => a.event), ['received', 'decided', 'queued']);
+});
+
+t.test('a policy deny queues nothing for that destination and says why', async (t) => {
+  const store = memoryStore();
+  const stages: Stages = {
+    ...PASS_THROUGH_STAGES,
+    decide: (i) => ({ ...PASS_THROUGH_STAGES.decide(i), effect: 'deny', ruleIds: ['no-foreign'], reasons: [{ ruleId: 'no-foreign', text: 'identifiable data stays in Pakistan' }] }),
+  };
+  const p = createPipeline({ config: testConfig(), store, stages });
+  const r = await p.ingest({ resource: obs('1'), source: 'lan', purpose: 'TREAT', format: 'fhir' });
+  t.equal(r.answer.destinations[0].decision, 'denied');
+  t.same(r.answer.destinations[0].reasons, ['identifiable data stays in Pakistan']);
+  t.equal(store.writes[0].items.length, 0);
+  t.equal(store.writes[0].audit.find((a) => a.event === 'decided')?.decision, 'deny');
+});
+
+t.test('a denied consent denies the destination; a transform failure fails closed', async (t) => {
+  const store = memoryStore();
+  const base = PASS_THROUGH_STAGES;
+  const requireConsent: Stages['decide'] = (i) => ({ ...base.decide(i), obligations: [{ kind: 'require-consent', ruleId: 'r1' }] });
+  const p1 = createPipeline({
+    config: testConfig(),
+    store,
+    stages: { ...base, decide: requireConsent, checkConsent: () => ({ effect: 'deny', consentId: 'c1', consentVersion: '2', reasons: [{ text: 'the patient withdrew consent' }], obligations: [] }) },
+  });
+  const r1 = await p1.ingest({ resource: obs('1'), source: 'lan', purpose: 'TREAT', format: 'fhir' });
+  t.equal(r1.answer.destinations[0].decision, 'denied');
+  t.same(r1.answer.destinations[0].consent, { id: 'c1', version: '2', effect: 'deny' });
+
+  const p2 = createPipeline({
+    config: testConfig(),
+    store,
+    stages: {
+      ...base,
+      decide: (i) => ({ ...base.decide(i), obligations: [{ kind: 'sanitize', profile: 'pk-research', ruleId: 'r2' }] }),
+      sanitize: () => {
+        throw new Error('boom');
+      },
+    },
+  });
+  const r2 = await p2.ingest({ resource: obs('1'), source: 'lan', purpose: 'TREAT', format: 'fhir' });
+  t.equal(r2.answer.destinations[0].decision, 'denied');
+  t.match(r2.answer.destinations[0].reasons[0], /could not prepare/);
+});
+
+t.test('a transaction with one denied entry is rejected whole with 422 naming the entry', async (t) => {
+  const store = memoryStore();
+  const stages: Stages = {
+    ...PASS_THROUGH_STAGES,
+    classifyEntries: (b) => {
+      const entries = b.entry as { resource: { id: string } }[];
+      return entries.map((e) => ({
+        patient: null,
+        ageYears: null,
+        categories: e.resource.id === 'bad' ? (['mental-health'] as const).slice() : [],
+        labels: [],
+        resourceTypes: ['Observation'],
+        identifiable: true,
+      }));
+    },
+    decide: (i) => ({ ...PASS_THROUGH_STAGES.decide(i), effect: i.classification.categories.length ? 'deny' : 'permit', ruleIds: ['r-psy'], reasons: [{ text: 'needs consent' }] }),
+  };
+  const p = createPipeline({ config: testConfig(), store, stages });
+  const tx = { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: obs('ok') }, { resource: obs('bad') }] };
+  try {
+    await p.ingest({ resource: tx, source: 'lan', purpose: 'TREAT', format: 'fhir' });
+    t.fail('should reject');
+  } catch (err) {
+    t.ok(err instanceof OperationOutcomeError);
+    const e = err as OperationOutcomeError;
+    t.equal(e.status, 422);
+    t.same(e.result.outcome.issue[0].expression, ['Bundle.entry[1]']);
+    t.match(e.result.outcome.issue[0].details?.text ?? '', /r-psy/);
+  }
+  t.equal(store.writes.length, 0, 'nothing stored');
+});
+
+t.test('a batch is judged entry by entry, each with an outcome', async (t) => {
+  const store = memoryStore();
+  const stages: Stages = {
+    ...PASS_THROUGH_STAGES,
+    classify: (r) => ({ patient: null, ageYears: null, categories: r.id === 'bad' ? ['mental-health'] : [], labels: [], resourceTypes: [r.resourceType], identifiable: true }),
+    decide: (i) => ({ ...PASS_THROUGH_STAGES.decide(i), effect: i.classification.categories.length ? 'deny' : 'permit', reasons: [{ text: 'x' }] }),
+  };
+  const p = createPipeline({ config: testConfig(), store, stages });
+  const batch = { resourceType: 'Bundle', type: 'batch', entry: [{ resource: obs('ok') }, { resource: obs('bad') }] };
+  const r = await p.ingest({ resource: batch, source: 'lan', purpose: 'TREAT', format: 'fhir', idempotencyKey: 'k' });
+  t.equal(r.answer.entries?.length, 2);
+  t.same(r.answer.entries!.map((e) => e.destinations[0].decision), ['queued', 'denied']);
+  t.same(r.answer.entries!.map((e) => e.outcome.issue[0].severity), ['information', 'warning']);
+  t.equal(store.writes.length, 2, 'one message per entry');
+  const again = await p.ingest({ resource: batch, source: 'lan', purpose: 'TREAT', format: 'fhir', idempotencyKey: 'k' });
+  t.equal(again.kind, 'duplicate');
+  t.equal(again.answer.id, r.answer.id, 'the retried batch gets the whole first answer');
+});
