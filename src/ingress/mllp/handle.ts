@@ -1,0 +1,199 @@
+/**
+ * One MLLP frame in, the ACK messages to send back out. No sockets here:
+ * parse → check version and type → map → accept (durable commit, done by the
+ * pipeline) → ACKs. The ACK of a committed message is built before the commit
+ * (ackFor) so the pipeline can store it with the idempotency key and a
+ * retransmit gets exactly the same bytes back.
+ */
+import type { FhirResource } from '../../model/index.js';
+import {
+  buildAck,
+  decodeHl7Bytes,
+  headerFallback,
+  HL7_ERROR,
+  Hl7ParseError,
+  isMappedType,
+  joinStoredAcks,
+  mapToFhir,
+  parseHl7,
+  planAcks,
+  splitStoredAcks,
+  type AckCode,
+  type AckOutcome,
+  type AckSubject,
+  type MapOptions,
+  type ParsedHl7,
+} from '../../hl7v2/index.js';
+
+export interface MllpAcceptInput {
+  /** The message text as received (segments separated by CR). */
+  text: string;
+  parsed: ParsedHl7;
+  /** The mapped Bundle; null for a message routed opaque (as v2 only). */
+  fhir: FhirResource | null;
+  /** TLS client CN, else "MSH-3|MSH-4". */
+  source: string;
+  /** 'hl7v2|' + MSH-3 + '|' + MSH-4 + '|' + MSH-10 — store it in the same commit as the message. */
+  idempotencyKey: string;
+  /** "ADT^A01". */
+  messageType: string;
+  /**
+   * The ACK text(s) for this message once accepted under `messageId`: store this
+   * string as the idempotency response in the same commit, and return it as
+   * `storedAck` (and later as `storedResponse` for a retransmit).
+   */
+  ackFor(messageId: string): string;
+}
+
+export type MllpAcceptResult =
+  | { kind: 'accepted'; messageId: string; storedAck?: string }
+  | { kind: 'duplicate'; storedResponse: string }
+  | { kind: 'rejected'; code: 'AR' | 'AE' | 'CR'; reason: string };
+
+/** Implemented by the pipeline: resolve only after the durable commit. */
+export type MllpAccept = (input: MllpAcceptInput) => Promise<MllpAcceptResult>;
+
+export const DEFAULT_SUPPORTED_VERSIONS = ['2.3', '2.3.1', '2.4', '2.5', '2.5.1', '2.6', '2.7', '2.7.1', '2.8', '2.8.1', '2.8.2'];
+
+export interface HandleDeps {
+  accept: MllpAccept;
+  supportedVersions?: readonly string[];
+  /** True when a route takes this unmapped type as opaque v2 (route `{ match: { format: 'hl7v2', messageType }, opaque: true }`). */
+  isOpaqueRouted?: (messageType: string) => boolean;
+  map?: MapOptions;
+  now?: () => Date;
+}
+
+export type FrameResult =
+  | 'accepted'
+  | 'duplicate'
+  | 'rejected' // type/version/pipeline reject
+  | 'invalid' // unparseable or unmappable content
+  | 'failed'; // accept threw: nothing stored
+
+export interface HandledFrame {
+  acks: string[];
+  result: FrameResult;
+  /** Codes of the ACKs sent (for stats). */
+  codes: AckCode[];
+  messageType: string;
+}
+
+function codesOf(acks: string[]): AckCode[] {
+  return acks.map((a) => {
+    const msa = a.split('\r').find((s) => s.startsWith('MSA'));
+    return (msa?.slice(4, 6) ?? 'AE') as AckCode;
+  });
+}
+
+function respond(subject: AckSubject, outcome: AckOutcome, now: Date): string[] {
+  return planAcks(subject.header, outcome).map((p) =>
+    buildAck(subject, p.code, { text: p.text, errorCode: p.errorCode, errorLocation: p.errorLocation, now }),
+  );
+}
+
+/** The ACKs for an oversize frame, from whatever of its header was kept. */
+export function handleOversize(head: Buffer, maxFrameBytes: number, now = new Date()): HandledFrame {
+  const subject = headerFallback(decodeHl7Bytes(head));
+  const acks = respond(subject, { kind: 'rejected', reason: `message exceeds the ${maxFrameBytes}-byte frame limit`, errorCode: HL7_ERROR.internalError }, now);
+  return { acks, result: 'rejected', codes: codesOf(acks), messageType: subject.header.messageType };
+}
+
+export async function handleFrame(payload: Buffer, tlsSource: string | null, deps: HandleDeps): Promise<HandledFrame> {
+  const now = deps.now ?? (() => new Date());
+  const text = decodeHl7Bytes(payload);
+  let parsed: ParsedHl7;
+  try {
+    parsed = parseHl7(text);
+  } catch (err) {
+    if (!(err instanceof Hl7ParseError)) throw err;
+    const notHl7 = err.location === 'MSH' || err.location === 'MSH-1' || err.location === 'MSH-2';
+    const acks = respond(
+      err.fallback,
+      { kind: notHl7 ? 'rejected' : 'error', reason: err.message, errorCode: err.code, errorLocation: err.location },
+      now(),
+    );
+    return { acks, result: 'invalid', codes: codesOf(acks), messageType: err.fallback.header.messageType };
+  }
+  const h = parsed.header;
+  const done = (outcome: AckOutcome, result: FrameResult): HandledFrame => {
+    const acks = respond(parsed, outcome, now());
+    return { acks, result, codes: codesOf(acks), messageType: h.messageType };
+  };
+
+  const versions = deps.supportedVersions ?? DEFAULT_SUPPORTED_VERSIONS;
+  if (!versions.includes(h.version)) {
+    return done({ kind: 'rejected', reason: `version ${safe(h.version)} is not supported`, errorCode: HL7_ERROR.unsupportedVersion, errorLocation: 'MSH-12' }, 'rejected');
+  }
+
+  let fhir: FhirResource | null = null;
+  if (isMappedType(h.messageType)) {
+    const mapped = mapToFhir(parsed, deps.map);
+    if (mapped.kind === 'invalid') {
+      return done({ kind: 'error', reason: mapped.reason, errorCode: mapped.errorCode, errorLocation: mapped.location }, 'invalid');
+    }
+    if (mapped.kind === 'mapped') fhir = mapped.bundle;
+  } else if (!deps.isOpaqueRouted?.(h.messageType)) {
+    const known = ['ADT', 'ORU'].includes(h.messageCode);
+    return done(
+      {
+        kind: 'rejected',
+        reason: `message type ${safe(h.messageType)} is not supported`,
+        errorCode: known ? HL7_ERROR.unsupportedEventCode : HL7_ERROR.unsupportedMessageType,
+        errorLocation: 'MSH-9',
+      },
+      'rejected',
+    );
+  }
+
+  const ackFor = (messageId: string): string =>
+    joinStoredAcks(respond(parsed, { kind: 'committed', text: `Message accepted as ${safe(messageId)}` }, now()));
+
+  const input: MllpAcceptInput = {
+    text: parsed.text,
+    parsed,
+    fhir,
+    source: tlsSource ?? `${h.sendingApplication}|${h.sendingFacility}`,
+    idempotencyKey: `hl7v2|${h.sendingApplication}|${h.sendingFacility}|${h.controlId}`,
+    messageType: h.messageType,
+    ackFor,
+  };
+  let res: MllpAcceptResult;
+  try {
+    res = await deps.accept(input);
+  } catch {
+    return done({ kind: 'error', reason: 'internal error: the message was not stored; send it again', errorCode: HL7_ERROR.internalError }, 'failed');
+  }
+  if (res.kind === 'accepted') {
+    const acks = splitStoredAcks(res.storedAck ?? ackFor(res.messageId));
+    return { acks, result: 'accepted', codes: codesOf(acks), messageType: h.messageType };
+  }
+  if (res.kind === 'duplicate') {
+    const acks = replay(res.storedResponse, ackFor);
+    return { acks, result: 'duplicate', codes: codesOf(acks), messageType: h.messageType };
+  }
+  const reason = res.reason || 'rejected';
+  if (res.code === 'AE') return done({ kind: 'error', reason, errorCode: HL7_ERROR.internalError }, 'rejected');
+  return done({ kind: 'rejected', reason, errorCode: HL7_ERROR.internalError }, 'rejected');
+}
+
+/**
+ * A stored response is our ACK text (from ackFor) — replayed as is. If the
+ * pipeline stored something else (its JSON answer with an `id`), the ACK is
+ * rebuilt for that message id.
+ */
+function replay(stored: string, ackFor: (id: string) => string): string[] {
+  if (stored === '' || stored.startsWith('MSH')) return splitStoredAcks(stored);
+  try {
+    const j = JSON.parse(stored) as { id?: unknown; messageId?: unknown };
+    const id = typeof j.id === 'string' ? j.id : typeof j.messageId === 'string' ? j.messageId : 'unknown';
+    return splitStoredAcks(ackFor(id));
+  } catch {
+    return splitStoredAcks(ackFor('unknown'));
+  }
+}
+
+/** Values echoed in ERR/MSA text: header values only, trimmed to a safe alphabet. */
+function safe(v: string): string {
+  return v.replace(/[^A-Za-z0-9^._\-]/g, '').slice(0, 40) || '(empty)';
+}

@@ -1,0 +1,16 @@
+/**
+ * HL7 v2 over MLLP: the listener (TCP or TLS), its framer, and the per-frame
+ * handling that turns a message into the pipeline's accept call and the ACKs.
+ */
+export {
+  startMllpServer,
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_PENDING_FRAMES,
+  DEFAULT_CLOSE_GRACE_MS,
+} from './server.js';
+export type { MllpServer, MllpServerOptions, MllpStats, MllpEvent } from './server.js';
+export { handleFrame, handleOversize, DEFAULT_SUPPORTED_VERSIONS } from './handle.js';
+export type { MllpAccept, MllpAcceptInput, MllpAcceptResult, HandleDeps, HandledFrame, FrameResult } from './handle.js';
+export { MllpFramer, frame, MLLP } from './framer.js';
+export type { FramerEvent, FramerOptions } from './framer.js';

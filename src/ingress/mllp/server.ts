@@ -1,0 +1,264 @@
+/**
+ * The MLLP listener (TCP, or TLS with client certificates). Our own framer
+ * rather than @medplum/hl7's Hl7Server, because we need: garbage counted and
+ * skipped instead of folded into the next message; a frame-size limit that
+ * never buffers the oversize frame; an idle limit that never cuts a message
+ * whose ACK is pending; one message at a time per connection so ACKs leave in
+ * order and only after the pipeline's durable commit; back-pressure (pause
+ * reading) when a sender pipelines faster than we commit; and a clean close.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import { frame, MllpFramer } from './framer.js';
+import { handleFrame, handleOversize, type HandleDeps, type HandledFrame, type MllpAccept } from './handle.js';
+import type { AckCode, MapOptions } from '../../hl7v2/index.js';
+
+export const DEFAULT_MAX_FRAME_BYTES = 2 * 1024 * 1024;
+export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
+/** Frames queued on one connection before we stop reading from it. */
+export const DEFAULT_MAX_PENDING_FRAMES = 32;
+/** How long close() waits for in-flight messages before cutting connections. */
+export const DEFAULT_CLOSE_GRACE_MS = 5_000;
+
+export type MllpEvent =
+  | { kind: 'connection'; remote: string; tls: boolean }
+  | { kind: 'ack'; codes: AckCode[]; result: HandledFrame['result']; messageType: string; latencyMs: number }
+  | { kind: 'garbage'; bytes: number }
+  | { kind: 'oversize'; bytes: number }
+  | { kind: 'idle-timeout' }
+  | { kind: 'partial-frame-dropped'; bytes: number }
+  | { kind: 'socket-error'; code: string }
+  | { kind: 'internal-error'; reason: string };
+
+export interface MllpServerOptions {
+  host?: string;
+  port: number;
+  /** When given, the listener is TLS; set requestCert/ca to authenticate clients (CN becomes the source). */
+  tls?: tls.TlsOptions;
+  maxFrameBytes?: number;
+  idleTimeoutMs?: number;
+  accept: MllpAccept;
+  supportedVersions?: string[];
+  isOpaqueRouted?: (messageType: string) => boolean;
+  map?: MapOptions;
+  maxPendingFrames?: number;
+  closeGraceMs?: number;
+  observer?: (event: MllpEvent) => void;
+  now?: () => Date;
+}
+
+export interface MllpStats {
+  connectionsTotal: number;
+  connectionsOpen: number;
+  frames: number;
+  acks: Record<AckCode, number>;
+  accepted: number;
+  duplicates: number;
+  rejected: number;
+  invalid: number;
+  failed: number;
+  garbageBytes: number;
+  oversizeFrames: number;
+  idleTimeouts: number;
+  partialFramesDropped: number;
+  socketErrors: number;
+}
+
+export interface MllpServer {
+  port: number;
+  close(): Promise<void>;
+  stats(): MllpStats;
+}
+
+type Item = { kind: 'frame'; payload: Buffer; at: number } | { kind: 'oversize'; head: Buffer; bytes: number; at: number };
+
+interface Conn {
+  socket: net.Socket;
+  framer: MllpFramer;
+  queue: Item[];
+  busy: boolean;
+  source: string | null;
+  closing: boolean;
+}
+
+function peerCn(socket: net.Socket): string | null {
+  if (!(socket instanceof tls.TLSSocket) || !socket.authorized) return null;
+  const cn = socket.getPeerCertificate()?.subject?.CN;
+  return typeof cn === 'string' && cn ? cn : Array.isArray(cn) && cn[0] ? String(cn[0]) : null;
+}
+
+export async function startMllpServer(opts: MllpServerOptions): Promise<MllpServer> {
+  const maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+  const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const maxPending = opts.maxPendingFrames ?? DEFAULT_MAX_PENDING_FRAMES;
+  const graceMs = opts.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
+  const observe = opts.observer ?? (() => {});
+  const deps: HandleDeps = {
+    accept: opts.accept,
+    supportedVersions: opts.supportedVersions,
+    isOpaqueRouted: opts.isOpaqueRouted,
+    map: opts.map,
+    now: opts.now,
+  };
+  const stats: MllpStats = {
+    connectionsTotal: 0,
+    connectionsOpen: 0,
+    frames: 0,
+    acks: { AA: 0, AE: 0, AR: 0, CA: 0, CE: 0, CR: 0 },
+    accepted: 0,
+    duplicates: 0,
+    rejected: 0,
+    invalid: 0,
+    failed: 0,
+    garbageBytes: 0,
+    oversizeFrames: 0,
+    idleTimeouts: 0,
+    partialFramesDropped: 0,
+    socketErrors: 0,
+  };
+  const conns = new Set<Conn>();
+  let closing = false;
+  const safeObserve = (e: MllpEvent) => {
+    try {
+      observe(e);
+    } catch {
+      /* an observer must not break the listener */
+    }
+  };
+
+  const pump = async (c: Conn): Promise<void> => {
+    if (c.busy) return;
+    c.busy = true;
+    try {
+      while (c.queue.length > 0) {
+        const item = c.queue.shift()!;
+        if (c.socket.isPaused() && c.queue.length < maxPending / 2 && !c.closing) c.socket.resume();
+        let handled: HandledFrame;
+        try {
+          handled =
+            item.kind === 'frame'
+              ? await handleFrame(item.payload, c.source, deps)
+              : handleOversize(item.head, maxFrameBytes, opts.now?.());
+        } catch {
+          // handleFrame turns every expected failure into an ACK; this is a bug guard.
+          safeObserve({ kind: 'internal-error', reason: 'frame handler threw' });
+          stats.failed++;
+          continue;
+        }
+        stats[handled.result === 'duplicate' ? 'duplicates' : handled.result]++;
+        for (const code of handled.codes) stats.acks[code]++;
+        if (!c.socket.destroyed && c.socket.writable) {
+          for (const ack of handled.acks) c.socket.write(frame(ack));
+        }
+        safeObserve({ kind: 'ack', codes: handled.codes, result: handled.result, messageType: handled.messageType, latencyMs: Date.now() - item.at });
+      }
+    } finally {
+      c.busy = false;
+      if (c.closing && !c.socket.destroyed) c.socket.end(() => c.socket.destroy());
+    }
+  };
+
+  const onConnection = (socket: net.Socket, isTls: boolean) => {
+    if (closing) {
+      socket.destroy();
+      return;
+    }
+    const c: Conn = { socket, framer: new MllpFramer({ maxFrameBytes }), queue: [], busy: false, source: isTls ? peerCn(socket) : null, closing: false };
+    conns.add(c);
+    stats.connectionsTotal++;
+    stats.connectionsOpen++;
+    safeObserve({ kind: 'connection', remote: `${socket.remoteAddress ?? ''}`, tls: isTls });
+    socket.setNoDelay(true);
+    socket.setTimeout(idleTimeoutMs);
+    socket.on('timeout', () => {
+      if (c.busy || c.queue.length > 0) return; // an ACK is pending: not idle
+      stats.idleTimeouts++;
+      safeObserve({ kind: 'idle-timeout' });
+      socket.destroy();
+    });
+    socket.on('data', (chunk: Buffer) => {
+      let events;
+      try {
+        events = c.framer.push(chunk);
+      } catch {
+        safeObserve({ kind: 'internal-error', reason: 'framer threw' });
+        socket.destroy();
+        return;
+      }
+      const at = Date.now();
+      for (const e of events) {
+        if (e.kind === 'garbage') {
+          stats.garbageBytes += e.bytes;
+          safeObserve({ kind: 'garbage', bytes: e.bytes });
+        } else if (e.kind === 'frame') {
+          stats.frames++;
+          c.queue.push({ kind: 'frame', payload: e.payload, at });
+        } else {
+          stats.frames++;
+          stats.oversizeFrames++;
+          safeObserve({ kind: 'oversize', bytes: e.bytes });
+          c.queue.push({ kind: 'oversize', head: e.head, bytes: e.bytes, at });
+        }
+      }
+      if (c.queue.length >= maxPending) socket.pause();
+      if (c.queue.length > 0) void pump(c);
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      stats.socketErrors++;
+      safeObserve({ kind: 'socket-error', code: err.code ?? 'unknown' });
+    });
+    socket.on('close', () => {
+      if (c.framer.inFrame) {
+        stats.partialFramesDropped++;
+        safeObserve({ kind: 'partial-frame-dropped', bytes: c.framer.buffered });
+      }
+      conns.delete(c);
+      stats.connectionsOpen--;
+    });
+  };
+
+  const server: net.Server = opts.tls
+    ? tls.createServer(opts.tls, (s) => onConnection(s, true))
+    : net.createServer((s) => onConnection(s, false));
+  if (opts.tls) {
+    server.on('tlsClientError', () => {
+      stats.socketErrors++;
+      safeObserve({ kind: 'socket-error', code: 'tls-handshake' });
+    });
+  }
+  server.on('error', () => {
+    /* listen errors are reported by the listen promise below; later ones must not crash */
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.once('error', onError);
+    server.listen(opts.port, opts.host ?? '127.0.0.1', () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : opts.port;
+
+  return {
+    port,
+    stats: () => ({ ...stats, acks: { ...stats.acks } }),
+    close: async () => {
+      if (closing) return;
+      closing = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const c of conns) {
+        c.closing = true;
+        c.socket.pause();
+        if (!c.busy) c.socket.end(() => c.socket.destroy());
+      }
+      const timer = setTimeout(() => {
+        for (const c of conns) c.socket.destroy();
+      }, graceMs);
+      timer.unref();
+      await closed;
+      clearTimeout(timer);
+    },
+  };
+}
