@@ -1,0 +1,46 @@
+/** The audit log's face: append-only Merkle log, signed heads, proofs, verification, exports, reports, ATNA. */
+export { AuditLog, AuditLogError, type AuditLogOptions, type InclusionProof, type StoredEntry } from './log.js';
+export { verifyLog, type VerifyOptions, type VerifyResult, type BadEntry } from './verify.js';
+export {
+  type Signer,
+  type SignedTreeHead,
+  treeHeadBytes,
+  verifyTreeHeadSignature,
+  checkTreeHeadShape,
+  keyFingerprint,
+  TREE_HEAD_TYPE,
+} from './heads.js';
+export {
+  toEntry,
+  plainReason,
+  parseEntry,
+  AuditEventError,
+  AUDIT_EVENT_TYPES,
+  ENTRY_VERSION,
+  REASON_MAX,
+  type AuditEntry,
+} from './entry.js';
+export { canonicalJson, CanonicalJsonError } from './canonical.js';
+export {
+  leafHash,
+  nodeHash,
+  verifyInclusion,
+  verifyConsistency,
+  inclusionPath,
+  consistencyPath,
+  EMPTY_ROOT,
+  TreeBuilder,
+  type Hash,
+} from './merkle.js';
+export { exportLog, ExportError, EXPORT_FILES, README as EXPORT_README, type ExportManifest, type ExportOptions, type GatewayPublicKeyFile } from './export.js';
+export { toFhirAuditEvent, FHIR_SYSTEMS } from './fhir.js';
+export {
+  createTokenizer,
+  disclosures,
+  breachReport,
+  breachSummary,
+  DEFAULT_BREACH_EVENTS,
+  type DisclosureRow,
+  type BreachReport,
+} from './reports.js';
+export { migrateAudit, AUDIT_MIGRATIONS } from './schema.js';

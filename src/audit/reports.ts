@@ -1,0 +1,138 @@
+/**
+ * Reports straight from the log: every disclosure of one patient (by token), and the
+ * breach-notification summary for a time window. Pure reads; no PHI goes in or out
+ * (the caller tokenizes the patient identity on the appliance).
+ */
+import type { Db } from '../store/index.js';
+import type { AuditEntry } from './entry.js';
+import type { SodiumLib } from '../crypto/sodium.js';
+
+/**
+ * The pseudonymous patient token: HMAC-SHA256(key, UTF-8 of PatientIdentity.key),
+ * base64url without padding (43 characters). The key (32 bytes) stays on the appliance.
+ * src/crypto's createTokenizer uses the same algorithm.
+ */
+export function createTokenizer(sodium: SodiumLib, key: Uint8Array): (id: string) => string {
+  if (key.length !== 32) throw new Error('the token key must be 32 bytes');
+  return (id: string) =>
+    sodium.to_base64(sodium.crypto_auth_hmacsha256(Buffer.from(id, 'utf8'), key), sodium.base64_variants.URLSAFE_NO_PADDING);
+}
+
+export interface DisclosureRow {
+  index: number;
+  time: string;
+  event: string;
+  /** True when data left the appliance (delivered). */
+  disclosed: boolean;
+  destination?: string;
+  purpose?: string;
+  decision?: string;
+  dataClasses?: string[];
+  consentId?: string;
+  consentVersion?: string;
+  policySha256?: string;
+  ruleIds?: string[];
+  messageId?: string;
+}
+
+/** Every entry about the patient with this token, oldest first. */
+export function disclosures(db: Db, patientToken: string): DisclosureRow[] {
+  const rows = db
+    .prepare('SELECT idx, entry FROM audit_entries WHERE patient_token = ? ORDER BY idx')
+    .all(patientToken) as Array<{ idx: number; entry: string }>;
+  return rows.map((r) => {
+    const e = JSON.parse(r.entry) as AuditEntry;
+    return {
+      index: r.idx,
+      time: e.time,
+      event: e.event,
+      disclosed: e.event === 'delivered',
+      destination: e.destination,
+      purpose: e.purpose,
+      decision: e.decision,
+      dataClasses: e.dataClasses,
+      consentId: e.consentId,
+      consentVersion: e.consentVersion,
+      policySha256: e.policySha256,
+      ruleIds: e.ruleIds,
+      messageId: e.messageId,
+    };
+  });
+}
+
+export interface BreachReport {
+  window: { since: string; until: string };
+  destination?: string;
+  events: string[];
+  entries: number;
+  messages: number;
+  patients: string[];
+  dataClasses: string[];
+  destinations: Array<{ name: string; entries: number; patients: number }>;
+  firstTime?: string;
+  lastTime?: string;
+}
+
+export const DEFAULT_BREACH_EVENTS = ['delivered'] as const;
+
+/** Patients (tokens), data classes and destinations touched in [since, until). */
+export function breachReport(
+  db: Db,
+  opts: { since: string; until: string; destination?: string; events?: readonly string[] },
+): BreachReport {
+  const events = [...(opts.events ?? DEFAULT_BREACH_EVENTS)];
+  const rows = db
+    .prepare(
+      `SELECT entry FROM audit_entries WHERE time >= ? AND time < ?
+        AND event IN (${events.map(() => '?').join(',')}) ${opts.destination ? 'AND destination = ?' : ''} ORDER BY idx`,
+    )
+    .pluck()
+    .all(opts.since, opts.until, ...events, ...(opts.destination ? [opts.destination] : [])) as string[];
+  const patients = new Set<string>();
+  const classes = new Set<string>();
+  const messages = new Set<string>();
+  const dests = new Map<string, { entries: number; patients: Set<string> }>();
+  let firstTime: string | undefined;
+  let lastTime: string | undefined;
+  for (const text of rows) {
+    const e = JSON.parse(text) as AuditEntry;
+    if (e.patientToken) patients.add(e.patientToken);
+    for (const c of e.dataClasses ?? []) classes.add(c);
+    if (e.messageId) messages.add(e.messageId);
+    const d = e.destination ?? '(none)';
+    const slot = dests.get(d) ?? { entries: 0, patients: new Set<string>() };
+    slot.entries++;
+    if (e.patientToken) slot.patients.add(e.patientToken);
+    dests.set(d, slot);
+    if (!firstTime || e.time < firstTime) firstTime = e.time;
+    if (!lastTime || e.time > lastTime) lastTime = e.time;
+  }
+  return {
+    window: { since: opts.since, until: opts.until },
+    ...(opts.destination ? { destination: opts.destination } : {}),
+    events,
+    entries: rows.length,
+    messages: messages.size,
+    patients: [...patients].sort(),
+    dataClasses: [...classes].sort(),
+    destinations: [...dests.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([name, s]) => ({ name, entries: s.entries, patients: s.patients.size })),
+    firstTime,
+    lastTime,
+  };
+}
+
+/** The plain-text summary printed beside the JSON. */
+export function breachSummary(r: BreachReport): string {
+  const lines = [
+    `Breach report for ${r.window.since} to ${r.window.until}${r.destination ? `, destination ${r.destination}` : ''}`,
+    `Events counted: ${r.events.join(', ')}`,
+    `Patients affected: ${r.patients.length} (listed by pseudonymous token in the JSON; resolve on the appliance only)`,
+    `Messages: ${r.messages}; audit entries: ${r.entries}`,
+    `Data classes: ${r.dataClasses.length ? r.dataClasses.join(', ') : 'none recorded'}`,
+    `Destinations:`,
+    ...(r.destinations.length ? r.destinations.map((d) => `  ${d.name}: ${d.entries} entries, ${d.patients} patients`) : ['  none']),
+    r.firstTime ? `First and last event in the window: ${r.firstTime} / ${r.lastTime}` : 'No events in the window.',
+    'Report to the regulator and the data subjects within 72 hours of becoming aware of the breach (PDPB draft 2023).',
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,112 @@
+import t from 'tap';
+import { AuditLog, verifyInclusion, verifyConsistency, leafHash, AuditEventError, EMPTY_ROOT } from '../../src/audit/index.js';
+import { makeEvent, makeSigner, tempDb, steppingClock } from './helpers.js';
+
+t.test('append inside the caller transaction commits with it and grows the tree', async (t) => {
+  const { db } = tempDb();
+  const log = AuditLog.open(db, { signer: await makeSigner(), clock: steppingClock() });
+  t.equal(log.size(), 0);
+  t.ok(log.root().equals(EMPTY_ROOT), 'the empty log has the RFC 6962 empty root');
+  db.exec('CREATE TABLE queue_items (id TEXT PRIMARY KEY) STRICT');
+  const insert = db.prepare('INSERT INTO queue_items (id) VALUES (?)');
+  db.transaction(() => {
+    insert.run('m1');
+    log.append([makeEvent({ messageId: 'm1', event: 'queued' }), makeEvent({ messageId: 'm1', event: 'decided' })]);
+  })();
+  t.equal(log.size(), 2);
+  log.append([makeEvent()]); // outside a transaction: wraps its own
+  t.equal(log.size(), 3);
+  t.equal(log.findByMessageId('m1').length, 2);
+  t.equal(log.entry(0)?.entry.event, 'queued');
+  t.equal(log.entry(99), null);
+  db.close();
+});
+
+t.test('an append inside a rolled-back transaction leaves no entry and no subtree hash', async (t) => {
+  const { db } = tempDb();
+  const log = AuditLog.open(db, {});
+  db.exec('CREATE TABLE queue_items (id TEXT PRIMARY KEY) STRICT');
+  log.append([makeEvent(), makeEvent(), makeEvent()]);
+  const before = { entries: db.prepare('SELECT count(*) FROM audit_entries').pluck().get(), nodes: db.prepare('SELECT count(*) FROM audit_nodes').pluck().get(), root: log.root() };
+  t.throws(() =>
+    db.transaction(() => {
+      db.prepare('INSERT INTO queue_items (id) VALUES (?)').run('m-x');
+      log.append([makeEvent({ messageId: 'm-x' })]);
+      throw new Error('queue write failed');
+    })(),
+  );
+  t.equal(db.prepare('SELECT count(*) FROM queue_items').pluck().get(), 0, 'the queue change rolled back');
+  t.equal(db.prepare('SELECT count(*) FROM audit_entries').pluck().get(), before.entries, 'no audit entry');
+  t.equal(db.prepare('SELECT count(*) FROM audit_nodes').pluck().get(), before.nodes, 'no subtree hash');
+  t.ok(log.root().equals(before.root));
+  log.append([makeEvent()]);
+  t.equal(log.size(), 4, 'the next append takes the next index');
+  db.close();
+});
+
+t.test('a bad event is refused before anything is written, even when the caller catches the error', async (t) => {
+  const { db } = tempDb();
+  const log = AuditLog.open(db, {});
+  db.transaction(() => {
+    t.throws(() => log.append([makeEvent(), makeEvent({ patientToken: 'Ayesha Siddiqui' })]), AuditEventError);
+  })();
+  t.equal(log.size(), 0);
+  t.throws(() => log.append([makeEvent({ time: 'yesterday' })]), /time/);
+  t.throws(() => log.append([makeEvent({ event: 'exploded' as never })]), /event/);
+  t.throws(() => log.append([makeEvent({ messageId: 'a b c' })]), /messageId/);
+  t.throws(() => log.append([makeEvent({ policySha256: 'xyz' })]), /policySha256/);
+  db.close();
+});
+
+t.test('proofs from the stored subtree hashes verify against signed heads', async (t) => {
+  const { db } = tempDb();
+  const signer = await makeSigner();
+  const log = AuditLog.open(db, { signer, clock: steppingClock() });
+  const heads = [];
+  for (let batch = 0; batch < 9; batch++) {
+    log.append(Array.from({ length: 13 + batch * 7 }, () => makeEvent()));
+    heads.push(log.signTreeHead());
+  }
+  t.equal(log.latestHead()?.treeSize, log.size());
+  t.equal(log.heads().length, 9);
+  for (const i of [0, 1, 12, 13, 64, 100, log.size() - 1]) {
+    const p = log.inclusionProof(i);
+    t.equal(p.treeSize, log.size());
+    t.ok(p.leafHash.equals(leafHash(log.entry(i)!.text)));
+    t.ok(verifyInclusion(p.leafHash, i, p.treeSize, p.auditPath, Buffer.from(log.latestHead()!.rootHash, 'hex')), `entry ${i}`);
+  }
+  const early = heads[2];
+  const p = log.inclusionProof(5, early.treeSize);
+  t.ok(verifyInclusion(p.leafHash, 5, early.treeSize, p.auditPath, Buffer.from(early.rootHash, 'hex')), 'against an older head');
+  for (const [a, b] of [[0, 3], [1, 2], [2, 8], [4, 5], [8, 8]]) {
+    const m = heads[a].treeSize;
+    const n = heads[b].treeSize;
+    t.ok(verifyConsistency(m, n, log.consistencyProof(m, n), Buffer.from(heads[a].rootHash, 'hex'), Buffer.from(heads[b].rootHash, 'hex')), `consistency ${m} → ${n}`);
+  }
+  t.throws(() => log.inclusionProof(log.size()), /not in a tree/);
+  t.throws(() => log.consistencyProof(5, log.size() + 1), /larger than the log/);
+  db.close();
+});
+
+t.test('signing needs a signer, timestamps never go back, and a key id cannot change its key', async (t) => {
+  const { db } = tempDb();
+  const times = ['2026-03-01T10:00:00Z', '2026-03-01T09:00:00Z'];
+  const log = AuditLog.open(db, { signer: await makeSigner('k1'), clock: () => new Date(times.shift() ?? '2026-03-01T11:00:00Z') });
+  log.append([makeEvent()]);
+  const a = log.signTreeHead();
+  const b = log.signTreeHead();
+  t.ok(b.timestamp >= a.timestamp);
+  t.throws(() => AuditLog.open(db, {}).signTreeHead(), /no signer/);
+  const impostor = AuditLog.open(db, { signer: await makeSigner('k1') });
+  t.throws(() => impostor.signTreeHead(), /different public key/);
+  db.close();
+});
+
+t.test('the log tables refuse UPDATE and DELETE', async (t) => {
+  const { db } = tempDb();
+  const log = AuditLog.open(db, {});
+  log.append([makeEvent()]);
+  t.throws(() => db.prepare("UPDATE audit_entries SET entry = '{}'").run(), /append-only/);
+  t.throws(() => db.prepare('DELETE FROM audit_nodes').run(), /append-only/);
+  db.close();
+});
