@@ -1,0 +1,157 @@
+/**
+ * `darwaza queue` — look into and repair the durable queue: stats, list, inspect,
+ * retry dead letters, purge. Opens the gateway's database file; needs no keys
+ * (it never reads payloads).
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { EXIT, UsageError, parseFlags, progress, type CliIo, type Command } from '../command.js';
+import { openDatabase, type Db } from '../../store/index.js';
+import type { AuditSink } from '../../model/index.js';
+import { ITEM_STATES, QueueStore, type ItemState, type ItemStatus } from '../../queue/index.js';
+
+/** What the CLI main may inject: the config file → data dir, and the audit sink for operator actions. */
+export interface QueueCommandDeps {
+  /** Resolves --config FILE to the gateway's dataDir. Without it, --config is refused. */
+  dataDirFromConfig?: (configFile: string, io: CliIo) => string;
+  /** Audit sink on the opened database (retry/purge are audited). Without it, nothing is audited. */
+  openAudit?: (db: Db) => AuditSink;
+}
+
+export const DEFAULT_DATA_DIR = './data';
+export const DB_FILE_NAME = 'darwaza.db';
+
+const USAGE = `Usage: darwaza queue <subcommand> [--data-dir DIR]
+
+Subcommands:
+  stats                                   counts and bytes by destination and state
+  list [--state S] [--destination D] [--limit N]
+                                          rows (ids, destination, state, attempts, last error)
+  inspect <message-id>                    one message and where it stands per destination
+  retry [--destination D] [message-id...] dead letters back to the queue (all dead, if no filter)
+  purge --state dead|delivered [--destination D] --yes
+                                          destroy the payloads of these rows (audited)
+
+Options:
+  --data-dir DIR   where the gateway keeps darwaza.db (default ${DEFAULT_DATA_DIR})
+  --json           machine-readable output (stats, list, inspect)
+States: ${ITEM_STATES.join(', ')}. Payloads are never printed.`;
+
+/** Where the database is: --data-dir, or the lead's config resolver when given (wired by the CLI main). */
+export function queueDbFile(io: CliIo, dataDir: string | undefined): string {
+  return join(resolve(io.cwd, dataDir ?? DEFAULT_DATA_DIR), DB_FILE_NAME);
+}
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s : s + ' '.repeat(n - s.length);
+}
+
+function rowLine(r: ItemStatus): string {
+  return [pad(r.messageId, 38), pad(r.destination, 18), pad(r.state, 11), pad(String(r.attempts), 4), r.lastError ?? ''].join(' ');
+}
+
+export function makeQueueCommand(deps: QueueCommandDeps = {}): Command {
+  return {
+    name: 'queue',
+    summary: 'queue stats, list, inspect, retry dead letters, purge',
+    usage: USAGE,
+    async run(args, io) {
+      const { values, positionals } = parseFlags(args, {
+        'data-dir': { type: 'string' },
+        config: { type: 'string' },
+        state: { type: 'string' },
+        destination: { type: 'string' },
+        limit: { type: 'string' },
+        yes: { type: 'boolean' },
+        json: { type: 'boolean' },
+      });
+      const [sub, ...rest] = positionals;
+      if (!sub) throw new UsageError('a subcommand is required (stats, list, inspect, retry, purge)');
+      if (values.config && values['data-dir']) throw new UsageError('give --config or --data-dir, not both');
+      if (values.config && !deps.dataDirFromConfig) throw new UsageError('--config is not supported by this build of `queue`; use --data-dir');
+      if (!['stats', 'list', 'inspect', 'retry', 'purge'].includes(sub)) throw new UsageError(`unknown subcommand: ${sub}`);
+      const state = values.state as ItemState | undefined;
+      if (state !== undefined && !(ITEM_STATES as readonly string[]).includes(state)) {
+        throw new UsageError(`--state: "${state}" is not one of ${ITEM_STATES.join(', ')}`);
+      }
+      if (sub === 'purge') {
+        if (state !== 'dead' && state !== 'delivered') throw new UsageError('purge needs --state dead or --state delivered');
+        if (!values.yes) throw new UsageError('purge destroys payloads for good: add --yes');
+      }
+      const file = queueDbFile(
+        io,
+        values.config && deps.dataDirFromConfig ? deps.dataDirFromConfig(resolve(io.cwd, values.config), io) : values['data-dir'],
+      );
+      if (!existsSync(file)) {
+        io.err(`darwaza queue: no database at ${file} (use --data-dir)`);
+        return EXIT.badInput;
+      }
+      let db: Db;
+      try {
+        db = openDatabase(file);
+      } catch (err) {
+        io.err(`darwaza queue: cannot open ${file} (${(err as { code?: string }).code ?? (err as Error).name})`);
+        return EXIT.runtime;
+      }
+      try {
+        const store = QueueStore.open(db, {
+          quotaBytes: Number.MAX_SAFE_INTEGER,
+          minFreeDiskBytes: 0,
+          audit: deps.openAudit?.(db),
+        });
+        switch (sub) {
+          case 'stats': {
+            const rows = store.counts().sort((a, b) => a.destination.localeCompare(b.destination) || a.state.localeCompare(b.state));
+            if (values.json) io.out(JSON.stringify(rows));
+            else {
+              io.out([pad('destination', 18), pad('state', 11), pad('count', 9), 'bytes held'].join(' '));
+              for (const r of rows) io.out([pad(r.destination, 18), pad(r.state, 11), pad(String(r.count), 9), String(r.bytes)].join(' '));
+              if (rows.length === 0) io.out('(queue is empty)');
+            }
+            return EXIT.ok;
+          }
+          case 'list': {
+            const limit = values.limit === undefined ? 50 : Number(values.limit);
+            if (!(Number.isInteger(limit) && limit > 0)) throw new UsageError(`--limit: "${values.limit}" must be a positive whole number`);
+            const rows = store.list({ state, destination: values.destination, limit });
+            if (values.json) io.out(JSON.stringify(rows));
+            else {
+              io.out([pad('message', 38), pad('destination', 18), pad('state', 11), pad('try', 4), 'last error'].join(' '));
+              for (const r of rows) io.out(rowLine(r));
+            }
+            return EXIT.ok;
+          }
+          case 'inspect': {
+            if (rest.length !== 1) throw new UsageError('inspect takes one message id');
+            const m = store.inspect(rest[0]!);
+            if (!m) {
+              io.err(`darwaza queue: no message ${rest[0]}`);
+              return EXIT.failed;
+            }
+            io.out(JSON.stringify(m, null, 2));
+            return EXIT.ok;
+          }
+          case 'retry': {
+            const n = store.retryDead({ destination: values.destination, messageIds: rest.length ? rest : undefined });
+            io.out(`re-queued ${n} dead letter${n === 1 ? '' : 's'}`);
+            return EXIT.ok;
+          }
+          case 'purge': {
+            if (state !== 'dead' && state !== 'delivered') return EXIT.usage;
+            const bar = progress(io, 'purged');
+            const n = store.purge({ state, destination: values.destination, onProgress: (d, t) => bar.update(d, t) });
+            bar.done();
+            io.out(`purged ${n} ${state} row${n === 1 ? '' : 's'}`);
+            return EXIT.ok;
+          }
+          default:
+            throw new UsageError(`unknown subcommand: ${sub}`);
+        }
+      } finally {
+        db.close();
+      }
+    },
+  };
+}
+
+export const command: Command = makeQueueCommand();

@@ -1,0 +1,300 @@
+/**
+ * The dispatcher: per destination, claim ready rows in batches, re-check consent
+ * right before each send, deliver with bounded concurrency, and settle results
+ * (delivered / retry later / dead letter / withdrawn) in batched transactions.
+ *
+ * Per destination it keeps a small buffer of claimed rows (at most `concurrency`),
+ * a circuit breaker, and one wake-up timer (idle poll, the next retry due, or the
+ * breaker's cool-down). kick(destination) wakes it when new rows were committed.
+ * Crash safety: a row is only ever 'inflight' in the database between claim and
+ * settle; recoverInFlight() at start-up makes such rows ready again, and the
+ * receiver de-duplicates by Idempotency-Key, so a crash costs a resend, never a loss.
+ */
+import type { AuditEvent, DeliveryResult, Destination } from '../model/index.js';
+import { decideRetry, isExpired } from './backoff.js';
+import { CircuitBreaker, DEFAULT_BREAKER, type BreakerOptions, type BreakerState } from './breaker.js';
+import type { ClaimedItem, Settlement } from './types.js';
+
+export const DEFAULT_POLL_MS = 1_000;
+
+export type RecheckResult = { kind: 'ok' } | { kind: 'withdraw'; reason: string; audit?: AuditEvent[] };
+
+/** The part of QueueStore the dispatcher needs. */
+export interface DispatchStore {
+  claim(destination: string, limit: number): ClaimedItem[];
+  settle(settlements: Settlement[]): void;
+}
+
+export interface DispatcherOptions {
+  store: DispatchStore;
+  destinations: Destination[];
+  deliver: (destination: Destination, item: ClaimedItem) => Promise<DeliveryResult>;
+  /** Consent (and policy) re-check right before each delivery. Throwing = unknown = not sent now, retried later. */
+  recheck?: (item: ClaimedItem) => RecheckResult;
+  clock?: () => number;
+  random?: () => number;
+  /** Idle poll interval per destination (new rows also arrive through kick()). */
+  pollMs?: number;
+  breaker?: Partial<BreakerOptions>;
+  /** Rows claimed per query (default: the destination's concurrency). */
+  batchSize?: number;
+  /** Errors of the store or of the deliver function (never carry payloads). */
+  onError?: (err: Error, destination: string) => void;
+}
+
+export interface DestinationDispatchState {
+  destination: string;
+  breaker: BreakerState;
+  inFlight: number;
+  buffered: number;
+}
+
+interface Lane {
+  d: Destination;
+  breaker: CircuitBreaker;
+  inFlight: number;
+  buffer: ClaimedItem[];
+  timer?: NodeJS.Timeout;
+  timerAt: number;
+  kickScheduled: boolean;
+}
+
+/** An error's kind, never its message (which could quote a body). */
+function describeError(err: unknown): string {
+  const e = err as { code?: string; name?: string };
+  return `delivery failed (${e?.code ?? e?.name ?? 'error'})`;
+}
+
+export class Dispatcher {
+  private readonly store: DispatchStore;
+  private readonly deliver: DispatcherOptions['deliver'];
+  private readonly recheck?: DispatcherOptions['recheck'];
+  private readonly clock: () => number;
+  private readonly random: () => number;
+  private readonly pollMs: number;
+  private readonly batchSize?: number;
+  private readonly onError: (err: Error, destination: string) => void;
+  private readonly lanes = new Map<string, Lane>();
+  private readonly inflightPromises = new Set<Promise<void>>();
+  private settlements: Settlement[] = [];
+  private settleScheduled = false;
+  private running = false;
+
+  constructor(opts: DispatcherOptions) {
+    this.store = opts.store;
+    this.deliver = opts.deliver;
+    this.recheck = opts.recheck;
+    this.clock = opts.clock ?? Date.now;
+    this.random = opts.random ?? Math.random;
+    this.pollMs = opts.pollMs ?? DEFAULT_POLL_MS;
+    this.batchSize = opts.batchSize;
+    this.onError = opts.onError ?? (() => {});
+    const breakerOptions = { ...DEFAULT_BREAKER, ...opts.breaker };
+    for (const d of opts.destinations) {
+      if (this.lanes.has(d.name)) throw new Error(`destination "${d.name}" is listed twice`);
+      this.lanes.set(d.name, {
+        d,
+        breaker: new CircuitBreaker(breakerOptions, this.clock),
+        inFlight: 0,
+        buffer: [],
+        timerAt: Infinity,
+        kickScheduled: false,
+      });
+    }
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    for (const lane of this.lanes.values()) this.pump(lane);
+  }
+
+  /** Graceful: stops claiming, gives back unstarted rows, waits for deliveries in flight, commits their results. */
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const lane of this.lanes.values()) {
+      if (lane.timer) clearTimeout(lane.timer);
+      lane.timer = undefined;
+      lane.timerAt = Infinity;
+      for (const item of lane.buffer.splice(0)) this.settlements.push({ kind: 'release', id: item.id });
+    }
+    while (this.inflightPromises.size) await Promise.allSettled([...this.inflightPromises]);
+    this.flushSettlements();
+  }
+
+  /** New rows were committed for this destination (or for all, without an argument). */
+  kick(destination?: string): void {
+    if (!this.running) return;
+    const lanes = destination === undefined ? [...this.lanes.values()] : [this.lanes.get(destination)];
+    for (const lane of lanes) {
+      if (!lane || lane.kickScheduled) continue;
+      lane.kickScheduled = true;
+      setImmediate(() => {
+        lane.kickScheduled = false;
+        this.pump(lane);
+      });
+    }
+  }
+
+  breakerState(destination: string): BreakerState | undefined {
+    return this.lanes.get(destination)?.breaker.state;
+  }
+
+  states(): DestinationDispatchState[] {
+    return [...this.lanes.values()].map((l) => ({
+      destination: l.d.name,
+      breaker: l.breaker.state,
+      inFlight: l.inFlight,
+      buffered: l.buffer.length,
+    }));
+  }
+
+  private pump(lane: Lane): void {
+    if (!this.running) return;
+    for (;;) {
+      const allowance = Math.min(lane.d.concurrency - lane.inFlight, lane.breaker.allowance());
+      if (allowance <= 0) break;
+      if (lane.buffer.length === 0) {
+        const limit = lane.breaker.state === 'closed' ? (this.batchSize ?? lane.d.concurrency) : 1;
+        let items: ClaimedItem[];
+        try {
+          items = this.store.claim(lane.d.name, limit);
+        } catch (err) {
+          this.onError(err as Error, lane.d.name);
+          break;
+        }
+        if (items.length === 0) break;
+        lane.buffer.push(...items);
+      }
+      this.startOne(lane, lane.buffer.shift()!);
+    }
+    if (lane.breaker.state === 'open') {
+      // Rows claimed before the circuit opened go back to the queue until it half-opens.
+      for (const item of lane.buffer.splice(0)) this.addSettlement({ kind: 'release', id: item.id });
+      this.wakeAt(lane, lane.breaker.reopensAt());
+    } else {
+      this.wakeAt(lane, this.clock() + this.pollMs);
+    }
+  }
+
+  private wakeAt(lane: Lane, at: number): void {
+    if (!this.running) return;
+    if (lane.timer && lane.timerAt <= at) return;
+    if (lane.timer) clearTimeout(lane.timer);
+    lane.timerAt = at;
+    lane.timer = setTimeout(() => {
+      lane.timer = undefined;
+      lane.timerAt = Infinity;
+      this.pump(lane);
+    }, Math.max(0, at - this.clock()));
+    lane.timer.unref?.();
+  }
+
+  private startOne(lane: Lane, item: ClaimedItem): void {
+    const d = lane.d;
+    const now = this.clock();
+    if (isExpired(item.enqueuedAt, now, d.retry)) {
+      this.addSettlement({
+        kind: 'dead',
+        id: item.id,
+        reason: `older than the maximum age of ${Math.round(d.retry.maxAgeMs / 1000)} s`,
+      });
+      return;
+    }
+    if (this.recheck) {
+      let verdict: RecheckResult;
+      try {
+        verdict = this.recheck(item);
+      } catch (err) {
+        // Unknown consent state: deny for now, keep the row, try again later.
+        this.onError(err as Error, d.name);
+        this.addSettlement({
+          kind: 'retry',
+          id: item.id,
+          nextAttemptAt: now + Math.max(this.pollMs, d.retry.baseDelayMs),
+          error: 'consent re-check failed',
+        });
+        return;
+      }
+      if (verdict.kind === 'withdraw') {
+        this.addSettlement({ kind: 'withdrawn', id: item.id, reason: verdict.reason, audit: verdict.audit });
+        return;
+      }
+    }
+    lane.inFlight++;
+    lane.breaker.started();
+    let result: Promise<DeliveryResult>;
+    try {
+      result = this.deliver(d, item);
+    } catch (err) {
+      result = Promise.reject(err);
+    }
+    const p: Promise<void> = result
+      .catch((err: unknown): DeliveryResult => {
+        this.onError(err as Error, d.name);
+        return { kind: 'retry', error: describeError(err) };
+      })
+      .then((r) => this.onResult(lane, item, r))
+      .finally(() => {
+        lane.inFlight--;
+        this.inflightPromises.delete(p);
+        this.pump(lane);
+      });
+    this.inflightPromises.add(p);
+  }
+
+  private onResult(lane: Lane, item: ClaimedItem, r: DeliveryResult): void {
+    switch (r.kind) {
+      case 'delivered':
+        lane.breaker.success();
+        this.addSettlement({ kind: 'delivered', id: item.id, status: r.status });
+        return;
+      case 'dead':
+        lane.breaker.success();
+        this.addSettlement({ kind: 'dead', id: item.id, reason: r.error, status: r.status });
+        return;
+      case 'retry': {
+        lane.breaker.failure(r.retryAfterMs);
+        const now = this.clock();
+        const decision = decideRetry({
+          attempt: item.attempt,
+          enqueuedAt: item.enqueuedAt,
+          now,
+          policy: lane.d.retry,
+          random: this.random,
+          retryAfterMs: r.retryAfterMs,
+          error: r.error,
+        });
+        if (decision.kind === 'dead') {
+          this.addSettlement({ kind: 'dead', id: item.id, reason: decision.reason, status: r.status });
+        } else {
+          const at = now + decision.delayMs;
+          this.addSettlement({ kind: 'retry', id: item.id, nextAttemptAt: at, error: r.error, status: r.status });
+          this.wakeAt(lane, at);
+        }
+        return;
+      }
+    }
+  }
+
+  private addSettlement(s: Settlement): void {
+    this.settlements.push(s);
+    if (!this.settleScheduled) {
+      this.settleScheduled = true;
+      setImmediate(() => this.flushSettlements());
+    }
+  }
+
+  private flushSettlements(): void {
+    this.settleScheduled = false;
+    if (!this.settlements.length) return;
+    const batch = this.settlements;
+    this.settlements = [];
+    try {
+      this.store.settle(batch);
+    } catch (err) {
+      // The rows stay 'inflight' and come back at the next start-up (recoverInFlight).
+      this.onError(err as Error, '*');
+    }
+  }
+}

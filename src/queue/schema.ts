@@ -1,0 +1,81 @@
+/**
+ * The queue's tables in the gateway's one SQLite file. Forward-only migrations.
+ *
+ * Costs we rely on (each O(log n) whatever the backlog):
+ * - enqueue: one insert into queue_messages (PK id), one per destination into
+ *   queue_items (rowid seq appended at the end; indexes below), one per patient token.
+ * - claim: queue_items_claim walks (destination, state='ready') in (lane, seq) order;
+ *   next_attempt_at sits in the same index so rows still in backoff are skipped
+ *   without reading the table. attempts and payload_bytes are in that index too, so
+ *   counts() and the quota's byte total are index-only scans (no payload pages read).
+ */
+import type { Migration } from '../store/index.js';
+
+export const QUEUE_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'queue: messages, per-destination items with lanes, patient index, idempotency keys, cipher scopes',
+    up: (db) => {
+      db.exec(`
+        CREATE TABLE queue_messages (
+          id TEXT PRIMARY KEY,
+          received_at TEXT NOT NULL,
+          source TEXT NOT NULL,
+          purpose TEXT NOT NULL,
+          format TEXT NOT NULL,
+          outcomes TEXT NOT NULL,
+          idempotency_key TEXT
+        ) STRICT;
+        CREATE INDEX queue_messages_received ON queue_messages (received_at);
+
+        CREATE TABLE queue_items (
+          seq INTEGER PRIMARY KEY AUTOINCREMENT,
+          message_id TEXT NOT NULL REFERENCES queue_messages(id) ON DELETE CASCADE,
+          destination TEXT NOT NULL,
+          lane INTEGER NOT NULL CHECK (lane IN (0, 1)),
+          state TEXT NOT NULL CHECK (state IN ('ready', 'inflight', 'delivered', 'dead', 'withdrawn', 'purged')),
+          attempts INTEGER NOT NULL DEFAULT 0,
+          enqueued_at INTEGER NOT NULL,
+          next_attempt_at INTEGER NOT NULL,
+          lease_until INTEGER,
+          updated_at INTEGER NOT NULL,
+          delivered_at INTEGER,
+          last_error TEXT,
+          last_status INTEGER,
+          content_type TEXT NOT NULL,
+          cipher_scope TEXT NOT NULL,
+          patient_tokens TEXT NOT NULL,
+          context TEXT NOT NULL,
+          payload BLOB,
+          payload_bytes INTEGER NOT NULL,
+          UNIQUE (message_id, destination)
+        ) STRICT;
+
+        CREATE INDEX queue_items_claim
+          ON queue_items (destination, state, lane, seq, next_attempt_at, attempts, payload_bytes);
+        CREATE INDEX queue_items_state ON queue_items (state, updated_at);
+        CREATE INDEX queue_items_scope ON queue_items (cipher_scope, state);
+
+        CREATE TABLE queue_item_patients (
+          token TEXT NOT NULL,
+          seq INTEGER NOT NULL REFERENCES queue_items(seq) ON DELETE CASCADE,
+          PRIMARY KEY (token, seq)
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX queue_item_patients_seq ON queue_item_patients (seq);
+
+        CREATE TABLE queue_idempotency (
+          key TEXT PRIMARY KEY,
+          message_id TEXT NOT NULL,
+          response TEXT NOT NULL,
+          created_at INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX queue_idempotency_created ON queue_idempotency (created_at);
+
+        CREATE TABLE queue_scopes (
+          scope TEXT PRIMARY KEY,
+          last_used_at INTEGER NOT NULL
+        ) STRICT;
+      `);
+    },
+  },
+];

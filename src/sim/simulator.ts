@@ -1,0 +1,346 @@
+/**
+ * The upstream simulator: a reference national-service receiver for demos and tests.
+ *
+ * Any POST outside /_sim/ is a delivery. It must carry an Idempotency-Key; the body
+ * goes through openEnvelope (default: JSON bodies must parse). Each distinct key is
+ * recorded once, in arrival order; a repeated key is answered 200 again but never
+ * counted twice — so a test can check exactly-once effects from outside.
+ *
+ *   GET  /_sim/received  → { count, ids }     distinct keys accepted
+ *   GET  /_sim/stats     → totals (posts incl. duplicates, bytes, rejected, failed, dropped)
+ *   POST /_sim/control   → change failRate, failStatus, retryAfterS, delayMs, dropRate,
+ *                          dropAfterAcceptRate, down, downForMs, status (null clears)
+ *   POST /_sim/reset     → forget everything received (and the data file)
+ *
+ * With dataDir, accepted keys are appended to <dataDir>/received.log (one per line,
+ * written before the answer) and read back at start, so a restarted simulator
+ * still recognises them. The append is not fsynced: it survives a killed process,
+ * not a power cut — enough for a simulator.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { join } from 'node:path';
+
+export type EnvelopeVerdict = { ok: true } | { ok: false; status: number; reason: string };
+
+export interface SimControl {
+  /** Probability of answering failStatus instead of accepting. */
+  failRate: number;
+  failStatus: number;
+  /** Retry-After seconds sent with failStatus / status answers (0 = none). */
+  retryAfterS: number;
+  delayMs: number;
+  /** Probability of destroying the socket before processing (nothing recorded). */
+  dropRate: number;
+  /** Probability of recording the delivery and then destroying the socket (the answer is lost). */
+  dropAfterAcceptRate: number;
+  /** Deliveries are refused by closing their sockets; /_sim/ stays reachable. */
+  down: boolean;
+  /** Answer every delivery with this status, recording nothing (null = normal). */
+  status: number | null;
+}
+
+export const DEFAULT_SIM_CONTROL: SimControl = {
+  failRate: 0,
+  failStatus: 503,
+  retryAfterS: 0,
+  delayMs: 0,
+  dropRate: 0,
+  dropAfterAcceptRate: 0,
+  down: false,
+  status: null,
+};
+
+export const DEFAULT_SIM_HOST = '127.0.0.1';
+export const DEFAULT_SIM_PORT = 9443;
+export const DEFAULT_SIM_MAX_BODY = 16 * 1024 * 1024;
+
+export interface SimulatorOptions extends Partial<SimControl> {
+  host?: string;
+  /** 0 = any free port. */
+  port?: number;
+  dataDir?: string;
+  openEnvelope?: (body: Buffer, headers: IncomingHttpHeaders) => EnvelopeVerdict;
+  random?: () => number;
+  maxBodyBytes?: number;
+  /** Turns `down` off again after this many ms. */
+  downForMs?: number;
+}
+
+export interface SimulatorState {
+  control: SimControl;
+  /** Distinct Idempotency-Keys accepted, in arrival order. */
+  ids: string[];
+  /** Every delivery POST, duplicates included. */
+  total: number;
+  bytes: number;
+  duplicates: number;
+  rejected: number;
+  failed: number;
+  dropped: number;
+}
+
+export interface Simulator {
+  url: string;
+  port: number;
+  state: SimulatorState;
+  control(change: Partial<SimControl> & { downForMs?: number }): SimControl;
+  stop(): Promise<void>;
+}
+
+/** Validates a control change (from JSON): names the bad field. */
+export function parseControl(input: unknown): Partial<SimControl> & { downForMs?: number } {
+  if (!input || typeof input !== 'object' || Array.isArray(input)) throw new Error('control must be a JSON object');
+  const o = input as Record<string, unknown>;
+  const out: Partial<SimControl> & { downForMs?: number } = {};
+  const rate = (k: 'failRate' | 'dropRate' | 'dropAfterAcceptRate') => {
+    if (o[k] === undefined) return;
+    const v = o[k];
+    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new Error(`${k} must be a number from 0 to 1`);
+    out[k] = v;
+  };
+  const count = (k: 'delayMs' | 'retryAfterS' | 'downForMs') => {
+    if (o[k] === undefined) return;
+    const v = o[k];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error(`${k} must be a non-negative number`);
+    out[k] = v;
+  };
+  const status = (k: 'failStatus' | 'status') => {
+    if (o[k] === undefined) return;
+    const v = o[k];
+    if (k === 'status' && v === null) {
+      out.status = null;
+      return;
+    }
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 200 || v > 599) throw new Error(`${k} must be an HTTP status (200-599)`);
+    out[k] = v;
+  };
+  rate('failRate');
+  rate('dropRate');
+  rate('dropAfterAcceptRate');
+  count('delayMs');
+  count('retryAfterS');
+  count('downForMs');
+  status('failStatus');
+  status('status');
+  if (o.down !== undefined) {
+    if (typeof o.down !== 'boolean') throw new Error('down must be true or false');
+    out.down = o.down;
+  }
+  const known = new Set(['failRate', 'dropRate', 'dropAfterAcceptRate', 'delayMs', 'retryAfterS', 'downForMs', 'failStatus', 'status', 'down']);
+  for (const k of Object.keys(o)) if (!known.has(k)) throw new Error(`unknown control field: ${k}`);
+  return out;
+}
+
+const defaultOpenEnvelope = (body: Buffer, headers: IncomingHttpHeaders): EnvelopeVerdict => {
+  if (!/json/i.test(headers['content-type'] ?? '')) return { ok: true };
+  try {
+    JSON.parse(body.toString('utf8'));
+    return { ok: true };
+  } catch {
+    return { ok: false, status: 400, reason: 'body is not JSON' };
+  }
+};
+
+function sendJson(res: ServerResponse, status: number, value: unknown, extra: Record<string, string> = {}): void {
+  const text = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...extra });
+  res.end(text);
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        resolve(null);
+        req.resume();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(size > limit ? null : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> {
+  const random = opts.random ?? Math.random;
+  const openEnvelope = opts.openEnvelope ?? defaultOpenEnvelope;
+  const maxBody = opts.maxBodyBytes ?? DEFAULT_SIM_MAX_BODY;
+  const control: SimControl = { ...DEFAULT_SIM_CONTROL };
+  for (const k of Object.keys(DEFAULT_SIM_CONTROL) as (keyof SimControl)[]) {
+    if (opts[k] !== undefined) (control as unknown as Record<string, unknown>)[k] = opts[k];
+  }
+  const state: SimulatorState = { control, ids: [], total: 0, bytes: 0, duplicates: 0, rejected: 0, failed: 0, dropped: 0 };
+  const seen = new Set<string>();
+  const logFile = opts.dataDir ? join(opts.dataDir, 'received.log') : undefined;
+  if (opts.dataDir) {
+    mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+    if (logFile && existsSync(logFile)) {
+      for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+        if (line && !seen.has(line)) {
+          seen.add(line);
+          state.ids.push(line);
+        }
+      }
+    }
+  }
+  const sockets = new Set<Socket>();
+  let upTimer: NodeJS.Timeout | undefined;
+
+  const applyControl = (change: Partial<SimControl> & { downForMs?: number }): SimControl => {
+    const { downForMs, ...rest } = change;
+    Object.assign(control, rest);
+    if (upTimer) clearTimeout(upTimer);
+    upTimer = undefined;
+    if (downForMs !== undefined && downForMs > 0) {
+      control.down = true;
+      upTimer = setTimeout(() => {
+        control.down = false;
+        upTimer = undefined;
+      }, downForMs);
+      upTimer.unref();
+    }
+    return { ...control };
+  };
+  if (opts.downForMs) applyControl({ downForMs: opts.downForMs });
+
+  const retryAfterHeader = (): Record<string, string> =>
+    control.retryAfterS > 0 ? { 'retry-after': String(Math.ceil(control.retryAfterS)) } : {};
+
+  async function onDelivery(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (control.down) {
+      state.dropped++;
+      req.socket.destroy();
+      return;
+    }
+    const body = await readBody(req, maxBody);
+    state.total++;
+    if (body === null) {
+      state.rejected++;
+      sendJson(res, 413, { error: 'body too large' });
+      return;
+    }
+    state.bytes += body.length;
+    if (control.dropRate > 0 && random() < control.dropRate) {
+      state.dropped++;
+      req.socket.destroy();
+      return;
+    }
+    if (control.delayMs > 0) await new Promise((r) => setTimeout(r, control.delayMs));
+    if (control.status !== null) {
+      state.failed++;
+      sendJson(res, control.status, { error: 'forced status' }, retryAfterHeader());
+      return;
+    }
+    if (control.failRate > 0 && random() < control.failRate) {
+      state.failed++;
+      sendJson(res, control.failStatus, { error: 'simulated failure' }, retryAfterHeader());
+      return;
+    }
+    const key = req.headers['idempotency-key'];
+    if (typeof key !== 'string' || !key || key.includes('\n')) {
+      state.rejected++;
+      sendJson(res, 400, { error: 'Idempotency-Key header is required' });
+      return;
+    }
+    let verdict: EnvelopeVerdict;
+    try {
+      verdict = openEnvelope(body, req.headers);
+    } catch {
+      verdict = { ok: false, status: 400, reason: 'envelope could not be opened' };
+    }
+    if (!verdict.ok) {
+      state.rejected++;
+      sendJson(res, verdict.status, { error: verdict.reason });
+      return;
+    }
+    if (seen.has(key)) {
+      state.duplicates++;
+      sendJson(res, 200, { id: key, duplicate: true });
+      return;
+    }
+    seen.add(key);
+    state.ids.push(key);
+    if (logFile) appendFileSync(logFile, `${key}\n`, { mode: 0o600 });
+    if (control.dropAfterAcceptRate > 0 && random() < control.dropAfterAcceptRate) {
+      state.dropped++;
+      req.socket.destroy();
+      return;
+    }
+    sendJson(res, 200, { id: key, accepted: true });
+  }
+
+  async function onControl(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    if (req.method === 'GET' && path === '/_sim/received') {
+      sendJson(res, 200, { count: state.ids.length, ids: state.ids });
+    } else if (req.method === 'GET' && path === '/_sim/stats') {
+      const { ids, control: c, ...counters } = state;
+      sendJson(res, 200, { ...counters, distinct: ids.length, control: c });
+    } else if (req.method === 'POST' && path === '/_sim/control') {
+      const body = await readBody(req, 64 * 1024);
+      try {
+        const change = parseControl(JSON.parse(body?.toString('utf8') || '{}'));
+        sendJson(res, 200, applyControl(change));
+      } catch (err) {
+        sendJson(res, 400, { error: (err as Error).message });
+      }
+    } else if (req.method === 'POST' && path === '/_sim/reset') {
+      req.resume();
+      seen.clear();
+      state.ids = [];
+      Object.assign(state, { total: 0, bytes: 0, duplicates: 0, rejected: 0, failed: 0, dropped: 0 });
+      if (logFile) writeFileSync(logFile, '', { mode: 0o600 });
+      sendJson(res, 200, { reset: true });
+    } else {
+      req.resume();
+      sendJson(res, 404, { error: 'not found' });
+    }
+  }
+
+  const server = http.createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const handler = path.startsWith('/_sim/')
+      ? onControl(req, res, path)
+      : req.method === 'POST'
+        ? onDelivery(req, res)
+        : Promise.resolve(sendJson(res, 405, { error: 'POST a delivery' }));
+    handler.catch(() => {
+      if (!res.headersSent) sendJson(res, 500, { error: 'simulator error' });
+      else res.destroy();
+    });
+  });
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? DEFAULT_SIM_PORT, opts.host ?? DEFAULT_SIM_HOST, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : (opts.port ?? DEFAULT_SIM_PORT);
+  const host = opts.host ?? DEFAULT_SIM_HOST;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+
+  return {
+    url: `http://${urlHost}:${port}`,
+    port,
+    state,
+    control: applyControl,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (upTimer) clearTimeout(upTimer);
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      }),
+  };
+}
