@@ -106,8 +106,8 @@ export async function openAtRestCipher(db: Db, options: AtRestOptions): Promise<
     insert: db.prepare('INSERT INTO crypto_data_keys (scope, key_id, wrapped, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (scope) DO NOTHING'),
     del: db.prepare('DELETE FROM crypto_data_keys WHERE scope = ?'),
     all: db.prepare<[], KeyRow>('SELECT scope, key_id, wrapped, created_at FROM crypto_data_keys'),
-    list: db.prepare<[string], { scope: string; created_at: string }>(
-      "SELECT scope, created_at FROM crypto_data_keys WHERE substr(scope, 1, length(?1)) = ?1 ORDER BY scope",
+    list: db.prepare<[string, string], { scope: string; created_at: string }>(
+      "SELECT scope, created_at FROM crypto_data_keys WHERE substr(scope, 1, length(?)) = ? ORDER BY scope",
     ),
     updateWrapped: db.prepare('UPDATE crypto_data_keys SET wrapped = ? WHERE scope = ?'),
   };
@@ -212,7 +212,7 @@ export async function openAtRestCipher(db: Db, options: AtRestOptions): Promise<
       return { existed: !!row, walTruncated: truncateWal(db) };
     },
     scopes(prefix = '') {
-      return q.list.all(prefix).map((r) => ({ scope: r.scope, createdAt: r.created_at }));
+      return q.list.all(prefix, prefix).map((r) => ({ scope: r.scope, createdAt: r.created_at }));
     },
     async rotateKek(next) {
       const rows = q.all.all();

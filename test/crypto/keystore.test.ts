@@ -1,0 +1,136 @@
+import t from 'tap';
+import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createHmac } from 'node:crypto';
+import {
+  loadOrCreateKeyStore,
+  createTokenizer,
+  getSodium,
+  keyIdOf,
+  sha256,
+  hex,
+  kekSourceFromConfig,
+  rotateNow,
+  scheduleKeyRotation,
+  verifySignature,
+} from '../../src/crypto/index.js';
+
+const mode = (p: string) => statSync(p).mode & 0o777;
+
+t.test('the key store makes its files 0600 in a 0700 folder, and a second load changes nothing', async (t) => {
+  const dir = join(t.testdir(), 'certs');
+  const a = await loadOrCreateKeyStore(dir);
+  a.ensureKekFile();
+  a.demoRecipient('national-telemed');
+  a.deidKeys('research-ai');
+  t.equal(mode(dir), 0o700);
+  const files = readdirSync(dir, { recursive: true }) as string[];
+  const snapshot = new Map<string, string>();
+  for (const f of files) {
+    const p = join(dir, f);
+    if (statSync(p).isDirectory()) {
+      t.equal(mode(p), 0o700, `${f} is 0700`);
+      continue;
+    }
+    t.equal(mode(p), 0o600, `${f} is 0600`);
+    snapshot.set(f, readFileSync(p, 'utf8'));
+  }
+  t.ok(files.some((f) => /^signing-[0-9a-f]{16}\.key$/.test(f)));
+  t.ok(files.includes('token.key') && files.includes('kek.key') && files.includes('recipient-national-telemed.pub'));
+  const b = await loadOrCreateKeyStore(dir);
+  b.ensureKekFile();
+  b.demoRecipient('national-telemed');
+  b.deidKeys('research-ai');
+  for (const [f, text] of snapshot) t.equal(readFileSync(join(dir, f), 'utf8'), text, `${f} unchanged`);
+  t.equal(b.signer().keyId, a.signer().keyId);
+  t.same(b.deidKeys('research-ai'), a.deidKeys('research-ai'));
+});
+
+t.test('the signer key id is the first 16 hex of sha256(publicKey), and it signs verifiably', async (t) => {
+  const keys = await loadOrCreateKeyStore(t.testdir());
+  const s = keys.signer();
+  t.equal(s.keyId, hex(sha256(s.publicKey)).slice(0, 16));
+  t.equal(keyIdOf(s.publicKey), s.keyId);
+  const msg = Buffer.from('tree head');
+  t.ok(verifySignature(s.sign(msg), msg, s.publicKey));
+  t.notOk(verifySignature(s.sign(msg), Buffer.from('tree heaD'), s.publicKey));
+});
+
+t.test('a secret file with loose permissions is refused with the chmod that fixes it', async (t) => {
+  const dir = t.testdir();
+  await loadOrCreateKeyStore(dir);
+  chmodSync(join(dir, 'token.key'), 0o644);
+  await t.rejects(loadOrCreateKeyStore(dir), { name: 'KeyFileError', message: /chmod 600 .*token\.key/ });
+});
+
+t.test('de-identification keys differ per destination and fit the anonymizer (32-character AES key)', async (t) => {
+  const keys = await loadOrCreateKeyStore(t.testdir());
+  const a = keys.deidKeys('research-ai');
+  const b = keys.deidKeys('registry');
+  t.not(a.cryptoHashKey, b.cryptoHashKey);
+  t.equal(Buffer.from(a.encryptKey, 'utf8').length, 32);
+  t.throws(() => keys.deidKeys('../etc/passwd'), { message: /cannot name a key file/ });
+});
+
+t.test('rotation keeps old signing keys trusted until pruned after the overlap', async (t) => {
+  const keys = await loadOrCreateKeyStore(t.testdir());
+  const first = keys.signer().keyId;
+  const t0 = new Date('2026-11-01T03:00:00Z');
+  const { rotated, pruned } = rotateNow(keys, { clock: () => t0, overlapMs: 10 * 86400e3 });
+  t.same(pruned, []);
+  t.same(keys.trustedGatewayKeys().map((k) => k.keyId).sort(), [first, rotated.keyId].sort());
+  t.equal(keys.signingKeys()[0].keyId, rotated.keyId, 'newest first');
+  t.equal(keys.signingKeys()[1].retiredAt, t0.toISOString());
+  t.throws(() => keys.removeSigningKey(rotated.keyId), { message: /active/ });
+  const t1 = new Date('2026-11-12T03:00:00Z');
+  const second = rotateNow(keys, { clock: () => t1, overlapMs: 10 * 86400e3 });
+  t.same(second.pruned, [first], 'the first key left the trust list after its overlap');
+  t.same(keys.trustedGatewayKeys().map((k) => k.keyId).sort(), [rotated.keyId, second.rotated.keyId].sort());
+  const reopened = await loadOrCreateKeyStore(keys.dir);
+  t.equal(reopened.signer().keyId, second.rotated.keyId, 'the rotation persisted');
+  t.equal(reopened.signerById(first), undefined);
+});
+
+t.test('scheduleKeyRotation validates its cron expression and stop() ends the task', async (t) => {
+  const keys = await loadOrCreateKeyStore(t.testdir());
+  t.throws(() => scheduleKeyRotation(keys, { cron: 'every tuesday' }), { message: /not a valid cron/ });
+  const job = scheduleKeyRotation(keys, { cron: '* * * * * *' });
+  job.stop();
+  t.pass('stopped without leaving a timer (tap would hang otherwise)');
+});
+
+t.test('patient tokens are stable HMAC-SHA256 in base64url, equal to crypto_auth_hmacsha256', async (t) => {
+  const s = await getSodium();
+  const key = new Uint8Array(32).fill(3);
+  const tok = createTokenizer(key);
+  const a = tok('cnic|35202-1234567-1');
+  t.equal(a, tok('cnic|35202-1234567-1'), 'stable');
+  t.match(a, /^[A-Za-z0-9_-]{43}$/);
+  t.equal(a, Buffer.from(s.crypto_auth_hmacsha256(Buffer.from('cnic|35202-1234567-1'), key)).toString('base64url'));
+  t.equal(a, createHmac('sha256', key).update('cnic|35202-1234567-1').digest('base64url'));
+  t.not(a, tok('cnic|35202-1234567-2'));
+  t.not(a, createTokenizer(new Uint8Array(32).fill(4))('cnic|35202-1234567-1'), 'another key, another token');
+  t.throws(() => createTokenizer(new Uint8Array(8)), { message: /32 bytes/ });
+  t.throws(() => tok(''), { message: /patient id/ });
+  const keys = await loadOrCreateKeyStore(t.testdir());
+  t.equal(keys.tokenizer()('x'), createTokenizer(keys.tokenKey())('x'));
+});
+
+t.test('kekSourceFromConfig maps the config to a KEK source with clear errors', async (t) => {
+  const dir = t.testdir();
+  t.same(kekSourceFromConfig(undefined, { certsDir: '/c' }), { from: 'file', path: '/c/kek.key' });
+  t.same(kekSourceFromConfig('file', { certsDir: '/c' }), { from: 'file', path: '/c/kek.key' });
+  t.match(kekSourceFromConfig({ from: 'env' }, { certsDir: '/c', env: {} }), { from: 'env', variable: 'DARWAZA_KEK' });
+  t.throws(() => kekSourceFromConfig('passphrase', { certsDir: '/c', env: {} }), { message: /DARWAZA_KEK_PASSPHRASE/ });
+  t.match(kekSourceFromConfig('passphrase', { certsDir: '/c', env: { DARWAZA_KEK_PASSPHRASE: 'long enough passphrase' } }), {
+    from: 'passphrase',
+    passphrase: 'long enough passphrase',
+  });
+  const pf = join(dir, 'pass.txt');
+  writeFileSync(pf, 'from a file passphrase\n', { mode: 0o644 });
+  chmodSync(pf, 0o644);
+  t.throws(() => kekSourceFromConfig({ from: 'passphrase', file: pf }, { certsDir: '/c' }), { message: /chmod 600/ });
+  chmodSync(pf, 0o600);
+  t.match(kekSourceFromConfig({ from: 'passphrase', file: pf }, { certsDir: '/c' }), { passphrase: 'from a file passphrase' });
+  t.throws(() => kekSourceFromConfig({ from: 'hsm' } as never, { certsDir: '/c' }), { message: /keys\.kek\.from/ });
+});
