@@ -1,0 +1,40 @@
+/**
+ * src/consent — FHIR R4 Consent registry, evaluation and enforcement hooks.
+ * The one door of this folder: import only from here.
+ */
+export { ConsentRegistry, ConsentNotFoundError, DEFAULT_CACHE_SIZE, CIPHER_SCOPE } from './registry.js';
+export type { ConsentRegistryOptions, PutResult, PutManyResult, WithdrawInfo, WithdrawListener } from './registry.js';
+export { evaluateConsent, acceptedScopes, PURPOSE_COVERS } from './evaluate.js';
+export { compileConsent, validateConsent, ConsentValidationError, MAX_PROVISION_DEPTH, MAX_PROVISIONS } from './compile.js';
+export {
+  patientIdStrings,
+  normalizePatientReference,
+  normalizeIdentifier,
+  normalizePatientIdStrings,
+  tokensForIds,
+} from './ids.js';
+export type { PatientRefLike, IdentifierLike } from './ids.js';
+export { consentHandlers, operationOutcome } from './http.js';
+export type { ConsentHandlers, HandlerResult, SearchQuery } from './http.js';
+export { consentContext, requestFromContext, defaultForModel } from './context.js';
+export { CATEGORY_CODES, categoryOfCode, categoriesOfLabels } from './labels.js';
+export { DEFAULT_TIMEZONE, parseFhirDateTime, isValidTimezone } from './time.js';
+export { hmacTokenizer, loadOrCreateTokenKey } from './tokenize.js';
+export {
+  CONSENT_STATUSES,
+  WITHDRAWN_STATUSES,
+  DEFAULT_ACTIONS,
+  DEFAULT_RECIPIENT_ROLES,
+  DEFAULT_MINOR_AGE,
+} from './types.js';
+export type {
+  ConsentStatus,
+  ConsentActor,
+  ConsentRequest,
+  ConsentContext,
+  CompiledConsent,
+  CompiledProvision,
+  CompiledActor,
+  StoredConsent,
+  StoredConsentWithResource,
+} from './types.js';

@@ -1,0 +1,384 @@
+/**
+ * The consent registry: every version of every Consent, in the shared SQLite file,
+ * found by patient token (never by a patient identifier in clear), with compiled
+ * provisions cached per (id, version) — versions never change, so the cache is never stale.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ConsentDecision, FhirResource, PayloadCipher, PurposeOfUse } from '../model/index.js';
+import { migrate, type Db } from '../store/index.js';
+import { compileConsent, ConsentValidationError } from './compile.js';
+import { evaluateConsent } from './evaluate.js';
+import { patientIdStrings, tokensForIds } from './ids.js';
+import { CONSENT_MIGRATIONS } from './schema.js';
+import { DEFAULT_TIMEZONE } from './time.js';
+import {
+  WITHDRAWN_STATUSES,
+  type CompiledConsent,
+  type ConsentRequest,
+  type ConsentStatus,
+  type StoredConsent,
+  type StoredConsentWithResource,
+} from './types.js';
+
+export const DEFAULT_CACHE_SIZE = 100_000;
+/** PayloadCipher scope the resources are encrypted under. */
+export const CIPHER_SCOPE = 'consent';
+
+export interface ConsentRegistryOptions {
+  /** Keyed hash of a patient id string (the crypto folder's HMAC with the appliance key). */
+  tokenize: (id: string) => string;
+  /** Encrypts stored resources at rest under scope "consent" when given. */
+  cipher?: PayloadCipher;
+  clock?: () => Date;
+  /** Zone for date-only values in provisions (default Asia/Karachi). */
+  timezone?: string;
+  /** Compiled consents kept in memory (LRU). */
+  cacheSize?: number;
+  newId?: () => string;
+}
+
+export interface PutResult {
+  id: string;
+  version: number;
+  status: string;
+  /** True when this post created nothing new (same content as the latest version). */
+  unchanged?: boolean;
+}
+
+export type PutManyResult = ({ ok: true } & PutResult) | { ok: false; error: ConsentValidationError };
+
+/** What onWithdraw listeners receive besides tokens and id. */
+export interface WithdrawInfo {
+  version: number;
+  status: string;
+  /** Purposes the withdrawn consent's root provision names; null = all purposes. */
+  purposes: PurposeOfUse[] | null;
+}
+
+export type WithdrawListener = (patientTokens: string[], consentId: string, info: WithdrawInfo) => void;
+
+/** Thrown for an unknown consent id (HTTP 404). */
+export class ConsentNotFoundError extends Error {
+  override name = 'ConsentNotFoundError';
+  constructor(readonly id: string) {
+    super(`Consent/${id} is not known`);
+  }
+}
+
+const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+interface CurrentRow {
+  id: string;
+  version: number;
+  status: string;
+  received_at: string;
+}
+interface VersionRow extends CurrentRow {
+  reason: string | null;
+  encrypted: number;
+  resource: Uint8Array;
+}
+
+/** A consent that could not be read back (tampered ciphertext, lost key): it denies everything. */
+function unreadable(row: CurrentRow): CompiledConsent {
+  return {
+    id: row.id,
+    version: row.version,
+    status: 'active',
+    scopes: ['patient-privacy', 'treatment', 'research', 'adr'],
+    guardianPerformer: true,
+    root: { path: 'provision (unreadable)', type: 'deny', namesCategories: [], children: [] },
+  };
+}
+
+export class ConsentRegistry {
+  private readonly cache = new Map<string, StoredConsent>();
+  private readonly listeners = new Set<WithdrawListener>();
+  private readonly byArity = new Map<number, ReturnType<Db['prepare']>>();
+  private readonly q;
+  private readonly clock: () => Date;
+  private readonly timezone: string;
+  private readonly cacheSize: number;
+  private readonly newId: () => string;
+
+  static open(db: Db, opts: ConsentRegistryOptions): ConsentRegistry {
+    migrate(db, 'consent', CONSENT_MIGRATIONS);
+    return new ConsentRegistry(db, opts);
+  }
+
+  private constructor(
+    private readonly db: Db,
+    private readonly opts: ConsentRegistryOptions,
+  ) {
+    this.clock = opts.clock ?? (() => new Date());
+    this.timezone = opts.timezone ?? DEFAULT_TIMEZONE;
+    this.cacheSize = opts.cacheSize ?? DEFAULT_CACHE_SIZE;
+    this.newId = opts.newId ?? randomUUID;
+    this.q = {
+      current: db.prepare('SELECT id, version, status, received_at FROM consent_current WHERE id = ?'),
+      version: db.prepare('SELECT * FROM consent_version WHERE id = ? AND version = ?'),
+      history: db.prepare('SELECT * FROM consent_version WHERE id = ? ORDER BY version'),
+      all: db.prepare('SELECT id, version, status, received_at FROM consent_current ORDER BY received_at, id LIMIT ?'),
+      count: db.prepare('SELECT count(*) AS n FROM consent_current'),
+      tokensOf: db.prepare('SELECT token FROM consent_token WHERE id = ?').pluck(),
+      insertVersion: db.prepare(
+        'INSERT INTO consent_version (id, version, status, received_at, reason, encrypted, resource) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      upsertCurrent: db.prepare(
+        `INSERT INTO consent_current (id, version, status, received_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET version = excluded.version, status = excluded.status, received_at = excluded.received_at`,
+      ),
+      deleteTokens: db.prepare('DELETE FROM consent_token WHERE id = ?'),
+      insertToken: db.prepare('INSERT OR IGNORE INTO consent_token (token, id) VALUES (?, ?)'),
+    };
+  }
+
+  /** Stores a Consent as a new version (validating it). `opts.id` is the id of a PUT URL. */
+  put(resource: unknown, opts: { id?: string; reason?: string } = {}): PutResult {
+    const events: Array<() => void> = [];
+    const result = this.db.transaction(() => this.putOne(resource, opts, events))();
+    for (const e of events) e();
+    return result;
+  }
+
+  /** Stores many Consents in one transaction; a bad one is reported and skipped, the rest are kept. */
+  putMany(resources: readonly unknown[]): PutManyResult[] {
+    const events: Array<() => void> = [];
+    const results = this.db.transaction(() =>
+      resources.map((r): PutManyResult => {
+        try {
+          return { ok: true, ...this.putOne(r, {}, events) };
+        } catch (err) {
+          if (err instanceof ConsentValidationError) return { ok: false, error: err };
+          throw err;
+        }
+      }),
+    )();
+    for (const e of events) e();
+    return results;
+  }
+
+  private putOne(resource: unknown, opts: { id?: string; reason?: string }, events: Array<() => void>): PutResult {
+    const compiled = compileConsent(resource, { timezone: this.timezone });
+    const res = resource as FhirResource;
+    if (opts.id !== undefined && !FHIR_ID.test(opts.id)) throw new ConsentValidationError('Consent.id', 'the id in the URL is not a FHIR id');
+    if (opts.id !== undefined && res.id !== undefined && res.id !== opts.id) {
+      throw new ConsentValidationError('Consent.id', 'does not match the id in the URL');
+    }
+    const id = opts.id ?? res.id ?? this.newId();
+    const current = this.q.current.get(id) as CurrentRow | undefined;
+    if (current) {
+      const latest = this.readVersion(id, current.version);
+      if (latest && sameContent(latest.resource, res)) {
+        return { id, version: current.version, status: current.status, unchanged: true };
+      }
+    }
+    const version = (current?.version ?? 0) + 1;
+    const receivedAt = this.clock().toISOString();
+    const stored: FhirResource = { ...res, id, meta: { ...(res.meta ?? {}), versionId: String(version), lastUpdated: receivedAt } };
+    const tokens = tokensForIds(patientIdStrings(res.patient as { reference?: unknown }), this.opts.tokenize);
+    const oldTokens = current ? (this.q.tokensOf.all(id) as string[]) : [];
+    const plain = enc.encode(JSON.stringify(stored));
+    const blob = this.opts.cipher ? this.opts.cipher.encrypt(plain, CIPHER_SCOPE) : plain;
+    this.q.insertVersion.run(id, version, compiled.status, receivedAt, opts.reason ?? null, this.opts.cipher ? 1 : 0, blob);
+    this.q.upsertCurrent.run(id, version, compiled.status, receivedAt);
+    this.q.deleteTokens.run(id);
+    for (const t of tokens) this.q.insertToken.run(t, id);
+    this.remember({ id, version, status: compiled.status, receivedAt, compiled: { ...compiled, id, version } });
+    if (current?.status === 'active' && (WITHDRAWN_STATUSES as readonly string[]).includes(compiled.status)) {
+      const all = [...new Set([...oldTokens, ...tokens])];
+      const info: WithdrawInfo = { version, status: compiled.status, purposes: rootPurposes(compiled) };
+      events.push(() => this.emit(all, id, info));
+    }
+    return { id, version, status: compiled.status };
+  }
+
+  /** Withdraws a consent (DELETE): a new version with status inactive. Idempotent. `reason`: fixed words, no PHI. */
+  withdraw(id: string, reason?: string): { id: string; version: number } {
+    const current = this.q.current.get(id) as CurrentRow | undefined;
+    if (!current) throw new ConsentNotFoundError(id);
+    if ((WITHDRAWN_STATUSES as readonly string[]).includes(current.status)) return { id, version: current.version };
+    const latest = this.readVersion(id, current.version);
+    if (!latest) throw new ConsentNotFoundError(id);
+    const { meta: _meta, ...rest } = latest.resource;
+    const r = this.put({ ...rest, status: 'inactive' }, { id, reason: reason ?? 'withdrawn' });
+    return { id, version: r.version };
+  }
+
+  /** One version (default: the latest), with its resource. */
+  get(id: string, version?: number): StoredConsentWithResource | undefined {
+    const v = version ?? (this.q.current.get(id) as CurrentRow | undefined)?.version;
+    return v === undefined ? undefined : this.readVersion(id, v);
+  }
+
+  /** Every version, oldest first, with when each was received. */
+  history(id: string): (StoredConsentWithResource & { reason?: string })[] {
+    return (this.q.history.all(id) as VersionRow[]).map((row) => ({
+      ...this.decode(row),
+      ...(row.reason ? { reason: row.reason } : {}),
+    }));
+  }
+
+  /** Latest versions (active and not) of the consents indexed under any of these patient tokens. */
+  forTokens(tokens: readonly string[]): StoredConsent[] {
+    const unique = [...new Set(tokens)];
+    const rows: CurrentRow[] = [];
+    const seen = new Set<string>();
+    for (let i = 0; i < unique.length; i += 16) {
+      const chunk = unique.slice(i, i + 16);
+      for (const row of this.lookup(chunk.length).all(...(chunk as [string])) as CurrentRow[]) {
+        if (!seen.has(row.id)) {
+          seen.add(row.id);
+          rows.push(row);
+        }
+      }
+    }
+    return rows.map((row) => this.compiledFor(row));
+  }
+
+  /** Lookup + evaluation in one call: what the pipeline asks at arrival and at send time. */
+  evaluate(patientTokens: readonly string[], request: ConsentRequest): ConsentDecision {
+    return evaluateConsent(
+      this.forTokens(patientTokens).map((c) => c.compiled),
+      request,
+    );
+  }
+
+  /** Latest versions for patients (id strings, normalised and tokenized here), or all when none given. */
+  list(query: { patientIds?: string[]; limit?: number } = {}): StoredConsentWithResource[] {
+    const rows = query.patientIds
+      ? this.forTokens(tokensForIds(query.patientIds, this.opts.tokenize))
+      : (this.q.all.all(query.limit ?? 1_000_000) as CurrentRow[]).map((r) => ({ id: r.id, version: r.version }));
+    const out: StoredConsentWithResource[] = [];
+    for (const r of rows) {
+      const s = this.readVersion(r.id, r.version);
+      if (s) out.push(s);
+    }
+    return out;
+  }
+
+  /** GET /fhir/Consent?patient=… : a searchset Bundle of the latest versions. */
+  search(query: { patientIds?: string[]; status?: string }): FhirResource {
+    const found = this.list({ patientIds: query.patientIds, limit: 1000 }).filter(
+      (c) => query.status === undefined || c.status === query.status,
+    );
+    return {
+      resourceType: 'Bundle',
+      type: 'searchset',
+      total: found.length,
+      entry: found.map((c) => ({ fullUrl: `Consent/${c.id}`, resource: c.resource, search: { mode: 'match' } })),
+    };
+  }
+
+  count(): number {
+    return (this.q.count.get() as { n: number }).n;
+  }
+
+  /** Called after a withdrawal commits (status active → inactive/rejected/entered-in-error, or DELETE). */
+  onWithdraw(listener: WithdrawListener): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
+
+  /** No timers or handles of its own; the database belongs to the caller. Clears the cache. */
+  close(): void {
+    this.cache.clear();
+    this.listeners.clear();
+  }
+
+  private emit(tokens: string[], id: string, info: WithdrawInfo): void {
+    for (const l of this.listeners) {
+      try {
+        l(tokens, id, info);
+      } catch {
+        /* a listener's failure must not undo a committed withdrawal; the send-time recheck still holds */
+      }
+    }
+  }
+
+  private lookup(arity: number) {
+    let stmt = this.byArity.get(arity);
+    if (!stmt) {
+      stmt = this.db.prepare(
+        `SELECT c.id, c.version, c.status, c.received_at FROM consent_token t JOIN consent_current c ON c.id = t.id
+         WHERE t.token IN (${new Array(arity).fill('?').join(',')})`,
+      );
+      this.byArity.set(arity, stmt);
+    }
+    return stmt;
+  }
+
+  private compiledFor(row: CurrentRow): StoredConsent {
+    const key = `${row.id}@${row.version}`;
+    const hit = this.cache.get(key);
+    if (hit) {
+      this.cache.delete(key);
+      this.cache.set(key, hit);
+      return hit;
+    }
+    const full = this.readVersion(row.id, row.version);
+    if (!full) {
+      return { id: row.id, version: row.version, status: 'active', receivedAt: row.received_at, compiled: unreadable(row) };
+    }
+    const { resource: _r, ...stored } = full;
+    this.remember(stored);
+    return stored;
+  }
+
+  private remember(s: StoredConsent): void {
+    this.cache.set(`${s.id}@${s.version}`, s);
+    if (this.cache.size > this.cacheSize) this.cache.delete(this.cache.keys().next().value as string);
+  }
+
+  /** Reads and decodes one version; undefined when missing or unreadable. */
+  private readVersion(id: string, version: number): StoredConsentWithResource | undefined {
+    const row = this.q.version.get(id, version) as VersionRow | undefined;
+    if (!row) return undefined;
+    try {
+      return this.decode(row);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private decode(row: VersionRow): StoredConsentWithResource {
+    const bytes = row.encrypted ? this.requireCipher().decrypt(row.resource, CIPHER_SCOPE) : row.resource;
+    const resource = JSON.parse(dec.decode(bytes)) as FhirResource;
+    const compiled = compileConsent(resource, { timezone: this.timezone, id: row.id, version: row.version });
+    return { id: row.id, version: row.version, status: row.status as ConsentStatus, receivedAt: row.received_at, compiled, resource };
+  }
+
+  private requireCipher(): PayloadCipher {
+    if (!this.opts.cipher) throw new Error('consent registry: stored consents are encrypted and no cipher was given');
+    return this.opts.cipher;
+  }
+}
+
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** Same resource apart from id and meta.versionId/lastUpdated (a re-posted or re-imported consent). */
+function sameContent(stored: FhirResource, incoming: FhirResource): boolean {
+  const strip = (r: FhirResource) => {
+    const { id: _id, meta, ...rest } = r;
+    const { versionId: _v, lastUpdated: _l, ...m } = (meta ?? {}) as Record<string, unknown>;
+    return { ...rest, meta: m };
+  };
+  return canonical(strip(stored)) === canonical(strip(incoming));
+}
+
+function rootPurposes(c: CompiledConsent): PurposeOfUse[] | null {
+  return c.root.purposes ? (c.root.purposes as PurposeOfUse[]) : null;
+}
