@@ -52,6 +52,10 @@ export interface IngestRequest {
   /** X-Destination: narrow to these (already checked to exist). */
   destinations?: string[];
   idempotencyKey?: string;
+  /** What a retry with the same key gets back (default: the JSON answer). MLLP stores its ACK here. */
+  responseFor?: (answer: IngestAnswer) => string;
+  /** Opaque content the classifier cannot see into (unmapped HL7 v2): always treated as identifiable. */
+  opaque?: boolean;
 }
 
 export interface IngestAnswer {
@@ -62,8 +66,9 @@ export interface IngestAnswer {
 }
 
 export type IngestResult =
-  | { kind: 'accepted'; answer: IngestAnswer }
-  | { kind: 'duplicate'; answer: IngestAnswer };
+  | { kind: 'accepted'; answer: IngestAnswer; stored: string }
+  /** A retry of an accepted request: `stored` is what the first answer stored (JSON answer or ACK text). */
+  | { kind: 'duplicate'; stored: string };
 
 /** Send-time context kept with each queue item: no PHI, enough to re-decide. */
 export interface ItemContext {
@@ -224,6 +229,10 @@ export function createPipeline(opts: PipelineOptions) {
     const id = newId();
     const receivedAt = now.toISOString();
     const cls = stages.classify(resource, now);
+    if (req.opaque) {
+      // We cannot see inside: assume the worst (identifiable, normal confidentiality at least).
+      cls.identifiable = true;
+    }
     const patientTokens = cls.patient ? [...new Set(cls.patient.ids.map(stages.tokenize))] : [];
     const decisions = candidates.map((name) =>
       stages.decide({ destinationName: name, destination: byName.get(name), purpose: req.purpose, classification: cls, source: req.source, now }),
@@ -292,6 +301,7 @@ export function createPipeline(opts: PipelineOptions) {
 
   /** `answer` is what a retry with the same Idempotency-Key gets back. */
   async function commit(d: Decided, req: IngestRequest, answer: IngestAnswer, idempotencyKey?: string) {
+    const stored = req.responseFor ? req.responseFor(answer) : JSON.stringify(answer);
     const items = d.prepared.flatMap((p) => (p.item ? [p.item] : []));
     await store.accept({
       message: {
@@ -305,16 +315,17 @@ export function createPipeline(opts: PipelineOptions) {
       },
       items,
       audit: [auditReceived(d, req), ...d.prepared.flatMap((p) => p.audit)],
-      ...(idempotencyKey ? { idempotency: { key: idempotencyKey, response: JSON.stringify(answer) } } : {}),
+      ...(idempotencyKey ? { idempotency: { key: idempotencyKey, response: stored } } : {}),
     });
     for (const p of d.prepared) opts.observer?.decided?.(p.outcome.name, p.outcome.decision);
     if (items.length) opts.onQueued?.(items.map((i) => i.destination));
+    return stored;
   }
 
   async function ingest(req: IngestRequest): Promise<IngestResult> {
     if (req.idempotencyKey) {
       const prior = store.findIdempotent(req.idempotencyKey);
-      if (prior) return { kind: 'duplicate', answer: JSON.parse(prior) as IngestAnswer };
+      if (prior !== undefined) return { kind: 'duplicate', stored: prior };
     }
     const now = clock();
     const resource = req.resource;
@@ -322,8 +333,8 @@ export function createPipeline(opts: PipelineOptions) {
     const candidates = candidatesFor(req, resource);
     const d = decideMessage(req, resource, now, candidates);
     const answer: IngestAnswer = { id: d.id, destinations: d.prepared.map((p) => p.outcome) };
-    await commit(d, req, answer, req.idempotencyKey);
-    return { kind: 'accepted', answer };
+    const stored = await commit(d, req, answer, req.idempotencyKey);
+    return { kind: 'accepted', answer, stored };
   }
 
   /** A batch is judged entry by entry (req. 14): each entry becomes its own message. */
@@ -364,8 +375,8 @@ export function createPipeline(opts: PipelineOptions) {
     });
     const answer: IngestAnswer = { id: batchId, destinations: [], entries: results };
     // All entries are handed to the store in the same tick, so group commit writes them together.
-    await Promise.all(decided.map(({ d, answer: a }, i) => (i === decided.length - 1 ? commit(d, req, answer, req.idempotencyKey) : commit(d, req, a))));
-    return { kind: 'accepted', answer };
+    const stored = await Promise.all(decided.map(({ d, answer: a }, i) => (i === decided.length - 1 ? commit(d, req, answer, req.idempotencyKey) : commit(d, req, a))));
+    return { kind: 'accepted', answer, stored: stored[stored.length - 1] ?? JSON.stringify(answer) };
   }
 
   return { ingest, candidatesFor };

@@ -139,9 +139,10 @@ export function createLanApp(opts: LanAppOptions) {
         destinations,
         idempotencyKey,
       });
-      c.header('Location', `/messages/${result.answer.id}`);
+      const answer = result.kind === 'accepted' ? result.answer : (JSON.parse(result.stored) as { id: string });
+      c.header('Location', `/messages/${answer.id}`);
       if (result.kind === 'duplicate') c.header('Idempotent-Replayed', 'true');
-      return c.json(result.answer, 202);
+      return c.json(answer, 202);
     } catch (err) {
       if ((err as Error)?.name === 'QuotaExceededError') return reply(c, unavailable('The queue is at its disk quota; retry later', retryAfter));
       throw err;

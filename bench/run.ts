@@ -1,0 +1,33 @@
+/**
+ * npm run bench — every benchmark, one after another, printing figures (medians) and
+ * ratios against baselines measured in the same run. Targets are reported, never asserted.
+ * BENCH_ONLY=ingest,queue runs a subset; BENCH_RUNS / BENCH_SECONDS tune the ingest runs.
+ */
+import { cpus, totalmem } from 'node:os';
+
+const suites: Record<string, () => Promise<{ run(): Promise<Record<string, string | number>> }>> = {
+  ingest: () => import('./ingest.js'),
+  queue: () => import('./queue.js'),
+  policy: () => import('./policy.js'),
+  sanitize: () => import('./sanitize.js'),
+  consent: () => import('./consent.js'),
+  crypto: () => import('./crypto.js'),
+  audit: () => import('./audit.js'),
+  mllp: () => import('./mllp.js'),
+};
+
+const only = process.env.BENCH_ONLY?.split(',').filter(Boolean);
+console.log(`darwaza benchmarks on ${cpus().length} × ${cpus()[0]?.model?.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`);
+const all: Record<string, string | number> = {};
+for (const [name, load] of Object.entries(suites)) {
+  if (only && !only.includes(name)) continue;
+  const started = Date.now();
+  try {
+    const figures = await (await load()).run();
+    Object.assign(all, figures);
+    console.log(`\n## ${name} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+    for (const [k, v] of Object.entries(figures)) console.log(`${k.padEnd(48)} ${v}`);
+  } catch (err) {
+    console.log(`\n## ${name}: FAILED — ${(err as Error).message}`);
+  }
+}
