@@ -46,7 +46,7 @@ export const DEFAULT_MAX_ENVELOPE_BYTES = 64 * 1024 * 1024;
 
 export interface ReceiverOptions {
   /** X25519 key pairs this receiver can open (several during a rotation overlap). */
-  recipientKeys: Array<RecipientKeyPair | { keyId?: string; publicKey: Uint8Array | string; secretKey: Uint8Array | string }>;
+  recipientKeys: Array<RecipientKeyPair | { keyId?: string; publicKey?: Uint8Array | string; secretKey: Uint8Array | string }>;
   /** Pinned gateway Ed25519 public keys (several during a rotation overlap). */
   trustedGatewayKeys: Array<PublicKeyRef | { keyId?: string; publicKey: Uint8Array | string }>;
   /** Default: in memory, DEFAULT_REPLAY_CAPACITY ids. */

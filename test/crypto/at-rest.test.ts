@@ -23,9 +23,7 @@ const PHI = [
 ];
 const fixedKek = (): KekSource => ({ from: 'key', key: new Uint8Array(32).fill(7) });
 
-type Test = Parameters<Parameters<typeof t.test>[1]>[0];
-
-function openDb(t: Test) {
+function openDb(t: { testdir: () => string; teardown: (fn: () => void) => void }) {
   const dir = t.testdir();
   const file = join(dir, 'darwaza.db');
   const db = openDatabase(file);
