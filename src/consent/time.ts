@@ -13,7 +13,7 @@
 export const DEFAULT_TIMEZONE = 'Asia/Karachi';
 
 const DATE_TIME =
-  /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?)?)?$/;
+  /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2}))?)?)?$/;
 
 export interface InstantRange {
   /** First millisecond covered (epoch ms). */
@@ -77,14 +77,14 @@ export function parseFhirDateTime(value: unknown, timezone = DEFAULT_TIMEZONE): 
   if (m[4] !== undefined) {
     const hh = Number(m[4]);
     const mi = Number(m[5]);
-    const ss = m[6] === undefined ? 0 : Number(m[6]);
+    const ss = Number(m[6]);
     if (hh > 23 || mi > 59 || ss > 60) return null;
     const tz = m[8]!;
     const off = tz === 'Z' ? 0 : zoneOffsetMinutes(tz, 0);
     if (tz !== 'Z' && (Math.abs(off) > 14 * 60 || Number(tz.slice(4, 6)) > 59)) return null;
     const frac = m[7] ? Number(m[7].slice(0, 4)) * 1000 : 0;
     const start = Date.UTC(y, mo! - 1, d!, hh, mi, Math.min(ss, 59)) - off * 60_000 + Math.floor(frac);
-    const precision = m[7] ? 1 : m[6] === undefined ? 60_000 : 1000;
+    const precision = m[7] ? 1 : 1000;
     return { start, end: start + precision - 1 };
   }
   if (d !== undefined) {
