@@ -1,0 +1,219 @@
+/**
+ * Conditions: each `when` field compiled once into a test closure, plain words for the
+ * trace, and a small spec the linter reasons about (never-matching, shadowed rules).
+ */
+import { CATEGORIES, PURPOSE_OF_USE, SYSTEMS, type DestinationKind } from '../model/index.js';
+import type { CompiledCondition, EvalContext, Match, PolicyFileRule } from './types.js';
+
+export const DESTINATION_KINDS: readonly DestinationKind[] = ['treatment', 'public-health', 'research', 'ai-service', 'registry', 'other'];
+
+/** How a label code written in a policy maps to a FHIR system. */
+export function labelKey(code: string): string {
+  if (['U', 'L', 'M', 'N', 'R', 'V'].includes(code)) return `${SYSTEMS.confidentiality}|${code}`;
+  if (code === 'ANONYED' || code === 'PSEUDED') return `${SYSTEMS.observationValue}|${code}`;
+  return `${SYSTEMS.actCode}|${code}`;
+}
+
+export type ConditionSpec =
+  | { field: string; type: 'match'; mode: 'any' | 'none'; values: string[]; many: boolean; domain?: readonly string[] }
+  | { field: string; type: 'bool'; value: boolean }
+  | { field: string; type: 'ageUnder' | 'ageAtLeast'; value: number };
+
+export interface Condition extends CompiledCondition {
+  spec: ConditionSpec;
+}
+
+interface MatchField {
+  words: string;
+  /** Single value of the context (scalar fields) … */
+  one?: (ctx: EvalContext) => string | undefined;
+  /** … or the set of values present (set fields: the data "includes"). */
+  many?: (ctx: EvalContext) => readonly string[] | Set<string>;
+  domain?: readonly string[];
+  destination?: boolean;
+  /** Written value → compared value. */
+  map?: (v: string) => string;
+}
+
+const MATCH_FIELDS: Record<string, MatchField> = {
+  'destination.name': { words: "the destination's name", one: (c) => c.destination?.name, destination: true },
+  'destination.country': { words: "the destination's country", one: (c) => c.destination?.country, destination: true },
+  'destination.region': { words: "the destination's region", one: (c) => c.destination?.region, destination: true },
+  'destination.kind': { words: "the destination's kind", one: (c) => c.destination?.kind, destination: true, domain: DESTINATION_KINDS },
+  purpose: { words: 'the purpose of use', one: (c) => c.purpose, domain: PURPOSE_OF_USE },
+  source: { words: 'the sending system', one: (c) => c.source },
+  'data.categories': { words: 'the data', many: (c) => c.data.categories, domain: CATEGORIES },
+  'data.labels': { words: "the data's security labels", many: (c) => c.labelKeys, map: labelKey },
+  'data.resourceTypes': { words: 'the resource types in the message', many: (c) => c.data.resourceTypes },
+};
+
+const list = (vs: string[]) => (vs.length === 1 ? vs[0] : `one of ${vs.join(', ')}`);
+const noneList = (vs: string[]) => (vs.length === 1 ? vs[0] : `any of ${vs.join(', ')}`);
+
+function normalizeMatch(m: Match<string>): { mode: 'any' | 'none'; values: string[] } {
+  if (typeof m === 'string') return { mode: 'any', values: [m] };
+  if (Array.isArray(m)) return { mode: 'any', values: m };
+  return { mode: 'none', values: m.not };
+}
+
+function matchCondition(field: string, m: Match<string>): Condition {
+  const f = MATCH_FIELDS[field];
+  const { mode, values } = normalizeMatch(m);
+  const compared = f.map ? values.map(f.map) : values;
+  const set = new Set(compared);
+  const spec: ConditionSpec = { field, type: 'match', mode, values, many: !!f.many, domain: f.domain };
+  if (f.one) {
+    const get = f.one;
+    const text = mode === 'any' ? `${f.words} is ${list(values)}` : `${f.words} is not ${noneList(values)}`;
+    // An unknown value (e.g. no destination) matches neither "is" nor "is not": unknown means deny.
+    const test =
+      mode === 'any'
+        ? (ctx: EvalContext) => {
+            const v = get(ctx);
+            return v !== undefined && set.has(v);
+          }
+        : (ctx: EvalContext) => {
+            const v = get(ctx);
+            return v !== undefined && !set.has(v);
+          };
+    return { field, text, test, actual: (ctx) => get(ctx) ?? '(unknown)', spec };
+  }
+  const getMany = f.many!;
+  const has = (ctx: EvalContext) => {
+    const present = getMany(ctx);
+    for (const v of present) if (set.has(v)) return true;
+    return false;
+  };
+  const text = mode === 'any' ? `${f.words} includes ${list(values)}` : `${f.words} includes none of ${values.join(', ')}`;
+  const test = mode === 'any' ? has : (ctx: EvalContext) => !has(ctx);
+  return { field, text, test, actual: (ctx) => [...getMany(ctx)], spec };
+}
+
+function boolCondition(field: string, value: boolean): Condition {
+  const spec: ConditionSpec = { field, type: 'bool', value };
+  switch (field) {
+    case 'destination.known':
+      return {
+        field,
+        spec,
+        text: value ? 'the destination is in the gateway configuration' : 'the destination is not in the gateway configuration (unknown)',
+        test: value ? (c) => c.destination !== undefined : (c) => c.destination === undefined,
+        actual: (c) => (c.destination ? 'known' : 'unknown'),
+      };
+    case 'data.identifiable':
+      return {
+        field,
+        spec,
+        text: value ? 'the data identifies a patient' : 'the data identifies no patient (de-identified)',
+        test: (c) => c.data.identifiable === value,
+        actual: (c) => (c.data.identifiable ? 'identifiable' : 'de-identified'),
+      };
+    case 'data.sensitive':
+      return {
+        field,
+        spec,
+        text: value ? 'the data falls in a sensitive category' : 'the data falls in no sensitive category',
+        test: (c) => c.data.categories.length > 0 === value,
+        actual: (c) => (c.data.categories.length ? c.data.categories : 'no sensitive category'),
+      };
+    case 'data.unknownLabels':
+      return {
+        field,
+        spec,
+        text: value ? 'the data carries a security label darwaza does not know' : 'every security label on the data is known',
+        test: (c) => c.unknownLabels === value,
+        actual: (c) => (c.unknownLabels ? 'an unknown label' : 'only known labels'),
+      };
+    default:
+      throw new Error(`no boolean condition ${field}`);
+  }
+}
+
+function ageCondition(type: 'ageUnder' | 'ageAtLeast', value: number): Condition {
+  const field = `data.${type}`;
+  const spec: ConditionSpec = { field, type, value };
+  return type === 'ageUnder'
+    ? { field, spec, text: `the patient is younger than ${value}`, test: (c) => c.data.ageYears !== null && c.data.ageYears < value, actual: (c) => c.data.ageYears ?? 'unknown age' }
+    : { field, spec, text: `the patient is ${value} or older`, test: (c) => c.data.ageYears !== null && c.data.ageYears >= value, actual: (c) => c.data.ageYears ?? 'unknown age' };
+}
+
+/** Compile a rule's `when` into conditions, in a fixed, readable order. */
+export function compileConditions(when: PolicyFileRule['when']): Condition[] {
+  const out: Condition[] = [];
+  const d = when.destination ?? {};
+  if (d.known !== undefined) out.push(boolCondition('destination.known', d.known));
+  if (d.name !== undefined) out.push(matchCondition('destination.name', d.name));
+  if (d.country !== undefined) out.push(matchCondition('destination.country', d.country));
+  if (d.region !== undefined) out.push(matchCondition('destination.region', d.region));
+  if (d.kind !== undefined) out.push(matchCondition('destination.kind', d.kind));
+  if (when.purpose !== undefined) out.push(matchCondition('purpose', when.purpose));
+  if (when.source !== undefined) out.push(matchCondition('source', when.source));
+  const data = when.data ?? {};
+  if (data.identifiable !== undefined) out.push(boolCondition('data.identifiable', data.identifiable));
+  if (data.sensitive !== undefined) out.push(boolCondition('data.sensitive', data.sensitive));
+  if (data.categories !== undefined) out.push(matchCondition('data.categories', data.categories));
+  if (data.labels !== undefined) out.push(matchCondition('data.labels', data.labels));
+  if (data.unknownLabels !== undefined) out.push(boolCondition('data.unknownLabels', data.unknownLabels));
+  if (data.resourceTypes !== undefined) out.push(matchCondition('data.resourceTypes', data.resourceTypes));
+  if (data.ageUnder !== undefined) out.push(ageCondition('ageUnder', data.ageUnder));
+  if (data.ageAtLeast !== undefined) out.push(ageCondition('ageAtLeast', data.ageAtLeast));
+  return out;
+}
+
+/** Why a set of conditions can never all hold, or undefined. */
+export function neverMatches(conds: Condition[]): string | undefined {
+  const by = new Map(conds.map((c) => [c.spec.field, c.spec]));
+  for (const s of by.values()) {
+    if (s.type === 'match' && s.mode === 'any' && s.values.length === 0) return `${s.field} is an empty list, so nothing can match it`;
+    if (s.type === 'match' && s.mode === 'none' && !s.many && s.domain && s.domain.every((v) => s.values.includes(v))) {
+      return `${s.field} excludes every possible value`;
+    }
+  }
+  const known = by.get('destination.known');
+  if (known?.type === 'bool' && !known.value) {
+    const other = conds.find((c) => c.spec.field.startsWith('destination.') && c.spec.field !== 'destination.known');
+    if (other) return `an unknown destination has no ${other.spec.field.slice('destination.'.length)}, so "known: false" and "${other.spec.field}" cannot both hold`;
+  }
+  const under = by.get('data.ageUnder');
+  const atLeast = by.get('data.ageAtLeast');
+  if (under?.type === 'ageUnder' && under.value <= 0) return 'no patient is younger than 0';
+  if (under?.type === 'ageUnder' && atLeast?.type === 'ageAtLeast' && atLeast.value >= under.value) {
+    return `no age is both ${atLeast.value} or older and younger than ${under.value}`;
+  }
+  const sensitive = by.get('data.sensitive');
+  const cats = by.get('data.categories');
+  if (sensitive?.type === 'bool' && !sensitive.value && cats?.type === 'match' && cats.mode === 'any') {
+    return 'data in no sensitive category cannot include a sensitive category';
+  }
+  return undefined;
+}
+
+/** Does every context that satisfies `b` also satisfy condition `a`? (sound, not complete) */
+function implied(a: ConditionSpec, bs: Map<string, ConditionSpec>): boolean {
+  if (a.field === 'destination.known' && a.type === 'bool' && a.value) {
+    for (const [f, s] of bs) if (f.startsWith('destination.') && !(f === 'destination.known' && s.type === 'bool' && !s.value)) return true;
+  }
+  if (a.field === 'data.sensitive' && a.type === 'bool' && a.value) {
+    const c = bs.get('data.categories');
+    if (c?.type === 'match' && c.mode === 'any' && c.values.length) return true;
+  }
+  const b = bs.get(a.field);
+  if (!b) return false;
+  if (a.type === 'bool' && b.type === 'bool') return a.value === b.value;
+  if (a.type === 'ageUnder' && b.type === 'ageUnder') return a.value >= b.value;
+  if (a.type === 'ageAtLeast' && b.type === 'ageAtLeast') return a.value <= b.value;
+  if (a.type === 'match' && b.type === 'match') {
+    const A = new Set(a.values);
+    if (a.mode === 'any' && b.mode === 'any') return b.values.every((v) => A.has(v));
+    if (a.mode === 'none' && b.mode === 'none') return a.values.every((v) => b.values.includes(v));
+    if (a.mode === 'none' && b.mode === 'any') return !a.many && b.values.every((v) => !A.has(v));
+    if (a.mode === 'any' && b.mode === 'none') return !a.many && !!a.domain && a.domain.every((v) => b.values.includes(v) || A.has(v));
+  }
+  return false;
+}
+
+/** True when rule A matches whenever rule B matches. */
+export function covers(a: Condition[], b: Condition[]): boolean {
+  const bs = new Map(b.map((c) => [c.spec.field, c.spec]));
+  return a.every((c) => implied(c.spec, bs));
+}
