@@ -35,7 +35,6 @@ export {
 export { exportLog, ExportError, EXPORT_FILES, README as EXPORT_README, type ExportManifest, type ExportOptions, type GatewayPublicKeyFile } from './export.js';
 export { toFhirAuditEvent, FHIR_SYSTEMS } from './fhir.js';
 export {
-  createTokenizer,
   disclosures,
   breachReport,
   breachSummary,

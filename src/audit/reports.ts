@@ -1,22 +1,11 @@
 /**
  * Reports straight from the log: every disclosure of one patient (by token), and the
  * breach-notification summary for a time window. Pure reads; no PHI goes in or out
- * (the caller tokenizes the patient identity on the appliance).
+ * (the caller tokenizes the patient identity on the appliance, with src/crypto's
+ * createTokenizer: base64url(HMAC-SHA256(token key, UTF-8 of PatientIdentity.key))).
  */
 import type { Db } from '../store/index.js';
 import type { AuditEntry } from './entry.js';
-import type { SodiumLib } from '../crypto/sodium.js';
-
-/**
- * The pseudonymous patient token: HMAC-SHA256(key, UTF-8 of PatientIdentity.key),
- * base64url without padding (43 characters). The key (32 bytes) stays on the appliance.
- * src/crypto's createTokenizer uses the same algorithm.
- */
-export function createTokenizer(sodium: SodiumLib, key: Uint8Array): (id: string) => string {
-  if (key.length !== 32) throw new Error('the token key must be 32 bytes');
-  return (id: string) =>
-    sodium.to_base64(sodium.crypto_auth_hmacsha256(Buffer.from(id, 'utf8'), key), sodium.base64_variants.URLSAFE_NO_PADDING);
-}
 
 export interface DisclosureRow {
   index: number;

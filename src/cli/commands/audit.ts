@@ -1,0 +1,332 @@
+/**
+ * `darwaza audit` — the regulator's and the privacy officer's tools over the audit log:
+ * verify (the database or an export folder, offline), export (verifiable or FHIR),
+ * prove (inclusion proof for one entry), disclosures (per patient, on the appliance),
+ * breach-report (72-hour notification). Output never contains PHI: patients appear
+ * only as pseudonymous tokens.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { EXIT, UsageError, parseFlags, type CliIo, type Command } from '../command.js';
+import { openDatabase, type Db } from '../../store/index.js';
+import { getSodium } from '../../crypto/sodium.js';
+import { createTokenizer } from '../../crypto/index.js';
+import {
+  AuditLog,
+  breachReport,
+  breachSummary,
+  checkTreeHeadShape,
+  DEFAULT_BREACH_EVENTS,
+  disclosures,
+  EXPORT_FILES,
+  exportLog,
+  keyFingerprint,
+  verifyLog,
+  type SignedTreeHead,
+  type VerifyOptions,
+} from '../../audit/index.js';
+
+export const DEFAULT_DATA_DIR = './data';
+export const DB_FILE_NAME = 'darwaza.db';
+export const DEFAULT_TOKEN_KEY_FILE = 'certs/token.key';
+
+const USAGE = `Usage: darwaza audit <subcommand> [options]
+
+Subcommands:
+  verify [--from STH.json] [--to STH.json|SIZE] [--public-key FILE]
+                         recompute the log from its entries and check every signed tree head
+  verify --offline DIR [--public-key FILE]
+                         check an export folder on any machine (reads nothing outside DIR)
+  export --out DIR [--since T] [--until T] [--format native|fhir]
+                         native: a self-contained verifiable folder (all entries up to the latest
+                         signed head; the range is marked in manifest.json); fhir: AuditEvent.ndjson
+  prove <entry-index|message-id>
+                         inclusion proof (JSON) against the latest signed tree head
+  disclosures --patient ID [--token-key-file FILE] [--json]
+                         every audited event about one patient (run on the appliance)
+  breach-report --since T --until T [--destination D] [--events delivered,queued] [--out FILE] [--json]
+                         patients (tokens), data classes and destinations in a window
+
+Options:
+  --data-dir DIR         where the gateway keeps ${DB_FILE_NAME} (default ${DEFAULT_DATA_DIR})
+  --public-key FILE      the pinned gateway key: gateway-public-key.json or a base64 Ed25519 key.
+                         Without it the key recorded beside the log is used and only its
+                         fingerprint proves anything: compare it with the published one.
+  --token-key-file FILE  32-byte base64 patient-token key (default ${DEFAULT_TOKEN_KEY_FILE})
+Exit: 0 verified/ok, 1 verification failed, 2 usage, 3 bad input file, 4 runtime error.`;
+
+function dbFile(io: CliIo, dataDir: string | undefined): string {
+  return join(resolve(io.cwd, dataDir ?? DEFAULT_DATA_DIR), DB_FILE_NAME);
+}
+
+class BadInput extends Error {
+  override name = 'BadInputError';
+}
+
+/** gateway-public-key.json ({ keys: [{ publicKey }] }), { publicKey }, or bare base64. */
+export function parsePublicKeys(text: string, what: string): Uint8Array[] {
+  const trimmed = text.trim();
+  let raw: string[];
+  if (trimmed.startsWith('{')) {
+    let parsed: { keys?: Array<{ publicKey?: unknown }>; publicKey?: unknown };
+    try {
+      parsed = JSON.parse(trimmed);
+    } catch {
+      throw new BadInput(`${what} is not valid JSON`);
+    }
+    raw = (parsed.keys ?? [parsed]).map((k) => k.publicKey).filter((k): k is string => typeof k === 'string');
+  } else {
+    raw = [trimmed];
+  }
+  const keys = raw.map((k) => new Uint8Array(Buffer.from(k, 'base64')));
+  if (keys.length === 0 || keys.some((k) => k.length !== 32)) throw new BadInput(`${what}: expected Ed25519 public key(s), 32 bytes base64`);
+  return keys;
+}
+
+function readHead(file: string, flag: string, io: CliIo): SignedTreeHead {
+  const path = resolve(io.cwd, file);
+  if (!existsSync(path)) throw new BadInput(`${flag}: no file ${file}`);
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    throw new BadInput(`${flag}: ${file} is not valid JSON`);
+  }
+  // accept a bare head, `audit prove` output ({ signedHead }), or tree-heads.json (the last head)
+  const v = value as { signedHead?: unknown; heads?: unknown[] };
+  const head = v.signedHead ?? (Array.isArray(v.heads) ? v.heads[v.heads.length - 1] : value);
+  const bad = checkTreeHeadShape(head);
+  if (bad) throw new BadInput(`${flag}: ${bad}`);
+  return head as SignedTreeHead;
+}
+
+function openLog(io: CliIo, dataDir: string | undefined): { db: Db; log: AuditLog } {
+  const file = dbFile(io, dataDir);
+  if (!existsSync(file)) throw new BadInput(`no gateway database at ${file} (use --data-dir)`);
+  const db = openDatabase(file);
+  return { db, log: AuditLog.open(db) };
+}
+
+function isoFlag(value: string | undefined, flag: string, required: boolean): string | undefined {
+  if (value === undefined) {
+    if (required) throw new UsageError(`${flag} is required`);
+    return undefined;
+  }
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new UsageError(`${flag}: "${value}" is not an ISO-8601 date or instant`);
+  return new Date(ms).toISOString();
+}
+
+const SUBS = ['verify', 'export', 'prove', 'disclosures', 'breach-report'] as const;
+
+export const command: Command = {
+  name: 'audit',
+  summary: 'verify, export and prove the audit log; disclosures per patient; breach reports',
+  usage: USAGE,
+  async run(args, io) {
+    const { values, positionals } = parseFlags(args, {
+      'data-dir': { type: 'string' },
+      'public-key': { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      offline: { type: 'string' },
+      out: { type: 'string' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      format: { type: 'string' },
+      patient: { type: 'string' },
+      'token-key-file': { type: 'string' },
+      destination: { type: 'string' },
+      events: { type: 'string' },
+      json: { type: 'boolean' },
+    });
+    const [sub, ...rest] = positionals;
+    if (!sub) throw new UsageError(`a subcommand is required (${SUBS.join(', ')})`);
+    if (!(SUBS as readonly string[]).includes(sub)) throw new UsageError(`unknown subcommand: ${sub}`);
+    try {
+      switch (sub as (typeof SUBS)[number]) {
+        case 'verify':
+          return await verify(values, io);
+        case 'export': {
+          if (!values.out) throw new UsageError('export needs --out DIR');
+          const format = values.format ?? 'native';
+          if (format !== 'native' && format !== 'fhir') throw new UsageError('--format must be native or fhir');
+          const since = isoFlag(values.since, '--since', false);
+          const until = isoFlag(values.until, '--until', false);
+          const { db, log } = openLog(io, values['data-dir']);
+          try {
+            const m = exportLog(log, { out: resolve(io.cwd, values.out), since, until, format });
+            io.out(
+              format === 'fhir'
+                ? `Exported ${m.range.count} AuditEvent resources to ${values.out}/${EXPORT_FILES.fhir}`
+                : `Exported ${m.treeSize} entries (range: indices ${m.range.firstIndex}–${m.range.endIndex - 1}, ${m.range.count} entries) and their signed heads to ${values.out}`,
+            );
+            return EXIT.ok;
+          } finally {
+            db.close();
+          }
+        }
+        case 'prove':
+          return prove(rest[0], values['data-dir'], io);
+        case 'disclosures':
+          return await patientDisclosures(values, io);
+        case 'breach-report': {
+          const since = isoFlag(values.since, '--since', true)!;
+          const until = isoFlag(values.until, '--until', true)!;
+          const events = values.events ? values.events.split(',').map((s) => s.trim()).filter(Boolean) : [...DEFAULT_BREACH_EVENTS];
+          const { db } = openLog(io, values['data-dir']);
+          try {
+            const r = breachReport(db, { since, until, destination: values.destination, events });
+            if (values.out) writeFileSync(resolve(io.cwd, values.out), JSON.stringify(r, null, 2) + '\n', { mode: 0o600 });
+            if (values.json) io.out(JSON.stringify(r, null, 2));
+            else io.out(breachSummary(r) + (values.out ? `\nJSON written to ${values.out}` : ''));
+            return EXIT.ok;
+          } finally {
+            db.close();
+          }
+        }
+      }
+    } catch (err) {
+      if (err instanceof BadInput) {
+        io.err(`darwaza audit: ${err.message}`);
+        return EXIT.badInput;
+      }
+      throw err;
+    }
+    return EXIT.usage;
+  },
+};
+
+async function verify(values: Record<string, string | boolean | undefined>, io: CliIo): Promise<number> {
+  const opts: VerifyOptions = {};
+  if (typeof values.from === 'string') opts.from = readHead(values.from, '--from', io);
+  if (typeof values.to === 'string') opts.to = /^\d+$/.test(values.to) ? Number(values.to) : readHead(values.to, '--to', io);
+  const offline = typeof values.offline === 'string' ? resolve(io.cwd, values.offline) : undefined;
+  let keys: Uint8Array[];
+  let pinned = true;
+  const keyFlag = values['public-key'];
+  if (typeof keyFlag === 'string') {
+    const path = resolve(io.cwd, keyFlag);
+    if (!existsSync(path)) throw new BadInput(`--public-key: no file ${keyFlag}`);
+    keys = parsePublicKeys(readFileSync(path, 'utf8'), '--public-key');
+  } else if (offline) {
+    pinned = false;
+    const path = join(offline, EXPORT_FILES.key);
+    if (!existsSync(path)) throw new BadInput(`the folder has no ${EXPORT_FILES.key}; give --public-key`);
+    keys = parsePublicKeys(readFileSync(path, 'utf8'), EXPORT_FILES.key);
+  } else {
+    pinned = false;
+    const { db, log } = openLog(io, values['data-dir'] as string | undefined);
+    keys = log.keys().map((k) => k.publicKey);
+    db.close();
+    if (keys.length === 0) throw new BadInput('no signing key is recorded beside the log (no head signed yet); give --public-key');
+  }
+  let result;
+  if (offline) {
+    result = await verifyLog(offline, keys, opts);
+  } else {
+    const { db } = openLog(io, values['data-dir'] as string | undefined);
+    try {
+      result = await verifyLog(db, keys, opts);
+    } finally {
+      db.close();
+    }
+  }
+  const prints = keys.map((k) => keyFingerprint(k)).join(', ');
+  if (!pinned) io.err(`warning: key not pinned (no --public-key); trusting the key shipped with the log. Its SHA-256 fingerprint is ${prints}: compare it with the one the hospital published.`);
+  if (values.json) {
+    io.out(JSON.stringify({ ...result, keyFingerprints: keys.map((k) => keyFingerprint(k)), pinned }, null, 2));
+    return result.ok ? EXIT.ok : EXIT.failed;
+  }
+  if (result.ok) {
+    const h = result.latest;
+    io.out(`VERIFIED: ${result.size} entries, ${result.heads} signed tree heads, all consistent.`);
+    if (h) io.out(`Latest signed head: ${h.treeSize} entries at ${new Date(h.timestamp).toISOString()}, root ${h.rootHash}.`);
+    if (result.unsignedTail > 0) io.out(`${result.unsignedTail} newer entries are not yet under a signed head (checked against their stored hashes only).`);
+    io.out(`Signing key fingerprint (SHA-256): ${prints}`);
+    return EXIT.ok;
+  }
+  io.out(`FAILED: ${result.reason}`);
+  if (result.entry) {
+    io.out(`First bad entry: index ${result.entry.index}${result.entry.event ? `, event ${result.entry.event}` : ''}${result.entry.time ? `, time ${result.entry.time}` : ''}`);
+  } else if (result.range) {
+    io.out(`The altered entry lies in indices ${result.range[0]}–${result.range[1]}.`);
+  }
+  return EXIT.failed;
+}
+
+function prove(target: string | undefined, dataDir: string | undefined, io: CliIo): number {
+  if (!target) throw new UsageError('prove needs an entry index or a message id');
+  const { db, log } = openLog(io, dataDir);
+  try {
+    const head = log.latestHead();
+    if (!head) {
+      io.err('darwaza audit: no signed tree head yet; the running gateway signs one every minute');
+      return EXIT.failed;
+    }
+    const indices = /^\d+$/.test(target) ? [Number(target)] : log.findByMessageId(target).map((e) => e.index);
+    if (indices.length === 0) {
+      io.err(`darwaza audit: no entry for message id ${target}`);
+      return EXIT.failed;
+    }
+    const proofs = [];
+    for (const index of indices) {
+      if (index >= head.treeSize) {
+        io.err(`darwaza audit: entry ${index} is not yet under a signed tree head (latest covers ${head.treeSize}); try again after the next head`);
+        return EXIT.failed;
+      }
+      const p = log.inclusionProof(index, head.treeSize);
+      proofs.push({
+        leafIndex: p.leafIndex,
+        treeSize: p.treeSize,
+        leafHash: p.leafHash.toString('hex'),
+        entry: log.entry(index)!.text,
+        signedHead: head,
+        auditPath: p.auditPath.map((h) => h.toString('hex')),
+      });
+    }
+    io.out(JSON.stringify(/^\d+$/.test(target) ? proofs[0] : proofs, null, 2));
+    return EXIT.ok;
+  } finally {
+    db.close();
+  }
+}
+
+async function patientDisclosures(values: Record<string, string | boolean | undefined>, io: CliIo): Promise<number> {
+  if (typeof values.patient !== 'string' || values.patient === '') throw new UsageError('disclosures needs --patient ID');
+  const keyFile = resolve(io.cwd, (values['token-key-file'] as string | undefined) ?? DEFAULT_TOKEN_KEY_FILE);
+  if (!existsSync(keyFile)) throw new BadInput(`no token key file at ${keyFile} (use --token-key-file)`);
+  const key = new Uint8Array(Buffer.from(readFileSync(keyFile, 'utf8').trim(), 'base64'));
+  if (key.length !== 32) throw new BadInput('the token key file must hold 32 bytes, base64');
+  await getSodium();
+  const token = createTokenizer(key)(values.patient);
+  const { db } = openLog(io, values['data-dir'] as string | undefined);
+  try {
+    const rows = disclosures(db, token);
+    if (values.json) {
+      io.out(JSON.stringify({ patientToken: token, entries: rows }, null, 2));
+      return EXIT.ok;
+    }
+    const disclosed = rows.filter((r) => r.disclosed);
+    io.out(`Patient token ${token}: ${rows.length} audited events, ${disclosed.length} disclosures (data delivered).`);
+    for (const r of rows) {
+      io.out(
+        [
+          `${r.time}  ${r.event.padEnd(17)}`,
+          r.destination ? `to ${r.destination}` : '',
+          r.purpose ? `purpose ${r.purpose}` : '',
+          r.dataClasses?.length ? `data ${r.dataClasses.join(',')}` : '',
+          r.consentId ? `consent ${r.consentId}${r.consentVersion ? ` v${r.consentVersion}` : ''}` : 'no consent recorded',
+          r.policySha256 ? `policy ${r.policySha256.slice(0, 12)}…` : '',
+          r.decision ? `decision ${r.decision}` : '',
+          `(entry ${r.index})`,
+        ]
+          .filter(Boolean)
+          .join('  '),
+      );
+    }
+    return EXIT.ok;
+  } finally {
+    db.close();
+  }
+}
