@@ -1,0 +1,242 @@
+/**
+ * `darwaza consent` — the consent registry from the command line: list, show, import.
+ * Opens <data-dir>/darwaza.db. Patients are found by token (a keyed hash of their id
+ * strings), so the command needs the token key: --token-key-file, default certs/token.key
+ * (32 random bytes, base64; created with mode 0600 when missing — the lead/crypto folder
+ * will unify this key with the gateway's).
+ */
+import { createReadStream, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { EXIT, UsageError, parseFlags, progress, type CliIo, type Command } from '../command.js';
+import { openDatabase, type Db } from '../../store/index.js';
+import type { PayloadCipher } from '../../model/index.js';
+import {
+  ConsentRegistry,
+  hmacTokenizer,
+  loadOrCreateTokenKey,
+  type PutManyResult,
+  type StoredConsentWithResource,
+} from '../../consent/index.js';
+
+export const DEFAULT_DATA_DIR = './data';
+export const DEFAULT_TOKEN_KEY_FILE = 'certs/token.key';
+export const IMPORT_BATCH = 1000;
+
+export interface ConsentCommandDeps {
+  /** The gateway's tokenizer (crypto folder). Without it: HMAC-SHA256 with --token-key-file. */
+  tokenize?: (id: string) => string;
+  /** The gateway's at-rest cipher on this database. Without it: resources are stored unencrypted. */
+  openCipher?: (db: Db, io: CliIo) => PayloadCipher | undefined;
+}
+
+const USAGE = `Usage: darwaza consent <subcommand> [options]
+
+Subcommands:
+  list [--patient ID]...        latest version of each consent (of these patients, if given)
+  show <id> [--history]         one consent as FHIR JSON; --history lists every version
+  import FILE|-                 NDJSON (one Consent per line) or a Bundle / single Consent;
+                                bad lines are reported (line and element) and skipped;
+                                exits ${EXIT.badInput} if any line was refused
+
+Options:
+  --data-dir DIR          where the gateway keeps darwaza.db (default ${DEFAULT_DATA_DIR})
+  --token-key-file FILE   patient-token key (default ${DEFAULT_TOKEN_KEY_FILE}; created, mode 0600, if missing)
+  --json                  machine-readable output (list, show --history)
+
+A patient ID is a reference (Patient/123 or 123) or an identifier as system|value.`;
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s : s + ' '.repeat(n - s.length);
+}
+
+function line(c: StoredConsentWithResource): string {
+  const scope = (c.resource.scope as { coding?: { code?: string }[] } | undefined)?.coding?.[0]?.code ?? '';
+  return [pad(c.id, 38), pad(String(c.version), 4), pad(c.status, 17), pad(scope, 16), c.receivedAt].join(' ');
+}
+
+/** Consents of a Bundle (entry.request PUT Consent/<id> gives the id), or the document itself. */
+function documentItems(doc: unknown, where: string): [string, unknown][] {
+  const d = doc as { resourceType?: string; entry?: { resource?: unknown; request?: { method?: string; url?: string } }[] };
+  if (d?.resourceType !== 'Bundle') return [[where, doc]];
+  return (Array.isArray(d.entry) ? d.entry : []).map((e, i) => {
+    const m = /^Consent\/([^/?]+)$/.exec(e?.request?.url ?? '');
+    const r = e?.resource as Record<string, unknown> | undefined;
+    const withId = m && e.request?.method === 'PUT' && r && typeof r === 'object' && r.id === undefined ? { ...r, id: m[1] } : r;
+    return [`${where === 'document' ? '' : `${where} `}entry ${i + 1}`.trim(), withId];
+  });
+}
+
+/**
+ * Yields [where, consent-or-SyntaxError] from NDJSON (one Consent or Bundle per line) or,
+ * when the first line is not a whole JSON value, from one pretty-printed document.
+ */
+async function* readConsents(lines: AsyncIterable<string> | Iterable<string>): AsyncGenerator<[string, unknown]> {
+  let n = 0;
+  let documentMode: string[] | null = null;
+  let first = true;
+  for await (const l of lines) {
+    n++;
+    if (documentMode) {
+      documentMode.push(l);
+      continue;
+    }
+    if (l.trim() === '') continue;
+    const parsed = parseLine(l);
+    if (first && parsed instanceof SyntaxError) {
+      documentMode = [l];
+      continue;
+    }
+    first = false;
+    if (parsed instanceof SyntaxError) yield [`line ${n}`, parsed];
+    else yield* documentItems(parsed, `line ${n}`);
+  }
+  if (documentMode) {
+    const doc = parseLine(documentMode.join('\n'));
+    if (doc instanceof SyntaxError) yield ['document', doc];
+    else yield* documentItems(doc, 'document');
+  }
+}
+
+function parseLine(l: string): unknown {
+  try {
+    return JSON.parse(l);
+  } catch {
+    return new SyntaxError('not valid JSON');
+  }
+}
+
+export function makeConsentCommand(deps: ConsentCommandDeps = {}): Command {
+  return {
+    name: 'consent',
+    summary: 'patient consents: list, show, import (NDJSON or Bundle)',
+    usage: USAGE,
+    async run(args, io) {
+      const { values, positionals } = parseFlags(args, {
+        'data-dir': { type: 'string' },
+        'token-key-file': { type: 'string' },
+        patient: { type: 'string', multiple: true },
+        history: { type: 'boolean' },
+        json: { type: 'boolean' },
+      });
+      const [sub, ...rest] = positionals;
+      if (!sub) throw new UsageError('a subcommand is required (list, show, import)');
+      if (!['list', 'show', 'import'].includes(sub)) throw new UsageError(`unknown subcommand: ${sub}`);
+      if (sub === 'show' && rest.length !== 1) throw new UsageError('show needs exactly one consent id');
+      if (sub === 'import' && rest.length !== 1) throw new UsageError('import needs exactly one FILE (or - for stdin)');
+      if (sub === 'list' && rest.length > 0) throw new UsageError('list takes no arguments (use --patient ID)');
+      const importFile = sub === 'import' ? (rest[0] === '-' ? '-' : resolve(io.cwd, rest[0]!)) : undefined;
+      if (importFile && importFile !== '-' && !existsSync(importFile)) {
+        io.err(`consent import: ${rest[0]}: no such file`);
+        return EXIT.badInput;
+      }
+
+      let tokenize = deps.tokenize;
+      if (!tokenize) {
+        const keyFile = resolve(io.cwd, values['token-key-file'] ?? DEFAULT_TOKEN_KEY_FILE);
+        try {
+          const { key, created } = loadOrCreateTokenKey(keyFile);
+          if (created) io.err(`created patient-token key ${keyFile} (mode 0600)`);
+          tokenize = hmacTokenizer(key);
+        } catch (err) {
+          io.err(`consent: ${(err as Error).message}`);
+          return EXIT.badInput;
+        }
+      }
+      let db: Db;
+      try {
+        db = openDatabase(join(resolve(io.cwd, values['data-dir'] ?? DEFAULT_DATA_DIR), 'darwaza.db'));
+      } catch (err) {
+        io.err(`consent: cannot open the database: ${(err as Error).message}`);
+        return EXIT.runtime;
+      }
+      try {
+        const cipher = deps.openCipher?.(db, io);
+        const registry = ConsentRegistry.open(db, { tokenize, ...(cipher ? { cipher } : {}) });
+        if (sub === 'list') {
+          const found = registry.list(values.patient ? { patientIds: values.patient } : {});
+          if (values.json) io.out(JSON.stringify(found.map(({ id, version, status, receivedAt }) => ({ id, version, status, receivedAt }))));
+          else {
+            io.out([pad('id', 38), pad('ver', 4), pad('status', 17), pad('scope', 16), 'received'].join(' '));
+            for (const c of found) io.out(line(c));
+            io.out(`${found.length} consent(s)`);
+          }
+          return EXIT.ok;
+        }
+        if (sub === 'show') {
+          const id = rest[0]!;
+          if (values.history) {
+            const h = registry.history(id);
+            if (h.length === 0) {
+              io.err(`Consent/${id} is not known`);
+              return EXIT.failed;
+            }
+            if (values.json) io.out(JSON.stringify(h.map((v) => v.resource), null, 2));
+            else for (const v of h) io.out(`${line(v)}${v.reason ? `  (${v.reason})` : ''}`);
+            return EXIT.ok;
+          }
+          const c = registry.get(id);
+          if (!c) {
+            io.err(`Consent/${id} is not known`);
+            return EXIT.failed;
+          }
+          io.out(JSON.stringify(c.resource, null, 2));
+          return EXIT.ok;
+        }
+        return await importConsents(registry, importFile!, io);
+      } finally {
+        db.close();
+      }
+    },
+  };
+}
+
+async function importConsents(registry: ConsentRegistry, file: string, io: CliIo): Promise<number> {
+  const bar = progress(io, 'consent import');
+  let done = 0;
+  let created = 0;
+  let unchanged = 0;
+  let refused = 0;
+  let batch: [string, unknown][] = [];
+  const flush = () => {
+    const good = batch.filter(([, r]) => !(r instanceof SyntaxError));
+    const results: PutManyResult[] = registry.putMany(good.map(([, r]) => r));
+    let gi = 0;
+    for (const [where, r] of batch) {
+      if (r instanceof SyntaxError) {
+        refused++;
+        io.err(`${where}: not valid JSON`);
+        continue;
+      }
+      const res = results[gi++]!;
+      if (res.ok) res.unchanged ? unchanged++ : created++;
+      else {
+        refused++;
+        io.err(`${where}: ${res.error.element}: ${res.error.message.slice(res.error.element.length + 2)}`);
+      }
+    }
+    done += batch.length;
+    batch = [];
+    bar.update(done);
+  };
+  try {
+    const lines =
+      file === '-'
+        ? (await io.readStdin()).split(/\r?\n/)
+        : createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
+    for await (const item of readConsents(lines)) {
+      batch.push(item);
+      if (batch.length >= IMPORT_BATCH) flush();
+    }
+    if (batch.length) flush();
+  } catch (err) {
+    bar.done();
+    io.err(`consent import: ${(err as Error).message}`);
+    return EXIT.runtime;
+  }
+  bar.done();
+  io.out(`imported ${created} consent version(s); ${unchanged} unchanged; ${refused} refused`);
+  return refused > 0 ? EXIT.badInput : EXIT.ok;
+}
+
+export const command: Command = makeConsentCommand();

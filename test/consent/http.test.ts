@@ -1,0 +1,76 @@
+import t, { type Test } from 'tap';
+import { join } from 'node:path';
+import { openDatabase } from '../../src/store/index.js';
+import { ConsentRegistry, consentHandlers } from '../../src/consent/index.js';
+import type { FhirResource } from '../../src/model/index.js';
+import { makeConsent, NOW, testCipher, tokenize } from '../fixtures/consents/make.js';
+
+function handlers(t: Test) {
+  const db = openDatabase(join(t.testdir({}), 'h.db'));
+  t.teardown(() => db.close());
+  const registry = ConsentRegistry.open(db, { tokenize, cipher: testCipher(), clock: () => NOW });
+  return { h: consentHandlers(registry), registry };
+}
+
+type Outcome = { resourceType: string; issue: { severity: string; code: string; expression?: string[]; diagnostics: string }[] };
+const issue = (body: FhirResource) => (body as unknown as Outcome).issue[0]!;
+
+t.test('POST creates (201) and answers the stored resource with its version', async (t) => {
+  const { h } = handlers(t);
+  const r = h.post(makeConsent({ id: 'h1' }));
+  t.equal(r.status, 201);
+  t.equal(r.body.id, 'h1');
+  t.equal(r.body.meta?.versionId, '1');
+  const again = h.post(makeConsent({ id: 'h1', status: 'inactive' }));
+  t.equal(again.status, 200);
+  t.equal(again.body.meta?.versionId, '2');
+});
+
+t.test('a bad Consent answers 422 with an OperationOutcome naming the element', async (t) => {
+  const { h } = handlers(t);
+  const r = h.post(makeConsent({ provision: { type: 'permit', period: { start: 'soon' } } }));
+  t.equal(r.status, 422);
+  t.equal(r.body.resourceType, 'OperationOutcome');
+  t.same(issue(r.body).expression, ['Consent.provision.period.start']);
+  t.equal(issue(r.body).code, 'invalid');
+  t.equal(h.post(null).status, 422);
+  t.equal(h.post({ resourceType: 'Observation' }).status, 422);
+});
+
+t.test('PUT creates or versions the consent at that id; a mismatched body id is refused', async (t) => {
+  const { h } = handlers(t);
+  t.equal(h.put('p1', makeConsent()).status, 201);
+  t.equal(h.put('p1', makeConsent({ provision: { type: 'deny' } })).status, 200);
+  const bad = h.put('p1', makeConsent({ id: 'p2' }));
+  t.equal(bad.status, 422);
+  t.same(issue(bad.body).expression, ['Consent.id']);
+  t.equal(h.put('bad id!', makeConsent()).status, 422);
+});
+
+t.test('DELETE withdraws (a new inactive version); unknown ids answer 404', async (t) => {
+  const { h, registry } = handlers(t);
+  h.post(makeConsent({ id: 'd1' }));
+  const r = h.delete('d1');
+  t.equal(r.status, 200);
+  t.equal(issue(r.body).severity, 'information');
+  t.equal(registry.get('d1')!.status, 'inactive');
+  t.equal(h.delete('nope').status, 404);
+  t.equal(h.read('d1').body.status, 'inactive');
+  t.equal(h.read('d1', '1').body.status, 'active');
+  t.equal(h.read('d1', 'x').status, 400);
+  t.equal(h.read('zzz').status, 404);
+});
+
+t.test('search by patient answers a searchset; without a patient it is refused', async (t) => {
+  const { h } = handlers(t);
+  h.post(makeConsent({ id: 's1' }));
+  h.post(makeConsent({ id: 's2', patient: { identifier: { system: 'http://hospital/mrn', value: '42' } } }));
+  const r = h.search({ patient: 'Patient/123' });
+  t.equal(r.status, 200);
+  t.equal(r.body.type, 'searchset');
+  t.equal(r.body.total, 1);
+  t.equal(h.search({ patient: ['123', 'http://hospital/mrn|42'] }).body.total, 2);
+  t.equal(h.search({ patient: 'http://hospital/mrn|42', status: 'inactive' }).body.total, 0);
+  t.equal(h.search({}).status, 400);
+  t.equal(h.search({ patient: '123', _sort: 'date' }).status, 400);
+});
