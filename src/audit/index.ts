@@ -43,3 +43,4 @@ export {
   type BreachReport,
 } from './reports.js';
 export { migrateAudit, AUDIT_MIGRATIONS } from './schema.js';
+export { startAtnaFeed, frameSyslog, DEFAULT_ATNA, ATNA_PRI, ATNA_SD_ID, type AtnaFeed, type AtnaFeedOptions, type AtnaTlsOptions } from './atna.js';
