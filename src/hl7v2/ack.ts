@@ -43,10 +43,12 @@ const ERROR_TEXT: Record<string, string> = {
 };
 
 let counter = 0;
+/** Random per process, so two processes (or a restart) never hand out the same id in the same millisecond. */
+const PROCESS_TAG = randomBytes(3).toString('hex');
 /** A new ACK control id: ≤ 20 characters (the v2.5 limit of MSH-10), unique per process and run. */
 export function newControlId(now = Date.now()): string {
   counter = (counter + 1) % 1679616; // 36^4
-  return `D${now.toString(36)}${randomBytes(3).toString('hex')}${counter.toString(36).padStart(4, '0')}`.slice(0, 20);
+  return `D${now.toString(36)}${PROCESS_TAG}${counter.toString(36).padStart(4, '0')}`.slice(0, 20);
 }
 
 /** HL7 DTM of an instant, UTC, second precision with +0000. */

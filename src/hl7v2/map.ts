@@ -46,9 +46,11 @@ export function isMappedType(messageType: string): boolean {
   return (MAPPED_MESSAGE_TYPES as readonly string[]).includes(messageType);
 }
 
-function uuidFrom(seed: string, n: number): string {
-  const h = createHash('sha256').update(`${seed}#${n}`).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${((parseInt(h[16], 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+/** Deterministic UUIDs (v4 layout) for one message: one hash of the seed, the entry number in the last group. */
+function uuidMaker(seed: string): (n: number) => string {
+  const h = createHash('sha256').update(seed).digest('hex');
+  const prefix = `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${((parseInt(h[16], 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 24)}`;
+  return (n) => prefix + n.toString(16).padStart(8, '0');
 }
 
 const ADMINISTRATIVE_GENDER: Record<string, string> = { M: 'male', F: 'female', O: 'other', A: 'other', N: 'other', U: 'unknown' };
@@ -115,8 +117,9 @@ export function mapToFhir(msg: ParsedHl7, opts: MapOptions = {}): MapResult {
 function buildBundle(msg: ParsedHl7, opts: MapOptions): FhirResource {
   const h = msg.header;
   const seed = opts.seed ?? `${h.sendingApplication}|${h.sendingFacility}|${h.controlId}`;
+  const uuid = uuidMaker(seed);
   let n = 0;
-  const nextUrl = () => `urn:uuid:${uuidFrom(seed, n++)}`;
+  const nextUrl = () => `urn:uuid:${uuid(n++)}`;
   const dates: DateOptions = { defaultTimezone: opts.defaultTimezone ?? DEFAULT_TIMEZONE };
   const entries: { fullUrl: string; resource: FhirResource }[] = [];
 
@@ -180,7 +183,7 @@ function buildBundle(msg: ParsedHl7, opts: MapOptions): FhirResource {
   const timestamp = toDateTime(h.dateTime, dates);
   return {
     resourceType: 'Bundle',
-    id: uuidFrom(seed, 1_000_000),
+    id: uuid(0xffffffff),
     type: bundleType,
     ...(timestamp && timestamp.length > 10 ? { timestamp } : {}),
     meta: {

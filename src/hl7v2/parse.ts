@@ -134,8 +134,14 @@ export class Hl7Seg {
     if (this.name === 'MSH' && n === 2) return this.#seg.fields[1]?.toString() ?? '';
     return this.#seg.getField(n)?.toString() ?? '';
   }
-  /** Repetitions of a field, each as its components, each as decoded subcomponents. */
+  readonly #cache: (string[][][] | undefined)[] = [];
+  /** Repetitions of a field, each as its components, each as decoded subcomponents (computed once per field). */
   reps(n: number): string[][][] {
+    let r = this.#cache[n];
+    if (r === undefined) this.#cache[n] = r = this.#reps(n);
+    return r;
+  }
+  #reps(n: number): string[][][] {
     if (this.name === 'MSH' && n <= 2) return [[[this.rawField(n)]]];
     const f = this.#seg.getField(n);
     if (!f) return [];
@@ -218,6 +224,12 @@ function decodeSequence(seq: string, enc: Hl7Encoding): string | null {
 /** Escapes a value so it can be placed inside a field of a message with these encoding characters. */
 export function encodeEscapes(s: string, enc: Hl7Encoding = DEFAULT_ENCODING): string {
   const e = enc.escape;
+  let needs = s.includes('\r') || s.includes('\n');
+  for (const ch of [enc.field, enc.component, enc.repetition, e, enc.subcomponent, enc.truncation ?? '']) {
+    if (needs) break;
+    if (ch && s.includes(ch)) needs = true;
+  }
+  if (!needs) return s; // nothing to escape (the common case)
   let out = '';
   for (const ch of s) {
     if (ch === e) out += e + 'E' + e;

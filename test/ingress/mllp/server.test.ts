@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -27,7 +27,7 @@ function simpleSend(port: number, text: string): Promise<SimpleMessage> {
   });
 }
 
-async function setup(t: Tap.Test, over: Partial<MllpServerOptions> = {}, store?: { quota?: number }) {
+async function setup(t: Test, over: Partial<MllpServerOptions> = {}, store?: { quota?: number }) {
   const dir = t.testdir();
   const file = join(dir, 'gateway.db');
   const acc: SqliteAccept = openSqliteAccept(file, store);
