@@ -1,0 +1,203 @@
+/**
+ * darwaza's free-text extension: identities hide in narrative, notes, comments,
+ * descriptions, valueString and extensions. After the rules ran, every remaining
+ * value of the configured free-text types is scanned for
+ *   - built-in or custom patterns (CNIC, Pakistani mobile numbers, passports, NTN,
+ *     MRNs, emails, dates, ...), and
+ *   - the identities found elsewhere in the input (names, identifier values,
+ *     telecoms, address lines, birth dates), matched case-insensitively as whole
+ *     words (Unicode letters and digits, so Urdu names match too);
+ * and the matches are replaced (or, with `drop: true`, the whole element removed).
+ * In xhtml only the text between tags is touched, so the narrative stays well-formed.
+ */
+import { getValue, setValue, type Node, type ResourceNode } from './model.js';
+import type { CustomPattern, FreeTextSpec } from './profile.js';
+
+interface Pattern {
+  name: string;
+  re: RegExp;
+  replaceWith?: string;
+}
+
+const MONTHS = '(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\\.?';
+
+/** Built-in patterns, by name. `replaceWith` may use $1 (e.g. a date keeps its year). */
+export const PATTERNS: Record<string, { source: string; flags: string; replaceWith?: string; about: string }> = {
+  cnic: { source: '(?<!\\d)\\d{5}-\\d{7}-\\d(?!\\d)', flags: 'g', about: 'Pakistani CNIC #####-#######-#' },
+  'cnic-13': { source: '(?<!\\d)\\d{13}(?!\\d)', flags: 'g', about: 'CNIC written as 13 digits' },
+  'pk-mobile': {
+    source: '(?<![\\d+])(?:(?:\\+|00)92[\\s-]?|0)\\(?3\\d{2}\\)?[\\s-]?\\d{7}(?!\\d)',
+    flags: 'g',
+    about: 'Pakistani mobile numbers: +92 3xx…, 0092 3xx…, 03xx-xxxxxxx',
+  },
+  'pk-phone': {
+    source: '(?<![\\d+])(?:\\+|00)92[\\s-]?\\(?\\d{1,4}\\)?[\\s-]?\\d{3,4}[\\s-]?\\d{3,5}(?!\\d)',
+    flags: 'g',
+    about: 'any +92 number (landlines too)',
+  },
+  'pk-passport': { source: '\\b[A-Z]{2}\\d{7}\\b', flags: 'gi', about: 'Pakistani passport numbers (2 letters, 7 digits)' },
+  ntn: { source: '(?:(?<!\\d)\\d{7}-\\d(?!\\d))|(?:\\bNTN\\s*(?:no\\.?|number|#)?[:\\s-]*\\d{7,9}(?:-\\d)?)', flags: 'gi', about: 'National Tax Number 1234567-8, or labelled NTN' },
+  mrn: {
+    source: '\\b(?:MRN|MR\\s*#|MR\\s*No\\.?|Medical\\s+Record(?:\\s+(?:Number|No\\.?))?|Hospital\\s+(?:No\\.?|Number))\\s*[:#]?\\s*[A-Za-z0-9][A-Za-z0-9/-]{2,}',
+    flags: 'gi',
+    about: 'labelled hospital medical-record numbers (MRN: …)',
+  },
+  email: { source: '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}', flags: 'g', about: 'e-mail addresses' },
+  'us-ssn': { source: '(?<!\\d)\\d{3}-\\d{2}-\\d{4}(?!\\d)', flags: 'g', about: 'US social security numbers' },
+  phone: {
+    source: '(?<![\\d+])(?:\\+?\\d{1,3}[\\s.-]?)?\\(?\\d{3}\\)?[\\s.-]?\\d{3}[\\s.-]?\\d{4}(?!\\d)',
+    flags: 'g',
+    about: 'North-American style phone numbers',
+  },
+  'date-iso': {
+    source: '(?<!\\d)(\\d{4})-\\d{2}-\\d{2}(?:T\\d{2}:\\d{2}(?::\\d{2}(?:\\.\\d+)?)?(?:Z|[+-]\\d{2}:?\\d{2})?)?(?!\\d)',
+    flags: 'g',
+    replaceWith: '$1',
+    about: 'ISO dates and times → the year',
+  },
+  'date-dmy': { source: '(?<!\\d)\\d{1,2}[/.-]\\d{1,2}[/.-](\\d{4})(?!\\d)', flags: 'g', replaceWith: '$1', about: 'dd/mm/yyyy → the year' },
+  'date-text': {
+    source: `\\b(?:\\d{1,2}(?:st|nd|rd|th)?\\s+${MONTHS},?\\s+(\\d{4})|${MONTHS}\\s+\\d{1,2}(?:st|nd|rd|th)?,?\\s+(\\d{4}))\\b`,
+    flags: 'gi',
+    replaceWith: '$1$2',
+    about: '12 March 2019 / March 12, 2019 → the year',
+  },
+  'age-over-89': {
+    source: '\\b(?:9\\d|1[0-4]\\d)(\\s*-?\\s*)(years?|yrs?|y\\.?o\\.?|year-old|saal)\\b',
+    flags: 'gi',
+    replaceWith: '90+$1$2',
+    about: 'ages 90 and over → 90+',
+  },
+  ip: { source: '\\b(?:\\d{1,3}\\.){3}\\d{1,3}\\b', flags: 'g', about: 'IP addresses' },
+  url: { source: '\\bhttps?://[^\\s<>"\']+', flags: 'gi', about: 'web addresses' },
+};
+
+export const PATTERN_NAMES: ReadonlySet<string> = new Set(Object.keys(PATTERNS));
+
+export interface FreeTextEngine {
+  spec: FreeTextSpec;
+  /** Identities in the input (before any rule ran), plus extra ones from the caller. */
+  collectIdentities(root: ResourceNode, extra: string[]): string[];
+  /** Scrubs every free-text value; calls `changed` for each element changed. */
+  scrub(root: ResourceNode, identities: string[], changed: (n: Node) => void): void;
+}
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+function prefilter(patterns: Pattern[]): RegExp | null {
+  const source = patterns.map((p) => `(?:${p.re.source.replace(/(?<!\\)\((?!\?)/g, '(?:')})`).join('|');
+  for (const flags of ['iu', 'i']) {
+    try {
+      return new RegExp(source, flags);
+    } catch {
+      // try the next flags
+    }
+  }
+  return null;
+}
+
+export function compileFreeText(spec: FreeTextSpec): FreeTextEngine {
+  const patterns: Pattern[] = spec.scrub.map((p) => {
+    if (typeof p === 'string') {
+      const b = PATTERNS[p];
+      return { name: p, re: new RegExp(b.source, b.flags), replaceWith: b.replaceWith };
+    }
+    const c = p as CustomPattern;
+    const flags = c.flags ?? 'g';
+    return { name: c.name, re: new RegExp(c.regex, flags.includes('g') ? flags : `${flags}g`), replaceWith: c.replaceWith };
+  });
+  // One combined test first: most strings match nothing and cost one scan.
+  const combined = patterns.length ? prefilter(patterns) : null;
+  const types = new Set(spec.types);
+  const min = spec.minIdentityLength;
+
+  function collectIdentities(root: ResourceNode, extra: string[]): string[] {
+    const out = new Set<string>();
+    const add = (v: unknown) => {
+      if (typeof v !== 'string') return;
+      const s = v.trim();
+      if (s.length < min) return;
+      out.add(s);
+      for (const tok of s.split(/[\s,]+/)) if (tok.length >= min && /[\p{L}\p{N}]/u.test(tok)) out.add(tok);
+    };
+    for (const e of extra) add(e);
+    const visit = (res: ResourceNode) => {
+      for (const t of ['HumanName']) for (const n of res.byType.get(t) ?? []) for (const c of n.children) if (c.name === 'family' || c.name === 'given' || c.name === 'text') add(getValue(c));
+      for (const n of res.byType.get('Identifier') ?? []) for (const c of n.children) if (c.name === 'value') add(getValue(c));
+      for (const n of res.byType.get('ContactPoint') ?? []) for (const c of n.children) if (c.name === 'value') add(getValue(c));
+      for (const n of res.byType.get('Address') ?? []) {
+        const kept = new Set<string>();
+        for (const c of n.children) if (c.name === 'district' || c.name === 'state' || c.name === 'country') kept.add(String(getValue(c)).toLowerCase());
+        for (const c of n.children) {
+          if (c.name === 'line' || c.name === 'text' || c.name === 'postalCode') add(getValue(c));
+          if (c.name === 'city' && !kept.has(String(getValue(c)).toLowerCase())) add(getValue(c));
+        }
+      }
+      if (res.resourceType === 'Patient' || res.resourceType === 'Person' || res.resourceType === 'RelatedPerson') {
+        const id = res.obj?.id;
+        if (typeof id === 'string' && id.length >= 8) add(id);
+        add(res.obj?.birthDate);
+      }
+      for (const n of res.byType.get('Extension') ?? []) {
+        const url = n.obj?.url;
+        if (typeof url === 'string' && /maidenname/i.test(url)) add(n.obj?.valueString);
+      }
+      for (const s of res.subResources) visit(s);
+    };
+    visit(root);
+    return [...out].sort((a, b) => b.length - a.length);
+  }
+
+  function identityRegexes(ids: string[]): RegExp[] {
+    const res: RegExp[] = [];
+    for (let i = 0; i < ids.length; i += 400) {
+      const alt = ids.slice(i, i + 400).map(escapeRe).join('|');
+      res.push(new RegExp(`(?<![\\p{L}\\p{N}])(?:${alt})(?![\\p{L}\\p{N}])`, 'giu'));
+    }
+    return res;
+  }
+
+  function scrubText(s: string, idRes: RegExp[]): string {
+    let out = s;
+    for (const re of idRes) {
+      re.lastIndex = 0;
+      if (re.test(out)) {
+        re.lastIndex = 0;
+        out = out.replace(re, spec.replacement);
+      }
+    }
+    if (patterns.length && (!combined || combined.test(out))) {
+      for (const p of patterns) {
+        p.re.lastIndex = 0;
+        out = out.replace(p.re, p.replaceWith ?? spec.replacement);
+      }
+    }
+    return out;
+  }
+
+  function scrubXhtml(s: string, idRes: RegExp[]): string {
+    const parts = s.split(/(<[^>]*>)/);
+    for (let i = 0; i < parts.length; i += 2) if (parts[i]) parts[i] = scrubText(parts[i], idRes);
+    return parts.join('');
+  }
+
+  function scrub(root: ResourceNode, identities: string[], changed: (n: Node) => void) {
+    const idRes = identityRegexes(identities);
+    const visit = (res: ResourceNode) => {
+      for (const t of types) {
+        for (const n of res.byType.get(t) ?? []) {
+          const v = getValue(n);
+          if (typeof v !== 'string' || v === '') continue;
+          const out = t === 'xhtml' ? scrubXhtml(v, idRes) : scrubText(v, idRes);
+          if (out === v) continue;
+          setValue(n, spec.drop ? null : out);
+          changed(n);
+        }
+      }
+      for (const s of res.subResources) visit(s);
+    };
+    visit(root);
+  }
+
+  return { spec, collectIdentities, scrub };
+}
