@@ -1,0 +1,142 @@
+/**
+ * `darwaza certs` — the hospital LAN's certificate authority: init, issue (client or
+ * --server), revoke (CRL), list (with days left), csr (for the national CA), pin.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { EXIT, UsageError, parseFlags, type CliIo, type Command } from '../command.js';
+import { loadConfig } from '../../config/index.js';
+import {
+  PkiError,
+  certificateStatus,
+  createUplinkCsr,
+  initCa,
+  issueCertificate,
+  revokeCertificate,
+  spkiSha256,
+  DEFAULT_CERT_DAYS,
+} from '../../pki/index.js';
+
+/**
+ * Where certs/ is (shared by the certs, keys and envelope commands): --certs-dir DIR, else
+ * --config FILE's certsDir, else ./gateway.config.json's, else ./certs.
+ */
+export function resolveCertsDir(io: CliIo, values: { 'certs-dir'?: string; config?: string }): string {
+  if (values['certs-dir']) return resolve(io.cwd, values['certs-dir']);
+  const file = values.config ? resolve(io.cwd, values.config) : join(io.cwd, 'gateway.config.json');
+  if (values.config || existsSync(file)) return loadConfig(file).certsDir;
+  return resolve(io.cwd, 'certs');
+}
+
+export const CERTS_DIR_FLAGS = {
+  'certs-dir': { type: 'string' },
+  config: { type: 'string' },
+} as const;
+
+const USAGE = `Usage: darwaza certs <subcommand> [--certs-dir DIR | --config FILE]
+
+Subcommands:
+  init [--org NAME] [--days N]        make the LAN CA (ca.key, ca.crt) and an empty CRL, if missing
+  issue <client-name> [--days N]      client certificate: clients/<name>.key .csr .crt .p12 (+ .p12.pass)
+  issue --server <host> [--host H]... the gateway's LAN server certificate (server.key, server.crt)
+  revoke <name|serial>                revoke and re-sign crl.pem (the gateway honours it on reload)
+  list [--json]                       every certificate with its expiry and days left
+  csr --cn NAME [--org O] [--country CC]
+                                      key + CSR for the uplink client certificate (national CA):
+                                      uplink.key, uplink.csr; put the signed cert in uplink.crt
+  pin <cert.pem>                      the base64 SHA-256 SPKI pin of a certificate (tls.pinSha256)
+
+Options:
+  --certs-dir DIR   the key and certificate folder (default: the config's certsDir, else ./certs)
+  --config FILE     read certsDir from this gateway config
+  --days N          validity in days (default ${DEFAULT_CERT_DAYS}; CA 3650)
+  --json            machine-readable output (list)
+Keys are written 0600 and never overwritten.`;
+
+export const command: Command = {
+  name: 'certs',
+  summary: 'LAN certificate authority: init, issue, revoke, list, csr, pin',
+  usage: USAGE,
+  async run(args, io) {
+    const { values, positionals } = parseFlags(args, {
+      ...CERTS_DIR_FLAGS,
+      days: { type: 'string' },
+      server: { type: 'boolean' },
+      host: { type: 'string', multiple: true },
+      org: { type: 'string' },
+      cn: { type: 'string' },
+      country: { type: 'string' },
+      json: { type: 'boolean' },
+    });
+    const [sub, arg, ...extra] = positionals;
+    if (!sub) throw new UsageError('a subcommand is required (init, issue, revoke, list, csr, pin)');
+    if (extra.length) throw new UsageError(`unexpected argument: ${extra[0]}`);
+    let days: number | undefined;
+    if (values.days !== undefined) {
+      days = Number(values.days);
+      if (!Number.isInteger(days) || days < 1) throw new UsageError('--days: expected a whole number of days');
+    }
+    try {
+      if (sub === 'pin') {
+        if (!arg) throw new UsageError('pin needs a certificate file');
+        io.out(spkiSha256(readFileSync(resolve(io.cwd, arg))));
+        return EXIT.ok;
+      }
+      const dir = resolveCertsDir(io, values);
+      switch (sub) {
+        case 'init': {
+          const made = initCa(dir, { organization: values.org, days });
+          io.out(made ? `certs: made the LAN CA in ${dir} (ca.crt, ca.key, crl.pem)` : `certs: ${dir} already has a CA; nothing changed`);
+          return EXIT.ok;
+        }
+        case 'issue': {
+          if (!arg) throw new UsageError(values.server ? 'issue --server needs a host name' : 'issue needs a client name');
+          const c = issueCertificate(dir, arg, { days, server: values.server, hosts: values.host });
+          io.out(`certs: issued ${values.server ? 'server' : 'client'} certificate "${c.name}" serial ${c.serial}, valid until ${c.notAfter}`);
+          io.out(`  certificate ${c.certFile}`);
+          io.out(`  key         ${c.keyFile}`);
+          if (c.p12File) io.out(`  PKCS#12     ${c.p12File} (password in ${c.p12PasswordFile})`);
+          return EXIT.ok;
+        }
+        case 'revoke': {
+          if (!arg) throw new UsageError('revoke needs a client name or serial');
+          for (const r of revokeCertificate(dir, arg)) io.out(`certs: revoked "${r.name}" serial ${r.serial}; crl.pem re-signed`);
+          io.out('  a running gateway applies it on its next CRL reload (or restart)');
+          return EXIT.ok;
+        }
+        case 'list': {
+          const list = certificateStatus(dir);
+          if (values.json) io.out(JSON.stringify(list, null, 2));
+          else if (list.length === 0) io.out(`certs: no certificates in ${dir} (run "darwaza certs init")`);
+          else {
+            io.out('NAME                 KIND    SERIAL                            NOT AFTER                 DAYS  STATE');
+            for (const c of list) {
+              const state = c.revoked ? 'revoked' : c.daysLeft < 0 ? 'expired' : c.daysLeft <= 30 ? 'expires soon' : 'valid';
+              io.out(`${c.name.padEnd(20)} ${c.kind.padEnd(7)} ${c.serial.padEnd(33)} ${c.notAfter.padEnd(25)} ${String(c.daysLeft).padStart(4)}  ${state}`);
+            }
+          }
+          return EXIT.ok;
+        }
+        case 'csr': {
+          if (!values.cn) throw new UsageError('csr needs --cn NAME (the gateway name to be certified)');
+          const r = createUplinkCsr(dir, { commonName: values.cn, organization: values.org, country: values.country });
+          io.out(`certs: wrote ${r.csrFile} (key ${r.keyFile}); send the CSR to the national CA and save its answer as uplink.crt`);
+          io.out(r.csrPem.trimEnd());
+          return EXIT.ok;
+        }
+        default:
+          throw new UsageError(`unknown subcommand: ${sub}`);
+      }
+    } catch (err) {
+      if (err instanceof PkiError) {
+        io.err(`certs: ${err.message}`);
+        return EXIT.failed;
+      }
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && sub === 'pin') {
+        io.err(`certs: ${arg}: no such file`);
+        return EXIT.badInput;
+      }
+      throw err;
+    }
+  },
+};
