@@ -21,6 +21,8 @@ import {
 } from './types.js';
 
 export const DEFAULT_CACHE_SIZE = 100_000;
+/** Patient tokens whose lookup result (possibly empty) is kept in memory. */
+export const DEFAULT_TOKEN_CACHE_SIZE = 200_000;
 /** PayloadCipher scope the resources are encrypted under. */
 export const CIPHER_SCOPE = 'consent';
 
@@ -34,6 +36,8 @@ export interface ConsentRegistryOptions {
   timezone?: string;
   /** Compiled consents kept in memory (LRU). */
   cacheSize?: number;
+  /** Token → latest consent rows kept in memory; flushed whenever another connection commits. */
+  tokenCacheSize?: number;
   newId?: () => string;
 }
 
@@ -95,12 +99,14 @@ function unreadable(row: CurrentRow): CompiledConsent {
 
 export class ConsentRegistry {
   private readonly cache = new Map<string, StoredConsent>();
+  private readonly tokenCache = new Map<string, CurrentRow[]>();
+  private dataVersion = -1;
   private readonly listeners = new Set<WithdrawListener>();
-  private readonly byArity = new Map<number, ReturnType<Db['prepare']>>();
   private readonly q;
   private readonly clock: () => Date;
   private readonly timezone: string;
   private readonly cacheSize: number;
+  private readonly tokenCacheSize: number;
   private readonly newId: () => string;
 
   static open(db: Db, opts: ConsentRegistryOptions): ConsentRegistry {
@@ -115,6 +121,7 @@ export class ConsentRegistry {
     this.clock = opts.clock ?? (() => new Date());
     this.timezone = opts.timezone ?? DEFAULT_TIMEZONE;
     this.cacheSize = opts.cacheSize ?? DEFAULT_CACHE_SIZE;
+    this.tokenCacheSize = opts.tokenCacheSize ?? DEFAULT_TOKEN_CACHE_SIZE;
     this.newId = opts.newId ?? randomUUID;
     this.q = {
       current: db.prepare('SELECT id, version, status, received_at FROM consent_current WHERE id = ?'),
@@ -123,6 +130,11 @@ export class ConsentRegistry {
       all: db.prepare('SELECT id, version, status, received_at FROM consent_current ORDER BY received_at, id LIMIT ?'),
       count: db.prepare('SELECT count(*) AS n FROM consent_current'),
       tokensOf: db.prepare('SELECT token FROM consent_token WHERE id = ?').pluck(),
+      byToken: db.prepare(
+        'SELECT c.id, c.version, c.status, c.received_at FROM consent_token t JOIN consent_current c ON c.id = t.id WHERE t.token = ?',
+      ),
+      // Changes when ANOTHER connection (e.g. `darwaza consent import`) commits: then the token cache is flushed.
+      dataVersion: db.prepare('PRAGMA data_version').pluck(),
       insertVersion: db.prepare(
         'INSERT INTO consent_version (id, version, status, received_at, reason, encrypted, resource) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
@@ -186,6 +198,8 @@ export class ConsentRegistry {
     this.q.upsertCurrent.run(id, version, compiled.status, receivedAt);
     this.q.deleteTokens.run(id);
     for (const t of tokens) this.q.insertToken.run(t, id);
+    for (const t of oldTokens) this.tokenCache.delete(t);
+    for (const t of tokens) this.tokenCache.delete(t);
     this.remember({ id, version, status: compiled.status, receivedAt, compiled: { ...compiled, id, version } });
     if (current?.status === 'active' && (WITHDRAWN_STATUSES as readonly string[]).includes(compiled.status)) {
       const all = [...new Set([...oldTokens, ...tokens])];
@@ -221,21 +235,33 @@ export class ConsentRegistry {
     }));
   }
 
-  /** Latest versions (active and not) of the consents indexed under any of these patient tokens. */
+  /**
+   * Latest versions (active and not) of the consents indexed under any of these patient tokens.
+   * Cheap: token → rows from memory (flushed when another connection commits; our own writes
+   * invalidate their tokens), compiled consents from the (id, version) cache.
+   */
   forTokens(tokens: readonly string[]): StoredConsent[] {
-    const unique = [...new Set(tokens)];
-    const rows: CurrentRow[] = [];
+    const dv = this.q.dataVersion.get() as number;
+    if (dv !== this.dataVersion) {
+      this.tokenCache.clear();
+      this.dataVersion = dv;
+    }
+    const out: StoredConsent[] = [];
     const seen = new Set<string>();
-    for (let i = 0; i < unique.length; i += 16) {
-      const chunk = unique.slice(i, i + 16);
-      for (const row of this.lookup(chunk.length).all(...(chunk as [string])) as CurrentRow[]) {
-        if (!seen.has(row.id)) {
-          seen.add(row.id);
-          rows.push(row);
-        }
+    for (const token of tokens) {
+      let rows = this.tokenCache.get(token);
+      if (rows === undefined) {
+        rows = this.q.byToken.all(token) as CurrentRow[];
+        if (this.tokenCache.size >= this.tokenCacheSize) this.tokenCache.delete(this.tokenCache.keys().next().value as string);
+        this.tokenCache.set(token, rows);
+      }
+      for (const row of rows) {
+        if (seen.has(row.id)) continue;
+        seen.add(row.id);
+        out.push(this.compiledFor(row));
       }
     }
-    return rows.map((row) => this.compiledFor(row));
+    return out;
   }
 
   /** Lookup + evaluation in one call: what the pipeline asks at arrival and at send time. */
@@ -285,6 +311,7 @@ export class ConsentRegistry {
   /** No timers or handles of its own; the database belongs to the caller. Clears the cache. */
   close(): void {
     this.cache.clear();
+    this.tokenCache.clear();
     this.listeners.clear();
   }
 
@@ -296,18 +323,6 @@ export class ConsentRegistry {
         /* a listener's failure must not undo a committed withdrawal; the send-time recheck still holds */
       }
     }
-  }
-
-  private lookup(arity: number) {
-    let stmt = this.byArity.get(arity);
-    if (!stmt) {
-      stmt = this.db.prepare(
-        `SELECT c.id, c.version, c.status, c.received_at FROM consent_token t JOIN consent_current c ON c.id = t.id
-         WHERE t.token IN (${new Array(arity).fill('?').join(',')})`,
-      );
-      this.byArity.set(arity, stmt);
-    }
-    return stmt;
   }
 
   private compiledFor(row: CurrentRow): StoredConsent {

@@ -51,8 +51,22 @@ export function isValidTimezone(timezone: string): boolean {
   }
 }
 
-/** Epoch ms of local wall time (y, m 1-12, d, 00:00) in `timezone`. */
+const midnightCache = new Map<string, number>();
+const MIDNIGHT_CACHE_MAX = 50_000;
+
+/** Epoch ms of local wall time (y, m 1-12, d, 00:00) in `timezone` (memoised: Intl is slow). */
 function localMidnight(y: number, m: number, d: number, timezone: string): number {
+  const key = `${timezone}|${y}|${m}|${d}`;
+  let v = midnightCache.get(key);
+  if (v === undefined) {
+    if (midnightCache.size >= MIDNIGHT_CACHE_MAX) midnightCache.clear();
+    v = computeLocalMidnight(y, m, d, timezone);
+    midnightCache.set(key, v);
+  }
+  return v;
+}
+
+function computeLocalMidnight(y: number, m: number, d: number, timezone: string): number {
   const guess = Date.UTC(y, m - 1, d);
   // Two passes settle the offset around DST changes (Pakistan has none today).
   let off = zoneOffsetMinutes(timezone, guess);

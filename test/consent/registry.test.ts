@@ -199,3 +199,18 @@ t.test('without a cipher the registry still works (resources stored as plain JSO
   registry.put(makeConsent({ id: 'plain' }));
   t.equal(registry.get('plain')!.resource.id, 'plain');
 });
+
+t.test('a change committed by another connection (the CLI) is seen at the next lookup', async (t) => {
+  const { file, registry, cipher } = open(t);
+  registry.put(makeConsent({ id: 'shared' }));
+  const tokens = tokensOf('Patient/123');
+  t.equal(registry.evaluate(tokens, makeRequest()).effect, 'permit');
+  t.equal(registry.forTokens(tokensOf('Patient/new')).length, 0, 'a miss is cached too');
+  const other = openDatabase(file);
+  t.teardown(() => other.close());
+  const cli = ConsentRegistry.open(other, { tokenize, cipher });
+  cli.put(makeConsent({ id: 'shared', status: 'inactive' }));
+  cli.put(makeConsent({ id: 'fresh', patient: { reference: 'Patient/new' } }));
+  t.equal(registry.evaluate(tokens, makeRequest()).effect, 'deny');
+  t.equal(registry.forTokens(tokensOf('Patient/new')).length, 1);
+});
