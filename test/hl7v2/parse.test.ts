@@ -118,3 +118,18 @@ t.test('bytes decode as UTF-8 unless MSH-18 says 8859/1', async (t) => {
   ]);
   t.match(decodeHl7Bytes(latin), /Müller$/);
 });
+
+t.test('the gaps we fill are real: @medplum/core alone leaves escapes raw and throws past the last repetition', async (t) => {
+  const { Hl7Message } = await import('@medplum/core');
+  const text = 'MSH|^~\\&#|A|B|C|D|1||ORU^R01|1|P|2.7\rOBX|1|ST|x||a\\F\\b\r';
+  const m = Hl7Message.parse(text);
+  t.equal(m.getSegment('OBX')!.getField(5).getComponent(1), 'a\\F\\b', 'medplum: escape left as written');
+  t.throws(() => m.getSegment('OBX')!.getField(5).getComponent(1, undefined, 3), TypeError, 'medplum: repetition past the end throws');
+  t.equal(m.segments[m.segments.length - 1].name, '', 'medplum: a trailing CR makes an empty segment');
+  t.equal(m.getSegment('MSH')!.getField(2).toString(), '^~\\&', 'medplum: the truncation character is dropped from MSH-2');
+  const ours = parseHl7(text);
+  t.equal(ours.segment('OBX')!.value(5), 'a|b');
+  t.equal(ours.segment('OBX')!.value(5, 1, 1, 3), '');
+  t.same(ours.segments.map((s) => s.name), ['MSH', 'OBX']);
+  t.equal(ours.encodingChars, '^~\\&#');
+});
