@@ -11,7 +11,7 @@ import type { LintFinding, PolicyFile } from './types.js';
 
 // ajv is CommonJS: under NodeNext its class is the default export at run time, `.default` in the types.
 const AjvClass = ((ajvModule as unknown as { default?: unknown }).default ?? ajvModule) as typeof ajvModule.default;
-const ajv = new AjvClass({ allErrors: true, strict: false });
+const ajv = new AjvClass({ allErrors: true, strict: false, verbose: true });
 const validate = ajv.compile(schema as object);
 
 export const POLICY_SCHEMA = schema;
@@ -57,9 +57,16 @@ function positionIn(doc: Document, lc: LineCounter) {
   };
 }
 
+/** "rules/3/when/purpose" → 'rule "id" when.purpose', so a reader finds it by name. */
 const fieldName = (path: string) => {
   const parts = path.split('/').filter(Boolean);
-  return parts.length ? parts.join('.') : 'the file';
+  if (!parts.length) return 'the top of the file';
+  if (parts[0] === 'rules' && parts.length >= 2) {
+    const rule = (currentValue as { rules?: Array<{ id?: unknown }> })?.rules?.[Number(parts[1])];
+    const name = typeof rule?.id === 'string' ? `rule "${rule.id}"` : `rule ${Number(parts[1]) + 1}`;
+    return parts.length > 2 ? `${parts.slice(2).join('.')} of ${name}` : name;
+  }
+  return parts.join('.');
 };
 
 const REQUIRED_HINT: Record<string, string> = {
@@ -83,7 +90,13 @@ function schemaFindings(errors: ErrorObject[], file: string, pos: ParsedPolicy['
     let message: string;
     let code = 'bad-value';
     let at = pos(path);
-    const deeper = errors.some((o) => o !== e && o.instancePath.startsWith(e.instancePath + '/'));
+    // Something more specific than an anyOf summary: an error below it, or a non-type error at it.
+    const deeper = errors.some(
+      (o) =>
+        o !== e &&
+        (o.instancePath.startsWith(e.instancePath + '/') ||
+          (o.instancePath === e.instancePath && o.keyword !== 'type' && o.keyword !== 'anyOf' && !(o.keyword === 'enum' && typeof valueAt(o) !== 'string'))),
+    );
     switch (e.keyword) {
       case 'additionalProperties': {
         const name = (e.params as { additionalProperty: string }).additionalProperty;
@@ -102,6 +115,8 @@ function schemaFindings(errors: ErrorObject[], file: string, pos: ParsedPolicy['
         break;
       }
       case 'enum': {
+        // An enum error about a list or map is the string branch of an anyOf: noise.
+        if (typeof valueAt(e) !== 'string' && typeof valueAt(e) !== 'number') continue;
         const allowed = (e.params as { allowedValues: unknown[] }).allowedValues;
         message = `unknown value ${JSON.stringify(valueAt(e))} for ${fieldName(e.instancePath)} (known: ${allowed.join(', ')})`;
         code = 'unknown-value';
