@@ -102,7 +102,12 @@ async function measure(kind: 'group' | 'single' | 'none', template: string): Pro
   };
   const server = await startMllpServer({ host: '127.0.0.1', port: 0, accept: store ? store.accept : noStore, maxFrameBytes: 1 << 20, idleTimeoutMs: 60_000 });
   try {
-    return await load(server.port, template);
+    const r = await load(server.port, template);
+    if (store && process.env.BENCH_MLLP_DEBUG) {
+      const stored = store.count();
+      console.error(`${kind}: ${stored} msgs, ${store.commits()} commits, ${(stored / store.commits()).toFixed(1)}/commit, ${(store.busyMs() / store.commits()).toFixed(2)} ms/commit`);
+    }
+    return r;
   } finally {
     await server.close();
     store?.close();
