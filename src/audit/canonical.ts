@@ -29,16 +29,25 @@ function write(value: unknown, path: string): string {
       return JSON.stringify(value);
     case 'object': {
       if (Array.isArray(value)) {
-        return `[${value.map((v, i) => {
+        let out = '[';
+        for (let i = 0; i < value.length; i++) {
+          const v: unknown = value[i];
           if (v === undefined) throw new CanonicalJsonError(`${path}[${i}]: undefined in array`);
-          return write(v, `${path}[${i}]`);
-        }).join(',')}]`;
+          out += (i ? ',' : '') + write(v, path);
+        }
+        return out + ']';
       }
       const obj = value as Record<string, unknown>;
-      const keys = Object.keys(obj)
-        .filter((k) => obj[k] !== undefined)
-        .sort(); // default sort compares UTF-16 code units, as RFC 8785 asks
-      return `{${keys.map((k) => `${JSON.stringify(k)}:${write(obj[k], `${path}.${k}`)}`).join(',')}}`;
+      const keys = Object.keys(obj).sort(); // default sort compares UTF-16 code units, as RFC 8785 asks
+      let out = '{';
+      let first = true;
+      for (const k of keys) {
+        const v = obj[k];
+        if (v === undefined) continue;
+        out += (first ? '' : ',') + JSON.stringify(k) + ':' + write(v, path);
+        first = false;
+      }
+      return out + '}';
     }
     default:
       throw new CanonicalJsonError(`${path}: ${typeof value} is not a JSON value`);

@@ -6,8 +6,9 @@
  *  1. every head is well formed and signed by a trusted key (the pinned public key);
  *  2. heads of the same size agree (no fork) and timestamps do not go back as size grows;
  *  3. entries are numbered 0, 1, 2, … with no gap, each is canonical JSON;
- *  4. (database) each entry matches its stored leaf hash and every stored interior hash
- *     matches the recomputed one: this names the first altered entry;
+ *  4. (database) each entry matches its stored leaf hash (this names the first altered
+ *     entry), and, after the pass, each stored interior hash is the node hash of its two
+ *     stored children (one sequential scan per level): proofs are served from these;
  *  5. the recomputed root at each head's size equals the head's root. Because every root
  *     comes from the same leaves, consecutive heads are consistent by construction;
  *     a head the caller trusted earlier (`from`) must also match, which catches a
@@ -21,7 +22,7 @@ import type { Db } from '../store/index.js';
 import { getSodium } from '../crypto/sodium.js';
 import { parseEntry } from './entry.js';
 import { checkTreeHeadShape, verifyTreeHeadSignature, type SignedTreeHead } from './heads.js';
-import { leafHash, TreeBuilder, EMPTY_ROOT } from './merkle.js';
+import { leafHash, nodeHash, TreeBuilder, EMPTY_ROOT } from './merkle.js';
 import { EXPORT_FILES, type ExportManifest } from './export.js';
 
 export interface VerifyOptions {
@@ -46,7 +47,8 @@ export type VerifyResult =
 interface Source {
   entries: AsyncIterable<{ index: number; text: string }> | Iterable<{ index: number; text: string; storedLeaf?: Buffer | null }>;
   heads: SignedTreeHead[];
-  storedNode?: (level: number, index: number) => Buffer | undefined;
+  /** Database only: checks stored interior hashes level by level; returns the first bad one. */
+  checkStoredTree?: (size: number) => { level: number; index: number } | null;
 }
 
 /** Verifies a gateway database handle or an export folder against the trusted key(s). */
@@ -70,7 +72,7 @@ function dbSource(db: Db, checkNodes: boolean): Source {
        LEFT JOIN audit_nodes n ON n.level = 0 AND n.idx = e.idx
       WHERE e.idx >= ? ORDER BY e.idx LIMIT ?`,
   );
-  const node = db.prepare('SELECT hash FROM audit_nodes WHERE level = ? AND idx = ?').pluck();
+  const level = db.prepare('SELECT idx, hash FROM audit_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx');
   const heads = (
     db
       .prepare('SELECT tree_size, timestamp, root_hash, key_id, signature FROM audit_tree_heads ORDER BY tree_size, timestamp, id')
@@ -88,8 +90,33 @@ function dbSource(db: Db, checkNodes: boolean): Source {
   return {
     entries: entries(),
     heads,
-    storedNode: checkNodes ? (level, index) => node.get(level, index) as Buffer | undefined : undefined,
+    checkStoredTree: checkNodes ? (size) => checkStoredTree(level, size) : undefined,
   };
+}
+
+/**
+ * Given that every stored leaf hash matched its entry, the stored interior hashes are right
+ * iff each one is the node hash of its two stored children: one sequential scan per level.
+ */
+function checkStoredTree(level: { all: (...a: number[]) => unknown[] }, size: number): { level: number; index: number } | null {
+  const CHUNK = 4096;
+  for (let l = 1; Math.floor(size / 2 ** l) > 0; l++) {
+    const count = Math.floor(size / 2 ** l);
+    for (let p0 = 0; p0 < count; p0 += CHUNK) {
+      const p1 = Math.min(count, p0 + CHUNK);
+      const parents = level.all(l, p0, p1) as Array<{ idx: number; hash: Buffer }>;
+      const children = level.all(l - 1, 2 * p0, 2 * p1) as Array<{ idx: number; hash: Buffer }>;
+      for (let i = 0; i < p1 - p0; i++) {
+        const p = parents[i];
+        const a = children[2 * i];
+        const b = children[2 * i + 1];
+        if (!p || p.idx !== p0 + i || !a || !b || a.idx !== 2 * (p0 + i) || b.idx !== a.idx + 1 || !p.hash.equals(nodeHash(a.hash, b.hash))) {
+          return { level: l, index: p0 + i };
+        }
+      }
+    }
+  }
+  return null;
 }
 
 /** Reads an export folder: only files inside it. */
@@ -174,14 +201,6 @@ async function verifySource(src: Source, trusted: Uint8Array[], opts: VerifyOpti
 
   // 3–5. stream the entries
   const builder = new TreeBuilder();
-  let interiorBad: { level: number; index: number } | null = null;
-  const onNode = src.storedNode
-    ? (level: number, index: number, hash: Buffer) => {
-        if (interiorBad) return;
-        const stored = src.storedNode!(level, index);
-        if (!stored || !stored.equals(hash)) interiorBad = { level, index };
-      }
-    : undefined;
   for await (const item of src.entries as AsyncIterable<{ index: number; text: string; storedLeaf?: Buffer | null }>) {
     const i = builder.size;
     if (i >= limit) break;
@@ -195,17 +214,11 @@ async function verifySource(src: Source, trusted: Uint8Array[], opts: VerifyOpti
     if (item.storedLeaf !== undefined && (!item.storedLeaf || !item.storedLeaf.equals(leaf))) {
       return { ok: false, reason: `entry ${i} does not match its recorded leaf hash: it was altered after it was written`, firstBadIndex: i, entry: named };
     }
-    builder.push(leaf, onNode);
-    if (interiorBad) {
-      const { level, index } = interiorBad as { level: number; index: number };
-      return {
-        ok: false,
-        reason: `stored subtree hash (level ${level}, index ${index}) does not match the entries below it: the tree was altered`,
-        range: [index * 2 ** level, (index + 1) * 2 ** level - 1],
-      };
+    builder.push(leaf);
+    if (t < targets.length && targets[t].treeSize === builder.size) {
+      const bad = checkHeadsAt(builder.size, builder.root());
+      if (bad) return bad;
     }
-    const bad = checkHeadsAt(builder.size, builder.root());
-    if (bad) return bad;
   }
   // 6. heads beyond the entries
   const count = builder.size;
@@ -215,6 +228,15 @@ async function verifySource(src: Source, trusted: Uint8Array[], opts: VerifyOpti
       ok: false,
       reason: `a signed head covers ${missing.treeSize} entries but only ${count} are present: the log was truncated or entries deleted`,
       firstBadIndex: count,
+    };
+  }
+  const treeBad = src.checkStoredTree?.(count);
+  if (treeBad) {
+    const { level, index } = treeBad;
+    return {
+      ok: false,
+      reason: `stored subtree hash (level ${level}, index ${index}) is missing or does not match the entries below it: the tree was altered`,
+      range: [index * 2 ** level, Math.min(count, (index + 1) * 2 ** level) - 1],
     };
   }
   const latest = targets.length > 0 ? targets[targets.length - 1] : null;

@@ -187,3 +187,17 @@ t.test('verification up to a chosen head ignores later entries but still checks 
   t.ok(log.size() === 200);
   db.close();
 });
+
+t.test('a stored interior hash that was changed (so proofs would lie) fails verification', async (t) => {
+  const { db, signer } = await build();
+  unlock(db);
+  db.prepare('UPDATE audit_nodes SET hash = ? WHERE level = 3 AND idx = 5').run(Buffer.alloc(32, 7));
+  const r = await verifyLog(db, signer.publicKey);
+  t.equal(r.ok, false);
+  if (!r.ok) {
+    t.match(r.reason, /level 3, index 5/);
+    t.same(r.range, [40, 47]);
+  }
+  t.equal((await verifyLog(db, signer.publicKey, { checkStoredNodes: false })).ok, true, 'the entries themselves are intact');
+  db.close();
+});
