@@ -2,5 +2,19 @@
 import type { Command } from './command.js';
 import { command as init } from './commands/init.js';
 import { command as start } from './commands/start.js';
+import { command as upstreamSim } from './commands/upstream-sim.js';
+import { makeQueueCommand } from './commands/queue.js';
+import { command as policy } from './commands/policy.js';
+import { command as consent } from './commands/consent.js';
+// sanitize: registered when src/cli/commands/sanitize.ts lands
 
-export const commands: readonly Command[] = [init, start];
+import { command as audit } from './commands/audit.js';
+import { command as certs } from './commands/certs.js';
+import { command as keys } from './commands/keys.js';
+import { command as envelope } from './commands/envelope.js';
+import { loadConfig } from '../config/index.js';
+import { resolve } from 'node:path';
+
+const queue = makeQueueCommand({ dataDirFromConfig: (file, io) => loadConfig(resolve(io.cwd, file)).dataDir });
+
+export const commands: readonly Command[] = [init, start, upstreamSim, queue, policy, consent, audit, certs, keys, envelope];

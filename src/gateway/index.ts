@@ -101,7 +101,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     observer: { decided: (d, decision) => metrics.decisions.inc({ destination: d, decision }) },
   });
 
-  const uplink = createUplink({ tlsFor: runtime.uplinkTls });
+  const uplink = createUplink({ checkServerIdentity: runtime.checkServerIdentity });
   dispatcher = new Dispatcher({
     store,
     destinations: config.destinations,

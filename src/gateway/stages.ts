@@ -1,0 +1,316 @@
+/**
+ * Builds the pipeline's stages from the folders that make each decision:
+ * classify → policy → consent → sanitize → seal, plus the at-rest cipher, the audit
+ * log, the consent registry and the MLLP listener. Only wiring lives here.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { extname, basename } from 'node:path';
+import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import type { GatewayConfig, DestinationConfig } from '../config/index.js';
+import type { Db } from '../store/index.js';
+import type { Logger } from '../log/index.js';
+import { describeError } from '../log/index.js';
+import type { Metrics } from '../admin/index.js';
+import type { AuditEvent, Classification, Destination, FhirResource, PayloadCipher, PolicyRef } from '../model/index.js';
+import type { Stages, Pipeline, ItemContext } from '../pipeline/index.js';
+import type { ConsentRoutes } from '../ingress/http/index.js';
+import type { ClaimedItem, QueueStore, RecheckResult } from '../queue/index.js';
+import { classify, classifyEntries, applyLabels } from '../classify/index.js';
+import { decide, explain, loadPolicy, watchPolicy, type CompiledPolicy, type PolicyWatcher } from '../policy/index.js';
+import { ConsentRegistry, evaluateConsent, consentHandlers, requestFromContext, consentContext, defaultForModel } from '../consent/index.js';
+import { parseProfileText, compileProfile, type CompiledProfile } from '../sanitize/index.js';
+import {
+  getSodium,
+  loadOrCreateKeyStore,
+  openAtRestCipher,
+  kekSourceFromConfig,
+  sealEnvelope,
+  serializeEnvelope,
+  createReceiver,
+  fromB64,
+  type KeyStore,
+} from '../crypto/index.js';
+import { AuditLog } from '../audit/index.js';
+import { scheduleTreeHeads } from '../jobs/tree-heads.js';
+import { scheduleKeyRotation } from '../crypto/index.js';
+import { lanTlsOptions, clientName, spkiSha256, certificateStatus } from '../pki/index.js';
+import { startMllpServer } from '../ingress/mllp/index.js';
+import { sanitizeV2 } from '../hl7v2/index.js';
+import { OperationOutcomeError, unprocessable } from '../fhir/index.js';
+
+export interface StageRuntime {
+  stages: Stages;
+  cipher: PayloadCipher;
+  audit: AuditLog;
+  keys: KeyStore;
+  consents: ConsentRegistry;
+  onWithdraw(cb: (tokens: string[], purpose?: string) => void): void;
+  simulatorReceiver: (body: Buffer) => { ok: true } | { ok: false; status: number; reason: string };
+  /** SPKI pinning for https destinations (egress calls it after the host-name check). */
+  checkServerIdentity: (d: Destination, hostname: string, cert: import('node:tls').PeerCertificate) => Error | undefined;
+  recheck: (item: ClaimedItem) => RecheckResult;
+  consentRoutes: ConsentRoutes;
+  clientName: (socket: TLSSocket) => string | undefined;
+  lanTlsOptions: () => Record<string, unknown>;
+  startMllp(pipeline: Pipeline, store: QueueStore): Promise<{ port: number; close(): Promise<void> }>;
+  refreshGauges(): void;
+  policyRef(): PolicyRef;
+  explainMessage(id: string, store: QueueStore): unknown;
+  reload(): Promise<void>;
+  beforeClose(): void;
+  close(): Promise<void>;
+}
+
+export async function buildStages(
+  config: GatewayConfig,
+  db: Db,
+  deps: { logger: Logger; metrics: Metrics; clock: () => Date },
+): Promise<StageRuntime> {
+  const { logger, metrics, clock } = deps;
+  await getSodium();
+  const keys = await loadOrCreateKeyStore(config.certsDir);
+  const tokenize = keys.tokenizer();
+  const cipher = await openAtRestCipher(db, { kek: kekSourceFromConfig(config.keys.kek, { certsDir: config.certsDir }), clock });
+  const audit = AuditLog.open(db, { signer: keys.signer(), clock });
+  const consents = ConsentRegistry.open(db, { tokenize, cipher, clock, timezone: config.timezone });
+  const byName = new Map<string, DestinationConfig>(config.destinations.map((d) => [d.name, d]));
+
+  // Policy: loaded once, hot-reloaded atomically; a bad new file keeps the last good one.
+  const policyOpts = { trustedSigners: config.policy.trustedSigners, requireSigned: config.policy.requireSigned };
+  let policy: CompiledPolicy = await loadPolicy(config.policy.path, policyOpts);
+  const policyChanged = (p: CompiledPolicy, why: string) => {
+    const previous = policy.ref.sha256;
+    policy = p;
+    metrics.policyInfo.reset();
+    metrics.policyInfo.set({ policy: p.ref.id, version: p.ref.version, sha256: p.ref.sha256 }, 1);
+    audit.append([{ event: 'policy-activated', time: clock().toISOString(), policySha256: p.ref.sha256, reason: `${why}; previous ${previous.slice(0, 16)}`, actor: 'gateway' }]);
+    logger.info({ policy: p.ref }, 'policy activated');
+  };
+  metrics.policyInfo.set({ policy: policy.ref.id, version: policy.ref.version, sha256: policy.ref.sha256 }, 1);
+  audit.append([{ event: 'policy-activated', time: clock().toISOString(), policySha256: policy.ref.sha256, reason: 'loaded at start', actor: 'gateway' }]);
+  const watcher: PolicyWatcher = watchPolicy(config.policy.path, { ...policyOpts, initial: policy, sighup: false }, (next) => {
+    if (next instanceof Error) logger.error({ err: describeError(next) }, 'policy change refused; keeping the last good policy');
+    else policyChanged(next, 'file changed');
+  });
+
+  // De-identification profiles, compiled per destination with that destination's keys.
+  const profileSources = readProfileSources(config.policy.profilesDir);
+  const compiled = new Map<string, CompiledProfile>();
+  const profileFor = (name: string, destination: Destination): CompiledProfile => {
+    const key = `${name}\u0000${destination.name}`;
+    let p = compiled.get(key);
+    if (!p) {
+      const source = profileSources.get(name);
+      if (!source) throw new OperationOutcomeError(unprocessable(`the policy names de-identification profile "${name}", which is not in ${config.policy.profilesDir}`));
+      p = compileProfile(source, { name, keys: keys.deidKeys(destination.name), now: clock });
+      compiled.set(key, p);
+    }
+    return p;
+  };
+
+  const recipientOf = (d: Destination) => {
+    if (d.recipientPublicKey) return { keyId: d.recipientKeyId ?? 'configured', publicKey: fromB64(d.recipientPublicKey, `destinations.${d.name}.recipientPublicKey`, 32) };
+    const pub = join(config.certsDir, `recipient-${d.name}.pub`);
+    if (existsSync(pub)) {
+      const pair = keys.demoRecipient(d.name);
+      return { keyId: pair.keyId, publicKey: pair.publicKey };
+    }
+    return undefined;
+  };
+
+  const stages: Stages = {
+    classify: (resource, now) => classify(resource, { now }),
+    classifyEntries: (bundle, now) => classifyEntries(bundle, { now }).map((e) => e.classification),
+    applyLabels,
+    decide: (input) => decide(policy, { ...input, destination: input.destination }),
+    checkConsent: (input) => {
+      const found = consents.forTokens(input.patientTokens).map((s) => s.compiled);
+      return evaluateConsent(found, {
+        actor: input.actor,
+        purpose: input.purpose,
+        categories: input.categories,
+        labels: input.labels,
+        resourceTypes: input.resourceTypes,
+        ageYears: input.ageYears,
+        now: input.now,
+        defaultWhenNone: input.defaultWhenNone,
+        timezone: config.timezone,
+      });
+    },
+    sanitize: (profile, destination, resource) => profileFor(profile, destination).apply(resource).resource,
+    sanitizeV2: (text, destination) => sanitizeV2(text, { pseudonymize: (id: string) => tokenize(`${destination.name}|${id}`).slice(0, 16) }),
+    seal: (input) => {
+      const recipient = recipientOf(input.destination);
+      const mustSeal = input.sealRequired;
+      if (mustSeal && !recipient) {
+        throw new OperationOutcomeError(unprocessable(`destination ${input.destination.name} has no recipient key, and sealing is required`));
+      }
+      const env = sealEnvelope({
+        meta: {
+          id: input.messageId,
+          source: config.organization,
+          destination: input.destination.name,
+          purpose: input.purpose,
+          policySha256: input.policySha256,
+          created: input.createdAt,
+          contentType: input.payloadType,
+        },
+        payload: input.payload,
+        recipient,
+        signer: keys.signer(),
+        seal: mustSeal,
+      });
+      return { body: Buffer.from(serializeEnvelope(env), 'utf8'), contentType: 'application/vnd.darwaza.envelope+json' };
+    },
+    tokenize,
+  };
+
+  // The demo simulator opens envelopes like a real national service would.
+  const demoRecipients = config.destinations.filter((d) => !d.recipientPublicKey).map((d) => keys.demoRecipient(d.name));
+  const receiver = await createReceiver({ recipientKeys: demoRecipients, trustedGatewayKeys: keys.trustedGatewayKeys() });
+
+  /** Send-time re-check: the current policy and the current consents, from the stored context. */
+  const recheck = (item: ClaimedItem): RecheckResult => {
+    const ctx = JSON.parse(item.context) as ItemContext;
+    const destination = byName.get(item.destination);
+    const now = clock();
+    const classification: Classification = { ...ctx.classification, patient: null };
+    const d = decide(policy, { destinationName: item.destination, destination, purpose: ctx.purpose, classification, source: ctx.source, now });
+    const base: AuditEvent = { event: 'consent-withdrawn', time: now.toISOString(), messageId: item.messageId, destination: item.destination, purpose: ctx.purpose, patientToken: item.patientTokens[0] };
+    if (d.effect === 'deny') {
+      const reason = `the policy in force (${d.policy.sha256.slice(0, 12)}) now denies: ${d.reasons.map((r) => r.text).join('; ')}`.slice(0, 300);
+      return { kind: 'withdraw', reason, audit: [{ ...base, event: 'purged', policySha256: d.policy.sha256, ruleIds: d.ruleIds, reason }] };
+    }
+    if (ctx.consentRequired && destination) {
+      const found = consents.forTokens(item.patientTokens).map((s) => s.compiled);
+      const req = requestFromContext(consentContext(classification, destination, ctx.purpose), now, defaultForModel(destination.consentModel), { timezone: config.timezone });
+      const c = evaluateConsent(found, req);
+      if (c.effect === 'deny') {
+        const reason = `consent no longer permits: ${c.reasons.map((r) => r.text).join('; ')}`.slice(0, 300);
+        return { kind: 'withdraw', reason, audit: [{ ...base, consentId: c.consentId, consentVersion: c.consentVersion, reason }] };
+      }
+    }
+    return { kind: 'ok' };
+  };
+
+  const treeHeads = scheduleTreeHeads({ log: audit, cron: config.audit.treeHeadCron, everyEntries: config.audit.treeHeadEveryEntries });
+  const rotation = config.keys.rotateCron
+    ? scheduleKeyRotation(keys, {
+        cron: config.keys.rotateCron,
+        onRotated: (e) => audit.append([{ event: 'key-rotated', time: clock().toISOString(), reason: `new signing key ${e.rotated.keyId}`, actor: 'scheduler' }]),
+        onError: (err) => logger.error({ err: describeError(err) }, 'key rotation failed'),
+      })
+    : undefined;
+
+  const handlers = consentHandlers(consents);
+
+  return {
+    stages,
+    cipher,
+    audit,
+    keys,
+    consents,
+    onWithdraw: (cb) => {
+      consents.onWithdraw((patientTokens) => cb(patientTokens, undefined));
+    },
+    simulatorReceiver: (body) => {
+      const r = receiver.open(body);
+      return r.ok ? { ok: true } : { ok: false, status: r.status, reason: r.reason };
+    },
+    checkServerIdentity: (d, _host, cert) => {
+      const pins = d.tls?.pinSha256 ?? [];
+      if (pins.length === 0) return undefined;
+      return pins.includes(spkiSha256(cert.raw)) ? undefined : new Error(`the server key of ${d.name} does not match a pinned SPKI hash`);
+    },
+    recheck,
+    consentRoutes: {
+      post: (body) => handlers.post(body),
+      put: (id, body) => handlers.put(id, body),
+      delete: (id) => handlers.delete(id),
+      search: (q) => handlers.search(q),
+    },
+    clientName,
+    lanTlsOptions: () => ({ ...lanTlsOptions(config.certsDir) }),
+    async startMllp(pipeline, store) {
+      const server = await startMllpServer({
+        host: config.listen.mllp!.host,
+        port: config.listen.mllp!.port,
+        maxFrameBytes: config.limits.mllpMaxFrameBytes,
+        idleTimeoutMs: config.limits.mllpIdleTimeoutMs,
+        ...(config.lan.tls ? { tls: lanTlsOptions(config.certsDir) } : {}),
+        isOpaqueRouted: (messageType) => config.routes.some((r) => r.opaque && (r.match.messageType ?? []).includes(messageType)),
+        observer: (e) => {
+          if (e.kind === 'ack') for (const code of e.codes) metrics.mllpMessages.inc({ ack: code });
+        },
+        accept: async (input) => {
+          if (store.atQuota()) return { kind: 'rejected', code: 'CR', reason: 'the queue is at its disk quota; resend later' };
+          try {
+            const r = await pipeline.ingest({
+              resource: input.fhir ?? { resourceType: 'Binary', contentType: 'x-application/hl7-v2+er7' },
+              source: input.source,
+              purpose: config.defaultPurpose,
+              format: 'hl7v2',
+              v2: input.text,
+              messageType: input.messageType,
+              idempotencyKey: input.idempotencyKey,
+              responseFor: (answer) => input.ackFor(answer.id),
+              opaque: input.fhir === null,
+            });
+            if (r.kind === 'duplicate') return { kind: 'duplicate', storedResponse: r.stored };
+            return { kind: 'accepted', messageId: r.answer.id, storedAck: r.stored };
+          } catch (err) {
+            if ((err as Error)?.name === 'QuotaExceededError') return { kind: 'rejected', code: 'CR', reason: 'the queue is at its disk quota; resend later' };
+            if (err instanceof OperationOutcomeError) return { kind: 'rejected', code: err.status === 422 ? 'AR' : 'AE', reason: err.message.slice(0, 200) };
+            throw err;
+          }
+        },
+      });
+      return { port: server.port, close: () => server.close() };
+    },
+    refreshGauges: () => {
+      try {
+        for (const c of certificateStatus(config.certsDir)) metrics.certDaysLeft.set({ certificate: c.name }, c.daysLeft);
+      } catch {
+        /* no certificates yet */
+      }
+    },
+    policyRef: () => policy.ref,
+    explainMessage: (id, store) => {
+      const m = store.getMessage(id);
+      if (!m) return undefined;
+      return { message: { id: m.id, receivedAt: m.receivedAt, purpose: m.purpose, source: m.source }, outcomes: m.outcomes, note: 'outcomes are the decisions made at arrival, with their policy hash and rule ids' };
+    },
+    reload: async () => {
+      const p = await watcher.reload();
+      if (p && p.ref.sha256 !== policy.ref.sha256) policyChanged(p, 'reloaded on SIGHUP');
+    },
+    beforeClose: () => {
+      try {
+        audit.signTreeHead();
+      } catch (err) {
+        logger.warn({ err: describeError(err) }, 'could not sign a final tree head');
+      }
+    },
+    close: async () => {
+      watcher.stop();
+      treeHeads.stop();
+      rotation?.stop();
+      consents.close();
+    },
+  };
+}
+
+
+/** Profile files (JSON or YAML) by base name; compiled per destination, since keys differ. */
+function readProfileSources(dir: string): Map<string, object> {
+  const out = new Map<string, object>();
+  if (!existsSync(dir)) return out;
+  for (const f of readdirSync(dir).sort()) {
+    const ext = extname(f).toLowerCase();
+    if (!['.json', '.yaml', '.yml'].includes(ext)) continue;
+    const file = join(dir, f);
+    out.set(basename(f, ext), parseProfileText(readFileSync(file, 'utf8'), file));
+  }
+  return out;
+}
