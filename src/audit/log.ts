@@ -115,6 +115,8 @@ export class AuditLog implements AuditSink {
     });
     const write = () => {
       let n = this.size();
+      // Even-indexed (left) nodes written in this batch, by level: saves reading them back.
+      const lefts: Array<{ idx: number; hash: Hash } | undefined> = [];
       for (const { entry, text } of prepared) {
         const leaf = leafHash(text);
         this.q.insertEntry.run(
@@ -132,12 +134,14 @@ export class AuditLog implements AuditSink {
         let level = 0;
         let idx = n;
         while (idx % 2 === 1) {
-          const left = this.q.node.get(level, idx - 1) as Buffer;
+          const cached = lefts[level];
+          const left = cached && cached.idx === idx - 1 ? cached.hash : (this.q.node.get(level, idx - 1) as Buffer);
           h = nodeHash(left, h);
           level++;
           idx = (idx - 1) / 2;
           this.q.insertNode.run(level, idx, h);
         }
+        lefts[level] = { idx, hash: h }; // the node this leaf completed last is a left child (idx even)
         n++;
       }
     };
