@@ -78,9 +78,22 @@ function daysInMonth(y: number, m: number): number {
   return new Date(Date.UTC(y, m, 0)).getUTCDate();
 }
 
-/** Parses a FHIR date or dateTime into the span it covers; null when it is not a valid value. */
+const parsedCache = new Map<string, InstantRange | null>();
+const PARSED_CACHE_MAX = 10_000;
+
+/** Parses a FHIR date or dateTime into the span it covers; null when it is not a valid value. Memoised. */
 export function parseFhirDateTime(value: unknown, timezone = DEFAULT_TIMEZONE): InstantRange | null {
   if (typeof value !== 'string') return null;
+  const key = `${timezone}\u0000${value}`;
+  const hit = parsedCache.get(key);
+  if (hit !== undefined) return hit;
+  if (parsedCache.size >= PARSED_CACHE_MAX) parsedCache.clear();
+  const r = parseUncached(value, timezone);
+  parsedCache.set(key, r === null ? null : Object.freeze(r));
+  return r;
+}
+
+function parseUncached(value: string, timezone: string): InstantRange | null {
   const m = DATE_TIME.exec(value);
   if (!m) return null;
   const y = Number(m[1]);
