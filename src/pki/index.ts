@@ -23,5 +23,16 @@ export {
   type IssuedCertificate,
   type PkiOptions,
 } from './ca.js';
-export { lanTlsOptions, clientName, uplinkTlsOptions, spkiSha256, DEFAULT_CRL_REFRESH_BEFORE_MS, type LanTlsOptions, type UplinkTlsConfig } from './tls.js';
+export {
+  lanTlsOptions,
+  clientName,
+  uplinkTlsOptions,
+  spkiSha256,
+  watchLanTls,
+  DEFAULT_CRL_REFRESH_BEFORE_MS,
+  DEFAULT_TLS_RELOAD_INTERVAL_MS,
+  type LanTlsOptions,
+  type LanTlsReloader,
+  type UplinkTlsConfig,
+} from './tls.js';
 export { PkiError, PKI_FILES } from './files.js';

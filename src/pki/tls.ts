@@ -2,7 +2,7 @@
  * TLS options: the LAN listener (mutual TLS with our CA and CRL) and the uplink
  * (client certificate + CA bundle + SPKI pins per destination).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createHash, X509Certificate } from 'node:crypto';
 import { checkServerIdentity as defaultCheckServerIdentity, type PeerCertificate, type TLSSocket } from 'node:tls';
 import type { AgentOptions } from 'node:https';
@@ -111,4 +111,49 @@ export function uplinkTlsOptions(tls: UplinkTlsConfig | undefined = {}): AgentOp
   }
   for (const k of Object.keys(options) as Array<keyof AgentOptions>) if (options[k] === undefined) delete options[k];
   return options;
+}
+
+export const DEFAULT_TLS_RELOAD_INTERVAL_MS = 60_000;
+
+export interface LanTlsReloader {
+  /** Re-reads now if crl.pem / server.crt / ca.crt changed or the CRL nears nextUpdate. Returns true if it reloaded. */
+  check(): boolean;
+  stop(): void;
+}
+
+/**
+ * Keeps a running LAN listener current: every `intervalMs` it looks at crl.pem, server.crt
+ * and ca.crt, and calls server.setSecureContext(lanTlsOptions(certsDir)) when one changed
+ * (a `darwaza certs revoke` in another process) or the CRL needs re-signing. Timer is unref'd.
+ */
+export function watchLanTls(
+  server: { setSecureContext(options: LanTlsOptions): void },
+  certsDir: string,
+  options: { intervalMs?: number; onReload?: () => void; onError?: (err: unknown) => void; clock?: () => Date } = {},
+): LanTlsReloader {
+  const clock = options.clock ?? (() => new Date());
+  const files = [pkiPath(certsDir, 'crl'), pkiPath(certsDir, 'serverCert'), pkiPath(certsDir, 'caCert')];
+  const stamp = () => files.map((f) => (existsSync(f) ? `${statSync(f).mtimeMs}:${statSync(f).size}` : '-')).join('|');
+  let last = stamp();
+  let crlDue = crlNextUpdate(readFileSync(files[0], 'utf8'))?.getTime() ?? 0;
+  const check = () => {
+    const now = clock();
+    const current = stamp();
+    if (current === last && crlDue - now.getTime() >= DEFAULT_CRL_REFRESH_BEFORE_MS) return false;
+    const opts = lanTlsOptions(certsDir, { now });
+    server.setSecureContext(opts);
+    last = stamp();
+    crlDue = crlNextUpdate(opts.crl)?.getTime() ?? 0;
+    options.onReload?.();
+    return true;
+  };
+  const timer = setInterval(() => {
+    try {
+      check();
+    } catch (err) {
+      options.onError?.(err);
+    }
+  }, options.intervalMs ?? DEFAULT_TLS_RELOAD_INTERVAL_MS);
+  timer.unref();
+  return { check, stop: () => clearInterval(timer) };
 }

@@ -15,6 +15,7 @@ import {
   certificateStatus,
   createUplinkCsr,
   crlNextUpdate,
+  watchLanTls,
   PkiError,
 } from '../../src/pki/index.js';
 
@@ -86,10 +87,13 @@ t.test('LAN mTLS: only unexpired, unrevoked certificates from our CA are accepte
   }
   await new Promise<void>((r) => probe.close(() => r()));
   t.same(reasons, { expired: 'CERT_HAS_EXPIRED', revoked: 'CERT_REVOKED', foreign: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', good: 'authorized' }, 'each refusal has its own reason');
-  // Revoking a live client takes effect after the context is reloaded.
-  revokeCertificate(dir, good.serial);
-  server.setSecureContext(lanTlsOptions(dir));
-  t.equal((await get(port, withCert(good))).ok, false, 'revoked by serial, then refused after setSecureContext');
+  // Revoking a live client takes effect when the watcher sees the new CRL.
+  const watcher = watchLanTls(server, dir);
+  t.teardown(() => watcher.stop());
+  t.equal(watcher.check(), false, 'nothing changed yet');
+  revokeCertificate(dir, good.serial.toUpperCase());
+  t.equal(watcher.check(), true, 'the new CRL is loaded');
+  t.equal((await get(port, withCert(good))).ok, false, 'revoked by serial, then refused on the live server');
 });
 
 t.test('uplink TLS: the CA bundle and the SPKI pin are both enforced', async (t) => {
