@@ -164,7 +164,7 @@ export function planAcks(header: { acceptAckType: string; applicationAckType: st
   const appMode = app === '' ? 'NE' : app;
   const out: PlannedAck[] = [];
   if (outcome.kind === 'committed') {
-    if (acceptMode === 'AL' || acceptMode === 'SU') out.push({ code: 'CA', text: DEFAULT_TEXT.CA });
+    if (acceptMode === 'AL' || acceptMode === 'SU') out.push({ code: 'CA', text: outcome.text ?? DEFAULT_TEXT.CA });
     if (appMode === 'AL' || appMode === 'SU') out.push({ code: 'AA', text: outcome.text ?? DEFAULT_TEXT.AA });
     return out;
   }
