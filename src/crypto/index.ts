@@ -40,6 +40,7 @@ export {
   type ReplayStore,
   type OpenResult,
 } from './receiver.js';
+export { resolveRecipient } from './recipients.js';
 export { loadOrCreateKeyStore, type KeyStore, type SigningKeyInfo, type DeidKeys } from './keystore.js';
 export { createTokenizer } from './tokenizer.js';
 export {

@@ -42,13 +42,21 @@ export function memoryReplayStore(capacity = DEFAULT_REPLAY_CAPACITY): ReplaySto
 }
 
 export const DEFAULT_REPLAY_CAPACITY = 1_000_000;
+const TRUST_REFRESH_MS = 60_000;
 export const DEFAULT_MAX_ENVELOPE_BYTES = 64 * 1024 * 1024;
+
+type TrustedKeyInput = PublicKeyRef | { keyId?: string; publicKey: Uint8Array | string };
 
 export interface ReceiverOptions {
   /** X25519 key pairs this receiver can open (several during a rotation overlap). */
   recipientKeys: Array<RecipientKeyPair | { keyId?: string; publicKey?: Uint8Array | string; secretKey: Uint8Array | string }>;
-  /** Pinned gateway Ed25519 public keys (several during a rotation overlap). */
-  trustedGatewayKeys: Array<PublicKeyRef | { keyId?: string; publicKey: Uint8Array | string }>;
+  /**
+   * Pinned gateway Ed25519 public keys (several during a rotation overlap). A function is
+   * asked again whenever an envelope names a key id not yet trusted (an in-process simulator
+   * can pass `() => keys.trustedGatewayKeys()` and follow rotations, both ways: the list
+   * is re-read at most once a minute, and at once for an unknown key id).
+   */
+  trustedGatewayKeys: TrustedKeyInput[] | (() => TrustedKeyInput[]);
   /** Default: in memory, DEFAULT_REPLAY_CAPACITY ids. */
   replayStore?: ReplayStore;
   /** Refuse clear (unsealed) envelopes. Default false: the gateway's policy decides. */
@@ -73,8 +81,11 @@ export interface Receiver {
 }
 
 const fail = (status: number, reason: string): OpenResult => ({ ok: false, status, reason });
-const bytesOf = (v: Uint8Array | string, field: string, n: number) =>
-  typeof v === 'string' ? fromB64(v, field, n) : v.length === n ? v : (() => { throw new TypeError(`${field}: expected ${n} bytes`); })();
+function bytesOf(v: Uint8Array | string, field: string, n: number): Uint8Array {
+  if (typeof v === 'string') return fromB64(v, field, n);
+  if (!(v instanceof Uint8Array) || v.length !== n) throw new TypeError(`${field}: expected ${n} bytes`);
+  return v;
+}
 
 /** Resolves once libsodium is ready. */
 export async function createReceiver(options: ReceiverOptions): Promise<Receiver> {
@@ -95,12 +106,21 @@ export async function createReceiver(options: ReceiverOptions): Promise<Receiver
     const pk = k.publicKey ? bytesOf(k.publicKey, 'recipientKeys.publicKey', 32) : s.crypto_scalarmult_base(sk);
     recipients.set(k.keyId ?? keyIdOf(pk), { publicKey: pk, secretKey: sk });
   };
-  for (const k of options.trustedGatewayKeys) trustGatewayKey(k);
+  const source = options.trustedGatewayKeys;
+  let refreshedAt = 0;
+  const refreshTrust = () => {
+    if (typeof source !== 'function') return;
+    gateways.clear();
+    for (const k of source()) trustGatewayKey(k);
+    refreshedAt = clock();
+  };
+  if (typeof source === 'function') refreshTrust();
+  else for (const k of source) trustGatewayKey(k);
   for (const k of options.recipientKeys) addRecipientKey(k);
 
   function open(body: Uint8Array | string): OpenResult {
+    if (body.length > maxBytes) return fail(413, 'envelope too large');
     const text = typeof body === 'string' ? body : fromUtf8(body);
-    if (text.length > maxBytes) return fail(413, 'envelope too large');
     let env: Envelope;
     try {
       env = JSON.parse(text) as Envelope;
@@ -109,6 +129,7 @@ export async function createReceiver(options: ReceiverOptions): Promise<Receiver
     }
     const shape = checkShape(env);
     if (shape) return fail(400, shape);
+    if (typeof source === 'function' && (!gateways.has(env.kid) || clock() - refreshedAt > TRUST_REFRESH_MS)) refreshTrust();
     const gatewayKey = gateways.get(env.kid);
     if (!gatewayKey) return fail(403, `signer key ${env.kid} is not trusted`);
     let sig: Uint8Array;

@@ -9,6 +9,7 @@ import {
   createReceiver,
   loadOrCreateKeyStore,
   EnvelopeInputError,
+  resolveRecipient,
   type EnvelopeMeta,
   type EnvelopeSigner,
   type RecipientKeyPair,
@@ -193,4 +194,32 @@ t.test('recipient rotation: a receiver holding old and new recipient keys opens 
     const res = receiver.open(serializeEnvelope(sealEnvelope({ meta: makeMeta(), payload: 'x', recipient: r, signer, seal: true })));
     t.ok(res.ok, `sealed to ${r.keyId}`);
   }
+});
+
+t.test('a receiver given a trust function follows the key store through a rotation and a removal', async (t) => {
+  const keys = await loadOrCreateKeyStore(t.testdir());
+  const rcpt = keys.demoRecipient('sim');
+  let now = 0;
+  const receiver = await createReceiver({ recipientKeys: [rcpt], trustedGatewayKeys: () => keys.trustedGatewayKeys(), clock: () => now });
+  const old = keys.signer();
+  const seal = (signer: EnvelopeSigner) => serializeEnvelope(sealEnvelope({ meta: makeMeta(), payload: 'x', recipient: rcpt, signer, seal: true }));
+  t.ok(receiver.open(seal(old)).ok);
+  keys.rotateSigningKey();
+  t.ok(receiver.open(seal(keys.signer())).ok, 'the new key is picked up at once');
+  keys.removeSigningKey(old.keyId);
+  now += 61_000;
+  const r = receiver.open(seal(old));
+  t.same(r.ok ? null : r.status, 403, 'the removed key is dropped at the next refresh');
+});
+
+t.test('resolveRecipient uses the configured key, else the demo key, and names bad fields', async (t) => {
+  const keys = await loadOrCreateKeyStore(t.testdir());
+  const demo = keys.demoRecipient('national-telemed');
+  t.same(resolveRecipient({ name: 'national-telemed' }, keys), { keyId: demo.keyId, publicKey: demo.publicKey });
+  const pk = Buffer.from(demo.publicKey).toString('base64');
+  t.equal(resolveRecipient({ name: 'x', recipientPublicKey: pk }).keyId, demo.keyId);
+  t.equal(resolveRecipient({ name: 'x', recipientPublicKey: pk, recipientKeyId: '0123456789abcdef' }).keyId, '0123456789abcdef');
+  t.throws(() => resolveRecipient({ name: 'x', recipientPublicKey: 'bad' }), { message: /destinations\.x\.recipientPublicKey/ });
+  t.throws(() => resolveRecipient({ name: 'x', recipientPublicKey: pk, recipientKeyId: 'K1' }), { message: /recipientKeyId/ });
+  t.throws(() => resolveRecipient({ name: 'x' }), { message: /not configured/ });
 });
