@@ -50,7 +50,9 @@ export function scheduleRetention(opts: {
     expression,
     () => {
       try {
-        opts.onRun?.(runRetention(opts.store, clock(), opts.retentionMs));
+        // (not `onRun?.(runRetention(...))`: optional call would skip evaluating its argument)
+        const result = runRetention(opts.store, clock(), opts.retentionMs);
+        opts.onRun?.(result);
       } catch (err) {
         opts.onError?.(err as Error);
       }

@@ -1,0 +1,44 @@
+import t from 'tap';
+import { join } from 'node:path';
+import { openDatabase } from '../../src/store/index.js';
+import { QueueStore } from '../../src/queue/index.js';
+import { runRetention, scheduleRetention } from '../../src/jobs/retention.js';
+
+t.test('runRetention removes finished rows older than the window and keeps the rest', async (t) => {
+  let now = Date.parse('2026-11-20T00:00:00Z');
+  const db = openDatabase(join(t.testdir(), 'darwaza.db'));
+  t.teardown(() => db.close());
+  const store = QueueStore.open(db, { quotaBytes: 1e9, minFreeDiskBytes: 0, clock: () => now });
+  for (const id of ['done', 'waiting']) {
+    await store.accept({
+      message: { id, receivedAt: new Date(now).toISOString(), source: 'ehr', purpose: 'TREAT', format: 'fhir', outcomes: '[]' },
+      items: [
+        { messageId: id, destination: 'nhs-pk', lane: 'normal', payload: Buffer.from('{}'), contentType: 'application/json', cipherScope: 'd:x', patientTokens: [], context: '{}' },
+      ],
+      audit: [],
+    });
+  }
+  const [done] = store.claim('nhs-pk', 1);
+  store.markDelivered([done!.id], { status: 200 });
+  now += 8 * 24 * 3600_000;
+  const r = runRetention(store, now, 7 * 24 * 3600_000);
+  t.match(r, { items: 1, messages: 1, scopes: 0, at: new Date(now).toISOString() });
+  t.equal(store.getMessage('done'), undefined);
+  t.equal(store.getMessage('waiting')!.destinations[0]!.state, 'queued', 'undelivered rows are never purged by retention');
+  t.throws(() => runRetention(store, now, 0), /retentionMs must be a positive number/);
+});
+
+t.test('scheduleRetention runs the pass on its schedule without an onRun listener, and stops cleanly', async (t) => {
+  const calls: number[] = [];
+  const store = { purgeDelivered: (ms: number) => (calls.push(ms), { items: 0, messages: 0, scopes: 0 }) };
+  t.throws(() => scheduleRetention({ store, retentionMs: 1000, cron: 'every tuesday' }), /cron expression is not valid/);
+  const every = scheduleRetention({ store, retentionMs: 1000, cron: '* * * * * *' });
+  const end = Date.now() + 6_000;
+  while (calls.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  every.stop();
+  const seen = calls.length;
+  t.ok(seen >= 1, `ran ${seen} times`);
+  t.same(calls.slice(0, 1), [1000], 'with the configured window');
+  await new Promise((r) => setTimeout(r, 1_100));
+  t.equal(calls.length, seen, 'no runs after stop()');
+});
