@@ -73,6 +73,7 @@ function build(file: PolicyFile, parsed: ParsedPolicy, fileName: string): Built 
       ...(r.exception ? { exception: r.exception } : {}),
       phase: sanitizes ? 'form' : 'main',
       conditions,
+      texts: conditions.map((c) => c.text),
       ...(r.then.effect ? { effect: r.then.effect } : {}),
       ...(r.then.reason ? { reason: r.then.reason } : {}),
       obligations,

@@ -78,15 +78,24 @@ function judge(rules: CompiledRule[], ctx: EvalContext, t: Tally) {
         break;
       }
     }
-    const base = { ruleId: r.id, description: r.description, source: r.source, status: r.status, phase: r.phase };
+    // Object literals with a fixed shape: object spread here cost ~5 µs per step.
     if (failed) {
-      t.trace.push({ ...base, matched: false, failed });
+      t.trace.push({ ruleId: r.id, description: r.description, source: r.source, status: r.status, phase: r.phase, matched: false, failed });
       continue;
     }
-    const step: TraceStep = { ...base, matched: true, held: r.conditions.map((c) => c.text) };
-    if (r.effect) step.effect = r.effect;
-    if (r.reason) step.reason = r.reason;
-    if (r.exception) step.exception = r.exception;
+    const step: TraceStep = {
+      ruleId: r.id,
+      description: r.description,
+      source: r.source,
+      status: r.status,
+      phase: r.phase,
+      matched: true,
+      held: r.texts,
+      effect: r.effect,
+      reason: r.reason,
+      exception: r.exception,
+      obligations: undefined,
+    };
     if (r.deidentifies) t.deidentifiedBy ??= r.id;
     if (r.effect === 'deny') t.denies.push(r);
     else {
@@ -115,42 +124,50 @@ export function decide(policy: CompiledPolicy, input: PolicyInput): Decision {
   const leaving = deidentifiedBy && arriving.data.identifiable ? deidentifiedView(input, arriving) : arriving;
   judge(policy.mainRules, leaving, t);
 
-  const common = {
-    destination: input.destinationName,
-    purpose: input.purpose,
-    policy: policy.ref,
-    trace: t.trace,
-    destinationFacts: describeDestination(input),
-    ...(deidentifiedBy ? { deidentifiedBy } : {}),
-  };
+  const destinationFacts = describeDestination(input);
   if (t.denies.length) {
     return {
-      ...common,
       effect: 'deny',
+      destination: input.destinationName,
+      purpose: input.purpose,
+      policy: policy.ref,
       ruleIds: t.denies.map((r) => r.id),
       reasons: t.denies.map((r) => ({ ruleId: r.id, text: r.reason ?? r.description })),
       obligations: [],
+      trace: t.trace,
+      deidentifiedBy,
       exceptions: [],
+      destinationFacts,
     };
   }
   if (!t.permits.length) {
     return {
-      ...common,
       effect: 'deny',
+      destination: input.destinationName,
+      purpose: input.purpose,
+      policy: policy.ref,
       ruleIds: [],
       reasons: [{ text: `no rule permits sending this data to ${input.destinationName} for ${input.purpose}; when nothing permits, the policy denies` }],
       obligations: [],
+      trace: t.trace,
+      deidentifiedBy,
       exceptions: [],
+      destinationFacts,
     };
   }
   const obligations = t.obligations;
   if (!obligations.some((o) => o.kind === 'seal')) obligations.push({ kind: 'seal', required: true, ruleId: 'default:seal' });
   return {
-    ...common,
     effect: 'permit',
+    destination: input.destinationName,
+    purpose: input.purpose,
+    policy: policy.ref,
     ruleIds: t.contributors,
     reasons: t.permits.map((r) => ({ ruleId: r.id, text: r.description })),
     obligations,
+    trace: t.trace,
+    deidentifiedBy,
     exceptions: t.permits.filter((r) => r.exception).map((r) => ({ ruleId: r.id, exception: r.exception! })),
+    destinationFacts,
   };
 }

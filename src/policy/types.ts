@@ -120,6 +120,8 @@ export interface CompiledRule {
   /** 'form' rules name a de-identifying sanitize profile and are judged first, on the data as it arrives. */
   phase: 'form' | 'main';
   conditions: CompiledCondition[];
+  /** The plain words of every condition (shared by every trace step; do not mutate). */
+  texts: string[];
   effect?: 'permit' | 'deny';
   reason?: string;
   /** Obligation templates; 'of-message' / 'of-data' are filled at decision time. */
