@@ -11,7 +11,7 @@
  *   npx tsx bench/mllp.ts
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { startMllpServer, type MllpAccept } from '../src/ingress/mllp/index.js';
@@ -64,6 +64,9 @@ interface RunResult {
   perSecond: number;
   p50: number;
   p99: number;
+  /** Messages per transaction and ms per transaction (commit + fsync included). */
+  perCommit?: number;
+  commitMs?: number;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -103,9 +106,9 @@ async function measure(kind: 'group' | 'single' | 'none', template: string): Pro
   const server = await startMllpServer({ host: '127.0.0.1', port: 0, accept: store ? store.accept : noStore, maxFrameBytes: 1 << 20, idleTimeoutMs: 60_000 });
   try {
     const r = await load(server.port, template);
-    if (store && process.env.BENCH_MLLP_DEBUG) {
-      const stored = store.count();
-      console.error(`${kind}: ${stored} msgs, ${store.commits()} commits, ${(stored / store.commits()).toFixed(1)}/commit, ${(store.busyMs() / store.commits()).toFixed(2)} ms/commit`);
+    if (store) {
+      r.perCommit = store.count() / store.commits();
+      r.commitMs = store.busyMs() / store.commits();
     }
     return r;
   } finally {
@@ -124,7 +127,7 @@ export async function run(): Promise<Record<string, string | number>> {
   for (let i = 0; i < RUNS; i++) {
     for (const kind of ['group', 'single', 'none'] as const) runs[kind].push(await measure(kind, template));
   }
-  const med = (k: keyof typeof runs, f: keyof RunResult) => median(runs[k].map((r) => r[f]));
+  const med = (k: keyof typeof runs, f: keyof RunResult) => median(runs[k].map((r) => r[f] ?? NaN));
   const group = med('group', 'perSecond');
   return {
     'mllp.connections': CONNECTIONS,
@@ -133,6 +136,9 @@ export async function run(): Promise<Record<string, string | number>> {
     'mllp.group_commit.msg_per_s': Math.round(group),
     'mllp.group_commit.p50_ms': +med('group', 'p50').toFixed(2),
     'mllp.group_commit.p99_ms': +med('group', 'p99').toFixed(2),
+    'mllp.group_commit.msgs_per_tx': +med('group', 'perCommit').toFixed(1),
+    'mllp.group_commit.ms_per_tx': +med('group', 'commitMs').toFixed(2),
+    'mllp.one_tx_per_msg.ms_per_tx': +med('single', 'commitMs').toFixed(2),
     'mllp.one_tx_per_msg.msg_per_s': Math.round(med('single', 'perSecond')),
     'mllp.one_tx_per_msg.p99_ms': +med('single', 'p99').toFixed(2),
     'mllp.no_store.msg_per_s': Math.round(med('none', 'perSecond')),
@@ -141,6 +147,7 @@ export async function run(): Promise<Record<string, string | number>> {
     'mllp.ratio.group_vs_no_store': +(group / med('none', 'perSecond')).toFixed(2),
     'mllp.target.msg_per_s_3000': group >= 3000 ? 'met' : 'missed',
     'mllp.target.p99_50ms': med('group', 'p99') <= 50 ? 'met' : 'missed',
+    'machine.loadavg_1m': +loadavg()[0].toFixed(2),
   };
 }
 
