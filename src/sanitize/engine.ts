@@ -75,7 +75,12 @@ export interface CompiledProfile {
   /** SHA-256 (hex) of the profile's canonical JSON: what the Provenance and audit cite. */
   sha256: string;
   spec: ProfileSpec;
+  /** Keys this profile's methods need (cryptoHash → cryptoHashKey, ...). */
+  needsKeys: Array<keyof SanitizeKeys>;
+  /** De-identifies `resource` (never mutated). Throws SanitizeError (no values in it). */
   apply(resource: FhirResource, opts?: ApplyOptions): SanitizeResult;
+  /** The same compiled profile bound to another destination's keys (cheap; rules stay compiled). */
+  withKeys(keys: SanitizeKeys): CompiledProfile;
 }
 
 /** A processing error (the profile could not be applied to this input). No values in the message. */
@@ -342,6 +347,8 @@ function canonicalJson(v: unknown): string {
 }
 
 export const DEFAULT_NOW = () => new Date();
+/** Entries kept in each profile binding's id → HMAC cache before it is cleared. */
+export const HASH_CACHE_MAX = 50_000;
 
 export function compileProfile(profile: object, opts: CompileOptions): CompiledProfile {
   const where = `profile ${opts.name}`;
@@ -358,22 +365,11 @@ export function compileProfile(profile: object, opts: CompileOptions): CompiledP
       if (v) throw new ProfileError(`${where}: parameters.${k} holds a literal key; keys come from the key store (one set per destination)`);
     }
   }
-  const keys: SanitizeKeys = {
-    dateShiftKey: opts.keys?.dateShiftKey ?? literal.dateShiftKey,
-    cryptoHashKey: opts.keys?.cryptoHashKey ?? literal.cryptoHashKey,
-    encryptKey: opts.keys?.encryptKey ?? literal.encryptKey,
-  };
   const uses = new Set(spec.fhirPathRules.map((r) => r.method));
-  if (uses.has('dateShift') && p.dateShiftFixedOffsetInDays === undefined && !keys.dateShiftKey) {
-    throw new ProfileError(`${where}: uses dateShift but no dateShiftKey was given`);
-  }
-  if (uses.has('cryptoHash') && !keys.cryptoHashKey) throw new ProfileError(`${where}: uses cryptoHash but no cryptoHashKey was given`);
-  let aesKey: Buffer | null = null;
-  if (keys.encryptKey) {
-    aesKey = keyBytes(keys.encryptKey);
-    if (!isValidAesKey(aesKey)) throw new ProfileError(`${where}: encryptKey must be 128, 192 or 256 bits (got ${aesKey.length * 8})`);
-  }
-  if (uses.has('encrypt') && !aesKey) throw new ProfileError(`${where}: uses encrypt but no encryptKey was given`);
+  const needsKeys: Array<keyof SanitizeKeys> = [];
+  if (uses.has('dateShift') && p.dateShiftFixedOffsetInDays === undefined) needsKeys.push('dateShiftKey');
+  if (uses.has('cryptoHash')) needsKeys.push('cryptoHashKey');
+  if (uses.has('encrypt')) needsKeys.push('encryptKey');
 
   const rules = spec.fhirPathRules.map((r, i) => compileRule(r, i, where));
   const generalizers = new Map<number, ReturnType<typeof makeGeneralizer>>();
@@ -387,21 +383,47 @@ export function compileProfile(profile: object, opts: CompileOptions): CompiledP
     return l;
   };
   const freeText: FreeTextEngine | null = spec.freeText ? compileFreeText(spec.freeText) : null;
-  const hashKey = keys.cryptoHashKey;
-  const hash = (s: string) => hmacHex(s, hashKey!);
-  const offsetCache = new Map<string, number>();
-  const offsetFor = (prefix: string) => {
-    if (p.dateShiftFixedOffsetInDays !== undefined) return p.dateShiftFixedOffsetInDays;
-    let o = offsetCache.get(prefix);
-    if (o === undefined) {
-      o = dateShiftOffset(prefix, keys.dateShiftKey!);
-      if (offsetCache.size > 10_000) offsetCache.clear();
-      offsetCache.set(prefix, o);
+
+  /** The compiled rules bound to one destination's keys. */
+  function bind(given: SanitizeKeys | undefined, strict: boolean): CompiledProfile {
+    const keys: SanitizeKeys = {
+      dateShiftKey: given?.dateShiftKey ?? literal.dateShiftKey,
+      cryptoHashKey: given?.cryptoHashKey ?? literal.cryptoHashKey,
+      encryptKey: given?.encryptKey ?? literal.encryptKey,
+    };
+    const missing = needsKeys.filter((k) => !keys[k] || keys[k]!.length === 0);
+    if (strict && missing.length) throw new ProfileError(`${where}: needs ${missing.join(', ')} (from the key store) and none was given`);
+    let aesKey: Buffer | null = null;
+    if (keys.encryptKey) {
+      aesKey = keyBytes(keys.encryptKey);
+      if (!isValidAesKey(aesKey)) throw new ProfileError(`${where}: encryptKey must be 128, 192 or 256 bits (got ${aesKey.length * 8})`);
     }
-    return o;
-  };
+    const hashKey = keys.cryptoHashKey;
+    // Ids and references repeat (every entry points at the patient): remember recent hashes.
+    const hashCache = new Map<string, string>();
+    const hash = (s: string) => {
+      let h = hashCache.get(s);
+      if (h === undefined) {
+        h = hmacHex(s, hashKey!);
+        if (hashCache.size >= HASH_CACHE_MAX) hashCache.clear();
+        hashCache.set(s, h);
+      }
+      return h;
+    };
+    const offsetCache = new Map<string, number>();
+    const offsetFor = (prefix: string) => {
+      if (p.dateShiftFixedOffsetInDays !== undefined) return p.dateShiftFixedOffsetInDays;
+      let o = offsetCache.get(prefix);
+      if (o === undefined) {
+        o = dateShiftOffset(prefix, keys.dateShiftKey!);
+        if (offsetCache.size > 10_000) offsetCache.clear();
+        offsetCache.set(prefix, o);
+      }
+      return o;
+    };
 
   function apply(resource: FhirResource, applyOpts?: ApplyOptions): SanitizeResult {
+    if (missing.length) throw new SanitizeError(`profile ${opts.name} needs ${missing.join(', ')} for this destination (none given)`, null, 'rule-not-applicable');
     const root = buildTree(resource);
     const changeLog: Array<[Node, Method | 'freeText', number]> = [];
     const record = (n: Node, method: Method | 'freeText', flag: number) => {
@@ -581,7 +603,10 @@ export function compileProfile(profile: object, opts: CompileOptions): CompiledP
     }
   }
 
-  return { name: opts.name, sha256, spec, apply };
+  return { name: opts.name, sha256, spec, needsKeys, apply, withKeys: (k: SanitizeKeys) => bind(k, true) };
+  }
+
+  return bind(opts.keys, opts.keys !== undefined);
 }
 
 function dateKind(n: Node): DateKind | null {
@@ -770,8 +795,21 @@ function pruneArray(obj: Record<string, unknown>, base: string) {
   if (!anyV && anyE) obj[base] = outV; // keep the aligned nulls
 }
 
+/** A change's path is worked out only when someone reads it (the hot path rarely does). */
 function lazyChanges(log: Array<[Node, Method | 'freeText', number]>): Change[] {
-  return log.map(([n, method, flag]) => ({ path: locationOf(n), method, operation: OP_NAME[flag] ?? 'scrubbed' }));
+  return log.map(([n, method, flag]) => {
+    let path: string | undefined;
+    return {
+      get path() {
+        return (path ??= locationOf(n));
+      },
+      method,
+      operation: method === 'freeText' ? 'scrubbed' : OP_NAME[flag],
+      toJSON() {
+        return { path: this.path, method: this.method, operation: this.operation };
+      },
+    } as Change;
+  });
 }
 
 export { F as OPERATION_FLAGS };

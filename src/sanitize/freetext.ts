@@ -38,7 +38,7 @@ export const PATTERNS: Record<string, { source: string; flags: string; replaceWi
   'pk-passport': { source: '\\b[A-Z]{2}\\d{7}\\b', flags: 'gi', about: 'Pakistani passport numbers (2 letters, 7 digits)' },
   ntn: { source: '(?:(?<!\\d)\\d{7}-\\d(?!\\d))|(?:\\bNTN\\s*(?:no\\.?|number|#)?[:\\s-]*\\d{7,9}(?:-\\d)?)', flags: 'gi', about: 'National Tax Number 1234567-8, or labelled NTN' },
   mrn: {
-    source: '\\b(?:MRN|MR\\s*#|MR\\s*No\\.?|Medical\\s+Record(?:\\s+(?:Number|No\\.?))?|Hospital\\s+(?:No\\.?|Number))\\s*[:#]?\\s*[A-Za-z0-9][A-Za-z0-9/-]{2,}',
+    source: '\\b(?:MRN|MR\\s*#|MR\\s*No\\.?|Medical\\s+Record(?:\\s+(?:Number|No\\.?))?|Hospital\\s+(?:No\\.?|Number))\\s*[:#]?\\s*(?=[A-Za-z0-9/-]*\\d)[A-Za-z0-9][A-Za-z0-9/-]{2,}',
     flags: 'gi',
     about: 'labelled hospital medical-record numbers (MRN: …)',
   },
@@ -71,6 +71,13 @@ export const PATTERNS: Record<string, { source: string; flags: string; replaceWi
   ip: { source: '\\b(?:\\d{1,3}\\.){3}\\d{1,3}\\b', flags: 'g', about: 'IP addresses' },
   url: { source: '\\bhttps?://[^\\s<>"\']+', flags: 'gi', about: 'web addresses' },
 };
+
+/** Words of addresses that say nothing about where (not scrubbed from free text on their own). */
+const PLACE_WORDS = new Set(
+  ('house street road lane avenue block sector phase town colony bazaar bazar market hospital near flat apartment plot ' +
+    'floor building mohalla gali chowk village tehsil district city mouza scheme society housing cantt cantonment main ' +
+    'north south east west new old opposite behind the and').split(' '),
+);
 
 export const PATTERN_NAMES: ReadonlySet<string> = new Set(Object.keys(PATTERNS));
 
@@ -113,23 +120,41 @@ export function compileFreeText(spec: FreeTextSpec): FreeTextEngine {
 
   function collectIdentities(root: ResourceNode, extra: string[]): string[] {
     const out = new Set<string>();
-    const add = (v: unknown) => {
+    /** Geography the profile keeps (district, state, country) is not an identity to scrub. */
+    const keptPlaces = new Set<string>();
+    // Names are also split into words (a note may say just "Khan"); addresses and numbers are not.
+    const add = (v: unknown, words = false) => {
       if (typeof v !== 'string') return;
       const s = v.trim();
       if (s.length < min) return;
       out.add(s);
-      for (const tok of s.split(/[\s,]+/)) if (tok.length >= min && /[\p{L}\p{N}]/u.test(tok)) out.add(tok);
+      if (words) for (const tok of s.split(/[\s,]+/)) if (tok.length >= min && /[\p{L}\p{N}]/u.test(tok)) out.add(tok);
     };
-    for (const e of extra) add(e);
+    // Address lines: the whole line, and its distinctive place words ("Gulberg", "Qasimabad"),
+    // not the common ones ("House", "Street", "Road") nor numbers.
+    const addPlace = (v: unknown) => {
+      if (typeof v !== 'string') return;
+      add(v);
+      for (const tok of v.split(/[\s,.;:/#()-]+/)) {
+        if (tok.length >= Math.max(min, 4) && /^\p{L}+$/u.test(tok) && !PLACE_WORDS.has(tok.toLowerCase())) out.add(tok);
+      }
+    };
+    for (const e of extra) add(e, true);
     const visit = (res: ResourceNode) => {
-      for (const t of ['HumanName']) for (const n of res.byType.get(t) ?? []) for (const c of n.children) if (c.name === 'family' || c.name === 'given' || c.name === 'text') add(getValue(c));
+      for (const n of res.byType.get('HumanName') ?? []) for (const c of n.children) if (c.name === 'family' || c.name === 'given' || c.name === 'text') add(getValue(c), true);
       for (const n of res.byType.get('Identifier') ?? []) for (const c of n.children) if (c.name === 'value') add(getValue(c));
       for (const n of res.byType.get('ContactPoint') ?? []) for (const c of n.children) if (c.name === 'value') add(getValue(c));
       for (const n of res.byType.get('Address') ?? []) {
         const kept = new Set<string>();
-        for (const c of n.children) if (c.name === 'district' || c.name === 'state' || c.name === 'country') kept.add(String(getValue(c)).toLowerCase());
         for (const c of n.children) {
-          if (c.name === 'line' || c.name === 'text' || c.name === 'postalCode') add(getValue(c));
+          if (c.name === 'district' || c.name === 'state' || c.name === 'country') {
+            kept.add(String(getValue(c)).toLowerCase());
+            keptPlaces.add(String(getValue(c)).toLowerCase());
+          }
+        }
+        for (const c of n.children) {
+          if (c.name === 'line' || c.name === 'text') addPlace(getValue(c));
+          if (c.name === 'postalCode') add(getValue(c));
           if (c.name === 'city' && !kept.has(String(getValue(c)).toLowerCase())) add(getValue(c));
         }
       }
@@ -140,12 +165,12 @@ export function compileFreeText(spec: FreeTextSpec): FreeTextEngine {
       }
       for (const n of res.byType.get('Extension') ?? []) {
         const url = n.obj?.url;
-        if (typeof url === 'string' && /maidenname/i.test(url)) add(n.obj?.valueString);
+        if (typeof url === 'string' && /maidenname|father|mother|spouse|guardian/i.test(url)) add(n.obj?.valueString, true);
       }
       for (const s of res.subResources) visit(s);
     };
     visit(root);
-    return [...out].sort((a, b) => b.length - a.length);
+    return [...out].filter((v) => !keptPlaces.has(v.toLowerCase())).sort((a, b) => b.length - a.length);
   }
 
   function identityRegexes(ids: string[]): RegExp[] {
@@ -157,19 +182,20 @@ export function compileFreeText(spec: FreeTextSpec): FreeTextEngine {
     return res;
   }
 
+  // Patterns first (a phone number or e-mail goes whole), then the known identities.
   function scrubText(s: string, idRes: RegExp[]): string {
     let out = s;
+    if (patterns.length && (!combined || combined.test(out))) {
+      for (const p of patterns) {
+        p.re.lastIndex = 0;
+        out = out.replace(p.re, p.replaceWith ?? spec.replacement);
+      }
+    }
     for (const re of idRes) {
       re.lastIndex = 0;
       if (re.test(out)) {
         re.lastIndex = 0;
         out = out.replace(re, spec.replacement);
-      }
-    }
-    if (patterns.length && (!combined || combined.test(out))) {
-      for (const p of patterns) {
-        p.re.lastIndex = 0;
-        out = out.replace(p.re, p.replaceWith ?? spec.replacement);
       }
     }
     return out;
@@ -186,6 +212,7 @@ export function compileFreeText(spec: FreeTextSpec): FreeTextEngine {
     const visit = (res: ResourceNode) => {
       for (const t of types) {
         for (const n of res.byType.get(t) ?? []) {
+          if (n.name === 'reference' && n.parent?.type === 'Reference') continue; // a link, hashed by the rules
           const v = getValue(n);
           if (typeof v !== 'string' || v === '') continue;
           const out = t === 'xhtml' ? scrubXhtml(v, idRes) : scrubText(v, idRes);

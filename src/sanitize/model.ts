@@ -60,7 +60,6 @@ export interface ChildInfo {
 
 const infoCache = new Map<string, ChildInfo>();
 
-const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 const uncap = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);
 
 function fhirTypeOf(fpType: string | undefined, key: string, parentFpPath: string): string {
@@ -88,9 +87,9 @@ export function childInfo(parentFpPath: string | null, key: string): ChildInfo {
     let name = key;
     let elementPath = `${parentFpPath}.${key}`;
     elementPath = R4.pathsDefinedElsewhere[elementPath] ?? elementPath;
-    let fpType: string | undefined = R4.path2Type[elementPath];
-    if (fpType === undefined) {
-      // choice element: valueQuantity = value + Quantity
+    let fpType: string | undefined;
+    {
+      // choice element first: valueQuantity is element `value` of type Quantity
       for (let i = 1; i < key.length; i++) {
         const ch = key.charCodeAt(i);
         if (ch < 65 || ch > 90) continue;
@@ -105,6 +104,7 @@ export function childInfo(parentFpPath: string | null, key: string): ChildInfo {
         }
       }
     }
+    if (fpType === undefined) fpType = R4.path2Type[elementPath];
     const type = fhirTypeOf(fpType, key, parentFpPath);
     const fpPath = fpType === undefined ? null : (R4.path2TypeWithoutElements[elementPath] ?? elementPath);
     const repeating = R4.path2Repeating[elementPath] === true;
