@@ -4,7 +4,7 @@
  * provisions cached per (id, version) — versions never change, so the cache is never stale.
  */
 import { randomUUID } from 'node:crypto';
-import type { ConsentDecision, FhirResource, PayloadCipher, PurposeOfUse } from '../model/index.js';
+import type { AuditSink, ConsentDecision, FhirResource, PayloadCipher, PurposeOfUse } from '../model/index.js';
 import { migrate, type Db } from '../store/index.js';
 import { compileConsent, ConsentValidationError } from './compile.js';
 import { evaluateConsent } from './evaluate.js';
@@ -39,6 +39,8 @@ export interface ConsentRegistryOptions {
   /** Token → latest consent rows kept in memory; flushed whenever another connection commits. */
   tokenCacheSize?: number;
   newId?: () => string;
+  /** Audit sink on the same database: every stored version is audited in the same transaction (no PHI). */
+  audit?: AuditSink;
 }
 
 export interface PutResult {
@@ -201,7 +203,20 @@ export class ConsentRegistry {
     for (const t of oldTokens) this.tokenCache.delete(t);
     for (const t of tokens) this.tokenCache.delete(t);
     this.remember({ id, version, status: compiled.status, receivedAt, compiled: { ...compiled, id, version } });
-    if (current?.status === 'active' && (WITHDRAWN_STATUSES as readonly string[]).includes(compiled.status)) {
+    const withdrawn = current?.status === 'active' && (WITHDRAWN_STATUSES as readonly string[]).includes(compiled.status);
+    this.opts.audit?.append([
+      {
+        event: withdrawn ? 'consent-withdrawn' : 'admin-action',
+        time: receivedAt,
+        consentId: id,
+        consentVersion: String(version),
+        ...(tokens[0] ? { patientToken: tokens[0] } : {}),
+        reason: withdrawn
+          ? `consent withdrawn (status ${compiled.status}${opts.reason ? `, ${opts.reason}` : ''})`
+          : `consent version stored (status ${compiled.status})`,
+      },
+    ]);
+    if (withdrawn) {
       const all = [...new Set([...oldTokens, ...tokens])];
       const info: WithdrawInfo = { version, status: compiled.status, purposes: rootPurposes(compiled) };
       events.push(() => this.emit(all, id, info));

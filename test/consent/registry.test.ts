@@ -11,6 +11,7 @@ import {
   tokensForIds,
   type WithdrawInfo,
 } from '../../src/consent/index.js';
+import type { AuditEvent } from '../../src/model/index.js';
 import { makeConsent, makeRequest, NOW, testCipher, tokenize } from '../fixtures/consents/make.js';
 
 function clockFrom(start: Date) {
@@ -213,4 +214,22 @@ t.test('a change committed by another connection (the CLI) is seen at the next l
   cli.put(makeConsent({ id: 'fresh', patient: { reference: 'Patient/new' } }));
   t.equal(registry.evaluate(tokens, makeRequest()).effect, 'deny');
   t.equal(registry.forTokens(tokensOf('Patient/new')).length, 1);
+});
+
+t.test('every stored version is audited in its transaction, without PHI; a failing listener changes nothing', async (t) => {
+  const dir = t.testdir({});
+  const db = openDatabase(join(dir, 'a.db'));
+  t.teardown(() => db.close());
+  const events: AuditEvent[] = [];
+  const registry = ConsentRegistry.open(db, { tokenize, cipher: testCipher(), audit: { append: (e) => void events.push(...e) } });
+  registry.onWithdraw(() => {
+    throw new Error('listener broke');
+  });
+  registry.put(makeConsent({ id: 'au', patient: { reference: 'Patient/PHI-42' } }));
+  t.same(registry.withdraw('au', 'DELETE'), { id: 'au', version: 2 });
+  t.same(events.map((e) => [e.event, e.consentId, e.consentVersion]), [['admin-action', 'au', '1'], ['consent-withdrawn', 'au', '2']]);
+  t.equal(events[1]!.reason, 'consent withdrawn (status inactive, DELETE)');
+  t.equal(events[0]!.patientToken, tokensOf('Patient/PHI-42')[0]);
+  t.notMatch(JSON.stringify(events), /PHI-42/);
+  t.equal(registry.get('au')!.status, 'inactive');
 });
