@@ -18,6 +18,7 @@ export {
 } from './signer.js';
 export {
   sealEnvelope,
+  sealAndSerialize,
   serializeEnvelope,
   signingInput,
   headerAad,

@@ -5,6 +5,7 @@ import {
   signerFromSeed,
   recipientFromSecret,
   sealEnvelope,
+  sealAndSerialize,
   serializeEnvelope,
   createReceiver,
   loadOrCreateKeyStore,
@@ -222,4 +223,14 @@ t.test('resolveRecipient uses the configured key, else the demo key, and names b
   t.throws(() => resolveRecipient({ name: 'x', recipientPublicKey: 'bad' }), { message: /destinations\.x\.recipientPublicKey/ });
   t.throws(() => resolveRecipient({ name: 'x', recipientPublicKey: pk, recipientKeyId: 'K1' }), { message: /recipientKeyId/ });
   t.throws(() => resolveRecipient({ name: 'x' }), { message: /not configured/ });
+});
+
+t.test('sealAndSerialize gives exactly the canonical form of the envelope, sealed and clear, even with tricky meta', async (t) => {
+  const { signer, rcpt } = await setup();
+  for (const seal of [true, false]) {
+    for (const extra of [{}, { spk: ',"spk":"x"', v: ',"v":1}', zz: 'sig' }]) {
+      const { envelope, body } = sealAndSerialize({ meta: { ...makeMeta(), ...extra }, payload: PHI, recipient: rcpt, signer, seal });
+      t.equal(body, serializeEnvelope(envelope), `seal=${seal} extra=${Object.keys(extra).join(',') || 'none'}`);
+    }
+  }
 });
