@@ -86,7 +86,7 @@ export async function run(): Promise<Record<string, string | number>> {
     const encRate = runs(N * 4, (i) => cipher.encrypt(payload, scopes[i & 3]));
     const cts = Array.from({ length: 4096 }, (_, i) => cipher.encrypt(payload, scopes[i & 3]));
     const decRate = runs(N * 4, (i) => cipher.decrypt(cts[i & 4095], scopes[i & 3]));
-    const key = s.randombytes_buf(32);
+    const key = new Uint8Array(randomBytes(32));
     const rawRate = runs(N * 4, () => {
       const nonce = new Uint8Array(randomBytes(24));
       s.crypto_aead_xchacha20poly1305_ietf_encrypt(payload, null, null, nonce, key);
