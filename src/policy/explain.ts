@@ -30,7 +30,7 @@ export function describeObligation(o: Obligation): string {
 function stepLine(s: TraceStep, n: number): string {
   const head = `${n}. Rule "${s.ruleId}" — ${s.description}\n   (${s.status}; source: ${s.source.replace(/\s+/g, ' ').trim()})`;
   if (!s.matched) {
-    return `${head}\n   → did not apply: it needs ${s.failed!.text}; here ${fieldWords(s.failed!.field)} is ${show(s.failed!.actual)}.`;
+    return `${head}\n   → did not apply: it requires that ${s.failed!.text}; here ${fieldWords(s.failed!.field)} is ${show(s.failed!.actual)}.`;
   }
   const why = s.held && s.held.length ? `because ${s.held.join(', and ')}` : 'to every message (it has no conditions)';
   const does: string[] = [];
@@ -64,7 +64,7 @@ function fieldWords(field: string): string {
 
 export function explain(decision: Decision): string {
   const lines: string[] = [];
-  lines.push(`Policy ${decision.policy.id} version ${decision.policy.version} (sha256 ${decision.policy.sha256.slice(0, 16)}…)`);
+  lines.push(`Policy ${decision.policy.id} version ${decision.policy.version} (sha256 ${decision.policy.sha256})`);
   lines.push(`Question: may this message go to ${decision.destinationFacts} for purpose ${decision.purpose}?`);
   lines.push('Rules combine deny-overrides: any rule that denies wins; otherwise at least one rule must permit, and the obligations of every rule that applied are added up. If nothing permits, the answer is deny.');
   const form = decision.trace.filter((s) => s.phase === 'form');
