@@ -61,7 +61,7 @@ t.test('the Pakistani identifiers are gone from identifiers, notes and narrative
 t.test('ages of 90 and over become 90+, and such birth dates lose even their year', async (t) => {
   const profile = await loadProfile(profilePath, { keys, now: () => new Date('2026-01-01T00:00:00Z') });
   const input = read(join(pkDir, 'rukhsana-elderly.json'));
-  const out = profile.apply(input).resource as { entry: Array<{ resource: Record<string, unknown> }> };
+  const out = profile.apply(input).resource as unknown as { entry: Array<{ resource: Record<string, unknown> }> };
   const patient = out.entry[0].resource;
   const condition = out.entry[1].resource;
   t.equal(patient.birthDate, undefined, 'a 1931 birth date shows an age over 89: removed');
@@ -73,7 +73,7 @@ t.test('the output records its derivation: labels and a Provenance citing the pr
   const profile = await loadProfile(profilePath, { keys });
   const input = read(join(pkDir, 'zulfiqar-bundle.json'));
   const { resource, provenance } = profile.apply(input);
-  const entries = (resource as { entry: Array<{ resource: { resourceType: string; meta?: { security?: Array<{ code: string }> } } }> }).entry;
+  const entries = (resource as unknown as { entry: Array<{ resource: { resourceType: string; meta?: { security?: Array<{ code: string }> } } }> }).entry;
   const last = entries[entries.length - 1].resource as unknown as Record<string, unknown>;
   t.equal(last.resourceType, 'Provenance');
   t.same(last, provenance);
