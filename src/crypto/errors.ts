@@ -3,13 +3,18 @@
 /** An at-rest ciphertext failed authentication (altered, truncated, wrong scope, unknown format). */
 export class PayloadTamperedError extends Error {
   override name = 'PayloadTamperedError';
-  readonly code = 'PAYLOAD_TAMPERED';
+  readonly code: 'PAYLOAD_TAMPERED' | 'DATA_KEY_GONE' = 'PAYLOAD_TAMPERED';
 }
 
-/** The data key a ciphertext was written under no longer exists (crypto-shredded or never made here). */
-export class DataKeyGoneError extends Error {
+/**
+ * The data key a ciphertext was written under no longer exists (crypto-shredded, or never
+ * made in this database). A subclass of PayloadTamperedError so that code written against
+ * the PayloadCipher contract ("decrypt throws PayloadTamperedError") handles it too; check
+ * `code === 'DATA_KEY_GONE'` (or instanceof DataKeyGoneError) to tell a purge from an attack.
+ */
+export class DataKeyGoneError extends PayloadTamperedError {
   override name = 'DataKeyGoneError';
-  readonly code = 'DATA_KEY_GONE';
+  override readonly code = 'DATA_KEY_GONE' as const;
 }
 
 /** The key-encryption key could not be loaded, or does not match the one the database was made with. */

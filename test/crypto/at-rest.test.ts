@@ -183,3 +183,36 @@ t.test('bad arguments are refused with named errors', async (t) => {
   t.throws(() => c.encrypt(Buffer.from('x'), 'consent'), { message: /closed/ });
 });
 
+
+t.test('a shredded key reads as a kind of PayloadTamperedError with its own code, so queue code written to the contract handles it', async (t) => {
+  const { db } = openDb(t);
+  const c = await openAtRestCipher(db, { kek: fixedKek() });
+  const ct = c.encrypt(Buffer.from('x'), 'p:tok');
+  c.shred('p:tok');
+  try {
+    c.decrypt(ct, 'p:tok');
+    t.fail('should throw');
+  } catch (err) {
+    t.ok(err instanceof PayloadTamperedError && err instanceof DataKeyGoneError);
+    t.equal((err as DataKeyGoneError).code, 'DATA_KEY_GONE');
+    t.notMatch((err as Error).message, /p:tok/, 'the scope (a patient token) is not in the message');
+  }
+});
+
+t.test('a key made inside a rolled-back transaction is never used; data written afterwards reads back', async (t) => {
+  const { db } = openDb(t);
+  const c = await openAtRestCipher(db, { kek: fixedKek() });
+  t.throws(() =>
+    db.transaction(() => {
+      c.encrypt(Buffer.from('lost'), 'd:2026-11-28');
+      throw new Error('roll back');
+    })(),
+  );
+  t.same(c.scopes('d:'), [], 'the key row rolled back with the transaction');
+  const ct = c.encrypt(Buffer.from('kept'), 'd:2026-11-28');
+  t.equal(Buffer.from(c.decrypt(ct, 'd:2026-11-28')).toString(), 'kept');
+  db.transaction(() => {
+    t.equal(c.shredScope('d:2026-11-28').walTruncated, false, 'no WAL truncation inside a transaction (reported)');
+  })();
+  t.equal(c.shredScope('d:2026-11-28').walTruncated, true, 'and done when called outside');
+});
