@@ -180,7 +180,8 @@ export function classify(resource: FhirResource, opts: ClassifyOptions = {}): Cl
 
 /**
  * Classify each entry of a Bundle on its own (the bundle's patient is the context), so
- * the pipeline can name the entry responsible for a denial. An entry that neither is a
+ * the pipeline can name the entry responsible for a denial. One item per Bundle.entry, in
+ * order (index-aligned, also for an entry without a resource). An entry that neither is a
  * Patient nor points at one (Organization, Practitioner, Location) is not identifiable.
  * A de-identified mark on the Bundle itself applies to every entry.
  */
@@ -192,7 +193,16 @@ export function classifyEntries(bundle: FhirResource, opts: ClassifyOptions = {}
   readSecurity(bundle, bundleScan, true);
   const out: EntryClassification[] = [];
   entriesOf(bundle).forEach((e, index) => {
-    if (!isResource(e?.resource)) return;
+    if (!isResource(e?.resource)) {
+      // Keep the list index-aligned with Bundle.entry: an entry without a resource carries no data.
+      out.push({
+        index,
+        ...(typeof e?.fullUrl === 'string' ? { fullUrl: e.fullUrl } : {}),
+        resourceType: '(none)',
+        classification: { patient, ageYears: ageInYears(patient?.birthDate, now), categories: [], labels: [...bundleScan.security], resourceTypes: [], identifiable: false },
+      });
+      return;
+    }
     const r = e.resource;
     const scan = newScan();
     scan.marked = bundleScan.marked;

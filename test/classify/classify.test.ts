@@ -210,3 +210,18 @@ t.test('Synthea bundles classify with a patient and plausible categories', async
     }
   }
 });
+
+t.test('classifyEntries stays index-aligned with Bundle.entry, also past an entry without a resource', async (t) => {
+  const bundle: FhirResource = {
+    resourceType: 'Bundle',
+    entry: [
+      { fullUrl: 'urn:p', resource: { resourceType: 'Patient', id: 'p' } },
+      { fullUrl: 'urn:empty' },
+      { fullUrl: 'urn:c', resource: { ...condition(ICD, 'B20'), subject: { reference: 'urn:p' } } },
+    ],
+  };
+  const entries = classifyEntries(bundle, { now: NOW });
+  t.same(entries.map((e) => [e.index, e.fullUrl, e.resourceType]), [[0, 'urn:p', 'Patient'], [1, 'urn:empty', '(none)'], [2, 'urn:c', 'Condition']]);
+  t.equal(entries[1].classification.identifiable, false);
+  t.same(entries[2].classification.categories, ['hiv-sti']);
+});
