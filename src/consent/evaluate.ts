@@ -16,9 +16,9 @@
  *    category (securityLabel, class or code); a general permit, or the default, does not.
  * 5. Minors: a consent without a RelatedPerson performer cannot permit; its denials count.
  * 6. Across consents, per facet: deny overrides permit. No consent → defaultWhenNone.
- * 7. All resource-type facets denied → deny; none denied → permit; otherwise
- *    permit-with-obligations (redact the denied types/categories), or deny when
- *    allowPartial is false.
+ * 7. All resource-type facets denied → deny; none denied → permit; otherwise deny,
+ *    or — only when the caller sets allowPartial (it can honour a redact obligation) —
+ *    permit-with-obligations (redact the denied types/categories).
  */
 import type { Category, ConsentDecision, Obligation, Reason } from '../model/index.js';
 import { categoriesOfLabels, categoryOfCode, CATEGORY_CODES } from './labels.js';
@@ -270,7 +270,7 @@ export function evaluateConsent(consents: readonly CompiledConsent[], request: C
       ? {}
       : { consentId: decisive.consent.id, consentVersion: String(decisive.consent.version), provisionPath: decisive.node.path };
 
-  if (allTypesDenied || (anyDenied && request.allowPartial === false)) {
+  if (allTypesDenied || (anyDenied && request.allowPartial !== true)) {
     if (!allTypesDenied) reasons.push({ text: 'part of the data is denied and partial release is not allowed here' });
     return { effect: 'deny', outcome: 'deny', ...source, reasons, obligations: [] };
   }

@@ -7,14 +7,17 @@
  *   or a bare id "123" gives "Patient/123" (an absolute URL also gives itself, without _history).
  * - "urn:uuid:…" / "urn:oid:…" references give themselves, lower-cased.
  * - An identifier gives "system|value" (system and value trimmed; no system → "|value").
- *   CNIC values (system urn:oid:2.16.586.1.1 or "cnic") are written with dashes: 12345-1234567-1.
+ *   A CNIC (classification's cnicOf: a dashed #####-#######-# value, or 13 digits under a CNIC/NADRA
+ *   system or national-id type) is written with dashes, and also gives the alias "cnic|#####-#######-#",
+ *   the same alias classification adds, so a consent filed under any CNIC system finds the patient.
  * Anything else (a reference to another resource type, empty values) gives nothing.
  */
-import { SYSTEMS } from '../model/index.js';
+import { cnicOf } from '../classify/index.js';
 
 export interface IdentifierLike {
   system?: unknown;
   value?: unknown;
+  type?: unknown;
 }
 export interface PatientRefLike {
   reference?: unknown;
@@ -38,18 +41,28 @@ export function normalizePatientReference(reference: string): string[] {
   return [local];
 }
 
-function normalizeCnic(value: string): string {
-  const digits = value.replace(/[\s-]/g, '');
-  return /^\d{13}$/.test(digits) ? `${digits.slice(0, 5)}-${digits.slice(5, 12)}-${digits.slice(12)}` : value;
+function cnic(identifier: IdentifierLike, value: string): string | undefined {
+  return cnicOf({
+    value,
+    ...(typeof identifier.system === 'string' ? { system: identifier.system.trim() } : {}),
+    ...(identifier.type && typeof identifier.type === 'object' ? { type: identifier.type as { coding?: { code?: string }[] } } : {}),
+  });
 }
 
-/** Normalises one identifier to "system|value"; undefined when it has no value. */
+/** Normalises one identifier to "system|value" (a CNIC value dashed); undefined when it has no value. */
 export function normalizeIdentifier(identifier: IdentifierLike): string | undefined {
   if (typeof identifier?.value !== 'string' || identifier.value.trim() === '') return undefined;
   const system = typeof identifier.system === 'string' ? identifier.system.trim() : '';
-  let value = identifier.value.trim();
-  if (system === SYSTEMS.cnic || system.toLowerCase() === 'cnic') value = normalizeCnic(value);
-  return `${system}|${value}`;
+  const value = identifier.value.trim();
+  return `${system}|${cnic(identifier, value) ?? value}`;
+}
+
+/** The id strings of one identifier: "system|value", plus "cnic|#####-#######-#" for a CNIC. */
+function identifierStrings(identifier: IdentifierLike): string[] {
+  const s = normalizeIdentifier(identifier);
+  if (!s) return [];
+  const c = cnic(identifier, (identifier.value as string).trim());
+  return c && !s.startsWith('cnic|') ? [s, `cnic|${c}`] : [s];
 }
 
 /**
@@ -61,10 +74,7 @@ export function patientIdStrings(ref: PatientRefLike | null | undefined): string
   if (!ref || typeof ref !== 'object') return out;
   if (typeof ref.reference === 'string') out.push(...normalizePatientReference(ref.reference));
   const ids = ref.identifier === undefined ? [] : Array.isArray(ref.identifier) ? ref.identifier : [ref.identifier];
-  for (const id of ids) {
-    const s = normalizeIdentifier(id);
-    if (s) out.push(s);
-  }
+  for (const id of ids) if (id && typeof id === 'object') out.push(...identifierStrings(id));
   return [...new Set(out)];
 }
 
@@ -78,8 +88,7 @@ export function normalizePatientIdStrings(ids: readonly string[]): string[] {
     if (!raw.includes('|')) out.push(...normalizePatientReference(raw));
     else {
       const i = raw.indexOf('|');
-      const s = normalizeIdentifier({ system: raw.slice(0, i), value: raw.slice(i + 1) });
-      if (s) out.push(s);
+      out.push(...identifierStrings({ system: raw.slice(0, i), value: raw.slice(i + 1) }));
     }
   }
   return [...new Set(out)];

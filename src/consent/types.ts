@@ -47,7 +47,10 @@ export interface ConsentRequest {
   now: Date;
   /** What applies when no consent speaks (the destination's consent model: opt-in → deny). */
   defaultWhenNone: 'deny' | 'permit';
-  /** When false, a request that is only partly permitted is denied instead of permit-with-obligations. Default true. */
+  /**
+   * True when the caller can honour a `redact` obligation: a partly permitted request then answers
+   * permit-with-obligations. Default false: a partly permitted request is denied (unknown means deny).
+   */
   allowPartial?: boolean;
   /** Appliance timezone for the request's date-only dataPeriod values; default Asia/Karachi. */
   timezone?: string;

@@ -111,15 +111,15 @@ t.test('securityLabel: a non-sensitivity label matches when the data carries it'
 
 t.test('class: a resource type class redacts or releases that type only', async (t) => {
   const consent = c(root({ provision: [{ type: 'deny', class: [{ system: 'http://hl7.org/fhir/resource-types', code: 'Observation' }] }] }));
-  const d = evaluateConsent([consent], makeRequest({ resourceTypes: ['Observation', 'Condition'] }));
+  const d = evaluateConsent([consent], makeRequest({ resourceTypes: ['Observation', 'Condition'], allowPartial: true }));
   t.equal(d.effect, 'permit');
   t.equal(d.outcome, 'permit-with-obligations');
   t.same(d.obligations, [{ kind: 'redact', resourceTypes: ['Observation'], categories: [], ruleId: `consent:${d.consentId}/1` }]);
   t.equal(evaluateConsent([consent], makeRequest({ resourceTypes: ['Observation'] })).effect, 'deny');
   t.equal(
-    evaluateConsent([consent], makeRequest({ resourceTypes: ['Observation', 'Condition'], allowPartial: false })).effect,
+    evaluateConsent([consent], makeRequest({ resourceTypes: ['Observation', 'Condition'] })).effect,
     'deny',
-    'partial release can be turned off',
+    'partial release is off unless the pipeline asks for it (it must then honour redact)',
   );
   const only = c(denyRoot({ provision: [{ type: 'permit', class: [{ code: 'Condition' }] }] }));
   t.equal(evaluateConsent([only], makeRequest({ resourceTypes: ['Condition'] })).effect, 'permit');
@@ -188,7 +188,7 @@ t.test('dataPeriod: a permit needs the data inside it; a deny applies on any ove
 
 t.test('data references: a deny names an instance; a permit must list every instance of the type', async (t) => {
   const deny = c(root({ provision: [{ type: 'deny', data: [{ meaning: 'instance', reference: { reference: 'Observation/7' } }] }] }));
-  const d = evaluateConsent([deny], makeRequest({ resourceTypes: ['Observation', 'Condition'], dataReferences: ['Observation/7', 'Condition/1'] }));
+  const d = evaluateConsent([deny], makeRequest({ resourceTypes: ['Observation', 'Condition'], dataReferences: ['Observation/7', 'Condition/1'], allowPartial: true }));
   t.equal(d.outcome, 'permit-with-obligations');
   t.same((d.obligations[0] as { resourceTypes: string[] }).resourceTypes, ['Observation']);
   t.equal(evaluateConsent([deny], makeRequest({ dataReferences: ['Observation/8'] })).effect, 'permit');
@@ -264,7 +264,7 @@ t.test('minors: without a RelatedPerson performer a consent cannot permit, but i
 
 t.test('sensitive categories: a general permit does not release them; a provision naming PSY does', async (t) => {
   const general = c({}, 'general');
-  const mh = makeRequest({ resourceTypes: ['Condition'], categories: ['mental-health'] });
+  const mh = makeRequest({ resourceTypes: ['Condition'], categories: ['mental-health'], allowPartial: true });
   const d = evaluateConsent([general], mh);
   t.equal(d.effect, 'permit');
   t.equal(d.outcome, 'permit-with-obligations');
@@ -280,14 +280,15 @@ t.test('sensitive categories: a general permit does not release them; a provisio
   t.equal(evaluateConsent([rootNamed], mh).effect, 'deny', 'opt-in: the resource types themselves are not covered');
   t.equal(evaluateConsent([rootNamed], { ...mh, defaultWhenNone: 'permit' }).outcome, 'permit', 'opt-out: category released, types by default');
   // a label on the data implies the category even when classification gave none
-  t.equal(evaluateConsent([general], makeRequest({ labels: [labelPSY] })).outcome, 'permit-with-obligations');
+  t.equal(evaluateConsent([general], makeRequest({ labels: [labelPSY], allowPartial: true })).outcome, 'permit-with-obligations');
+  t.equal(evaluateConsent([general], makeRequest({ labels: [labelPSY] })).outcome, 'deny', 'by default partial means deny');
   // the default never releases a sensitive category
   t.equal(evaluateConsent([], { ...mh, defaultWhenNone: 'permit' }).outcome, 'permit-with-obligations');
   // another consent naming it releases it
   t.equal(evaluateConsent([general, named], mh).outcome, 'permit');
   // a deny naming HIV overrides
   const noHiv = c(root({ provision: [{ type: 'permit', securityLabel: [{ code: 'HIV' }] }, { type: 'deny', securityLabel: [{ code: 'HIV' }] }] }));
-  t.equal(evaluateConsent([noHiv], makeRequest({ categories: ['hiv-sti'] })).outcome, 'permit-with-obligations');
+  t.equal(evaluateConsent([noHiv], makeRequest({ categories: ['hiv-sti'], allowPartial: true })).outcome, 'permit-with-obligations');
 });
 
 t.test('every decision carries reasons without patient identifiers', async (t) => {

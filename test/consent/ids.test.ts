@@ -5,6 +5,7 @@ import {
   patientIdStrings,
   tokensForIds,
 } from '../../src/consent/index.js';
+import { classify } from '../../src/classify/index.js';
 import { tokenize } from '../fixtures/consents/make.js';
 
 t.test('a patient reference gives Patient/<id> whatever its form', async (t) => {
@@ -19,7 +20,11 @@ t.test('a patient reference gives Patient/<id> whatever its form', async (t) => 
 
 t.test('identifiers give system|value; CNICs are written with dashes', async (t) => {
   t.same(patientIdStrings({ identifier: { system: 'http://hospital/mrn', value: ' 999 ' } }), ['http://hospital/mrn|999']);
-  t.same(patientIdStrings({ identifier: { system: 'urn:oid:2.16.586.1.1', value: '1234512345671' } }), ['urn:oid:2.16.586.1.1|12345-1234567-1']);
+  t.same(patientIdStrings({ identifier: { system: 'urn:oid:2.16.586.1.1', value: '1234512345671' } }), [
+    'urn:oid:2.16.586.1.1|12345-1234567-1',
+    'cnic|12345-1234567-1',
+  ]);
+  t.same(patientIdStrings({ identifier: { system: 'http://hospital/mrn', value: '1234512345671' } }), ['http://hospital/mrn|1234512345671'], '13 digits under an MRN system are not a CNIC');
   t.same(patientIdStrings({ identifier: { system: 'cnic', value: '12345-1234567-1' } }), ['cnic|12345-1234567-1']);
   t.same(patientIdStrings({ identifier: { value: '77' } }), ['|77']);
   t.same(
@@ -30,7 +35,13 @@ t.test('identifiers give system|value; CNICs are written with dashes', async (t)
 
 t.test('already-formed id strings (classification output) normalise to the same strings and tokens', async (t) => {
   const ids = ['Patient/123', 'urn:uuid:AAA', 'http://hospital/mrn|999', 'urn:oid:2.16.586.1.1|1234512345671', 'Patient/123/_history/1'];
-  t.same(normalizePatientIdStrings(ids), ['Patient/123', 'urn:uuid:aaa', 'http://hospital/mrn|999', 'urn:oid:2.16.586.1.1|12345-1234567-1']);
+  t.same(normalizePatientIdStrings(ids), [
+    'Patient/123',
+    'urn:uuid:aaa',
+    'http://hospital/mrn|999',
+    'urn:oid:2.16.586.1.1|12345-1234567-1',
+    'cnic|12345-1234567-1',
+  ]);
   const fromConsent = tokensForIds(patientIdStrings({ reference: 'Patient/123' }), tokenize);
   const fromMessage = tokensForIds(ids, tokenize);
   t.ok(fromMessage.includes(fromConsent[0]!));
@@ -51,5 +62,30 @@ t.test('FHIR dates: partial values cover their span in the appliance zone; inval
   t.equal(new Date(ms.start).toISOString(), '2026-03-01T13:30:00.250Z');
   for (const bad of ['2026-02-29', '2026-00', '2026-01-01T10:00', '2026-01-01T10:00:00+15:00', 'yesterday', 20260101]) {
     t.equal(parseFhirDateTime(bad), null, String(bad));
+  }
+});
+
+t.test('a consent and classification of the same patient meet on at least one token', async (t) => {
+  const patient = {
+    resourceType: 'Patient',
+    id: 'p-77',
+    identifier: [
+      { system: 'urn:oid:2.16.586.1.1', value: '35202-7654321-9' },
+      { system: 'http://hospital/mrn', type: { coding: [{ code: 'MR' }] }, value: 'MRN-5' },
+    ],
+  };
+  const ids = classify(patient).patient!.ids;
+  const message = new Set(tokensForIds(ids, tokenize));
+  const raw = new Set(ids.map(tokenize));
+  const consents = [
+    { reference: 'Patient/p-77' },
+    { identifier: { system: 'http://nadra.gov.pk/cnic', value: '3520276543219' } },
+    { identifier: { system: 'cnic', value: '35202-7654321-9' } },
+    { identifier: { system: 'http://hospital/mrn', value: 'MRN-5' } },
+  ];
+  for (const ref of consents) {
+    const mine = tokensForIds(patientIdStrings(ref), tokenize);
+    t.ok(mine.some((x) => message.has(x)), `normalised: ${JSON.stringify(ref)}`);
+    t.ok(mine.some((x) => raw.has(x)), `even un-normalised classification ids: ${JSON.stringify(ref)}`);
   }
 });
