@@ -153,7 +153,7 @@ export async function loadOrCreateKeyStore(certsDir: string): Promise<KeyStore> 
     signingKeys: () => listed().map(info).reverse(),
     trustedGatewayKeys: () => listed().map((k) => ({ keyId: k.keyId, publicKey: fromB64(k.publicKey, 'publicKey', 32) })),
     rotateSigningKey(now = new Date()) {
-      manifest = existsSync(manifestPath) ? readManifest() : manifest;
+      manifest = readManifest(); // another process (the CLI) may have changed it
       const next = newSigningKey(now);
       for (const k of manifest.keys) if (k.keyId === manifest.active) k.retiredAt = now.toISOString();
       manifest.keys.push(next);
@@ -162,6 +162,7 @@ export async function loadOrCreateKeyStore(certsDir: string): Promise<KeyStore> 
       return info(next);
     },
     removeSigningKey(keyId) {
+      manifest = readManifest();
       if (keyId === manifest.active) throw new KeyFileError(`key ${keyId} is the active signing key: rotate first`);
       const k = manifest.keys.find((x) => x.keyId === keyId && !x.removedAt);
       if (!k) throw new KeyFileError(`no listed signing key ${keyId}`);
@@ -170,6 +171,7 @@ export async function loadOrCreateKeyStore(certsDir: string): Promise<KeyStore> 
       writeManifest(manifest);
     },
     pruneRetired(overlapMs, now = new Date()) {
+      manifest = readManifest();
       const dropped: string[] = [];
       for (const k of manifest.keys) {
         if (k.removedAt || !k.retiredAt || k.keyId === manifest.active) continue;

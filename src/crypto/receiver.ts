@@ -41,7 +41,8 @@ export function memoryReplayStore(capacity = DEFAULT_REPLAY_CAPACITY): ReplaySto
   };
 }
 
-export const DEFAULT_REPLAY_CAPACITY = 1_000_000;
+/** ~10 MB of ids; older ids are forgotten (use maxAgeMs, or a durable ReplayStore, to close that gap). */
+export const DEFAULT_REPLAY_CAPACITY = 100_000;
 const TRUST_REFRESH_MS = 60_000;
 export const DEFAULT_MAX_ENVELOPE_BYTES = 64 * 1024 * 1024;
 

@@ -134,3 +134,18 @@ t.test('kekSourceFromConfig maps the config to a KEK source with clear errors', 
   t.match(kekSourceFromConfig({ from: 'passphrase', file: pf }, { certsDir: '/c' }), { passphrase: 'from a file passphrase' });
   t.throws(() => kekSourceFromConfig({ from: 'hsm' } as never, { certsDir: '/c' }), { message: /keys\.kek\.from/ });
 });
+
+t.test('a rotation made by another process (the CLI) is not undone by this process changing the list', async (t) => {
+  const dir = t.testdir();
+  const gateway = await loadOrCreateKeyStore(dir);
+  const cli = await loadOrCreateKeyStore(dir);
+  const first = gateway.signer().keyId;
+  const viaCli = cli.rotateSigningKey().keyId;
+  const viaGateway = gateway.rotateSigningKey().keyId;
+  const ids = (await loadOrCreateKeyStore(dir)).signingKeys().map((k) => k.keyId);
+  t.same(ids.sort(), [first, viaCli, viaGateway].sort(), 'all three keys are listed');
+  gateway.removeSigningKey(first);
+  t.same((await loadOrCreateKeyStore(dir)).signingKeys().map((k) => k.keyId).sort(), [viaCli, viaGateway].sort());
+  gateway.reload();
+  t.equal(gateway.signer().keyId, viaGateway);
+});
