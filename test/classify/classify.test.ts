@@ -225,3 +225,18 @@ t.test('classifyEntries stays index-aligned with Bundle.entry, also past an entr
   t.equal(entries[1].classification.identifiable, false);
   t.same(entries[2].classification.categories, ['hiv-sti']);
 });
+
+t.test('odd shapes never throw: wrong types give an empty, non-identifiable answer', async (t) => {
+  const odd = [
+    { resourceType: 'Bundle', entry: 'nope' },
+    { resourceType: 'Bundle', entry: [null, 3, { resource: 'x' }, { resource: { resourceType: 7 } }] },
+    { resourceType: 'Patient', meta: 'x', identifier: 'y', birthDate: 19 },
+    { resourceType: 'Observation', meta: { security: [null, 'PSY', { code: 'PSY' }] }, subject: 'Patient/1', code: { coding: [{ system: 1, code: 2 }] } },
+  ] as unknown as FhirResource[];
+  for (const r of odd) {
+    const c = classify(r, { now: NOW });
+    t.type(c.identifiable, 'boolean');
+    t.ok(Array.isArray(c.labels));
+  }
+  t.same(classifyEntries({ resourceType: 'Observation' }, { now: NOW }), [], 'not a Bundle: no entries');
+});

@@ -199,3 +199,18 @@ t.test('`darwaza policy explain` prints the trace in plain words for a destinati
   const badPurpose = capture();
   t.equal(await command.run(['explain', '--message', 'm', '--destination', 'x', '--purpose', 'FUN'], badPurpose), 2);
 });
+
+t.test('the policy command answers --help, and an unknown subcommand is a usage error', async (t) => {
+  const help = capture();
+  t.equal(await command.run(['--help'], help), 0);
+  t.match(help.lines[0], /^darwaza policy <command>/);
+  const sub = capture();
+  t.equal(await command.run(['lint', '--help'], sub), 0);
+  const none = capture();
+  t.equal(await command.run([], none), 2);
+  const unknown = capture();
+  t.equal(await command.run(['frobnicate'], unknown), 2);
+  t.match(unknown.errs[0], /unknown policy command "frobnicate"/);
+  const badFlag = capture();
+  t.equal(await command.run(['test', '--nope'], badFlag), 2);
+});
