@@ -7,7 +7,7 @@
  *  - inclusion proof and consistency proof at 1M entries (target ≤ 1 ms).
  * Run: npx tsx bench/audit.ts   (AUDIT_BENCH_ENTRIES=… to change the 1M)
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -88,6 +88,8 @@ export async function run(): Promise<Record<string, string | number>> {
       if ((i + 10_000) % 100_000 === 0 || i + 10_000 >= N) log.signTreeHead();
     }
     const buildSecs = (performance.now() - tb) / 1000;
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    const dbBytes = statSync(join(dir, 'big.db')).size;
     const head = log.latestHead()!;
     const root = Buffer.from(head.rootHash, 'hex');
     // 3. proofs at N
@@ -122,6 +124,7 @@ export async function run(): Promise<Record<string, string | number>> {
     const te = performance.now();
     exportLog(log, { out });
     const exportSecs = (performance.now() - te) / 1000;
+    const exportBytes = statSync(join(out, 'entries.ndjson')).size;
     for (let r = 0; r < 3; r++) {
       const t0 = performance.now();
       const res = await verifyLog(out, signer.publicKey);
@@ -139,7 +142,9 @@ export async function run(): Promise<Record<string, string | number>> {
       'inclusion proof at N, p99 ms': round([...proofMs].sort((a, b) => a - b)[Math.floor(proofMs.length * 0.99)], 4),
       'consistency proof at N, median ms': round(median(consMs), 4),
       'verify from database (with stored hashes), median s': round(median(dbVerify), 1),
+      'database bytes per entry (entries + indexes + subtree hashes)': Math.round(dbBytes / N),
       'export N entries, s': round(exportSecs, 1),
+      'export bytes per entry': Math.round(exportBytes / N),
       'verify offline export, median of 3, s': round(median(offVerify), 1),
       'target verify offline ≤ 30 s': median(offVerify) <= 30 ? 'met' : 'missed',
       'target inclusion proof ≤ 1 ms': median(proofMs) <= 1 ? 'met' : 'missed',

@@ -241,7 +241,7 @@ async function verifySource(src: Source, trusted: Uint8Array[], opts: VerifyOpti
   }
   const latest = targets.length > 0 ? targets[targets.length - 1] : null;
   const latestHead = latest ? [...src.heads, ...all].filter((h) => h.treeSize === latest.treeSize).sort((a, b) => b.timestamp - a.timestamp)[0] : null;
-  return { ok: true, size: count, heads: targets.length, latest: latestHead, unsignedTail: count - (latest?.treeSize ?? 0) };
+  return { ok: true, size: count, heads: src.heads.filter((h) => h.treeSize <= limit).length, latest: latestHead, unsignedTail: count - (latest?.treeSize ?? 0) };
 }
 
 const iso = (ms: number) => {

@@ -227,8 +227,11 @@ async function verify(values: Record<string, string | boolean | undefined>, io: 
   } else {
     const { db } = openLog(io, values['data-dir'] as string | undefined);
     try {
+      // One read snapshot for the whole pass, while the gateway keeps appending (WAL).
+      db.exec('BEGIN');
       result = await verifyLog(db, keys, opts);
     } finally {
+      if (db.inTransaction) db.exec('ROLLBACK');
       db.close();
     }
   }
