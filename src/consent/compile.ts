@@ -284,9 +284,12 @@ export function compileConsent(resource: unknown, options: CompileOptions = {}):
   }
   let guardianPerformer = false;
   if (resource.performer !== undefined) {
+    const contained = Array.isArray(resource.contained) ? (resource.contained as Json[]) : [];
     arrayOf(resource.performer, 'Consent.performer').forEach((p, i) => {
       const r = reference(p, `Consent.performer[${i}]`);
-      if (r.type === 'RelatedPerson' || (typeof r.reference === 'string' && /(^|\/)RelatedPerson\//.test(r.reference))) {
+      const ref = typeof r.reference === 'string' ? r.reference : '';
+      const local = ref.startsWith('#') ? contained.find((c) => isObject(c) && c.id === ref.slice(1)) : undefined;
+      if (r.type === 'RelatedPerson' || /(^|\/)RelatedPerson\//.test(ref) || local?.resourceType === 'RelatedPerson') {
         guardianPerformer = true;
       }
     });

@@ -289,9 +289,10 @@ export class ConsentRegistry {
 
   /** Latest versions for patients (id strings, normalised and tokenized here), or all when none given. */
   list(query: { patientIds?: string[]; limit?: number } = {}): StoredConsentWithResource[] {
+    const limit = query.limit ?? 1_000_000;
     const rows = query.patientIds
-      ? this.forTokens(tokensForIds(query.patientIds, this.opts.tokenize))
-      : (this.q.all.all(query.limit ?? 1_000_000) as CurrentRow[]).map((r) => ({ id: r.id, version: r.version }));
+      ? this.forTokens(tokensForIds(query.patientIds, this.opts.tokenize)).slice(0, limit)
+      : (this.q.all.all(limit) as CurrentRow[]).map((r) => ({ id: r.id, version: r.version }));
     const out: StoredConsentWithResource[] = [];
     for (const r of rows) {
       const s = this.readVersion(r.id, r.version);

@@ -51,6 +51,10 @@ t.test('import reads NDJSON, reports bad lines by line and element, keeps the go
   const list = io(cwd);
   t.equal(await command.run(['list'], list.io), EXIT.ok);
   t.match(list.out.at(-1), /2 consent\(s\)/);
+  const one = io(cwd);
+  t.equal(await command.run(['list', '--limit', '1'], one.io), EXIT.ok);
+  t.match(one.out.at(-1), /1 consent\(s\)/);
+  await t.rejects(command.run(['list', '--limit', 'lots'], io(cwd).io), UsageError);
   const mine = io(cwd);
   t.equal(await command.run(['list', '--patient', 'Patient/9', '--json'], mine.io), EXIT.ok);
   t.same(JSON.parse(mine.out[0]!).map((c: { id: string }) => c.id), ['n4']);

@@ -249,12 +249,16 @@ t.test('minors: without a RelatedPerson performer a consent cannot permit, but i
   const bySelf = c({ performer: [{ reference: 'Patient/123' }] }, 'self');
   const byGuardian = c({ performer: [{ reference: 'RelatedPerson/mother' }] }, 'guardian');
   const byGuardianType = c({ performer: [{ type: 'RelatedPerson', display: 'mother' }] }, 'guardian2');
+  const byContained = c({ contained: [{ resourceType: 'RelatedPerson', id: 'g' }], performer: [{ reference: '#g' }] }, 'guardian3');
+  const containedPatient = c({ contained: [{ resourceType: 'Patient', id: 'g' }], performer: [{ reference: '#g' }] }, 'notguardian');
   const child = makeRequest({ ageYears: 12 });
   const d = evaluateConsent([bySelf], child);
   t.equal(d.effect, 'deny');
   t.ok(d.reasons.some((r) => /under 18 and no RelatedPerson/.test(r.text)));
   t.equal(evaluateConsent([byGuardian], child).effect, 'permit');
   t.equal(evaluateConsent([byGuardianType], child).effect, 'permit');
+  t.equal(evaluateConsent([byContained], child).effect, 'permit', 'a contained RelatedPerson');
+  t.equal(evaluateConsent([containedPatient], child).effect, 'deny', 'a contained Patient is not a guardian');
   t.equal(evaluateConsent([bySelf], makeRequest({ ageYears: 18 })).effect, 'permit', '18 is not a minor');
   t.equal(evaluateConsent([bySelf], makeRequest({ ageYears: null })).effect, 'permit', 'unknown age is not treated as minor');
   const selfDeny = c({ ...denyRoot({}), performer: [{ reference: 'Patient/123' }] }, 'selfdeny');

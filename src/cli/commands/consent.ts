@@ -33,7 +33,9 @@ export interface ConsentCommandDeps {
 const USAGE = `Usage: darwaza consent <subcommand> [options]
 
 Subcommands:
-  list [--patient ID]...        latest version of each consent (of these patients, if given)
+  list [--patient ID]... [--limit N]
+                                latest version of each consent (of these patients, if given;
+                                at most N, default 1000, oldest first)
   show <id> [--history]         one consent as FHIR JSON; --history lists every version
   import FILE|-                 NDJSON (one Consent per line) or a Bundle / single Consent;
                                 bad lines are reported (line and element) and skipped;
@@ -117,6 +119,7 @@ export function makeConsentCommand(deps: ConsentCommandDeps = {}): Command {
         'token-key-file': { type: 'string' },
         patient: { type: 'string', multiple: true },
         history: { type: 'boolean' },
+        limit: { type: 'string' },
         json: { type: 'boolean' },
       });
       const [sub, ...rest] = positionals;
@@ -125,6 +128,8 @@ export function makeConsentCommand(deps: ConsentCommandDeps = {}): Command {
       if (sub === 'show' && rest.length !== 1) throw new UsageError('show needs exactly one consent id');
       if (sub === 'import' && rest.length !== 1) throw new UsageError('import needs exactly one FILE (or - for stdin)');
       if (sub === 'list' && rest.length > 0) throw new UsageError('list takes no arguments (use --patient ID)');
+      const limit = values.limit === undefined ? 1000 : Number(values.limit);
+      if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a whole number ≥ 1');
       const importFile = sub === 'import' ? (rest[0] === '-' ? '-' : resolve(io.cwd, rest[0]!)) : undefined;
       if (importFile && importFile !== '-' && !existsSync(importFile)) {
         io.err(`consent import: ${rest[0]}: no such file`);
@@ -154,7 +159,7 @@ export function makeConsentCommand(deps: ConsentCommandDeps = {}): Command {
         const cipher = deps.openCipher?.(db, io);
         const registry = ConsentRegistry.open(db, { tokenize, ...(cipher ? { cipher } : {}) });
         if (sub === 'list') {
-          const found = registry.list(values.patient ? { patientIds: values.patient } : {});
+          const found = registry.list(values.patient ? { patientIds: values.patient, limit } : { limit });
           if (values.json) io.out(JSON.stringify(found.map(({ id, version, status, receivedAt }) => ({ id, version, status, receivedAt }))));
           else {
             io.out([pad('id', 38), pad('ver', 4), pad('status', 17), pad('scope', 16), 'received'].join(' '));
