@@ -192,6 +192,12 @@ async function runFile(file: string): Promise<TestFileResult> {
     const line = lc.linePos(casesNode?.items?.[i]?.range?.[0] ?? 0).line;
     const name = c.name ?? `case ${i + 1}`;
     const failures: string[] = [];
+    // A typo in a test must not make it pass vacuously.
+    const shapeProblems = checkCaseShape(c);
+    if (shapeProblems.length) {
+      result.cases.push({ name, line, pass: false, failures: shapeProblems });
+      continue;
+    }
     const purpose = c.purpose ?? 'TREAT';
     if (!isPurposeOfUse(purpose)) {
       result.cases.push({ name, line, pass: false, failures: [`unknown purpose ${JSON.stringify(purpose)}`] });
@@ -228,6 +234,30 @@ async function runFile(file: string): Promise<TestFileResult> {
   }
   result.uncovered = result.rules.filter((r) => !exercised.has(r));
   return result;
+}
+
+const CASE_FIELDS = new Set(['name', 'destination', 'purpose', 'source', 'data', 'resource', 'message', 'consent', 'expect']);
+const EXPECT_FIELDS = new Set(['decision', 'outcome', 'rules', 'obligations', 'without', 'deidentified']);
+const DATA_FIELDS = new Set(['identifiable', 'categories', 'labels', 'ageYears', 'resourceTypes']);
+const OBLIGATION_KINDS = new Set(['require-consent', 'sanitize', 'label', 'seal']);
+
+function checkCaseShape(c: CaseSpec): string[] {
+  const out: string[] = [];
+  if (!c || typeof c !== 'object') return ['a case must be a mapping'];
+  for (const k of Object.keys(c)) if (!CASE_FIELDS.has(k)) out.push(`unknown field "${k}" in the case (allowed: ${[...CASE_FIELDS].join(', ')})`);
+  for (const k of Object.keys(c.data ?? {})) if (!DATA_FIELDS.has(k)) out.push(`unknown field "${k}" in data (allowed: ${[...DATA_FIELDS].join(', ')})`);
+  const e = c.expect;
+  if (!e || typeof e !== 'object' || !Object.keys(e).length) out.push('the case expects nothing: add expect.decision, outcome, rules or obligations');
+  else {
+    for (const k of Object.keys(e)) if (!EXPECT_FIELDS.has(k)) out.push(`unknown field "${k}" in expect (allowed: ${[...EXPECT_FIELDS].join(', ')})`);
+    for (const o of [...(e.obligations ?? []), ...(e.without ?? [])]) {
+      if (!OBLIGATION_KINDS.has(String(o).split(':')[0])) out.push(`unknown obligation "${o}" (kinds: ${[...OBLIGATION_KINDS].join(', ')})`);
+    }
+  }
+  if (c.consent !== undefined && !['permit', 'deny', 'none'].includes(c.consent)) out.push(`consent must be permit, deny or none, not ${JSON.stringify(c.consent)}`);
+  const sources = [c.data, c.resource, c.message].filter((x) => x !== undefined).length;
+  if (sources > 1) out.push('give the message one way only: data, resource or message');
+  return out;
 }
 
 const obligationWords = (o: Obligation) => {

@@ -214,3 +214,32 @@ t.test('the policy command answers --help, and an unknown subcommand is a usage 
   const badFlag = capture();
   t.equal(await command.run(['test', '--nope'], badFlag), 2);
 });
+
+t.test('a typo in a test case fails the case instead of passing vacuously', async (t) => {
+  const dir = t.testdir({});
+  copyFileSync('policies/pk/pk.policy.yaml', join(dir, 'pk.policy.yaml'));
+  writeFileSync(
+    join(dir, 'typo.test.yaml'),
+    `cases:
+  - name: misspelt expectation
+    destination: nowhere
+    data: { identifiable: true, catgories: [genetics] }
+    expect: { decison: permit }
+  - name: no expectation at all
+    destination: nowhere
+  - name: unknown obligation kind and consent state
+    destination: nowhere
+    consent: maybe
+    expect: { obligations: [encrypt] }
+`,
+  );
+  const io = capture();
+  t.equal(await command.run(['test', dir, '--coverage', '0'], io), 1);
+  const text = io.lines.join('\n');
+  t.match(text, /unknown field "decison" in expect/);
+  t.match(text, /unknown field "catgories" in data/);
+  t.match(text, /the case expects nothing/);
+  t.match(text, /unknown obligation "encrypt"/);
+  t.match(text, /consent must be permit, deny or none/);
+  t.match(text, /0 passed, 3 failed/);
+});
