@@ -15,7 +15,7 @@
  * Cut: PID-7 birth date and PID-29 death date to the year.
  * Not touched: free text in OBX-5/NTE (clinical content may name people).
  */
-import { decodeEscapes, encodeEscapes, Hl7ParseError, parseHl7, type Hl7Encoding } from './parse.js';
+import { decodeEscapes, encodeEscapes, parseHl7, type Hl7Encoding } from './parse.js';
 
 export interface SanitizeV2Options {
   /** Keyed pseudonym for an identifier value (e.g. HMAC with a gateway key). */
@@ -79,4 +79,3 @@ function trimFields(fields: string[], enc: Hl7Encoding): string {
   return fields.slice(0, n).join(enc.field);
 }
 
-export { Hl7ParseError };

@@ -7,6 +7,7 @@ export {
   DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_MAX_PENDING_FRAMES,
+  DEFAULT_MAX_CONNECTIONS,
   DEFAULT_CLOSE_GRACE_MS,
 } from './server.js';
 export type { MllpServer, MllpServerOptions, MllpStats, MllpEvent } from './server.js';

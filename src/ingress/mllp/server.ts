@@ -17,6 +17,8 @@ export const DEFAULT_MAX_FRAME_BYTES = 2 * 1024 * 1024;
 export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
 /** Frames queued on one connection before we stop reading from it. */
 export const DEFAULT_MAX_PENDING_FRAMES = 32;
+/** Open connections beyond this are refused (closed at once, counted). */
+export const DEFAULT_MAX_CONNECTIONS = 256;
 /** How long close() waits for in-flight messages before cutting connections. */
 export const DEFAULT_CLOSE_GRACE_MS = 5_000;
 
@@ -26,6 +28,7 @@ export type MllpEvent =
   | { kind: 'garbage'; bytes: number }
   | { kind: 'oversize'; bytes: number }
   | { kind: 'idle-timeout' }
+  | { kind: 'connection-refused'; reason: 'max-connections' }
   | { kind: 'partial-frame-dropped'; bytes: number }
   | { kind: 'socket-error'; code: string }
   | { kind: 'internal-error'; reason: string };
@@ -42,6 +45,7 @@ export interface MllpServerOptions {
   isOpaqueRouted?: (messageType: string) => boolean;
   map?: MapOptions;
   maxPendingFrames?: number;
+  maxConnections?: number;
   closeGraceMs?: number;
   observer?: (event: MllpEvent) => void;
   now?: () => Date;
@@ -60,6 +64,7 @@ export interface MllpStats {
   garbageBytes: number;
   oversizeFrames: number;
   idleTimeouts: number;
+  connectionsRefused: number;
   partialFramesDropped: number;
   socketErrors: number;
 }
@@ -113,6 +118,7 @@ export async function startMllpServer(opts: MllpServerOptions): Promise<MllpServ
     garbageBytes: 0,
     oversizeFrames: 0,
     idleTimeouts: 0,
+    connectionsRefused: 0,
     partialFramesDropped: 0,
     socketErrors: 0,
   };
@@ -226,6 +232,11 @@ export async function startMllpServer(opts: MllpServerOptions): Promise<MllpServ
       safeObserve({ kind: 'socket-error', code: 'tls-handshake' });
     });
   }
+  server.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  server.on('drop', () => {
+    stats.connectionsRefused++;
+    safeObserve({ kind: 'connection-refused', reason: 'max-connections' });
+  });
   server.on('error', () => {
     /* listen errors are reported by the listen promise below; later ones must not crash */
   });

@@ -289,3 +289,16 @@ t.test('close() stops the listener and ends connections', async (t) => {
   t.ok(await c.waitClosed(2000));
   await t.rejects(RawClient.connect(server.port));
 });
+
+t.test('connections beyond maxConnections are refused and counted; the ones inside keep working', async (t) => {
+  const { server } = await setup(t, { maxConnections: 2 });
+  const a = await RawClient.connect(server.port);
+  const b = await RawClient.connect(server.port);
+  const c = await RawClient.connect(server.port);
+  t.teardown(() => [a, b, c].forEach((x) => x.end()));
+  t.ok(await c.waitClosed(2000), 'the third is closed at once');
+  t.equal(server.stats().connectionsRefused, 1);
+  a.send(loadHl7('adt-a03-discharge.hl7'));
+  const [ack] = await a.waitFor(1);
+  t.equal(seg(ack, 'MSA').value(1), 'AA');
+});
