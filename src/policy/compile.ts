@@ -19,6 +19,9 @@ interface Built {
   findings: LintFinding[];
 }
 
+/** Conditions whose answer changes when the data leaves de-identified. */
+const VIEW_DEPENDENT = new Set(['data.identifiable', 'data.labels']);
+
 const obligationKey = (o: PolicyFileObligation) => JSON.stringify(o);
 const sameObligations = (a: PolicyFileObligation[], b: PolicyFileObligation[]) =>
   a.length === b.length && a.map(obligationKey).sort().join() === b.map(obligationKey).sort().join();
@@ -81,12 +84,16 @@ function build(file: PolicyFile, parsed: ParsedPolicy, fileName: string): Built 
       raw: r,
     });
   });
-  // Shadowed: an earlier rule of the same phase matches whenever this one does, and either
+  // Shadowed: an earlier rule matches whenever this one does, and either
   // denies (deny overrides, so this rule never changes a decision) or does exactly the same.
   for (const b of rules) {
     if (neverMatches(b.conditions)) continue;
     for (const a of rules) {
-      if (a.index >= b.index || a.phase !== b.phase) continue;
+      if (a.index >= b.index) continue;
+      // Across phases a main rule sees the data as it leaves; only conditions that
+      // de-identification does not change (destination, purpose, source, categories,
+      // resource types, age) compare soundly.
+      if (a.phase !== b.phase && !(a.phase === 'main' && a.conditions.every((c) => !VIEW_DEPENDENT.has(c.field)))) continue;
       if (!covers(a.conditions, b.conditions)) continue;
       const same = a.effect === b.effect && sameObligations(a.obligations, b.obligations);
       if (a.effect === 'deny' || same) {

@@ -140,3 +140,18 @@ t.test('JSON policies are accepted and hash the same bytes they are read from', 
   const bad = lintPolicyText(JSON.stringify({ 'darwaza-policy': 1 }), 'j.policy.json');
   t.ok(bad.some((f) => f.code === 'missing-field' && /"rules"/.test(f.message)));
 });
+
+t.test('a de-identifying rule denied by an earlier destination rule is shadowed across phases', async (t) => {
+  const text = policy(
+    rule('    when: { destination: { kind: research } }\n    then: { effect: deny, reason: no research }\n') +
+      rule('    when: { destination: { kind: research, country: DE } }\n    then: { effect: permit, obligations: [ { sanitize: deid } ] }\n', 'b'),
+    'sanitizeProfiles:\n  deid: { deidentifies: true }\n',
+  );
+  t.match(only(lintPolicyText(text, 'x'), 'shadowed'), [{ message: /rule "b" is shadowed by earlier rule "a"/ }]);
+  const viewDependent = policy(
+    rule('    when: { destination: { kind: research }, data: { identifiable: true } }\n    then: { effect: deny, reason: r }\n') +
+      rule('    when: { destination: { kind: research }, data: { identifiable: true } }\n    then: { effect: permit, obligations: [ { sanitize: deid } ] }\n', 'b'),
+    'sanitizeProfiles:\n  deid: { deidentifies: true }\n',
+  );
+  t.same(only(lintPolicyText(viewDependent, 'x'), 'shadowed'), [], 'the deny judges the de-identified form, so it does not cover the form rule');
+});
