@@ -285,18 +285,32 @@ function num(s: string): number | undefined {
   return Number(s);
 }
 
+/** "<5", ">=10.2": a comparator some senders put in front of an NM value. */
+const LEADING_COMPARATOR = /^\s*(<=|>=|<|>)\s*(.+)$/;
+
 function mapValue(obx: Hl7Seg, unit: ReturnType<typeof unitOf>, dates: DateOptions): Record<string, unknown> {
-  const type = obx.value(2).toUpperCase();
+  const type = obx.value(2).toUpperCase() || 'ST'; // no value type: take it as text
   const reps = obx.reps(5);
   if (reps.length === 0) return {};
   const first = reps[0];
   const loc = 'OBX-5';
   switch (type) {
     case 'NM': {
-      const v = num(c(first, 1));
+      const raw = c(first, 1);
+      const m = LEADING_COMPARATOR.exec(raw);
+      const v = num(m ? m[2] : raw);
       if (v === undefined) throw new Invalid('OBX-5 is not a number for value type NM', '102', loc);
-      return { valueQuantity: { value: v, ...unit } };
+      return { valueQuantity: { value: v, ...(m ? { comparator: m[1] } : {}), ...unit } };
     }
+    case 'CQ': {
+      const v = num(c(first, 1));
+      if (v === undefined) throw new Invalid('OBX-5 is not a composite quantity', '102', loc);
+      // CQ.2 units is a CWE written as subcomponents
+      return { valueQuantity: { value: v, ...unitOf(first[1] ? first[1].map((x) => [x]) : undefined) } };
+    }
+    case 'ID':
+    case 'IS':
+      return c(first, 1) ? { valueCodeableConcept: { coding: [{ code: c(first, 1) }] } } : {};
     case 'SN': {
       // comparator ^ num1 ^ separator/suffix ^ num2
       const comp = c(first, 1);
@@ -333,7 +347,14 @@ function mapValue(obx: Hl7Seg, unit: ReturnType<typeof unitOf>, dates: DateOptio
     case 'TM':
       return { valueTime: c(first, 1).replace(/^(\d{2})(\d{2})?(\d{2})?.*$/, (_, a, b, s) => `${a}:${b ?? '00'}:${s ?? '00'}`) };
     default:
-      throw new Invalid(`OBX-2 value type ${/^[A-Z]{2,3}$/.test(type) ? type : '(invalid)'} is not supported`, '102', 'OBX-2');
+      if (!/^[A-Z]{2,3}$/.test(type)) throw new Invalid('OBX-2 (value type) is invalid', '102', 'OBX-2');
+      // ED, RP, XCN, …: not mapped to FHIR (the v2 form keeps them); say so rather than drop silently
+      return {
+        dataAbsentReason: {
+          coding: [{ system: 'http://terminology.hl7.org/CodeSystem/data-absent-reason', code: 'unsupported' }],
+          text: `HL7 v2 value type ${type} is not mapped`,
+        },
+      };
   }
 }
 

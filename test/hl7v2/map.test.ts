@@ -153,3 +153,20 @@ t.test('unmapped types are unsupported; bad content is invalid with a location a
   t.match(r, { kind: 'invalid', location: 'OBX-5', errorCode: '102' });
   t.notMatch(r.reason, /SECRET/);
 });
+
+t.test('NM with a leading comparator, CQ, ID, an empty value type and unmapped types are handled without rejecting the result', async (t) => {
+  const msh = 'MSH|^~\\&|A|B|C|D|20240101||ORU^R01|1|P|2.5\rPID|1||9^^^H\rOBR|1|||1^a^LN';
+  const r = mapToFhir(
+    parseHl7(
+      `${msh}\rOBX|1|NM|2^b^LN||<5|mg^^UCUM\rOBX|2|CQ|3^c^LN||12^mL&milliliter&UCUM\rOBX|3|ID|4^d^LN||POS\rOBX|4||5^e^LN||free text\rOBX|5|ED|6^f^LN||^AP^PDF^Base64^JVBERi0=`,
+    ),
+  ) as any;
+  t.equal(r.kind, 'mapped');
+  const obs = r.bundle.entry.filter((e: any) => e.resource.resourceType === 'Observation').map((e: any) => e.resource);
+  t.same(obs[0].valueQuantity, { value: 5, comparator: '<', unit: 'mg', system: 'http://unitsofmeasure.org', code: 'mg' });
+  t.same(obs[1].valueQuantity, { value: 12, unit: 'milliliter', system: 'http://unitsofmeasure.org', code: 'mL' });
+  t.same(obs[2].valueCodeableConcept, { coding: [{ code: 'POS' }] });
+  t.equal(obs[3].valueString, 'free text');
+  t.equal(obs[4].dataAbsentReason.coding[0].code, 'unsupported');
+  t.notOk(JSON.stringify(obs[4]).includes('JVBERi0'), 'the encapsulated data is not copied');
+});
