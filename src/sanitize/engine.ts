@@ -21,7 +21,7 @@ import {
   type DateKind, type KeyMaterial,
 } from './algorithms.js';
 import { compileFreeText, PATTERN_NAMES, type FreeTextEngine } from './freetext.js';
-import { buildTree, getValue, InvalidInputError, locationOf, QUANTITY_TYPES, R4, setValue, type Node, type ResourceNode } from './model.js';
+import { buildTree, byName, getValue, InvalidInputError, locationOf, QUANTITY_TYPES, R4, setValue, type Node, type ResourceNode } from './model.js';
 import { parseProfile, ProfileError, type Method, type ProfileSpec, type RuleSpec } from './profile.js';
 import { makeProvenance } from './provenance.js';
 
@@ -251,7 +251,7 @@ function compileRule(spec: RuleSpec, index: number, where: string): CompiledRule
     const [, key, member] = (typeRule ?? nameRule)!;
     const byType = !!typeRule;
     match = (res) => {
-      const list = (byType ? res.byType : res.byName).get(key);
+      const list = (byType ? res.byType : byName(res)).get(key);
       if (!list) return [];
       if (!member) return list;
       const out: Node[] = [];
@@ -711,11 +711,7 @@ function addLabels(res: ResourceNode) {
   let meta = obj.meta as Record<string, unknown> | undefined;
   if (!isObj(meta)) {
     meta = {};
-    // keep meta near the top, after id, as FHIR JSON usually has it
-    const rest = Object.entries(obj).filter(([k]) => k !== 'resourceType' && k !== 'id');
-    for (const [k] of rest) delete obj[k];
-    obj.meta = meta;
-    for (const [k, v] of rest) obj[k] = v;
+    obj.meta = meta; // the copy kept a place for it after id (model.ts)
   }
   let sec = meta.security as Array<Record<string, unknown>> | undefined;
   if (!Array.isArray(sec)) sec = meta.security = [];

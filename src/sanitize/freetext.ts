@@ -89,6 +89,7 @@ export interface FreeTextEngine {
   scrub(root: ResourceNode, identities: string[], changed: (n: Node) => void): void;
 }
 
+const DIGIT_OR_AT = /[\d@]/;
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 function prefilter(patterns: Pattern[]): RegExp | null {
@@ -183,9 +184,11 @@ export function compileFreeText(spec: FreeTextSpec): FreeTextEngine {
   }
 
   // Patterns first (a phone number or e-mail goes whole), then the known identities.
+  // Every built-in pattern needs a digit or an @; custom ones are always tried.
+  const customPatterns = spec.scrub.some((p) => typeof p !== 'string');
   function scrubText(s: string, idRes: RegExp[]): string {
     let out = s;
-    if (patterns.length && (!combined || combined.test(out))) {
+    if (patterns.length && (customPatterns || DIGIT_OR_AT.test(out)) && (!combined || combined.test(out))) {
       for (const p of patterns) {
         p.re.lastIndex = 0;
         out = out.replace(p.re, p.replaceWith ?? spec.replacement);
@@ -209,13 +212,19 @@ export function compileFreeText(spec: FreeTextSpec): FreeTextEngine {
 
   function scrub(root: ResourceNode, identities: string[], changed: (n: Node) => void) {
     const idRes = identityRegexes(identities);
+    // The same display texts repeat all over a bundle: scrub each distinct string once.
+    const seen = new Map<string, string>();
     const visit = (res: ResourceNode) => {
       for (const t of types) {
         for (const n of res.byType.get(t) ?? []) {
           if (n.name === 'reference' && n.parent?.type === 'Reference') continue; // a link, hashed by the rules
           const v = getValue(n);
           if (typeof v !== 'string' || v === '') continue;
-          const out = t === 'xhtml' ? scrubXhtml(v, idRes) : scrubText(v, idRes);
+          let out = seen.get(v);
+          if (out === undefined) {
+            out = t === 'xhtml' ? scrubXhtml(v, idRes) : scrubText(v, idRes);
+            if (seen.size < 100_000) seen.set(v, out);
+          }
           if (out === v) continue;
           setValue(n, spec.drop ? null : out);
           changed(n);

@@ -58,7 +58,9 @@ export interface ChildInfo {
   primitive: boolean;
 }
 
-const infoCache = new Map<string, ChildInfo>();
+const infoCache = new Map<string | null, Map<string, ChildInfo>>();
+/** Primitives without id/extension share this (never pushed to: the ext walk makes its own array). */
+const NO_CHILDREN: Node[] = [];
 
 const uncap = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);
 
@@ -74,8 +76,9 @@ function fhirTypeOf(fpType: string | undefined, key: string, parentFpPath: strin
 
 /** What the model says about JSON key `key` of an element whose fhirpath path is `parentFpPath`. */
 export function childInfo(parentFpPath: string | null, key: string): ChildInfo {
-  const cacheKey = `${parentFpPath}\u0000${key}`;
-  const hit = infoCache.get(cacheKey);
+  let byKey = infoCache.get(parentFpPath);
+  if (!byKey) infoCache.set(parentFpPath, (byKey = new Map()));
+  const hit = byKey.get(key);
   if (hit) return hit;
   let info: ChildInfo;
   if (parentFpPath === null) {
@@ -118,7 +121,7 @@ export function childInfo(parentFpPath: string | null, key: string): ChildInfo {
       primitive: PRIMITIVE_TYPES.has(type),
     };
   }
-  infoCache.set(cacheKey, info);
+  byKey.set(key, info);
   return info;
 }
 
@@ -151,7 +154,8 @@ export interface ResourceNode extends Node {
   /** True for `contained` resources (their labels go to the containing resource). */
   contained: boolean;
   byType: Map<string, Node[]>;
-  byName: Map<string, Node[]>;
+  /** Use byName(res): built lazily. */
+  byName: Map<string, Node[]> | null;
   /** Resources inside this one (contained, Bundle entries), in document order. */
   subResources: ResourceNode[];
   /** Operations applied to this resource and the ones inside it (bit flags). */
@@ -179,9 +183,21 @@ function addToIndex(res: ResourceNode, n: Node) {
   let l = res.byType.get(n.type);
   if (!l) res.byType.set(n.type, (l = []));
   l.push(n);
-  let m = res.byName.get(n.name);
-  if (!m) res.byName.set(n.name, (m = []));
-  m.push(n);
+}
+
+/** Nodes of a resource by element name (built on first use: few profiles use nodesByName). */
+export function byName(res: ResourceNode): Map<string, Node[]> {
+  if (res.byName) return res.byName;
+  const m = new Map<string, Node[]>();
+  for (const list of res.byType.values()) {
+    for (const n of list) {
+      let l = m.get(n.name);
+      if (!l) m.set(n.name, (l = []));
+      l.push(n);
+    }
+  }
+  res.byName = m;
+  return m;
 }
 
 /** Thrown when the input is not a FHIR resource we can walk (names the element, never its value). */
@@ -231,7 +247,7 @@ function makeResource(
     resourceType: rt,
     contained,
     byType: new Map(),
-    byName: new Map(),
+    byName: null,
     subResources: [],
     flags: 0,
   } as unknown as ResourceNode;
@@ -248,6 +264,11 @@ function walkObject(src: Record<string, unknown>, dst: Record<string, unknown>, 
     const value = src[key];
     if (key === 'resourceType' && node === res) {
       dst[key] = value;
+      if (!('meta' in src)) {
+        // a place for meta.security right after id, filled only if labels are added
+        if ('id' in src) dst.id = undefined;
+        dst.meta = undefined;
+      }
       continue;
     }
     if (key.charCodeAt(0) === 95 /* _ */) {
@@ -354,7 +375,7 @@ function walkPrimitive(
       obj: null,
       ext: null,
       parent,
-      children: [],
+      children: NO_CHILDREN,
       res,
       visited: false,
     };
@@ -362,6 +383,7 @@ function walkPrimitive(
     addToIndex(res, child);
     const e = exts[i];
     if (isObj(e)) {
+      child.children = [];
       const eCopy: Record<string, unknown> = {};
       if (isArr) (extCopy as unknown[])[i] = eCopy;
       else dst[`_${key}`] = eCopy;

@@ -9,7 +9,7 @@ import t from 'tap';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileProfile, loadProfile } from '../../src/sanitize/index.js';
-import { collectIdentifying, leaks } from './leak-helpers.js';
+import { collectIdentifying, leaks } from '../fixtures/pk-patients/leak-scanner.js';
 
 const synthea = join(process.cwd(), '..', 'shared', 'fixtures', 'synthea-r4');
 const pkDir = join(process.cwd(), 'test', 'fixtures', 'pk-patients');
@@ -88,4 +88,22 @@ t.test('the scanner finds leaks when a profile removes nothing (it can fail)', a
     const r = leaks(input, keepAll.apply(input).resource);
     t.equal(r.leaked.length, values.size, 'every collected value is found in an unchanged copy');
   }
+});
+
+t.test('the collector finds names, identifiers, telecoms, address lines, exact dates, CNIC- and phone-like strings', async (t) => {
+  const { values, skippedShort } = collectIdentifying({
+    resourceType: 'Patient',
+    id: 'pat-123456',
+    name: [{ family: 'Qureshi', given: ['Ayesha', 'Al'] }],
+    identifier: [{ value: 'MRN-99' }],
+    telecom: [{ value: '+92 333 1234567' }],
+    address: [{ line: ['Street 4'], city: 'Multan', district: 'Multan', postalCode: '60000' }],
+    birthDate: '1990-04-05',
+    note: [{ text: 'id 61101-1234567-9 phone 0333-7654321' }],
+  });
+  for (const v of ['Qureshi', 'Ayesha', 'MRN-99', '+92 333 1234567', 'Street 4', '60000', '1990-04-05', '61101-1234567-9', '0333-7654321', 'pat-123456']) {
+    t.ok(values.has(v), `collects ${v}`);
+  }
+  t.notOk(values.has('Multan'), 'a city equal to the district is kept by design, not collected');
+  t.equal(skippedShort, 1, '"Al" is skipped as too short');
 });

@@ -6,7 +6,7 @@ import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileProfile, loadProfile, loadProfiles, ProfileError } from '../../src/sanitize/index.js';
-import { leaks } from './leak-helpers.js';
+import { leaks } from '../fixtures/pk-patients/leak-scanner.js';
 
 const profilesDir = join(process.cwd(), 'policies', 'profiles');
 const compile = (doc: object, opts: Record<string, unknown> = {}) => compileProfile(doc, { name: 'bad', ...opts });
