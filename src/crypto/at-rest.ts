@@ -155,7 +155,10 @@ export async function openAtRestCipher(db: Db, options: AtRestOptions): Promise<
       const keyId = new Uint8Array(randomBytes(KEY_ID_BYTES));
       q.insert.run(scope, Buffer.from(keyId), Buffer.from(wrap(key, keyId, scope, kek)), clock().toISOString());
       row = q.byScope.get(scope) as KeyRow;
-      if (bytesEqual(new Uint8Array(row.key_id), keyId)) cache.set(hex(keyId), key);
+      if (bytesEqual(new Uint8Array(row.key_id), keyId)) {
+        if (cache.size >= cacheSize) forget();
+        cache.set(hex(keyId), key);
+      } else key.fill(0); // another connection made this scope's key first: use theirs
     }
     return row;
   }
@@ -185,13 +188,19 @@ export async function openAtRestCipher(db: Db, options: AtRestOptions): Promise<
         if (q.byKeyId.get(Buffer.from(keyId))) throw new PayloadTamperedError('ciphertext does not belong to this scope');
         throw new DataKeyGoneError(`data key ${hex(keyId)} no longer exists (shredded): the payload is unrecoverable`);
       }
+      let key: Uint8Array;
+      try {
+        key = keyOf(row);
+      } catch {
+        throw new PayloadTamperedError(`data key ${hex(keyId)} does not unwrap: its stored row was altered`);
+      }
       try {
         return s.crypto_aead_xchacha20poly1305_ietf_decrypt(
           null,
           data.subarray(HEADER_BYTES),
           aadOf(keyId, scope),
           data.subarray(1 + KEY_ID_BYTES, HEADER_BYTES),
-          keyOf(row),
+          key,
         );
       } catch {
         throw new PayloadTamperedError('ciphertext failed authentication (altered)');

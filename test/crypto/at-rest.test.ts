@@ -216,3 +216,14 @@ t.test('a key made inside a rolled-back transaction is never used; data written 
   })();
   t.equal(c.shredScope('d:2026-11-28').walTruncated, true, 'and done when called outside');
 });
+
+t.test('an altered wrapped-key row makes decrypt throw PayloadTamperedError naming the key row', async (t) => {
+  const { file, db } = openDb(t);
+  const c = await openAtRestCipher(db, { kek: fixedKek() });
+  const ct = c.encrypt(Buffer.from('x'), 'd:2026-11-29');
+  db.prepare("UPDATE crypto_data_keys SET wrapped = zeroblob(72) WHERE scope = 'd:2026-11-29'").run();
+  const fresh = openDatabase(file); // a new process: nothing cached
+  t.teardown(() => fresh.close());
+  const c2 = await openAtRestCipher(fresh, { kek: fixedKek() });
+  t.throws(() => c2.decrypt(ct, 'd:2026-11-29'), { name: 'PayloadTamperedError', message: /stored row was altered/ });
+});
