@@ -2,7 +2,7 @@
  * From policy text to a compiled policy: parse, schema check, semantic lint, then rules
  * as closures. Runs once per load; decide() never parses anything.
  */
-import { compileConditions, covers, neverMatches, type Condition } from './conditions.js';
+import { ConditionError, compileConditions, covers, neverMatches, type Condition } from './conditions.js';
 import { canonicalBytes, parsePolicyText, sha256Hex, type ParsedPolicy } from './parse.js';
 import {
   PolicyError,
@@ -64,7 +64,14 @@ function build(file: PolicyFile, parsed: ParsedPolicy, fileName: string): Built 
         at([...where, 'then', 'obligations', i], 'bad-value', `rule "${r.id}" cites a legal exception and also requires consent: choose one`);
       }
     });
-    const conditions = compileConditions(r.when ?? {});
+    let conditions: Condition[];
+    try {
+      conditions = compileConditions(r.when ?? {});
+    } catch (err) {
+      if (!(err instanceof ConditionError)) throw err;
+      at([...where, 'when', 'time', 'timezone'], 'bad-value', `rule "${r.id}": ${err.message}`);
+      conditions = [];
+    }
     const never = neverMatches(conditions);
     if (never) at([...where, 'when'], 'never-matches', `rule "${r.id}" can never match: ${never}`);
     rules.push({

@@ -17,7 +17,8 @@ export function labelKey(code: string): string {
 export type ConditionSpec =
   | { field: string; type: 'match'; mode: 'any' | 'none'; values: string[]; many: boolean; domain?: readonly string[] }
   | { field: string; type: 'bool'; value: boolean }
-  | { field: string; type: 'ageUnder' | 'ageAtLeast'; value: number };
+  | { field: string; type: 'ageUnder' | 'ageAtLeast'; value: number }
+  | { field: string; type: 'time'; key: string; empty: boolean };
 
 export interface Condition extends CompiledCondition {
   spec: ConditionSpec;
@@ -137,6 +138,51 @@ function ageCondition(type: 'ageUnder' | 'ageAtLeast', value: number): Condition
     : { field, spec, text: `the patient is ${value} or older`, test: (c) => c.data.ageYears !== null && c.data.ageYears >= value, actual: (c) => c.data.ageYears ?? 'unknown age' };
 }
 
+
+/** Thrown for a time window that cannot be compiled (bad time zone); lint turns it into a finding. */
+export class ConditionError extends Error {}
+
+/**
+ * A local time window. The formatter is built once; per decision it costs one
+ * formatToParts (~1–2 µs), and only when the rule's earlier conditions held.
+ */
+function timeCondition(spec: { timezone: string; hours?: string; days?: string[] }): Condition {
+  let fmt: Intl.DateTimeFormat;
+  try {
+    fmt = new Intl.DateTimeFormat('en-GB', { timeZone: spec.timezone, hour: '2-digit', minute: '2-digit', weekday: 'short', hourCycle: 'h23' });
+  } catch {
+    throw new ConditionError(`unknown time zone "${spec.timezone}" (use an IANA name such as Asia/Karachi)`);
+  }
+  const [from, to] = (spec.hours ?? '00:00-24:00').split('-').map((hm) => Number(hm.slice(0, 2)) * 60 + Number(hm.slice(3, 5)));
+  const days = spec.days ? new Set(spec.days) : undefined;
+  const local = (now: Date) => {
+    let minutes = 0;
+    let day = '';
+    for (const p of fmt.formatToParts(now)) {
+      if (p.type === 'hour') minutes += Number(p.value) * 60;
+      else if (p.type === 'minute') minutes += Number(p.value);
+      else if (p.type === 'weekday') day = p.value.slice(0, 3).toLowerCase();
+    }
+    return { minutes, day };
+  };
+  const inHours = (m: number) => (from <= to ? m >= from && m < to : m >= from || m < to);
+  const text = `the local time (${spec.timezone}) is ${spec.hours ? `between ${spec.hours.replace('-', ' and ')}` : 'any hour'}${days ? ` on ${[...days].join(', ')}` : ''}`;
+  const field = 'time';
+  return {
+    field,
+    text,
+    spec: { field, type: 'time', key: JSON.stringify([spec.timezone, spec.hours ?? '', [...(days ?? [])].sort()]), empty: !!days && days.size === 0 },
+    test: (c) => {
+      const { minutes, day } = local(c.now);
+      return inHours(minutes) && (!days || days.has(day));
+    },
+    actual: (c) => {
+      const { minutes, day } = local(c.now);
+      return `${day} ${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
+    },
+  };
+}
+
 /** Compile a rule's `when` into conditions, in a fixed, readable order. */
 export function compileConditions(when: PolicyFileRule['when']): Condition[] {
   const out: Condition[] = [];
@@ -157,6 +203,7 @@ export function compileConditions(when: PolicyFileRule['when']): Condition[] {
   if (data.resourceTypes !== undefined) out.push(matchCondition('data.resourceTypes', data.resourceTypes));
   if (data.ageUnder !== undefined) out.push(ageCondition('ageUnder', data.ageUnder));
   if (data.ageAtLeast !== undefined) out.push(ageCondition('ageAtLeast', data.ageAtLeast));
+  if (when.time !== undefined) out.push(timeCondition(when.time));
   return out;
 }
 
@@ -174,6 +221,8 @@ export function neverMatches(conds: Condition[]): string | undefined {
     const other = conds.find((c) => c.spec.field.startsWith('destination.') && c.spec.field !== 'destination.known');
     if (other) return `an unknown destination has no ${other.spec.field.slice('destination.'.length)}, so "known: false" and "${other.spec.field}" cannot both hold`;
   }
+  const time = by.get('time');
+  if (time?.type === 'time' && time.empty) return 'time.days is an empty list, so no day matches';
   const under = by.get('data.ageUnder');
   const atLeast = by.get('data.ageAtLeast');
   if (under?.type === 'ageUnder' && under.value <= 0) return 'no patient is younger than 0';
@@ -202,6 +251,7 @@ function implied(a: ConditionSpec, bs: Map<string, ConditionSpec>): boolean {
   if (a.type === 'bool' && b.type === 'bool') return a.value === b.value;
   if (a.type === 'ageUnder' && b.type === 'ageUnder') return a.value >= b.value;
   if (a.type === 'ageAtLeast' && b.type === 'ageAtLeast') return a.value <= b.value;
+  if (a.type === 'time' && b.type === 'time') return a.key === b.key;
   if (a.type === 'match' && b.type === 'match') {
     const A = new Set(a.values);
     if (a.mode === 'any' && b.mode === 'any') return b.values.every((v) => A.has(v));

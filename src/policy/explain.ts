@@ -58,6 +58,7 @@ function fieldWords(field: string): string {
     'data.resourceTypes': 'the resource types',
     'data.ageUnder': "the patient's age",
     'data.ageAtLeast': "the patient's age",
+    time: 'the local time',
   };
   return map[field] ?? field;
 }

@@ -32,6 +32,7 @@ export interface PolicyFileRule {
     };
     purpose?: Match<PurposeOfUse>;
     source?: Match<string>;
+    time?: { timezone: string; hours?: string; days?: string[] };
     data?: {
       identifiable?: boolean;
       sensitive?: boolean;
@@ -98,6 +99,8 @@ export interface EvalContext {
   /** Label codes on the data (system-qualified "system|code"). */
   labelKeys: Set<string>;
   unknownLabels: boolean;
+  /** Decision time (for time windows). */
+  now: Date;
 }
 
 export interface CompiledCondition {

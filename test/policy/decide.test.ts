@@ -155,3 +155,39 @@ t.test('decide is pure: same input, same answer, input untouched; the trace has 
   t.equal(a.trace.length, POLICY.rules.length);
   t.same(a.trace.map((s) => s.phase), ['form', 'main', 'main', 'main', 'main', 'main'], 'de-identifying rules are judged first');
 });
+
+t.test('a time window matches by local time, across midnight too, and explains what it saw', async (t) => {
+  const p = compilePolicy(
+    `darwaza-policy: 1
+id: hours
+version: "1"
+title: hours
+combining: deny-overrides
+default: deny
+rules:
+  - id: staffed-hours
+    description: the AI service receives data only while staff can review it
+    source: inferred
+    status: inferred
+    when: { destination: { kind: ai-service }, time: { timezone: Asia/Karachi, hours: "08:00-20:00", days: [mon, tue, wed, thu, fri] } }
+    then: { effect: permit }
+  - id: night-batch
+    description: the registry takes its batch at night
+    source: inferred
+    status: inferred
+    when: { destination: { kind: registry }, time: { timezone: Asia/Karachi, hours: "22:00-06:00" } }
+    then: { effect: permit }
+`,
+    'h',
+  );
+  const ai = { name: 'ai', country: 'PK', kind: 'ai-service' as const };
+  const reg = { name: 'reg', country: 'PK', kind: 'registry' as const };
+  // 2026-06-01 is a Monday; Karachi is UTC+5.
+  t.equal(decide(p, input({ destination: ai, now: new Date('2026-06-01T04:00:00Z') })).effect, 'permit', '09:00 Monday');
+  const late = decide(p, input({ destination: ai, now: new Date('2026-06-01T15:30:00Z') }));
+  t.equal(late.effect, 'deny', '20:30 Monday');
+  t.same(late.trace[0].failed?.actual, 'mon 20:30');
+  t.equal(decide(p, input({ destination: ai, now: new Date('2026-06-06T04:00:00Z') })).effect, 'deny', '09:00 Saturday');
+  t.equal(decide(p, input({ destination: reg, now: new Date('2026-06-01T20:00:00Z') })).effect, 'permit', '01:00 crosses midnight');
+  t.equal(decide(p, input({ destination: reg, now: new Date('2026-06-01T07:00:00Z') })).effect, 'deny', 'noon');
+});

@@ -155,3 +155,12 @@ t.test('a de-identifying rule denied by an earlier destination rule is shadowed 
   );
   t.same(only(lintPolicyText(viewDependent, 'x'), 'shadowed'), [], 'the deny judges the de-identified form, so it does not cover the form rule');
 });
+
+t.test('a time window with an unknown time zone or no days is an error', async (t) => {
+  const tz = lintPolicyText(policy(rule('    when: { time: { timezone: Mars/Olympus } }\n    then: { effect: permit }\n')), 'x');
+  t.match(tz, [{ code: 'bad-value', message: /unknown time zone "Mars\/Olympus"/ }]);
+  const days = lintPolicyText(policy(rule('    when: { time: { timezone: UTC, days: [] } }\n    then: { effect: permit }\n')), 'x');
+  t.match(only(days, 'never-matches'), [{ message: /no day matches/ }]);
+  const hours = lintPolicyText(policy(rule('    when: { time: { timezone: UTC, hours: "8-20" } }\n    then: { effect: permit }\n')), 'x');
+  t.ok(hours.length >= 1, 'hours must be HH:MM-HH:MM');
+});
