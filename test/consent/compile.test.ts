@@ -114,3 +114,49 @@ t.test('a RelatedPerson performer is noted; categories named by a provision are 
   t.equal(c.guardianPerformer, true);
   t.same(c.root.children[0]!.namesCategories.sort(), ['genetics', 'hiv-sti', 'mental-health']);
 });
+
+t.test('mangled consents never crash: each is accepted or refused with a ConsentValidationError', async (t) => {
+  // A seeded generator, so a failure can be replayed.
+  let seed = 42;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const junk = [null, 0, -1, 1.5, '', 'x', true, [], [null], {}, { code: 5 }, [{}], '2026-99-99', { reference: 7 }, [[]]];
+  const base = makeConsent({
+    performer: [{ reference: 'RelatedPerson/1' }],
+    provision: {
+      type: 'permit',
+      period: { start: '2026-01-01' },
+      actor: [{ role: { coding: [{ code: 'IRCP' }] }, reference: { reference: 'Organization/a' } }],
+      provision: [{ type: 'deny', securityLabel: [{ code: 'R' }], data: [{ meaning: 'instance', reference: { reference: 'Observation/1' } }], dataPeriod: { end: '2025' } }],
+    },
+  });
+  const paths: (string | number)[][] = [];
+  const walk = (v: unknown, p: (string | number)[]) => {
+    paths.push(p);
+    if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...p, i]));
+    else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, [...p, k]);
+  };
+  walk(base, []);
+  let refused = 0;
+  for (let n = 0; n < 2000; n++) {
+    const copy = JSON.parse(JSON.stringify(base));
+    for (let m = 0; m < 1 + Math.floor(rnd() * 3); m++) {
+      const p = paths[1 + Math.floor(rnd() * (paths.length - 1))]!;
+      let o = copy;
+      for (const k of p.slice(0, -1)) o = o?.[k];
+      if (o && typeof o === 'object') {
+        if (rnd() < 0.3) delete o[p.at(-1)!];
+        else o[p.at(-1)!] = junk[Math.floor(rnd() * junk.length)];
+      }
+    }
+    try {
+      compileConsent(copy);
+    } catch (err) {
+      if (!(err instanceof ConsentValidationError)) {
+        t.fail(`crashed with ${(err as Error).name}: ${(err as Error).message} on ${JSON.stringify(copy)}`);
+        return;
+      }
+      refused++;
+    }
+  }
+  t.ok(refused > 1000, `most mangled consents are refused (${refused}/2000)`);
+});
