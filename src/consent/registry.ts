@@ -194,6 +194,9 @@ export class ConsentRegistry {
     const stored: FhirResource = { ...res, id, meta: { ...(res.meta ?? {}), versionId: String(version), lastUpdated: receivedAt } };
     const tokens = tokensForIds(patientIdStrings(res.patient as { reference?: unknown }), this.opts.tokenize);
     const oldTokens = current ? (this.q.tokensOf.all(id) as string[]) : [];
+    if (oldTokens.length > 0 && !tokens.some((t) => oldTokens.includes(t))) {
+      throw new ConsentValidationError('Consent.patient', 'a new version must be about the same patient (post a new Consent instead)');
+    }
     const plain = enc.encode(JSON.stringify(stored));
     const blob = this.opts.cipher ? this.opts.cipher.encrypt(plain, CIPHER_SCOPE) : plain;
     this.q.insertVersion.run(id, version, compiled.status, receivedAt, opts.reason ?? null, this.opts.cipher ? 1 : 0, blob);

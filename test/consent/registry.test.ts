@@ -233,3 +233,16 @@ t.test('every stored version is audited in its transaction, without PHI; a faili
   t.notMatch(JSON.stringify(events), /PHI-42/);
   t.equal(registry.get('au')!.status, 'inactive');
 });
+
+t.test('a new version may add identifiers of the patient but not move the consent to another patient', async (t) => {
+  const { registry } = open(t);
+  registry.put(makeConsent({ id: 'same', patient: { reference: 'Patient/123' } }));
+  const more = registry.put(makeConsent({ id: 'same', patient: { reference: 'Patient/123', identifier: { system: 'http://hospital/mrn', value: '5' } } }));
+  t.equal(more.version, 2);
+  t.equal(registry.forTokens(tokensOf('http://hospital/mrn|5')).length, 1);
+  t.throws(
+    () => registry.put(makeConsent({ id: 'same', patient: { reference: 'Patient/someone-else' } })),
+    new ConsentValidationError('Consent.patient', 'a new version must be about the same patient (post a new Consent instead)'),
+  );
+  t.equal(registry.get('same')!.version, 2);
+});
