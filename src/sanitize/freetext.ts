@@ -186,7 +186,7 @@ export function compileFreeText(spec: FreeTextSpec): FreeTextEngine {
   // Patterns first (a phone number or e-mail goes whole), then the known identities.
   // Every built-in pattern needs a digit or an @; custom ones are always tried.
   const customPatterns = spec.scrub.some((p) => typeof p !== 'string');
-  function scrubText(s: string, idRes: RegExp[]): string {
+  function scrubText(s: string, idRes: RegExp[], idsLower: string[]): string {
     let out = s;
     if (patterns.length && (customPatterns || DIGIT_OR_AT.test(out)) && (!combined || combined.test(out))) {
       for (const p of patterns) {
@@ -194,24 +194,33 @@ export function compileFreeText(spec: FreeTextSpec): FreeTextEngine {
         out = out.replace(p.re, p.replaceWith ?? spec.replacement);
       }
     }
+    if (idRes.length === 0) return out;
+    // Cheap prefilter: only strings that contain some identity (as a substring) meet the regex.
+    const low = out.toLowerCase();
+    let any = false;
+    for (const id of idsLower) {
+      if (low.includes(id)) {
+        any = true;
+        break;
+      }
+    }
+    if (!any) return out;
     for (const re of idRes) {
       re.lastIndex = 0;
-      if (re.test(out)) {
-        re.lastIndex = 0;
-        out = out.replace(re, spec.replacement);
-      }
+      out = out.replace(re, spec.replacement);
     }
     return out;
   }
 
-  function scrubXhtml(s: string, idRes: RegExp[]): string {
+  function scrubXhtml(s: string, idRes: RegExp[], idsLower: string[]): string {
     const parts = s.split(/(<[^>]*>)/);
-    for (let i = 0; i < parts.length; i += 2) if (parts[i]) parts[i] = scrubText(parts[i], idRes);
+    for (let i = 0; i < parts.length; i += 2) if (parts[i]) parts[i] = scrubText(parts[i], idRes, idsLower);
     return parts.join('');
   }
 
   function scrub(root: ResourceNode, identities: string[], changed: (n: Node) => void) {
     const idRes = identityRegexes(identities);
+    const idsLower = identities.map((i) => i.toLowerCase());
     // The same display texts repeat all over a bundle: scrub each distinct string once.
     const seen = new Map<string, string>();
     const visit = (res: ResourceNode) => {
@@ -222,7 +231,7 @@ export function compileFreeText(spec: FreeTextSpec): FreeTextEngine {
           if (typeof v !== 'string' || v === '') continue;
           let out = seen.get(v);
           if (out === undefined) {
-            out = t === 'xhtml' ? scrubXhtml(v, idRes) : scrubText(v, idRes);
+            out = t === 'xhtml' ? scrubXhtml(v, idRes, idsLower) : scrubText(v, idRes, idsLower);
             if (seen.size < 100_000) seen.set(v, out);
           }
           if (out === v) continue;

@@ -266,7 +266,7 @@ function walkObject(src: Record<string, unknown>, dst: Record<string, unknown>, 
       dst[key] = value;
       if (!('meta' in src)) {
         // a place for meta.security right after id, filled only if labels are added
-        if ('id' in src) dst.id = undefined;
+        if ('id' in src && !('id' in dst)) dst.id = undefined;
         dst.meta = undefined;
       }
       continue;

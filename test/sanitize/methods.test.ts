@@ -160,3 +160,10 @@ t.test('bad input gets a clear error naming the element', async (t) => {
   t.throws(() => p.apply({ id: 'x' } as never), { name: 'InvalidInputError', message: /resourceType/ });
   t.throws(() => p.apply({ resourceType: 'Patient', name: 'Khan' } as never), { name: 'InvalidInputError', message: /Patient\.name/ });
 });
+
+t.test('key order in the input does not matter (id before resourceType keeps its value)', async (t) => {
+  const p = make([{ path: 'Patient.name', method: 'redact' }]);
+  const out = p.apply({ id: 'first', resourceType: 'Patient', name: [{ family: 'Khan' }] } as never).resource;
+  t.equal(out.id, 'first');
+  t.same(Object.keys(out).sort(), ['id', 'meta', 'resourceType']);
+});
