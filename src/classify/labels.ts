@@ -51,7 +51,12 @@ export const OBLIGATION_CODES = [
 ] as const;
 
 /** Integrity / de-identification markers (v3-ObservationValue). */
-export const OBSERVATION_VALUE_CODES = ['ANONYED', 'PSEUDED', 'MASKED', 'REDACTED', 'CRYTOHASH', 'DIGSIG'] as const;
+export const OBSERVATION_VALUE_CODES = [
+  // alteration (what a de-identifier did): they restrict nothing, so they are safe to know
+  'ABSTRED', 'AGGRED', 'ANONYED', 'MAPPED', 'MASKED', 'PSEUDED', 'REDACTED', 'SUBSETTED', 'SYNTAC', 'TRSLT', 'VERSIONED',
+  // integrity and provenance
+  'CRYTOHASH', 'DIGSIG', 'HRELIABLE', 'RELIABLE', 'UNCERTREL', 'UNRELIABLE', 'LEGAL', 'TRSTACCRD', 'TRSTAGRE',
+] as const;
 
 const CONF_RANK = new Map<string, number>(CONFIDENTIALITY_ORDER.map((c, i) => [c, i]));
 

@@ -240,3 +240,13 @@ t.test('odd shapes never throw: wrong types give an empty, non-identifiable answ
   }
   t.same(classifyEntries({ resourceType: 'Observation' }, { now: NOW }), [], 'not a Bundle: no entries');
 });
+
+t.test('labels a de-identifier leaves (ABSTRED, REDACTED, ANONYED) are known; an unlisted sensitivity code is not', async (t) => {
+  const { isKnownLabel } = await import('../../src/classify/index.js');
+  for (const code of ['ABSTRED', 'REDACTED', 'ANONYED', 'CRYTOHASH']) t.ok(isKnownLabel({ system: SYSTEMS.observationValue, code }), code);
+  t.ok(isKnownLabel({ system: SYSTEMS.actCode, code: 'NORDSCLCDS' }));
+  t.ok(isKnownLabel({ system: SYSTEMS.confidentiality, code: 'R' }));
+  t.notOk(isKnownLabel({ system: SYSTEMS.actCode, code: 'TBOO' }), 'a restriction darwaza has no rule for stays unknown');
+  t.notOk(isKnownLabel({ system: SYSTEMS.confidentiality, code: 'X' }));
+  t.notOk(isKnownLabel({ code: 'R' }));
+});
