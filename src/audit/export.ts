@@ -8,9 +8,12 @@
  *   gateway-public-key.json  the Ed25519 public key(s) that signed them, with fingerprints
  *   manifest.json            what was asked (since/until) and which indices that range is
  *   README.txt               how to verify by hand
- * A time range is marked in manifest.json, not cut out: the verifier recomputes every root
- * from index 0, which is the strongest check and needs no proofs. Entries carry only
- * pseudonymous tokens and codes, so the cost is size, not privacy of content.
+ * scope 'full' (default): a time range is marked in manifest.json, not cut out: the verifier
+ * recomputes every root from index 0, the strongest check, needing no proofs. Entries carry
+ * only pseudonymous tokens and codes, so the cost is size (and other patients' tokens).
+ * scope 'range': only the range's entries (plus one boundary entry each side), each with an
+ * inclusion proof against the latest signed head (inclusion-proofs.ndjson), and consistency
+ * proofs from every earlier head to it (tree-heads.json "consistency").
  * Entries newer than the latest signed head are not exported (nothing vouches for them yet).
  *
  * FHIR export: AuditEvent.ndjson with one FHIR R4 AuditEvent per entry in the range.
@@ -29,17 +32,35 @@ export const EXPORT_FILES = {
   manifest: 'manifest.json',
   readme: 'README.txt',
   fhir: 'AuditEvent.ndjson',
+  proofs: 'inclusion-proofs.ndjson',
 } as const;
 
 export interface ExportManifest {
   format: 'darwaza-audit-export';
   v: 1;
   kind: 'native' | 'fhir';
+  /** full: every entry from 0; range: only the range (plus one boundary entry each side) with proofs. */
+  scope: 'full' | 'range';
   createdAt: string;
   /** Entries in entries.ndjson (= the latest exported head's treeSize). */
   treeSize: number;
   range: { since?: string; until?: string; firstIndex: number; endIndex: number; count: number };
+  /** Indices held in entries.ndjson: [from, to). */
+  entries: { from: number; to: number };
   files: string[];
+}
+
+/** tree-heads.json */
+export interface TreeHeadsFile {
+  heads: SignedTreeHead[];
+  /** Range exports: RFC 6962 consistency proofs from each head's size to the latest head's. */
+  consistency?: Array<{ fromSize: number; toSize: number; path: string[] }>;
+}
+
+/** One line of inclusion-proofs.ndjson (range exports), against the latest head. */
+export interface ProofLine {
+  index: number;
+  auditPath: string[];
 }
 
 export interface ExportOptions {
@@ -48,6 +69,8 @@ export interface ExportOptions {
   since?: string;
   until?: string;
   format?: 'native' | 'fhir';
+  /** Native only: 'full' (default) or 'range' (range entries with inclusion proofs). */
+  scope?: 'full' | 'range';
   clock?: () => Date;
 }
 
@@ -104,8 +127,9 @@ export function exportLog(log: AuditLog, opts: ExportOptions): ExportManifest {
       closeSync(fd);
     }
     const manifest: ExportManifest = {
-      format: 'darwaza-audit-export', v: 1, kind, createdAt: clock().toISOString(), treeSize: size,
-      range: { since, until, firstIndex, endIndex, count: endIndex - firstIndex }, files: [EXPORT_FILES.fhir, EXPORT_FILES.manifest],
+      format: 'darwaza-audit-export', v: 1, kind, scope: 'range', createdAt: clock().toISOString(), treeSize: size,
+      range: { since, until, firstIndex, endIndex, count: endIndex - firstIndex }, entries: { from: firstIndex, to: endIndex },
+      files: [EXPORT_FILES.fhir, EXPORT_FILES.manifest],
     };
     writeFileSync(join(opts.out, EXPORT_FILES.manifest), JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
     return manifest;
@@ -123,22 +147,49 @@ export function exportLog(log: AuditLog, opts: ExportOptions): ExportManifest {
       .filter((k) => usedKeys.has(k.keyId))
       .map((k) => ({ keyId: k.keyId, publicKey: Buffer.from(k.publicKey).toString('base64'), fingerprintSha256: keyFingerprint(k.publicKey) })),
   };
+  const { firstIndex, endIndex } = indexRange(log, treeSize, since, until);
+  const scope = opts.scope ?? 'full';
+  // A range export carries one entry either side of the range, to show where it starts and ends.
+  const from = scope === 'full' ? 0 : Math.max(0, firstIndex - 1);
+  const to = scope === 'full' ? treeSize : Math.min(treeSize, endIndex + 1);
   const fd = openSync(join(opts.out, EXPORT_FILES.entries), 'w', 0o600);
+  const pfd = scope === 'range' ? openSync(join(opts.out, EXPORT_FILES.proofs), 'w', 0o600) : undefined;
   try {
-    for (const rows of pages(log, 0, treeSize)) writeSync(fd, rows.map((r) => r.entry).join('\n') + '\n');
+    for (const rows of pages(log, from, to)) {
+      writeSync(fd, rows.map((r) => r.entry).join('\n') + '\n');
+      if (pfd !== undefined) {
+        const lines = rows.map((r) => {
+          const p = log.inclusionProof(r.idx, treeSize);
+          const line: ProofLine = { index: r.idx, auditPath: p.auditPath.map((h) => h.toString('hex')) };
+          return JSON.stringify(line);
+        });
+        writeSync(pfd, lines.join('\n') + '\n');
+      }
+    }
   } finally {
     closeSync(fd);
+    if (pfd !== undefined) closeSync(pfd);
   }
-  const { firstIndex, endIndex } = indexRange(log, treeSize, since, until);
+  const headsFile: TreeHeadsFile = { heads };
+  if (scope === 'range') {
+    headsFile.consistency = [...new Set(heads.map((h) => h.treeSize))]
+      .filter((m) => m > 0 && m < treeSize)
+      .map((m) => ({ fromSize: m, toSize: treeSize, path: log.consistencyProof(m, treeSize).map((h) => h.toString('hex')) }));
+  }
   const manifest: ExportManifest = {
-    format: 'darwaza-audit-export', v: 1, kind, createdAt: clock().toISOString(), treeSize,
+    format: 'darwaza-audit-export', v: 1, kind, scope, createdAt: clock().toISOString(), treeSize,
     range: { since, until, firstIndex, endIndex, count: endIndex - firstIndex },
-    files: [EXPORT_FILES.entries, EXPORT_FILES.heads, EXPORT_FILES.key, EXPORT_FILES.manifest, EXPORT_FILES.readme],
+    entries: { from, to },
+    files: [
+      EXPORT_FILES.entries,
+      ...(scope === 'range' ? [EXPORT_FILES.proofs] : []),
+      EXPORT_FILES.heads, EXPORT_FILES.key, EXPORT_FILES.manifest, EXPORT_FILES.readme,
+    ],
   };
-  writeFileSync(join(opts.out, EXPORT_FILES.heads), JSON.stringify({ heads }, null, 2) + '\n', { mode: 0o600 });
+  writeFileSync(join(opts.out, EXPORT_FILES.heads), JSON.stringify(headsFile, null, 2) + '\n', { mode: 0o600 });
   writeFileSync(join(opts.out, EXPORT_FILES.key), JSON.stringify(keyFile, null, 2) + '\n', { mode: 0o600 });
   writeFileSync(join(opts.out, EXPORT_FILES.manifest), JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
-  writeFileSync(join(opts.out, EXPORT_FILES.readme), README, { mode: 0o600 });
+  writeFileSync(join(opts.out, EXPORT_FILES.readme), scope === 'range' ? README + README_RANGE : README, { mode: 0o600 });
   return manifest;
 }
 
@@ -183,4 +234,19 @@ Verify by hand (RFC 6962 Merkle tree, as in Certificate Transparency):
      removed, inserted or reordered since that head was signed. If you kept a head from an
      earlier export, it must also appear (same size, same rootHash) or be matched by step 4:
      otherwise history was rewritten.
+`;
+
+export const README_RANGE = `
+Range export (manifest.json "scope": "range")
+---------------------------------------------
+This folder holds only the entries of the range asked for, plus one entry just before and one
+just after it (so you can see the range is complete at both ends): entries.ndjson line k is
+entry manifest.entries.from + k. Instead of recomputing the whole tree, check each entry's
+inclusion proof against the latest signed head (the one whose treeSize = manifest.treeSize):
+  inclusion-proofs.ndjson  line k: {"index": i, "auditPath": [hex, ...]} for entry i, leaf side
+                           first; verify as RFC 9162 section 2.1.3.2 says.
+  tree-heads.json          "consistency": for each earlier head, an RFC 6962 consistency proof
+                           from its size to the latest head's size (RFC 9162 section 2.1.4.2):
+                           the earlier heads are prefixes of the latest one.
+Consecutive indices with no gap show that no entry inside the range was left out.
 `;

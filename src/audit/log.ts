@@ -146,7 +146,9 @@ export class AuditLog implements AuditSink {
       }
     };
     if (this.db.inTransaction) write();
-    else this.db.transaction(write)();
+    // IMMEDIATE: take the write lock before reading the size, so another process (a CLI
+    // command auditing an admin action) cannot slip in between.
+    else this.db.transaction(write).immediate();
   }
 
   size(): number {
@@ -179,7 +181,7 @@ export class AuditLog implements AuditSink {
       if (!known) this.q.insertKey.run(signer.keyId, Buffer.from(signer.publicKey), this.clock().toISOString());
       this.q.insertHead.run(treeSize, timestamp, unsigned.rootHash, signer.keyId, signature);
       return { ...unsigned, signature };
-    })();
+    }).immediate();
   }
 
   latestHead(): SignedTreeHead | null {

@@ -19,11 +19,11 @@ import { readFileSync, createReadStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Db } from '../store/index.js';
-import { getSodium } from '../crypto/sodium.js';
+import { getSodium, type SodiumLib } from '../crypto/sodium.js';
 import { parseEntry } from './entry.js';
 import { checkTreeHeadShape, verifyTreeHeadSignature, type SignedTreeHead } from './heads.js';
-import { leafHash, nodeHash, TreeBuilder, EMPTY_ROOT } from './merkle.js';
-import { EXPORT_FILES, type ExportManifest } from './export.js';
+import { leafHash, nodeHash, TreeBuilder, EMPTY_ROOT, verifyConsistency, verifyInclusion } from './merkle.js';
+import { EXPORT_FILES, type ExportManifest, type ProofLine, type TreeHeadsFile } from './export.js';
 
 export interface VerifyOptions {
   /** A head obtained earlier (e.g. kept by the regulator): the log must still contain exactly it. */
@@ -41,7 +41,17 @@ export interface BadEntry {
 }
 
 export type VerifyResult =
-  | { ok: true; size: number; heads: number; latest: SignedTreeHead | null; unsignedTail: number }
+  | {
+      ok: true;
+      /** Entries in the log up to the latest verified head (a range export: the head's size). */
+      size: number;
+      heads: number;
+      latest: SignedTreeHead | null;
+      unsignedTail: number;
+      scope: 'full' | 'range';
+      /** Entries actually checked (range exports: the range plus its two boundary entries). */
+      entriesChecked: number;
+    }
   | { ok: false; reason: string; firstBadIndex?: number; entry?: BadEntry; range?: [number, number] };
 
 interface Source {
@@ -59,6 +69,8 @@ export async function verifyLog(
 ): Promise<VerifyResult> {
   const trusted = Array.isArray(trustedPublicKey) ? trustedPublicKey : [trustedPublicKey];
   if (typeof source === 'string') {
+    const range = readRangeFolder(source);
+    if (range) return 'reason' in range ? { ok: false, reason: range.reason } : verifyRange(range, trusted, opts);
     const folder = readFolder(source);
     if ('reason' in folder) return { ok: false, reason: folder.reason };
     return verifySource(folder, trusted, opts);
@@ -119,6 +131,123 @@ function checkStoredTree(level: { all: (...a: number[]) => unknown[] }, size: nu
   return null;
 }
 
+/** Steps 1–2: shapes, signatures under a trusted key, one root per size, time moving forward. */
+function checkHeadSet(
+  all: SignedTreeHead[],
+  srcHeads: SignedTreeHead[],
+  trusted: Uint8Array[],
+  sodium: SodiumLib,
+): { reason: string } | { bySize: Map<number, SignedTreeHead> } {
+  // 1. shape and signatures
+  for (const h of all) {
+    const bad = checkTreeHeadShape(h);
+    if (bad) return { reason: bad };
+    if (!verifyTreeHeadSignature(sodium, h, trusted)) {
+      return {
+        reason: `the tree head at size ${h.treeSize} (${iso(h.timestamp)}) is not signed by the trusted key: the log was re-signed or the head altered`,
+      };
+    }
+  }
+  // 2. one root per size, time moves forward
+  const bySize = new Map<number, SignedTreeHead>();
+  for (const h of all) {
+    const seen = bySize.get(h.treeSize);
+    if (seen && seen.rootHash !== h.rootHash) {
+      return { reason: `two signed heads at size ${h.treeSize} have different roots: the history forked` };
+    }
+    if (!seen) bySize.set(h.treeSize, h);
+  }
+  const sorted = [...srcHeads].sort((a, b) => a.treeSize - b.treeSize || a.timestamp - b.timestamp);
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i].treeSize > sorted[i - 1].treeSize && sorted[i].timestamp < sorted[i - 1].timestamp) {
+      return { reason: `the signed head at size ${sorted[i].treeSize} is older than the one at size ${sorted[i - 1].treeSize}` };
+    }
+  }
+  return { bySize };
+}
+
+interface RangeFolder {
+  dir: string;
+  manifest: ExportManifest;
+  heads: TreeHeadsFile;
+}
+
+/** A range export's manifest and heads, null if the folder is not a range export. */
+function readRangeFolder(dir: string): RangeFolder | { reason: string } | null {
+  try {
+    const manifest = JSON.parse(readFileSync(join(dir, EXPORT_FILES.manifest), 'utf8')) as ExportManifest;
+    if (manifest.scope !== 'range' || manifest.kind !== 'native') return null;
+    for (const f of [EXPORT_FILES.entries, EXPORT_FILES.proofs, EXPORT_FILES.heads]) {
+      if (!existsSync(join(dir, f))) return { reason: `the folder has no ${f}` };
+    }
+    const heads = JSON.parse(readFileSync(join(dir, EXPORT_FILES.heads), 'utf8')) as TreeHeadsFile;
+    return { dir, manifest, heads };
+  } catch {
+    return null; // readFolder reports what is wrong
+  }
+}
+
+const fromHex = (h: unknown): Buffer | null => (typeof h === 'string' && /^[0-9a-f]{64}$/.test(h) ? Buffer.from(h, 'hex') : null);
+
+/** Range export: each entry's inclusion proof against the latest head, and every head consistent with it. */
+async function verifyRange(f: RangeFolder, trusted: Uint8Array[], opts: VerifyOptions): Promise<VerifyResult> {
+  const sodium = await getSodium();
+  if (opts.to !== undefined) return { ok: false, reason: 'a range export is checked against its own latest head; --to does not apply' };
+  const heads = Array.isArray(f.heads.heads) ? f.heads.heads : [];
+  const all = opts.from ? [...heads, opts.from] : heads;
+  const checked = checkHeadSet(all, heads, trusted, sodium);
+  if ('reason' in checked) return { ok: false, reason: checked.reason };
+  const n = f.manifest.treeSize;
+  const final = checked.bySize.get(n);
+  if (!final) return { ok: false, reason: `no signed head at the export's tree size ${n}` };
+  const rootN = Buffer.from(final.rootHash, 'hex');
+  for (const [m, h] of checked.bySize) {
+    if (m === n || m === 0) continue;
+    if (m > n) return { ok: false, reason: `the head at size ${m} is beyond the export's tree size ${n}: the log was truncated` };
+    const c = (f.heads.consistency ?? []).find((x) => x.fromSize === m && x.toSize === n);
+    const path = c && Array.isArray(c.path) ? c.path.map(fromHex) : null;
+    if (!path || path.some((p) => p === null)) {
+      return { ok: false, reason: `no consistency proof from size ${m} to ${n} in ${EXPORT_FILES.heads}${h === opts.from ? ' (ask for an export that includes your kept head)' : ''}` };
+    }
+    if (!verifyConsistency(m, n, path as Buffer[], Buffer.from(h.rootHash, 'hex'), rootN)) {
+      return { ok: false, reason: `the head at size ${m} is not consistent with the head at size ${n}: history was rewritten` };
+    }
+  }
+  const { from, to } = f.manifest.entries ?? { from: 0, to: 0 };
+  const entries = createInterface({ input: createReadStream(join(f.dir, EXPORT_FILES.entries), 'utf8'), crlfDelay: Infinity })[Symbol.asyncIterator]();
+  const proofs = createInterface({ input: createReadStream(join(f.dir, EXPORT_FILES.proofs), 'utf8'), crlfDelay: Infinity })[Symbol.asyncIterator]();
+  let k = 0;
+  for (;;) {
+    const [e, p] = await Promise.all([entries.next(), proofs.next()]);
+    if (e.done !== p.done) {
+      return { ok: false, reason: `${EXPORT_FILES.entries} and ${EXPORT_FILES.proofs} have different numbers of lines`, firstBadIndex: from + k };
+    }
+    if (e.done) break;
+    const index = from + k;
+    let proof: ProofLine;
+    try {
+      proof = JSON.parse(p.value) as ProofLine;
+    } catch {
+      return { ok: false, reason: `proof line ${k + 1} is not valid JSON`, firstBadIndex: index };
+    }
+    if (proof.index !== index) return { ok: false, reason: `entry ${index} is missing from the export`, firstBadIndex: index, entry: { index } };
+    const parsed = parseEntry(e.value);
+    if (!parsed.ok) return { ok: false, reason: `entry ${index}: ${parsed.reason}`, firstBadIndex: index, entry: { index } };
+    const path = Array.isArray(proof.auditPath) ? proof.auditPath.map(fromHex) : [null];
+    if (path.some((x) => x === null) || !verifyInclusion(leafHash(e.value), index, n, path as Buffer[], rootN)) {
+      return {
+        ok: false,
+        reason: `entry ${index} is not included in the signed head at size ${n}: it was altered`,
+        firstBadIndex: index,
+        entry: { index, event: String(parsed.entry.event), time: String(parsed.entry.time) },
+      };
+    }
+    k++;
+  }
+  if (from + k !== to) return { ok: false, reason: `the export should hold entries ${from}–${to - 1} but holds ${k}`, firstBadIndex: from + k };
+  return { ok: true, size: n, heads: heads.length, latest: final, unsignedTail: 0, scope: 'range', entriesChecked: k };
+}
+
 /** Reads an export folder: only files inside it. */
 function readFolder(dir: string): Source | { reason: string } {
   for (const f of [EXPORT_FILES.entries, EXPORT_FILES.heads, EXPORT_FILES.manifest]) {
@@ -153,32 +282,9 @@ async function verifySource(src: Source, trusted: Uint8Array[], opts: VerifyOpti
   const limit = typeof opts.to === 'number' ? opts.to : (opts.to?.treeSize ?? Infinity);
   for (const extra of [opts.from, to]) if (extra) all.push(extra);
 
-  // 1. shape and signatures
-  for (const h of all) {
-    const bad = checkTreeHeadShape(h);
-    if (bad) return { ok: false, reason: bad };
-    if (!verifyTreeHeadSignature(sodium, h, trusted)) {
-      return {
-        ok: false,
-        reason: `the tree head at size ${h.treeSize} (${iso(h.timestamp)}) is not signed by the trusted key: the log was re-signed or the head altered`,
-      };
-    }
-  }
-  // 2. one root per size, time moves forward
-  const bySize = new Map<number, SignedTreeHead>();
-  for (const h of all) {
-    const seen = bySize.get(h.treeSize);
-    if (seen && seen.rootHash !== h.rootHash) {
-      return { ok: false, reason: `two signed heads at size ${h.treeSize} have different roots: the history forked` };
-    }
-    if (!seen) bySize.set(h.treeSize, h);
-  }
-  const sorted = [...src.heads].sort((a, b) => a.treeSize - b.treeSize || a.timestamp - b.timestamp);
-  for (let i = 1; i < sorted.length; i++) {
-    if (sorted[i].treeSize > sorted[i - 1].treeSize && sorted[i].timestamp < sorted[i - 1].timestamp) {
-      return { ok: false, reason: `the signed head at size ${sorted[i].treeSize} is older than the one at size ${sorted[i - 1].treeSize}` };
-    }
-  }
+  const checked = checkHeadSet(all, src.heads, trusted, sodium);
+  if ('reason' in checked) return { ok: false, reason: checked.reason };
+  const bySize = checked.bySize;
   const targets = [...bySize.values()].filter((h) => h.treeSize <= limit).sort((a, b) => a.treeSize - b.treeSize);
   let t = 0;
   let lastGood = 0;
@@ -241,7 +347,15 @@ async function verifySource(src: Source, trusted: Uint8Array[], opts: VerifyOpti
   }
   const latest = targets.length > 0 ? targets[targets.length - 1] : null;
   const latestHead = latest ? [...src.heads, ...all].filter((h) => h.treeSize === latest.treeSize).sort((a, b) => b.timestamp - a.timestamp)[0] : null;
-  return { ok: true, size: count, heads: src.heads.filter((h) => h.treeSize <= limit).length, latest: latestHead, unsignedTail: count - (latest?.treeSize ?? 0) };
+  return {
+    ok: true,
+    size: count,
+    heads: src.heads.filter((h) => h.treeSize <= limit).length,
+    latest: latestHead,
+    unsignedTail: count - (latest?.treeSize ?? 0),
+    scope: 'full',
+    entriesChecked: count,
+  };
 }
 
 const iso = (ms: number) => {

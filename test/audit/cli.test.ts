@@ -75,6 +75,7 @@ t.test('no PHI from the inputs reaches the audit tables, any export, or any comm
     ['verify', '--data-dir', join(home, 'data'), '--public-key', 'key.json'],
     ['export', '--data-dir', join(home, 'data'), '--out', 'exp'],
     ['export', '--data-dir', join(home, 'data'), '--out', 'fhir', '--format', 'fhir'],
+    ['export', '--data-dir', join(home, 'data'), '--out', 'rng', '--range-only', '--since', '2026-03-02T00:05:00Z', '--until', '2026-03-02T00:15:00Z'],
     ['prove', '5', '--data-dir', join(home, 'data')],
     ['disclosures', '--patient', PHI.cnic, '--data-dir', join(home, 'data')],
     ['disclosures', '--patient', PHI.cnic, '--json', '--data-dir', join(home, 'data')],
@@ -84,7 +85,11 @@ t.test('no PHI from the inputs reaches the audit tables, any export, or any comm
     t.equal(await command.run(args, c.io), 0, args.join(' '));
     outputs.push(c.text());
   }
-  const files = [...readdirSync(join(home, 'exp')).map((f) => join(home, 'exp', f)), join(home, 'fhir', 'AuditEvent.ndjson'), join(home, 'breach.json')];
+  const files = [
+    ...['exp', 'rng', 'fhir'].flatMap((d) => readdirSync(join(home, d)).map((f) => join(home, d, f))),
+    join(home, 'breach.json'),
+  ];
+  t.ok(files.length >= 12, 'every exported file is scanned');
   const everything = [...outputs, ...files.map((f) => readFileSync(f, 'utf8'))].join('\n');
   scanForPhi(t, 'the exports and command outputs', everything);
 });
@@ -141,6 +146,12 @@ t.test('audit export then verify --offline works from the folder alone; a kept h
   c = io(tempDir());
   t.equal(await command.run(['verify', '--offline', join(home, 'exp')], c.io), 0, 'with the folder key, warned');
   t.match(c.err.join(''), /not pinned/);
+  c = io(home);
+  t.equal(await command.run(['export', '--out', 'rng', '--range-only', '--since', '2026-03-02T00:10:00Z', '--until', '2026-03-02T00:20:00Z'], c.io), 0);
+  t.match(c.out[0], /Exported entries 9–20 .* signed head at size 60/);
+  c = io(tempDir());
+  t.equal(await command.run(['verify', '--offline', join(home, 'rng'), '--public-key', join(home, 'key.json')], c.io), 0);
+  t.match(c.out[0], /VERIFIED: 12 entries are included in the signed head at size 60; 3 signed tree heads/);
   const forged = await makeSigner();
   writeFileSync(join(home, 'other.json'), JSON.stringify({ publicKey: Buffer.from(forged.publicKey).toString('base64') }));
   c = io(home);

@@ -37,9 +37,10 @@ Subcommands:
                          recompute the log from its entries and check every signed tree head
   verify --offline DIR [--public-key FILE]
                          check an export folder on any machine (reads nothing outside DIR)
-  export --out DIR [--since T] [--until T] [--format native|fhir]
+  export --out DIR [--since T] [--until T] [--format native|fhir] [--range-only]
                          native: a self-contained verifiable folder (all entries up to the latest
-                         signed head; the range is marked in manifest.json); fhir: AuditEvent.ndjson
+                         signed head; the range is marked in manifest.json); --range-only: just
+                         the range with inclusion and consistency proofs; fhir: AuditEvent.ndjson
   prove <entry-index|message-id>
                          inclusion proof (JSON) against the latest signed tree head
   disclosures --patient ID [--token-key-file FILE] [--json]
@@ -139,6 +140,7 @@ export const command: Command = {
       destination: { type: 'string' },
       events: { type: 'string' },
       json: { type: 'boolean' },
+      'range-only': { type: 'boolean' },
     });
     const [sub, ...rest] = positionals;
     if (!sub) throw new UsageError(`a subcommand is required (${SUBS.join(', ')})`);
@@ -155,11 +157,15 @@ export const command: Command = {
           const until = isoFlag(values.until, '--until', false);
           const { db, log } = openLog(io, values['data-dir']);
           try {
-            const m = exportLog(log, { out: resolve(io.cwd, values.out), since, until, format });
+            if (values['range-only'] && format !== 'native') throw new UsageError('--range-only applies to the native format');
+            const scope = values['range-only'] ? 'range' : 'full';
+            const m = exportLog(log, { out: resolve(io.cwd, values.out), since, until, format, scope });
             io.out(
               format === 'fhir'
                 ? `Exported ${m.range.count} AuditEvent resources to ${values.out}/${EXPORT_FILES.fhir}`
-                : `Exported ${m.treeSize} entries (range: indices ${m.range.firstIndex}–${m.range.endIndex - 1}, ${m.range.count} entries) and their signed heads to ${values.out}`,
+                : scope === 'range'
+                  ? `Exported entries ${m.entries.from}–${m.entries.to - 1} (range: indices ${m.range.firstIndex}–${m.range.endIndex - 1}, ${m.range.count} entries, plus boundaries) with inclusion proofs against the signed head at size ${m.treeSize} to ${values.out}`
+                  : `Exported ${m.treeSize} entries (range: indices ${m.range.firstIndex}–${m.range.endIndex - 1}, ${m.range.count} entries) and their signed heads to ${values.out}`,
             );
             return EXIT.ok;
           } finally {
@@ -243,7 +249,11 @@ async function verify(values: Record<string, string | boolean | undefined>, io: 
   }
   if (result.ok) {
     const h = result.latest;
-    io.out(`VERIFIED: ${result.size} entries, ${result.heads} signed tree heads, all consistent.`);
+    io.out(
+      result.scope === 'range'
+        ? `VERIFIED: ${result.entriesChecked} entries are included in the signed head at size ${result.size}; ${result.heads} signed tree heads, all consistent.`
+        : `VERIFIED: ${result.size} entries, ${result.heads} signed tree heads, all consistent.`,
+    );
     if (h) io.out(`Latest signed head: ${h.treeSize} entries at ${new Date(h.timestamp).toISOString()}, root ${h.rootHash}.`);
     if (result.unsignedTail > 0) io.out(`${result.unsignedTail} newer entries are not yet under a signed head (checked against their stored hashes only).`);
     io.out(`Signing key fingerprint (SHA-256): ${prints}`);
