@@ -38,3 +38,4 @@ export type {
   StoredConsent,
   StoredConsentWithResource,
 } from './types.js';
+export { dataPeriodOf, dataReferencesOf, DATA_DATE_FIELDS, DATA_PERIOD_FIELDS } from './data.js';
