@@ -26,11 +26,14 @@ t.test('certs init, issue, revoke and list work end to end from the command line
   const again = await run('issue', 'lab-system');
   t.equal(again.code, 1);
   t.match(again.err[0], /already exists/);
+  const renewed = await run('issue', 'lab-system', '--renew', '--days', '90');
+  t.equal(renewed.code, 0, 'renew replaces it');
   t.equal((await run('revoke', 'lab-system')).code, 0);
   const list = await run('list', '--json');
   const rows = JSON.parse(list.out.join('\n'));
   t.same(rows.map((r: { name: string; revoked: boolean }) => [r.name, r.revoked]), [['ca', false], ['server', false], ['lab-system', true]]);
   t.equal(rows[2].daysLeft, 89);
+  t.match(again.err[0], /--renew/);
   const pin = makeIo(dir);
   t.equal(await certs.run(['pin', join('certs', 'server.crt')], pin.io), 0);
   t.match(pin.out[0], /^[A-Za-z0-9+/]{43}=$/);

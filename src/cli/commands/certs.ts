@@ -39,7 +39,9 @@ Subcommands:
   init [--org NAME] [--days N]        make the LAN CA (ca.key, ca.crt) and an empty CRL, if missing
   issue <client-name> [--days N]      client certificate: clients/<name>.key .csr .crt .p12 (+ .p12.pass)
   issue --server <host> [--host H]... the gateway's LAN server certificate (server.key, server.crt)
-  revoke <name|serial>                revoke and re-sign crl.pem (the gateway honours it on reload)
+        [--renew]                     replace an existing one (old files kept as <name>.<serial>-<time>.*)
+  revoke <name|serial>                revoke and re-sign crl.pem (the gateway honours it on reload);
+                                      a name revokes every unrevoked certificate of that name
   list [--json]                       every certificate with its expiry and days left
   csr --cn NAME [--org O] [--country CC]
                                       key + CSR for the uplink client certificate (national CA):
@@ -62,6 +64,7 @@ export const command: Command = {
       ...CERTS_DIR_FLAGS,
       days: { type: 'string' },
       server: { type: 'boolean' },
+      renew: { type: 'boolean' },
       host: { type: 'string', multiple: true },
       org: { type: 'string' },
       cn: { type: 'string' },
@@ -91,7 +94,7 @@ export const command: Command = {
         }
         case 'issue': {
           if (!arg) throw new UsageError(values.server ? 'issue --server needs a host name' : 'issue needs a client name');
-          const c = issueCertificate(dir, arg, { days, server: values.server, hosts: values.host });
+          const c = issueCertificate(dir, arg, { days, server: values.server, hosts: values.host, renew: values.renew });
           io.out(`certs: issued ${values.server ? 'server' : 'client'} certificate "${c.name}" serial ${c.serial}, valid until ${c.notAfter}`);
           io.out(`  certificate ${c.certFile}`);
           io.out(`  key         ${c.keyFile}`);
