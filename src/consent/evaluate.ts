@@ -160,6 +160,9 @@ interface NodeResult {
   named: boolean;
 }
 
+/** Among sibling results: deny over permit, and a permit that names the category over one that does not. */
+const rank = (r: NodeResult) => (r.effect === 'deny' ? 2 : r.named ? 1 : 0);
+
 /** The deepest matching provision under (and including) n; deny overrides among siblings. */
 function evalNode(n: CompiledProvision, f: Facet, p: Prepared, named: boolean): NodeResult | null {
   if (!matches(n, f, p)) return null;
@@ -167,7 +170,7 @@ function evalNode(n: CompiledProvision, f: Facet, p: Prepared, named: boolean): 
   let best: NodeResult | null = null;
   for (const child of n.children) {
     const r = evalNode(child, f, p, nowNamed);
-    if (r && (best === null || (r.effect === 'deny' && best.effect === 'permit'))) best = r;
+    if (r && (best === null || rank(r) > rank(best))) best = r;
     if (best?.effect === 'deny') break;
   }
   return best ?? { effect: n.type, node: n, named: nowNamed };

@@ -290,6 +290,11 @@ t.test('sensitive categories: a general permit does not release them; a provisio
   t.equal(evaluateConsent([], { ...mh, defaultWhenNone: 'permit' }).outcome, 'permit-with-obligations');
   // another consent naming it releases it
   t.equal(evaluateConsent([general, named], mh).outcome, 'permit');
+  // among matching siblings, a permit naming the category wins over a general one, whatever the order
+  const siblings = c(denyRoot({ provision: [{ type: 'permit', purpose: [{ code: 'TREAT' }] }, { type: 'permit', securityLabel: [labelPSY] }] }), 'sib');
+  const sd = evaluateConsent([siblings], mh);
+  t.equal(sd.outcome, 'permit');
+  t.ok(sd.reasons.some((r) => /mental-health: permitted by consent sib \(version 1\) at provision\.provision\[1\]/.test(r.text)));
   // a deny naming HIV overrides
   const noHiv = c(root({ provision: [{ type: 'permit', securityLabel: [{ code: 'HIV' }] }, { type: 'deny', securityLabel: [{ code: 'HIV' }] }] }));
   t.equal(evaluateConsent([noHiv], makeRequest({ categories: ['hiv-sti'], allowPartial: true })).outcome, 'permit-with-obligations');
