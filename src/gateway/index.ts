@@ -132,6 +132,8 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     requestTimeout: config.limits.requestTimeoutMs,
     headersTimeout: config.limits.headersTimeoutMs,
     keepAliveTimeout: 5000,
+    // How often Node enforces headersTimeout/requestTimeout (its default, 30 s, lets slow clients linger).
+    connectionsCheckingInterval: 1000,
     ...(config.lan.tls ? runtime.lanTlsOptions() : {}),
   };
   if (!config.lan.tls) {
@@ -166,7 +168,10 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     },
     ready: () => {
       const reasons: string[] = [];
-      if (store.atQuota()) reasons.push('the queue is at its disk quota');
+      // Ready = a request of the largest allowed size would still fit under the quota.
+      if (store.atQuota() || store.heldPayloadBytes() + config.limits.maxBodyBytes > config.limits.queueQuotaBytes) {
+        reasons.push('the queue is at (or within one maximum-size request of) its disk quota');
+      }
       if (!db.open) reasons.push('the store is closed');
       return { ok: reasons.length === 0, reasons };
     },

@@ -5,6 +5,7 @@
 import { resolve } from 'node:path';
 import { EXIT, UsageError, parseFlags, type Command } from '../command.js';
 import { DEFAULT_SIM_HOST, DEFAULT_SIM_PORT, startSimulator } from '../../sim/index.js';
+import { envelopeOpenerFromCerts } from '../../sim/keys.js';
 
 function hostPort(value: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value);
@@ -24,7 +25,7 @@ export const command: Command = {
   name: 'upstream-sim',
   summary: 'run the reference upstream receiver (for demos and tests)',
   usage: `Usage: darwaza upstream-sim [--listen HOST:PORT] [--fail-rate F] [--delay-ms N]
-                            [--drop-rate F] [--data-dir DIR]
+                            [--drop-rate F] [--data-dir DIR] [--certs DIR]
 
 Runs a reference national-service receiver until SIGINT or SIGTERM. It records every
 delivery once per Idempotency-Key and answers:
@@ -39,7 +40,11 @@ Options:
   --fail-rate F        answer 503 to this fraction of deliveries (0..1)
   --delay-ms N         wait N ms before answering
   --drop-rate F        close the connection without answering for this fraction
-  --data-dir DIR       remember accepted keys in DIR/received.log across restarts`,
+  --data-dir DIR       remember accepted keys in DIR/received.log across restarts
+  --certs DIR          act as the national service: verify each envelope's signature
+                       against the gateway keys in DIR and open it with the demo
+                       recipient keys there; refuse altered, replayed or unknown-signer
+                       envelopes (without it, any JSON body is accepted)`,
   async run(args, io) {
     const { values } = parseFlags(
       args,
@@ -49,6 +54,7 @@ Options:
         'delay-ms': { type: 'string' },
         'drop-rate': { type: 'string' },
         'data-dir': { type: 'string' },
+        certs: { type: 'string' },
       },
       false,
     );
@@ -66,6 +72,7 @@ Options:
         dropRate: rate('drop-rate', values['drop-rate']),
         delayMs: delay,
         dataDir: values['data-dir'] ? resolve(io.cwd, values['data-dir']) : undefined,
+        openEnvelope: values.certs ? await envelopeOpenerFromCerts(resolve(io.cwd, values.certs)) : undefined,
       });
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
