@@ -261,6 +261,7 @@ function makeResource(
 function walkObject(src: Record<string, unknown>, dst: Record<string, unknown>, node: Node, res: ResourceNode) {
   const fpPath = node.fpPath;
   for (const key of Object.keys(src)) {
+    if (key === '__proto__') continue; // never a FHIR element; assigning it would swap the copy's prototype
     const value = src[key];
     if (key === 'resourceType' && node === res) {
       dst[key] = value;

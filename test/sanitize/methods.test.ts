@@ -167,3 +167,11 @@ t.test('key order in the input does not matter (id before resourceType keeps its
   t.equal(out.id, 'first');
   t.same(Object.keys(out).sort(), ['id', 'meta', 'resourceType']);
 });
+
+t.test('a "__proto__" key in the input is dropped, not turned into a prototype', async (t) => {
+  const input = JSON.parse('{"resourceType":"Patient","__proto__":{"polluted":true},"name":[{"family":"Khan"}]}');
+  const out = make([]).apply(input).resource as Record<string, unknown>;
+  t.equal(Object.getPrototypeOf(out), Object.prototype);
+  t.equal(out.polluted, undefined);
+  t.same(out.name, [{ family: 'Khan' }]);
+});
