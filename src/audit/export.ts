@@ -228,8 +228,11 @@ Verify by hand (RFC 6962 Merkle tree, as in Certificate Transparency):
   5. Check each head's signature: the signed bytes are this canonical JSON (keys sorted,
      no spaces), UTF-8:
        {"keyId":"...","rootHash":"...","timestamp":N,"treeSize":N,"type":"darwaza-audit-tree-head","v":1}
-     verified with Ed25519 (e.g. libsodium crypto_sign_verify_detached, or
-     openssl pkeyutl -verify -rawin) against the public key.
+     verified with Ed25519 against the public key, e.g. libsodium
+     crypto_sign_verify_detached, or OpenSSL 3: turn the raw 32-byte key into DER by
+     prefixing the hex bytes 302a300506032b6570032100, then
+       openssl pkeyutl -verify -pubin -inkey pub.der -keyform DER -rawin \\
+               -in signed-bytes.bin -sigfile signature.bin
   6. If every head matches and is signed, no entry up to the latest head was changed,
      removed, inserted or reordered since that head was signed. If you kept a head from an
      earlier export, it must also appear (same size, same rootHash) or be matched by step 4:

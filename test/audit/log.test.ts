@@ -1,5 +1,6 @@
 import t from 'tap';
-import { AuditLog, verifyInclusion, verifyConsistency, leafHash, AuditEventError, EMPTY_ROOT } from '../../src/audit/index.js';
+import { AuditLog, verifyInclusion, verifyConsistency, leafHash, AuditEventError, EMPTY_ROOT, treeHeadBytes, EXPORT_README } from '../../src/audit/index.js';
+import { getSodium } from '../../src/crypto/sodium.js';
 import { makeEvent, makeSigner, tempDb, steppingClock } from './helpers.js';
 
 t.test('append inside the caller transaction commits with it and grows the tree', async (t) => {
@@ -108,5 +109,19 @@ t.test('the log tables refuse UPDATE and DELETE', async (t) => {
   log.append([makeEvent()]);
   t.throws(() => db.prepare("UPDATE audit_entries SET entry = '{}'").run(), /append-only/);
   t.throws(() => db.prepare('DELETE FROM audit_nodes').run(), /append-only/);
+  db.close();
+});
+
+t.test('the signed bytes of a tree head are exactly what the export README tells a person to rebuild', async (t) => {
+  const { db } = tempDb();
+  const signer = await makeSigner('k-readme');
+  const log = AuditLog.open(db, { signer, clock: () => new Date('2026-03-01T00:00:00Z') });
+  log.append([makeEvent()]);
+  const h = log.signTreeHead();
+  const written = `{"keyId":"k-readme","rootHash":"${h.rootHash}","timestamp":${Date.parse('2026-03-01T00:00:00Z')},"treeSize":1,"type":"darwaza-audit-tree-head","v":1}`;
+  t.equal(Buffer.from(treeHeadBytes(h)).toString('utf8'), written);
+  t.match(EXPORT_README, '{"keyId":"...","rootHash":"...","timestamp":N,"treeSize":N,"type":"darwaza-audit-tree-head","v":1}');
+  const sodium = await getSodium();
+  t.ok(sodium.crypto_sign_verify_detached(Buffer.from(h.signature, 'base64'), Buffer.from(written), signer.publicKey));
   db.close();
 });

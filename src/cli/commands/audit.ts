@@ -251,8 +251,8 @@ async function verify(values: Record<string, string | boolean | undefined>, io: 
     const h = result.latest;
     io.out(
       result.scope === 'range'
-        ? `VERIFIED: ${result.entriesChecked} entries are included in the signed head at size ${result.size}; ${result.heads} signed tree heads, all consistent.`
-        : `VERIFIED: ${result.size} entries, ${result.heads} signed tree heads, all consistent.`,
+        ? `VERIFIED: ${result.entriesChecked} entries are included in the signed head at size ${result.size}; ${result.heads} signed tree head${result.heads === 1 ? '' : 's'}, all consistent.`
+        : `VERIFIED: ${result.size} entries, ${result.heads} signed tree head${result.heads === 1 ? '' : 's'}, all consistent.`,
     );
     if (h) io.out(`Latest signed head: ${h.treeSize} entries at ${new Date(h.timestamp).toISOString()}, root ${h.rootHash}.`);
     if (result.unsignedTail > 0) io.out(`${result.unsignedTail} newer entries are not yet under a signed head (checked against their stored hashes only).`);
