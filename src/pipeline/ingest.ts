@@ -234,37 +234,47 @@ export function createPipeline(opts: PipelineOptions) {
       cls.identifiable = true;
     }
     const patientTokens = cls.patient ? [...new Set(cls.patient.ids.map(stages.tokenize))] : [];
-    const decisions = candidates.map((name) =>
-      stages.decide({ destinationName: name, destination: byName.get(name), purpose: req.purpose, classification: cls, source: req.source, now }),
-    );
-    if (resource.resourceType === 'Bundle' && resource.type === 'transaction') rejectTransactionIfAnyEntryDenied(req, resource, now, candidates);
-    const prepared = candidates.map((name, i) =>
-      prepareFor(name, { id, receivedAt, now, source: req.source, purpose: req.purpose, resource, v2: req.v2 }, cls, patientTokens, decisions[i]),
-    );
+    const isTransaction = resource.resourceType === 'Bundle' && resource.type === 'transaction';
+    const entryDenials = isTransaction ? transactionDenials(req, resource, now, candidates) : new Map<string, OperationOutcomeIssue[]>();
+    if (isTransaction && candidates.every((n) => entryDenials.has(n))) {
+      // Nowhere may the whole transaction go: reject it (req. 14), naming each entry and rule.
+      throw new OperationOutcomeError({ status: 422, outcome: outcomeOf([...entryDenials.values()].flat()) });
+    }
+    const prepared = candidates.map((name) => {
+      const decision = stages.decide({ destinationName: name, destination: byName.get(name), purpose: req.purpose, classification: cls, source: req.source, now });
+      const denied = entryDenials.get(name);
+      const effective: PolicyDecision = denied
+        ? { ...decision, effect: 'deny', reasons: [{ text: `a transaction is all or nothing: ${denied.map((i) => i.details?.text).join('; ')}` }] }
+        : decision;
+      return prepareFor(name, { id, receivedAt, now, source: req.source, purpose: req.purpose, resource, v2: req.v2 }, cls, patientTokens, effective);
+    });
     return { id, receivedAt, prepared, patientTokens, cls };
   }
 
-  /** Regulation req. 14: a transaction is all or nothing — one denied entry rejects it (422). */
-  function rejectTransactionIfAnyEntryDenied(req: IngestRequest, bundle: FhirResource, now: Date, candidates: string[]) {
+  /**
+   * A transaction is all or nothing per destination (req. 14): an entry the policy
+   * denies for a destination keeps the whole bundle from that destination.
+   */
+  function transactionDenials(req: IngestRequest, bundle: FhirResource, now: Date, candidates: string[]): Map<string, OperationOutcomeIssue[]> {
     const perEntry = stages.classifyEntries(bundle, now);
-    const issues: OperationOutcomeIssue[] = [];
+    const denials = new Map<string, OperationOutcomeIssue[]>();
     perEntry.forEach((cls, index) => {
       for (const name of candidates) {
         const d = stages.decide({ destinationName: name, destination: byName.get(name), purpose: req.purpose, classification: cls, source: req.source, now });
-        if (d.effect === 'deny') {
-          issues.push({
+        if (d.effect !== 'deny') continue;
+        const list = denials.get(name) ?? [];
+        if (list.length < 20) {
+          list.push({
             severity: 'error',
             code: 'forbidden',
             details: { text: `entry ${index} may not go to ${name}: ${d.reasons.map((r) => r.text).join('; ')} (rule ${d.ruleIds.join(', ')})` },
             expression: [`Bundle.entry[${index}]`],
           });
-          return;
         }
+        denials.set(name, list);
       }
     });
-    if (issues.length) {
-      throw new OperationOutcomeError({ status: 422, outcome: outcomeOf(issues) });
-    }
+    return denials;
   }
 
   function candidatesFor(req: IngestRequest, resource: FhirResource): string[] {

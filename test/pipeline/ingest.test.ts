@@ -135,3 +135,22 @@ t.test('a batch is judged entry by entry, each with an outcome', async (t) => {
   t.equal(again.kind, 'duplicate');
   t.equal(again.kind === 'duplicate' && JSON.parse(again.stored).id, r.kind === 'accepted' && r.answer.id, 'the retried batch gets the whole first answer');
 });
+
+t.test('a transaction denied for one destination still goes, whole, to the others', async (t) => {
+  const store = memoryStore();
+  const config = testConfig((c) => {
+    c.destinations.push({ ...c.destinations[0], name: 'foreign-research', country: 'DE', kind: 'research' });
+    c.routes[0].destinations.push('foreign-research');
+  });
+  const stages: Stages = {
+    ...PASS_THROUGH_STAGES,
+    classifyEntries: (b) => (b.entry as unknown[]).map(() => PASS_THROUGH_STAGES.classify({ resourceType: 'Observation' }, new Date())),
+    decide: (i) => ({ ...PASS_THROUGH_STAGES.decide(i), effect: i.destinationName === 'foreign-research' ? 'deny' : 'permit', ruleIds: ['stay-in-pk'], reasons: [{ text: 'identifiable data stays in Pakistan' }] }),
+  };
+  const p = createPipeline({ config, store, stages });
+  const tx = { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: obs('a') }, { resource: obs('b') }] };
+  const r = (await p.ingest({ resource: tx, source: 'lan', purpose: 'TREAT', format: 'fhir' })) as { answer: any };
+  t.same(r.answer.destinations.map((d: any) => [d.name, d.decision]), [['national-telemed', 'queued'], ['foreign-research', 'denied']]);
+  t.match(r.answer.destinations[1].reasons[0], /all or nothing: entry 0 may not go to foreign-research/);
+  t.same(store.writes[0].items.map((i) => i.destination), ['national-telemed']);
+});
