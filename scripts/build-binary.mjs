@@ -1,7 +1,7 @@
 // Builds dist/darwaza: one executable (Node's Single Executable Applications) holding the
 // bundled CLI, the policy pack, and better-sqlite3's native addon as an SEA asset.
 // Uses this machine's own node; nothing is downloaded. See docs in README ("Single binary").
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, writeFileSync, chmodSync, statSync, mkdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,13 +45,16 @@ try {
 } catch {
   console.warn('strip not available: the binary stays larger');
 }
-// postject's "Can't find string offset" warnings are harmless (see toolchain notes).
-run(process.execPath, [
+// postject's "Can't find string offset" warnings are harmless (see toolchain notes): filtered out.
+const injected = spawnSync(process.execPath, [
   require.resolve('postject/dist/cli.js'),
   bin,
   'NODE_SEA_BLOB',
   blob,
   '--sentinel-fuse',
   'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2',
-], { stdio: ['ignore', 'ignore', 'inherit'] });
+], { cwd: root, encoding: 'utf8' });
+const noise = /Can't find string offset|^\s*$/;
+for (const line of `${injected.stdout}\n${injected.stderr}`.split('\n')) if (!noise.test(line)) console.error(line);
+if (injected.status !== 0) throw new Error(`postject failed (exit ${injected.status})`);
 console.log(`built dist/darwaza (${(statSync(bin).size / 1e6).toFixed(1)} MB) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
