@@ -99,6 +99,13 @@ export function handleOversize(head: Buffer, maxFrameBytes: number, now = new Da
   return { acks, result: 'rejected', codes: codesOf(acks), messageType: subject.header.messageType };
 }
 
+/** A bug guard: if handling threw unexpectedly, the sender still gets AE/CE (nothing was stored by us). */
+export function handleUnexpected(payload: Buffer, now = new Date()): HandledFrame {
+  const subject = headerFallback(decodeHl7Bytes(payload.subarray(0, 4096)));
+  const acks = respond(subject, { kind: 'error', reason: 'internal error while handling the message; send it again', errorCode: HL7_ERROR.internalError }, now);
+  return { acks, result: 'failed', codes: codesOf(acks), messageType: subject.header.messageType };
+}
+
 export async function handleFrame(payload: Buffer, tlsSource: string | null, deps: HandleDeps): Promise<HandledFrame> {
   const now = deps.now ?? (() => new Date());
   const text = decodeHl7Bytes(payload);

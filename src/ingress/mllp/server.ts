@@ -10,7 +10,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { frame, MllpFramer } from './framer.js';
-import { handleFrame, handleOversize, type HandleDeps, type HandledFrame, type MllpAccept } from './handle.js';
+import { handleFrame, handleOversize, handleUnexpected, type HandleDeps, type HandledFrame, type MllpAccept } from './handle.js';
 import type { AckCode, MapOptions } from '../../hl7v2/index.js';
 
 export const DEFAULT_MAX_FRAME_BYTES = 2 * 1024 * 1024;
@@ -148,8 +148,7 @@ export async function startMllpServer(opts: MllpServerOptions): Promise<MllpServ
         } catch {
           // handleFrame turns every expected failure into an ACK; this is a bug guard.
           safeObserve({ kind: 'internal-error', reason: 'frame handler threw' });
-          stats.failed++;
-          continue;
+          handled = handleUnexpected(item.kind === 'frame' ? item.payload : item.head, opts.now?.());
         }
         stats[handled.result === 'duplicate' ? 'duplicates' : handled.result]++;
         for (const code of handled.codes) stats.acks[code]++;

@@ -93,3 +93,31 @@ t.test('over a socket, no ACK leaves before the pipeline\'s commit resolves', as
   t.ok(commitDone);
   t.equal(msa(ack).value(1), 'AA');
 });
+
+t.test('if handling throws unexpectedly the sender still gets AE, and the connection carries on', async (t) => {
+  let calls = 0;
+  const server = await startMllpServer({
+    host: '127.0.0.1',
+    port: 0,
+    maxFrameBytes: 1 << 20,
+    idleTimeoutMs: 10_000,
+    accept: async (i) => ({ kind: 'accepted', messageId: 'x', storedAck: i.ackFor('x') }),
+    // a route lookup that blows up stands in for any bug on the path
+    isOpaqueRouted: () => {
+      if (calls++ === 0) throw new Error('boom');
+      return true;
+    },
+  });
+  t.teardown(() => server.close());
+  const c = await RawClient.connect(server.port);
+  t.teardown(() => c.end());
+  c.send(loadHl7('siu-s12.hl7'));
+  const [ae] = await c.waitFor(1);
+  t.equal(msa(ae).value(1), 'AE');
+  t.equal(msa(ae).value(2), 'SCH-0001');
+  t.notMatch(ae, /boom/);
+  c.send(loadHl7('siu-s12.hl7'));
+  const acks = await c.waitFor(2);
+  t.equal(msa(acks[1]).value(1), 'AA');
+  t.equal(server.stats().failed, 1);
+});
