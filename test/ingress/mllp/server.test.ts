@@ -73,6 +73,16 @@ t.test('simple-hl7 sends ADT and ORU messages and gets ACKs that check field by 
   t.equal(ack.getSegment('MSA')!.getField(1), 'CA', 'MSH-15=AL, MSH-16=NE: one commit accept');
   t.equal(acc.count(), 4);
   t.equal(server.stats().acks.AA, 3);
+  const bad = loadHl7('oru-r01-lab-a.hl7').replace('OBX|1|NM|718-7^Hemoglobin [Mass/volume] in Blood^LN||10.9', 'OBX|1|NM|718-7^Hemoglobin [Mass/volume] in Blood^LN||ten');
+  const ae = await simpleSend(server.port, withControlId(bad, 'BAD-NM'));
+  t.equal(ae.getSegment('MSA')!.getField(1), 'AE', 'a content error gets AE');
+  t.equal(ae.getSegment('MSA')!.getField(2), 'BAD-NM');
+  const err = ae.getSegment('ERR');
+  t.ok(err, 'with an ERR segment');
+  t.equal(err!.getComponent(2, 1), 'OBX', 'ERR-2 names the segment');
+  t.equal(err!.getComponent(3, 1), '102', 'ERR-3 data type error');
+  t.equal(err!.getField(4), 'E');
+  t.equal(acc.count(), 4, 'nothing stored');
 });
 
 t.test('the AA arrives only after the message is committed: another connection to the file sees it', async (t) => {
