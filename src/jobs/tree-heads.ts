@@ -1,8 +1,9 @@
 /**
  * Signs audit tree heads on a schedule: a node-cron in-process task (default every
  * minute), a cheap check every `checkMs` that signs once `everyEntries` new entries
- * arrived since the last head, and a last head on stop() (shutdown). A head is only
- * signed when the log grew since the last one, so an idle gateway adds nothing.
+ * arrived since the last head, one at start (covering entries left unsigned by a crash),
+ * and a last head on stop() (shutdown). A head is only signed when the log grew since
+ * the last one, so an idle gateway adds nothing.
  */
 import cron from 'node-cron';
 
@@ -70,6 +71,7 @@ export function scheduleTreeHeads(opts: TreeHeadScheduleOptions): TreeHeadSchedu
         }, opts.checkMs ?? DEFAULT_TREE_HEAD_CHECK_MS)
       : undefined;
   timer?.unref();
+  signIfGrown(); // entries written before a crash get their head now
   let stopped = false;
   return {
     signIfGrown,

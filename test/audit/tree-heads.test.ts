@@ -38,3 +38,15 @@ t.test('a bad schedule is refused with the config field named, and signing error
   t.match(String(errors[0]), /no signer/);
   db.close();
 });
+
+t.test('entries left unsigned by a crash get a head as soon as the schedule starts', async (t) => {
+  const { db } = tempDb();
+  const log = AuditLog.open(db, { signer: await makeSigner() });
+  log.append([makeEvent(), makeEvent()]);
+  t.equal(log.latestHead(), null);
+  const job = scheduleTreeHeads({ log, everyEntries: 0 });
+  t.equal(log.latestHead()?.treeSize, 2);
+  job.stop();
+  t.equal(log.heads().length, 1, 'stop signs nothing more when nothing was added');
+  db.close();
+});
