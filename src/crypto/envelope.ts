@@ -77,7 +77,8 @@ export interface SealInput {
   nonce?: Uint8Array;
 }
 
-const KEY_ID_RE = /^[0-9a-f]{16}$/;
+/** Recipient key ids: ours are 16 hex (keyIdOf), but an upstream may name its keys itself. */
+export const RECIPIENT_KEY_ID_RE = /^[A-Za-z0-9._:-]{1,64}$/;
 
 function checkMeta(meta: unknown): EnvelopeMeta {
   if (!meta || typeof meta !== 'object' || Array.isArray(meta)) throw new EnvelopeInputError('meta: expected an object');
@@ -128,7 +129,9 @@ export function sealAndSerialize(input: SealInput): { envelope: Envelope; body: 
   if (input.seal) {
     const r = input.recipient;
     if (!r) throw new EnvelopeInputError('recipient: required when seal is true (no recipient key configured for this destination)');
-    if (typeof r.keyId !== 'string' || !KEY_ID_RE.test(r.keyId)) throw new EnvelopeInputError('recipient.keyId: expected 16 hex characters');
+    if (typeof r.keyId !== 'string' || !RECIPIENT_KEY_ID_RE.test(r.keyId)) {
+      throw new EnvelopeInputError('recipient.keyId: expected 1–64 letters, digits, ".", "_", ":" or "-"');
+    }
     const rpk = typeof r.publicKey === 'string' ? Buffer.from(r.publicKey, 'base64') : r.publicKey;
     if (!(rpk instanceof Uint8Array) || rpk.length !== 32) throw new EnvelopeInputError('recipient.publicKey: expected a 32-byte X25519 key');
     // node:crypto's CSPRNG: libsodium-wrappers' randombytes_buf costs ~0.2 ms a call in Node.

@@ -13,6 +13,7 @@ import {
   ALG_SEALED,
   ENVELOPE_VERSION,
   NONCE_BYTES,
+  RECIPIENT_KEY_ID_RE,
   REQUIRED_META,
   headerAad,
   signingInput,
@@ -204,7 +205,7 @@ function checkShape(env: unknown): string | undefined {
   for (const k of Object.keys(e)) if (!allowed.has(k)) return `${k}: unexpected field`;
   for (const k of allowed) if (!(k in e)) return `${k}: required`;
   if (typeof e.kid !== 'string' || !HEX16.test(e.kid)) return 'kid: expected 16 hex characters';
-  if (e.alg === ALG_SEALED && (typeof e.rkid !== 'string' || !HEX16.test(e.rkid))) return 'rkid: expected 16 hex characters';
+  if (e.alg === ALG_SEALED && (typeof e.rkid !== 'string' || !RECIPIENT_KEY_ID_RE.test(e.rkid))) return 'rkid: not a valid key id';
   for (const k of ['spk', 'nonce', 'data', 'sig']) if (k in e && typeof e[k] !== 'string') return `${k}: expected a string`;
   const meta = e.meta;
   if (!meta || typeof meta !== 'object' || Array.isArray(meta)) return 'meta: expected an object';

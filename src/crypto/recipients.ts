@@ -7,7 +7,7 @@ import type { Destination } from '../model/index.js';
 import { fromB64, keyIdOf } from './encoding.js';
 import { EnvelopeInputError } from './errors.js';
 import type { KeyStore } from './keystore.js';
-import type { RecipientRef } from './envelope.js';
+import { RECIPIENT_KEY_ID_RE, type RecipientRef } from './envelope.js';
 
 export function resolveRecipient(
   destination: Pick<Destination, 'name' | 'recipientPublicKey' | 'recipientKeyId'>,
@@ -21,7 +21,9 @@ export function resolveRecipient(
       throw new EnvelopeInputError(`${(err as Error).message} (expected base64 of a 32-byte X25519 key)`);
     }
     const keyId = destination.recipientKeyId ?? keyIdOf(publicKey);
-    if (!/^[0-9a-f]{16}$/.test(keyId)) throw new EnvelopeInputError(`destinations.${destination.name}.recipientKeyId: expected 16 hex characters`);
+    if (!RECIPIENT_KEY_ID_RE.test(keyId)) {
+      throw new EnvelopeInputError(`destinations.${destination.name}.recipientKeyId: expected 1–64 letters, digits, ".", "_", ":" or "-"`);
+    }
     return { keyId, publicKey };
   }
   if (!keys) throw new EnvelopeInputError(`destinations.${destination.name}.recipientPublicKey: not configured`);

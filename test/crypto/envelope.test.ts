@@ -148,7 +148,7 @@ t.test('bad input to sealEnvelope names the field', async (t) => {
   const { signer, rcpt } = await setup();
   t.throws(() => sealEnvelope({ meta: { ...makeMeta(), id: '' }, payload: 'x', recipient: rcpt, signer, seal: true }), EnvelopeInputError);
   t.throws(() => sealEnvelope({ meta: makeMeta(), payload: 'x', signer, seal: true }), { message: /recipient: required/ });
-  t.throws(() => sealEnvelope({ meta: makeMeta(), payload: 'x', recipient: { keyId: 'nope', publicKey: rcpt.publicKey }, signer, seal: true }), {
+  t.throws(() => sealEnvelope({ meta: makeMeta(), payload: 'x', recipient: { keyId: 'no pe', publicKey: rcpt.publicKey }, signer, seal: true }), {
     message: /recipient\.keyId/,
   });
   t.throws(() => sealEnvelope({ meta: { ...makeMeta(), n: 5 as unknown as string }, payload: 'x', signer, seal: false }), { message: /meta\.n/ });
@@ -221,7 +221,8 @@ t.test('resolveRecipient uses the configured key, else the demo key, and names b
   t.equal(resolveRecipient({ name: 'x', recipientPublicKey: pk }).keyId, demo.keyId);
   t.equal(resolveRecipient({ name: 'x', recipientPublicKey: pk, recipientKeyId: '0123456789abcdef' }).keyId, '0123456789abcdef');
   t.throws(() => resolveRecipient({ name: 'x', recipientPublicKey: 'bad' }), { message: /destinations\.x\.recipientPublicKey/ });
-  t.throws(() => resolveRecipient({ name: 'x', recipientPublicKey: pk, recipientKeyId: 'K1' }), { message: /recipientKeyId/ });
+  t.equal(resolveRecipient({ name: 'x', recipientPublicKey: pk, recipientKeyId: 'nhsp-2026:1' }).keyId, 'nhsp-2026:1', 'an upstream-assigned id');
+  t.throws(() => resolveRecipient({ name: 'x', recipientPublicKey: pk, recipientKeyId: 'K 1' }), { message: /recipientKeyId/ });
   t.throws(() => resolveRecipient({ name: 'x' }), { message: /not configured/ });
 });
 
@@ -233,4 +234,11 @@ t.test('sealAndSerialize gives exactly the canonical form of the envelope, seale
       t.equal(body, serializeEnvelope(envelope), `seal=${seal} extra=${Object.keys(extra).join(',') || 'none'}`);
     }
   }
+});
+
+t.test('an upstream-assigned recipient key id round-trips when the receiver holds the key under that id', async (t) => {
+  const { signer, rcpt } = await setup();
+  const receiver = await createReceiver({ recipientKeys: [{ keyId: 'nhsp-2026:1', secretKey: rcpt.secretKey }], trustedGatewayKeys: [signer] });
+  const body = serializeEnvelope(sealEnvelope({ meta: makeMeta(), payload: PHI, recipient: { keyId: 'nhsp-2026:1', publicKey: rcpt.publicKey }, signer, seal: true }));
+  t.ok(receiver.open(body).ok);
 });
