@@ -10,7 +10,7 @@ import { compileConsent, ConsentValidationError } from './compile.js';
 import { evaluateConsent } from './evaluate.js';
 import { patientIdStrings, tokensForIds } from './ids.js';
 import { CONSENT_MIGRATIONS } from './schema.js';
-import { DEFAULT_TIMEZONE } from './time.js';
+import { DEFAULT_TIMEZONE, isValidTimezone } from './time.js';
 import {
   WITHDRAWN_STATUSES,
   type CompiledConsent,
@@ -112,6 +112,9 @@ export class ConsentRegistry {
   private readonly newId: () => string;
 
   static open(db: Db, opts: ConsentRegistryOptions): ConsentRegistry {
+    if (opts.timezone !== undefined && !isValidTimezone(opts.timezone)) {
+      throw new Error(`consent timezone "${opts.timezone}" is not an IANA zone known to this Node or a ±hh:mm offset`);
+    }
     migrate(db, 'consent', CONSENT_MIGRATIONS);
     return new ConsentRegistry(db, opts);
   }

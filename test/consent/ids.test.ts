@@ -89,3 +89,14 @@ t.test('a consent and classification of the same patient meet on at least one to
     t.ok(mine.some((x) => raw.has(x)), `even un-normalised classification ids: ${JSON.stringify(ref)}`);
   }
 });
+
+t.test('date-only values follow a DST zone when one is configured', async (t) => {
+  // Europe/London moves to BST (+01:00) at 01:00 UTC on 29 March 2026: that day is 23 hours long.
+  const day = parseFhirDateTime('2026-03-29', 'Europe/London')!;
+  t.equal(new Date(day.start).toISOString(), '2026-03-29T00:00:00.000Z');
+  t.equal(new Date(day.end).toISOString(), '2026-03-29T22:59:59.999Z');
+  const autumn = parseFhirDateTime('2026-10-25', 'Europe/London')!;
+  t.equal(new Date(autumn.start).toISOString(), '2026-10-24T23:00:00.000Z');
+  t.equal(new Date(autumn.end).toISOString(), '2026-10-25T23:59:59.999Z', '25 hours long');
+  t.equal(new Date(parseFhirDateTime('2026-07-01', '-03:30')!.start).toISOString(), '2026-07-01T03:30:00.000Z');
+});

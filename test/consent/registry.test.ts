@@ -246,3 +246,10 @@ t.test('a new version may add identifiers of the patient but not move the consen
   );
   t.equal(registry.get('same')!.version, 2);
 });
+
+t.test('an unknown timezone is refused when the registry opens', async (t) => {
+  const db = openDatabase(':memory:');
+  t.teardown(() => db.close());
+  t.throws(() => ConsentRegistry.open(db, { tokenize, timezone: 'Mars/Olympus' }), /consent timezone "Mars\/Olympus"/);
+  t.ok(ConsentRegistry.open(db, { tokenize, timezone: '+05:00' }));
+});
