@@ -44,6 +44,14 @@ export const DEFAULT_LEASE_MS = 5 * 60_000;
 export const DEFAULT_MIN_FREE_DISK_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_DISK_CHECK_MS = 1_000;
 export const DEFAULT_QUOTA_RETRY_AFTER_S = 30;
+/**
+ * synchronous level for the dispatcher's bookkeeping transactions (claim, settle).
+ * They need no fsync of their own: losing the last few of them in a power cut only
+ * means rows go back to ready and are re-sent (the receiver de-duplicates by
+ * Idempotency-Key), and the WAL is replayed as a prefix, so the next FULL commit
+ * (an accept) makes them durable too. Acknowledged messages are always FULL.
+ */
+export const DEFAULT_BOOKKEEPING_SYNC = 'NORMAL';
 const PURGE_CHUNK = 500;
 
 export interface QueueStoreOptions {
@@ -61,6 +69,8 @@ export interface QueueStoreOptions {
   diskCheckMs?: number;
   /** Overrides the free-space probe (tests). */
   freeDiskBytes?: () => number;
+  /** 'FULL' fsyncs every claim and settle too (slower; see DEFAULT_BOOKKEEPING_SYNC). */
+  bookkeepingSync?: 'NORMAL' | 'FULL';
 }
 
 const IDENTITY_CIPHER: PayloadCipher = {
@@ -213,6 +223,7 @@ export class QueueStore {
   private readonly minFreeDiskBytes: number;
   private readonly diskCheckMs: number;
   private readonly freeDiskBytes: () => number;
+  private readonly relaxedBookkeeping: boolean;
 
   private pending: Pending[] = [];
   private flushScheduled = false;
@@ -249,6 +260,7 @@ export class QueueStore {
     this.quotaBytes = opts.quotaBytes;
     this.minFreeDiskBytes = opts.minFreeDiskBytes ?? DEFAULT_MIN_FREE_DISK_BYTES;
     this.diskCheckMs = opts.diskCheckMs ?? DEFAULT_DISK_CHECK_MS;
+    this.relaxedBookkeeping = (opts.bookkeepingSync ?? DEFAULT_BOOKKEEPING_SYNC) === 'NORMAL';
     const file = db.name;
     this.freeDiskBytes =
       opts.freeDiskBytes ??
@@ -624,12 +636,23 @@ export class QueueStore {
    */
   claim(destination: string, limit: number): ClaimedItem[] {
     if (limit <= 0) return [];
-    return this.txClaim(destination, limit, this.clock());
+    return this.bookkeeping(() => this.txClaim(destination, limit, this.clock()));
   }
 
   /** Applies many results in one transaction (with their audit events). */
   settle(settlements: Settlement[]): void {
-    if (settlements.length) this.txSettle(settlements, this.clock());
+    if (settlements.length) this.bookkeeping(() => this.txSettle(settlements, this.clock()));
+  }
+
+  /** Runs a dispatcher transaction without its own fsync, restoring FULL before anything else can run. */
+  private bookkeeping<T>(fn: () => T): T {
+    if (!this.relaxedBookkeeping || this.db.inTransaction) return fn();
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      return fn();
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
   }
 
   markDelivered(ids: number[], info: { status?: number } = {}): void {

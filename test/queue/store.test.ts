@@ -10,6 +10,7 @@ import {
   type AcceptWrite,
   type NewQueueItem,
   type QueueStoreOptions,
+  newMessageId,
 } from '../../src/queue/index.js';
 
 let n = 0;
@@ -342,4 +343,28 @@ t.test('retention deletes old finished rows and messages and shreds unused ciphe
   t.equal(store.getMessage('denied-only'), undefined);
   t.equal(store.getMessage('stuck')!.destinations[0]!.state, 'dead', 'dead letters are kept for the operator');
   t.same(shredded, ['d:old'], 'a scope still holding a payload is not shredded');
+});
+
+t.test('claim and settle skip their own fsync but leave the connection at synchronous=FULL', async (t) => {
+  const { store, db } = openStore(t);
+  await store.accept(makeWrite({ id: 'sync' }));
+  const seen: number[] = [];
+  const [c] = store.claim('nhs-pk', 1);
+  seen.push(db.pragma('synchronous', { simple: true }) as number);
+  store.markDelivered([c!.id], { status: 200 });
+  seen.push(db.pragma('synchronous', { simple: true }) as number);
+  t.same(seen, [2, 2], 'FULL (2) after each');
+  const { store: strict, db: db2 } = openStore(t, { bookkeepingSync: 'FULL' });
+  await strict.accept(makeWrite({ id: 'strict' }));
+  t.equal(strict.claim('nhs-pk', 1).length, 1);
+  t.equal(db2.pragma('synchronous', { simple: true }), 2);
+});
+
+t.test('newMessageId makes time-ordered UUID v7 ids', async (t) => {
+  const a = newMessageId(1_800_000_000_000);
+  const b = newMessageId(1_800_000_000_001);
+  t.match(a, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  t.ok(a < b, 'later ids sort after earlier ones');
+  t.equal(parseInt(a.replace(/-/g, '').slice(0, 12), 16), 1_800_000_000_000);
+  t.not(newMessageId(5), newMessageId(5), 'random within one millisecond');
 });
