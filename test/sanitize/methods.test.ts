@@ -138,7 +138,9 @@ t.test('free text: known identities and patterns are scrubbed, xhtml tags kept; 
   t.equal((drop.apply(input as never).resource as any).text.div, undefined, 'dropped when anything matched');
   const extra = make([], { freeText: { scrub: [], replacement: '***' } });
   const note = { resourceType: 'Observation', status: 'final', code: { text: 'x' }, note: [{ text: 'seen with Nasreen today' }] };
-  t.equal((extra.apply(note as never, { identities: ['Nasreen'] }).resource as any).note[0].text, 'seen with *** today', 'identities from the caller count too');
+  const scrubbed = extra.apply(note as never, { identities: ['Nasreen'] }).resource as any;
+  t.equal(scrubbed.note[0].text, 'seen with *** today', 'identities from the caller count too');
+  t.same(scrubbed.meta.security.map((c: { code: string }) => c.code), ['REDACTED'], 'scrubbing alone labels the resource');
 });
 
 t.test('processingErrors: skip empties the resource; raise throws a SanitizeError without values', async (t) => {
