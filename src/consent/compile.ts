@@ -32,6 +32,8 @@ export const MAX_PROVISION_DEPTH = 16;
 export const MAX_PROVISIONS = 1000;
 
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+/** One shared empty array for the many empty lists of compiled provisions (hundreds of thousands are cached). */
+const NONE: never[] = Object.freeze([]) as unknown as never[];
 
 const CONSENT_KEYS = new Set([
   'resourceType', 'id', 'meta', 'implicitRules', 'language', 'text', 'contained', 'extension', 'modifierExtension',
@@ -131,15 +133,14 @@ function actor(value: unknown, path: string): CompiledActor {
   noModifiers(value, path);
   if (value.reference === undefined) fail(`${path}.reference`, 'is required');
   const ref = reference(value.reference, `${path}.reference`);
-  const references: string[] = [];
+  let references: string[] = NONE;
   if (typeof ref.reference === 'string') {
     const m = ORG_REF.exec(ref.reference.trim());
-    references.push(m ? `Organization/${m[1]}` : ref.reference.trim());
+    references = [m ? `Organization/${m[1]}` : ref.reference.trim()];
   }
-  const identifierValues: string[] = [];
   const ident = ref.identifier as Json | undefined;
-  if (ident && typeof ident.value === 'string') identifierValues.push(ident.value.trim());
-  const roles = value.role === undefined ? [] : conceptCodes(value.role, `${path}.role`);
+  const identifierValues: string[] = ident && typeof ident.value === 'string' ? [ident.value.trim()] : NONE;
+  const roles = value.role === undefined ? NONE : conceptCodes(value.role, `${path}.role`);
   return {
     references,
     identifierValues,
@@ -184,7 +185,7 @@ function provision(
   } else if (value.type === 'permit' || value.type === 'deny') type = value.type;
   else fail(`${path}.type`, 'must be permit or deny');
 
-  const out: CompiledProvision = { path: outPath, type, namesCategories: [], children: [] };
+  const out: CompiledProvision = { path: outPath, type, namesCategories: NONE, children: NONE };
   const names = new Set<Category>();
   const note = (code: string) => {
     const c = categoryOfCode(code);
@@ -230,7 +231,7 @@ function provision(
       return normalizeDataReference(r.reference);
     });
   }
-  out.namesCategories = [...names];
+  if (names.size > 0) out.namesCategories = [...names];
   if (value.provision !== undefined) {
     out.children = arrayOf(value.provision, `${path}.provision`).map((c, i) =>
       provision(c, `${path}.provision[${i}]`, `${outPath}.provision[${i}]`, depth + 1, budget, timezone, undefined),
@@ -307,7 +308,7 @@ export function compileConsent(resource: unknown, options: CompileOptions = {}):
     resource.provision === undefined
       ? baseType === undefined
         ? fail('Consent.provision', 'is required (or a policyRule OPTIN/OPTOUT)')
-        : ({ path: 'provision', type: baseType, namesCategories: [], children: [] } as CompiledProvision)
+        : ({ path: 'provision', type: baseType, namesCategories: NONE, children: NONE } as CompiledProvision)
       : provision(resource.provision, 'Consent.provision', 'provision', 0, { count: 0 }, timezone, baseType);
   const version = options.version ?? Number((resource.meta as Json | undefined)?.versionId ?? 1);
   return {
