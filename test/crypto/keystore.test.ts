@@ -91,12 +91,23 @@ t.test('rotation keeps old signing keys trusted until pruned after the overlap',
   t.equal(reopened.signerById(first), undefined);
 });
 
-t.test('scheduleKeyRotation validates its cron expression and stop() ends the task', async (t) => {
+t.test('scheduleKeyRotation validates its cron expression, rotates on schedule, and stop() ends the task', async (t) => {
   const keys = await loadOrCreateKeyStore(t.testdir());
   t.throws(() => scheduleKeyRotation(keys, { cron: 'every tuesday' }), { message: /not a valid cron/ });
-  const job = scheduleKeyRotation(keys, { cron: '* * * * * *' });
-  job.stop();
-  t.pass('stopped without leaving a timer (tap would hang otherwise)');
+  const before = keys.signer().keyId;
+  const rotated = await new Promise<string>((resolve, reject) => {
+    const job = scheduleKeyRotation(keys, {
+      cron: '* * * * * *', // every second
+      onRotated: (e) => {
+        job.stop();
+        resolve(e.rotated.keyId);
+      },
+      onError: reject,
+    });
+  });
+  t.not(rotated, before);
+  t.equal(keys.signer().keyId, rotated, 'the scheduled task rotated the key in process');
+  t.ok(keys.trustedGatewayKeys().some((k) => k.keyId === before), 'the old key stays trusted');
 });
 
 t.test('patient tokens are stable HMAC-SHA256 in base64url, equal to crypto_auth_hmacsha256', async (t) => {
