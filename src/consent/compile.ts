@@ -20,10 +20,12 @@ import {
 export class ConsentValidationError extends Error {
   override name = 'ConsentValidationError';
   constructor(
+    /** FHIRPath of the element at fault, e.g. "Consent.provision.provision[0].period.start". */
     readonly element: string,
-    message: string,
+    /** The problem in plain words, without the element (message = "element: problem"). */
+    readonly problem: string,
   ) {
-    super(`${element}: ${message}`);
+    super(`${element}: ${problem}`);
   }
 }
 

@@ -217,7 +217,7 @@ async function importConsents(registry: ConsentRegistry, file: string, io: CliIo
       if (res.ok) res.unchanged ? unchanged++ : created++;
       else {
         refused++;
-        io.err(`${where}: ${res.error.element}: ${res.error.message.slice(res.error.element.length + 2)}`);
+        io.err(`${where}: ${res.error.element}: ${res.error.problem}`);
       }
     }
     done += batch.length;
