@@ -90,6 +90,8 @@ export interface FreeTextEngine {
 }
 
 const DIGIT_OR_AT = /[\d@]/;
+/** Numbers of 1-4 digits (a 3-digit NPI, a house number) would scrub lab values: not identities. */
+const SHORT_NUMBER = /^\d{1,4}$/;
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 function prefilter(patterns: Pattern[]): RegExp | null {
@@ -171,7 +173,9 @@ export function compileFreeText(spec: FreeTextSpec): FreeTextEngine {
       for (const s of res.subResources) visit(s);
     };
     visit(root);
-    return [...out].filter((v) => !keptPlaces.has(v.toLowerCase())).sort((a, b) => b.length - a.length);
+    return [...out]
+      .filter((v) => !keptPlaces.has(v.toLowerCase()) && !SHORT_NUMBER.test(v))
+      .sort((a, b) => b.length - a.length);
   }
 
   function identityRegexes(ids: string[]): RegExp[] {

@@ -177,3 +177,9 @@ t.test('a "__proto__" key in the input is dropped, not turned into a prototype',
   t.equal(out.polluted, undefined);
   t.same(out.name, [{ family: 'Khan' }]);
 });
+
+t.test('short numbers found in identifiers do not scrub clinical numbers from free text', async (t) => {
+  const p = make([], { freeText: { scrub: [] } });
+  const obs = { resourceType: 'Observation', status: 'final', code: { text: 'platelets' }, performer: [{ identifier: { value: '410' } }], note: [{ text: 'platelets 410, repeat' }] };
+  t.equal((p.apply(obs as never).resource as any).note[0].text, 'platelets 410, repeat');
+});
