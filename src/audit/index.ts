@@ -32,7 +32,7 @@ export {
   TreeBuilder,
   type Hash,
 } from './merkle.js';
-export { exportLog, ExportError, EXPORT_FILES, README as EXPORT_README, type ExportManifest, type ExportOptions, type GatewayPublicKeyFile } from './export.js';
+export { exportLog, ExportError, EXPORT_FILES, README as EXPORT_README, type ExportManifest, type ExportOptions, type GatewayPublicKeyFile, type TreeHeadsFile, type ProofLine } from './export.js';
 export { toFhirAuditEvent, FHIR_SYSTEMS } from './fhir.js';
 export {
   disclosures,
