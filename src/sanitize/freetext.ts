@@ -38,11 +38,16 @@ export const PATTERNS: Record<string, { source: string; flags: string; replaceWi
   'pk-passport': { source: '\\b[A-Z]{2}\\d{7}\\b', flags: 'gi', about: 'Pakistani passport numbers (2 letters, 7 digits)' },
   ntn: { source: '(?:(?<!\\d)\\d{7}-\\d(?!\\d))|(?:\\bNTN\\s*(?:no\\.?|number|#)?[:\\s-]*\\d{7,9}(?:-\\d)?)', flags: 'gi', about: 'National Tax Number 1234567-8, or labelled NTN' },
   mrn: {
-    source: '\\b(?:MRN|MR\\s*#|MR\\s*No\\.?|Medical\\s+Record(?:\\s+(?:Number|No\\.?))?|Hospital\\s+(?:No\\.?|Number))\\s*[:#]?\\s*(?=[A-Za-z0-9/-]*\\d)[A-Za-z0-9][A-Za-z0-9/-]{2,}',
+    source: '\\b(?:MRN|MR\\s*#|MR\\s*No\\.?|Medical\\s+Record(?:\\s+(?:Number|No\\.?))?|Hospital\\s+(?:No\\.?|Number))\\s*[:#]?\\s*(?=[A-Za-z0-9/-]{0,40}\\d)[A-Za-z0-9][A-Za-z0-9/-]{2,40}',
     flags: 'gi',
     about: 'labelled hospital medical-record numbers (MRN: …)',
   },
-  email: { source: '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}', flags: 'g', about: 'e-mail addresses' },
+  // bounded repetitions, anchored starts: linear on long tokens (no catastrophic backtracking)
+  email: {
+    source: '(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\\.[A-Za-z0-9-]{1,63}){0,8}\\.[A-Za-z]{2,24}',
+    flags: 'g',
+    about: 'e-mail addresses',
+  },
   'us-ssn': { source: '(?<!\\d)\\d{3}-\\d{2}-\\d{4}(?!\\d)', flags: 'g', about: 'US social security numbers' },
   phone: {
     source: '(?<![\\d+])(?:\\+?\\d{1,3}[\\s.-]?)?\\(?\\d{3}\\)?[\\s.-]?\\d{3}[\\s.-]?\\d{4}(?!\\d)',

@@ -183,3 +183,13 @@ t.test('short numbers found in identifiers do not scrub clinical numbers from fr
   const obs = { resourceType: 'Observation', status: 'final', code: { text: 'platelets' }, performer: [{ identifier: { value: '410' } }], note: [{ text: 'platelets 410, repeat' }] };
   t.equal((p.apply(obs as never).resource as any).note[0].text, 'platelets 410, repeat');
 });
+
+t.test('free-text patterns stay linear on a long hostile string (no catastrophic backtracking)', async (t) => {
+  const p = make([], {
+    freeText: { scrub: ['cnic', 'cnic-13', 'pk-mobile', 'pk-phone', 'pk-passport', 'ntn', 'mrn', 'email', 'us-ssn', 'phone', 'ip', 'url', 'date-iso', 'date-dmy', 'date-text', 'age-over-89'] },
+  });
+  // A backtracking pattern would not finish within the test timeout; linear ones take milliseconds.
+  const hostile = `CNIC 35202-1234567-1 MRN ${'a1.'.repeat(40_000)} ${'x'.repeat(100_000)}1@ ${'9'.repeat(50_000)}`;
+  const out = p.apply({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, valueString: hostile } as never).resource as any;
+  t.ok(out.valueString.startsWith('CNIC [redacted] MRN'), 'scanned to the end and scrubbed');
+});
