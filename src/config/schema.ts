@@ -169,6 +169,7 @@ export const gatewayConfigSchema = {
       properties: {
         kek: { type: 'string', enum: ['file', 'env', 'passphrase'], default: 'file', description: 'where the key-encryption key comes from' },
         rotateCron: { type: 'string', description: 'scheduled signing-key rotation (node-cron), off when absent' },
+        overlapDays: { type: 'number', minimum: 0, default: 30, description: 'days a rotated-out signing key stays trusted' },
       },
     },
     simulator: {

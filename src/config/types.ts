@@ -54,6 +54,6 @@ export interface GatewayConfig {
     treeHeadEveryEntries: number;
     atna?: { host: string; port: number; ca?: string; cert?: string; key?: string };
   };
-  keys: { kek: 'file' | 'env' | 'passphrase'; rotateCron?: string };
+  keys: { kek: 'file' | 'env' | 'passphrase'; rotateCron?: string; overlapDays: number };
   simulator: { embedded: boolean; listen: HostPort };
 }

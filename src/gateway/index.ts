@@ -148,6 +148,10 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     ...(config.lan.tls ? { createServer: createHttpsServer } : {}),
   });
   (lanServer as { maxConnections?: number }).maxConnections = config.limits.maxConnections;
+  if (config.lan.tls) {
+    const tlsWatch = runtime.watchLanTls(lanServer as never);
+    closers.push(() => tlsWatch.stop());
+  }
   closers.push(() => new Promise<void>((r) => lanServer.close(() => r())));
 
   // HL7 v2 over MLLP.

@@ -25,16 +25,15 @@ import {
   loadOrCreateKeyStore,
   openAtRestCipher,
   kekSourceFromConfig,
-  sealEnvelope,
-  serializeEnvelope,
+  sealAndSerialize,
+  resolveRecipient,
   createReceiver,
-  fromB64,
   type KeyStore,
 } from '../crypto/index.js';
 import { AuditLog } from '../audit/index.js';
 import { scheduleTreeHeads } from '../jobs/tree-heads.js';
 import { scheduleKeyRotation } from '../crypto/index.js';
-import { lanTlsOptions, clientName, spkiSha256, certificateStatus } from '../pki/index.js';
+import { lanTlsOptions, clientName, spkiSha256, certificateStatus, watchLanTls } from '../pki/index.js';
 import { startMllpServer } from '../ingress/mllp/index.js';
 import { sanitizeV2 } from '../hl7v2/index.js';
 import { OperationOutcomeError, unprocessable } from '../fhir/index.js';
@@ -53,6 +52,8 @@ export interface StageRuntime {
   consentRoutes: ConsentRoutes;
   clientName: (socket: TLSSocket) => string | undefined;
   lanTlsOptions: () => Record<string, unknown>;
+  /** Reloads a TLS listener's certificates and CRL when they change (revocations reach it). */
+  watchLanTls: (server: { setSecureContext(o: never): void }) => { stop(): void };
   startMllp(pipeline: Pipeline, store: QueueStore): Promise<{ port: number; close(): Promise<void> }>;
   refreshGauges(): void;
   policyRef(): PolicyRef;
@@ -109,14 +110,15 @@ export async function buildStages(
     return p;
   };
 
+  /** The destination's recipient key: configured, or the demo key made by init. Sealing without one fails closed. */
   const recipientOf = (d: Destination) => {
-    if (d.recipientPublicKey) return { keyId: d.recipientKeyId ?? 'configured', publicKey: fromB64(d.recipientPublicKey, `destinations.${d.name}.recipientPublicKey`, 32) };
-    const pub = join(config.certsDir, `recipient-${d.name}.pub`);
-    if (existsSync(pub)) {
-      const pair = keys.demoRecipient(d.name);
-      return { keyId: pair.keyId, publicKey: pair.publicKey };
+    try {
+      // The demo key only where `init` made one: a real destination without a configured key fails closed.
+      const demo = existsSync(join(config.certsDir, `recipient-${d.name}.pub`));
+      return resolveRecipient(d, demo ? keys : undefined);
+    } catch {
+      return undefined;
     }
-    return undefined;
   };
 
   const stages: Stages = {
@@ -146,7 +148,7 @@ export async function buildStages(
       if (mustSeal && !recipient) {
         throw new OperationOutcomeError(unprocessable(`destination ${input.destination.name} has no recipient key, and sealing is required`));
       }
-      const env = sealEnvelope({
+      const { body } = sealAndSerialize({
         meta: {
           id: input.messageId,
           source: config.organization,
@@ -161,14 +163,14 @@ export async function buildStages(
         signer: keys.signer(),
         seal: mustSeal,
       });
-      return { body: Buffer.from(serializeEnvelope(env), 'utf8'), contentType: 'application/vnd.darwaza.envelope+json' };
+      return { body: Buffer.from(body, 'utf8'), contentType: 'application/vnd.darwaza.envelope+json' };
     },
     tokenize,
   };
 
   // The demo simulator opens envelopes like a real national service would.
   const demoRecipients = config.destinations.filter((d) => !d.recipientPublicKey).map((d) => keys.demoRecipient(d.name));
-  const receiver = await createReceiver({ recipientKeys: demoRecipients, trustedGatewayKeys: keys.trustedGatewayKeys() });
+  const receiver = await createReceiver({ recipientKeys: demoRecipients, trustedGatewayKeys: () => keys.trustedGatewayKeys() });
 
   /** Send-time re-check: the current policy and the current consents, from the stored context. */
   const recheck = (item: ClaimedItem): RecheckResult => {
@@ -198,6 +200,7 @@ export async function buildStages(
   const rotation = config.keys.rotateCron
     ? scheduleKeyRotation(keys, {
         cron: config.keys.rotateCron,
+        overlapMs: config.keys.overlapDays * 86_400_000,
         onRotated: (e) => audit.append([{ event: 'key-rotated', time: clock().toISOString(), reason: `new signing key ${e.rotated.keyId}`, actor: 'scheduler' }]),
         onError: (err) => logger.error({ err: describeError(err) }, 'key rotation failed'),
       })
@@ -232,6 +235,7 @@ export async function buildStages(
     },
     clientName,
     lanTlsOptions: () => ({ ...lanTlsOptions(config.certsDir) }),
+    watchLanTls: (server) => watchLanTls(server as never, config.certsDir, { onError: (err) => logger.error({ err: describeError(err) }, 'could not reload LAN TLS material') }),
     async startMllp(pipeline, store) {
       const server = await startMllpServer({
         host: config.listen.mllp!.host,
