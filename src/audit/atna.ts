@@ -8,11 +8,14 @@
  * The payload is the entry as a FHIR R4 AuditEvent (see fhir.ts), not DICOM XML.
  *
  * Spooling: the audit log itself is the spool. A cursor row (audit_atna_cursor) records the
- * next leaf index to send, and advances only after a batch was written to the socket. While
- * the collector is unreachable nothing is lost: entries wait in the log, and the feed
- * reconnects with backoff and drains from the cursor. Delivery is at least once: after a
- * broken connection the last batch is sent again; the leaf index in the structured data lets
- * the collector drop duplicates.
+ * next leaf index to send, and advances after a batch was written to the socket. While the
+ * collector is unreachable nothing is lost: entries wait in the log, and the feed reconnects
+ * with backoff and drains from the cursor. Syslog has no acknowledgement, so "written" only
+ * means handed to the kernel: whenever a connection closes, the cursor is moved back (and
+ * persisted) to the first batch written in the last `settleMs`, which is sent again. Delivery
+ * is thus at least once; the leaf index in the structured data lets the collector drop
+ * duplicates. (With TLS 1.3 a collector that refuses our client certificate does so after
+ * our first write: that batch comes back the same way.)
  */
 import { readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
@@ -46,6 +49,8 @@ export interface AtnaFeedOptions {
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
   connectTimeoutMs?: number;
+  /** Batches written this recently are sent again after the connection closes (at least once). */
+  settleMs?: number;
   hostname?: string;
   appName?: string;
   /** Connection problems (PHI-free messages); the feed keeps retrying. */
@@ -60,6 +65,7 @@ export const DEFAULT_ATNA = {
   reconnectMinMs: 500,
   reconnectMaxMs: 60_000,
   connectTimeoutMs: 10_000,
+  settleMs: 5_000,
   appName: 'darwaza',
 } as const;
 
@@ -110,7 +116,8 @@ export function startAtnaFeed(opts: AtnaFeedOptions): AtnaFeed {
   if (getCursor.get(o.feed) === undefined) setCursor.run(o.feed, o.startAt === 'end' ? log.size() : 0, clock().toISOString());
 
   let cursor = getCursor.get(o.feed) as number;
-  let resendFrom: number | null = null;
+  /** Batches written on the current connection within the settle window: { start, at }. */
+  let recent: Array<{ start: number; at: number }> = [];
   let socket: tls.TLSSocket | null = null;
   let up = false;
   let stopped = false;
@@ -124,6 +131,16 @@ export function startAtnaFeed(opts: AtnaFeedOptions): AtnaFeed {
     timer = setTimeout(fn, ms);
   };
 
+  /** On any close: what was written lately may not have reached the collector. */
+  const rewind = () => {
+    const now = Date.now();
+    const unsure = recent.filter((b) => now - b.at <= o.settleMs);
+    recent = [];
+    if (unsure.length === 0) return;
+    cursor = Math.min(cursor, unsure[0].start);
+    setCursor.run(o.feed, cursor, clock().toISOString());
+  };
+
   const connect = () => {
     if (stopped) return;
     const s = tls.connect({ host: opts.host, port: opts.port, ...tlsOpts, timeout: o.connectTimeoutMs });
@@ -132,10 +149,7 @@ export function startAtnaFeed(opts: AtnaFeedOptions): AtnaFeed {
     s.once('secureConnect', () => {
       up = true;
       backoff = o.reconnectMinMs;
-      if (resendFrom !== null) {
-        cursor = Math.min(cursor, resendFrom);
-        resendFrom = null;
-      }
+      recent = [];
       pump();
     });
     s.on('timeout', () => s.destroy(new Error('collector did not answer in time')));
@@ -143,17 +157,15 @@ export function startAtnaFeed(opts: AtnaFeedOptions): AtnaFeed {
     s.on('error', (err) => onError(new Error(`ATNA feed to ${opts.host}:${opts.port}: ${(err as NodeJS.ErrnoException).code ?? err.message}`)));
     s.once('close', () => {
       if (socket === s) socket = null;
-      const wasUp = up;
       up = false;
       sending = false;
+      rewind();
       if (stopped) return;
-      if (wasUp && resendFrom === null) resendFrom = lastBatchStart;
       schedule(connect, backoff);
       backoff = Math.min(backoff * 2, o.reconnectMaxMs);
     });
   };
 
-  let lastBatchStart = cursor;
   const pump = () => {
     if (stopped || !up || sending || !socket) return;
     const rows = page.all(cursor, o.batch) as Array<{ idx: number; entry: string }>;
@@ -168,7 +180,9 @@ export function startAtnaFeed(opts: AtnaFeedOptions): AtnaFeed {
     s.write(Buffer.concat(frames), (err) => {
       sending = false;
       if (err || stopped || socket !== s) return;
-      lastBatchStart = start;
+      const now = Date.now();
+      recent.push({ start, at: now });
+      while (recent.length > 0 && now - recent[0].at > o.settleMs) recent.shift();
       cursor = rows[rows.length - 1].idx + 1;
       setCursor.run(o.feed, cursor, clock().toISOString());
       setImmediate(pump);

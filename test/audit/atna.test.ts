@@ -25,10 +25,10 @@ function selfSigned() {
 }
 
 /** A syslog-over-TLS collector that parses RFC 5425 octet-counted frames. */
-function collector(creds: { cert: string; key: string }, port = 0) {
+function collector(creds: { cert: string; key: string }, port = 0, clientCa?: string) {
   const messages: string[] = [];
   const sockets = new Set<tls.TLSSocket>();
-  const server = tls.createServer({ cert: creds.cert, key: creds.key }, (s) => {
+  const server = tls.createServer({ cert: creds.cert, key: creds.key, ...(clientCa ? { requestCert: true, rejectUnauthorized: true, ca: clientCa } : {}) }, (s) => {
     sockets.add(s);
     let buf = Buffer.alloc(0);
     s.on('data', (d: Buffer) => {
@@ -137,6 +137,25 @@ t.test('a collector whose certificate is not trusted receives nothing', async (t
   t.equal(c.messages.length, 0);
   t.equal(feed.cursor(), 0);
   t.ok(errors.length > 0);
+  await feed.stop();
+  await c.close();
+  db.close();
+});
+
+t.test('a collector that requires a client certificate gets the feed when cert and key are given (mutual TLS)', async (t) => {
+  const { db } = tempDb();
+  const log = AuditLog.open(db, {});
+  log.append([makeEvent(), makeEvent()]);
+  const client = selfSigned();
+  const c = await collector(creds, 0, client.cert);
+  const without = startAtnaFeed({ log, host: '127.0.0.1', port: c.port, tls: { ca: creds.cert }, feed: 'no-cert', pollMs: 20, reconnectMinMs: 50 });
+  await sleep(300);
+  t.equal(c.messages.length, 0, 'refused without a client certificate');
+  t.equal(without.cursor(), 0);
+  await without.stop();
+  const feed = startAtnaFeed({ log, host: '127.0.0.1', port: c.port, tls: { ca: creds.cert, cert: client.cert, key: client.key }, feed: 'mtls', pollMs: 20 });
+  await until(() => c.messages.length >= 2);
+  t.same(c.messages.map(indexOf), [0, 1]);
   await feed.stop();
   await c.close();
   db.close();
