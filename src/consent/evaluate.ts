@@ -89,6 +89,8 @@ function prepare(req: ConsentRequest): Prepared {
 }
 
 const RESOURCE_TYPE = /^[A-Z][A-Za-z]+$/;
+/** Envelopes, not data: a Bundle's entries and a message's focus are what consent speaks about. */
+export const CONTAINER_TYPES: ReadonlySet<string> = new Set(['Bundle', 'MessageHeader']);
 
 /** Does provision `n` match facet `f` of the request? All present elements must match. */
 function matches(n: CompiledProvision, f: Facet, p: Prepared): boolean {
@@ -193,7 +195,8 @@ export function evaluateConsent(consents: readonly CompiledConsent[], request: C
 
   const usable = consents.filter((c) => c.status === 'active' && c.scopes.some((s) => scopes.includes(s)));
 
-  const types = request.resourceTypes.length > 0 ? [...new Set(request.resourceTypes)] : ['*'];
+  const dataTypes = request.resourceTypes.filter((t) => !CONTAINER_TYPES.has(t));
+  const types = dataTypes.length > 0 ? [...new Set(dataTypes)] : ['*'];
   const cats = [...new Set([...request.categories, ...categoriesOfLabels(request.labels)])];
   const facets: Facet[] = [
     ...types.map((value) => ({ kind: 'type', value }) as Facet),

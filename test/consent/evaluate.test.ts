@@ -122,6 +122,7 @@ t.test('class: a resource type class redacts or releases that type only', async 
     'partial release is off unless the pipeline asks for it (it must then honour redact)',
   );
   const only = c(denyRoot({ provision: [{ type: 'permit', class: [{ code: 'Condition' }] }] }));
+  t.equal(evaluateConsent([only], makeRequest({ resourceTypes: ['Bundle', 'MessageHeader', 'Condition'] })).effect, 'permit', 'envelopes are not data');
   t.equal(evaluateConsent([only], makeRequest({ resourceTypes: ['Condition'] })).effect, 'permit');
   t.equal(evaluateConsent([only], makeRequest({ resourceTypes: ['Observation'] })).effect, 'deny');
 });
