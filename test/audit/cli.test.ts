@@ -216,3 +216,21 @@ t.test('usage mistakes and missing files are clear errors', async (t) => {
   t.match(c.err[0], /no gateway database/);
   t.equal(await command.run(['disclosures', '--patient', 'x'], io(home).io), 3, 'no token key file');
 });
+
+t.test('a regulator who kept a proof from before catches a truncated log with verify --from', async (t) => {
+  const { home, db, signer } = await gatewayHome();
+  keyFile(home, signer.publicKey);
+  let c = io(home);
+  t.equal(await command.run(['prove', '50'], c.io), 0);
+  writeFileSync(join(home, 'kept-proof.json'), c.out.join('\n')); // holds the signed head at size 60
+  for (const tbl of ['audit_entries', 'audit_nodes', 'audit_tree_heads']) db.exec(`DROP TRIGGER ${tbl}_no_delete`);
+  db.exec('DELETE FROM audit_entries WHERE idx >= 40; DELETE FROM audit_nodes WHERE (idx + 1) * (1 << level) > 40; DELETE FROM audit_tree_heads WHERE tree_size > 40;');
+  c = io(home);
+  t.equal(await command.run(['verify', '--public-key', 'key.json'], c.io), 0, 'a clean truncation alone is invisible');
+  c = io(home);
+  t.equal(await command.run(['verify', '--public-key', 'key.json', '--from', 'kept-proof.json'], c.io), 1);
+  t.match(c.out[0], /FAILED: a signed head covers 60 entries but only 40 are present: the log was truncated/);
+  c = io(home);
+  t.equal(await command.run(['verify', '--public-key', 'key.json', '--from', 'nope.json'], c.io), 3);
+  db.close();
+});
