@@ -113,11 +113,10 @@ function pruneArray(obj: Record<string, unknown>, base: string) {
     delete obj[`_${base}`];
     return;
   }
-  if (anyV || anyE) obj[base] = anyV ? outV : outV; // values array (nulls align with _base)
-  if (!anyV) delete obj[base];
+  // the values array stays, with nulls where only an extension is left, aligned with _base
+  obj[base] = outV;
   if (anyE) obj[`_${base}`] = outE;
   else delete obj[`_${base}`];
-  if (!anyV && anyE) obj[base] = outV; // keep the aligned nulls
 }
 
 /** A change's path is worked out only when someone reads it (the hot path rarely does). */

@@ -193,3 +193,14 @@ t.test('free-text patterns stay linear on a long hostile string (no catastrophic
   const out = p.apply({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, valueString: hostile } as never).resource as any;
   t.ok(out.valueString.startsWith('CNIC [redacted] MRN'), 'scanned to the end and scrubbed');
 });
+
+t.test('primitive arrays keep values and extensions aligned when some are removed', async (t) => {
+  // (redact reaches a primitive's extensions too, so the extension is kept by a rule first)
+  const p = make([{ path: "nodesByType('Extension')", method: 'keep' }, { path: "nodesByType('HumanName').given", method: 'redact' }]);
+  const out = p.apply({
+    resourceType: 'Patient',
+    name: [{ family: 'Khan', given: ['Imran', 'Ahmed'], _given: [null, { extension: [{ url: 'http://x', valueCode: 'CL' }] }] }],
+  } as never).resource as any;
+  t.same(out.name[0].given, [null], 'Imran is gone entirely; the value of Ahmed is gone, its place kept for its extension');
+  t.same(out.name[0]._given, [{ extension: [{ url: 'http://x', valueCode: 'CL' }] }]);
+});
