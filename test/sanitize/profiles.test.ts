@@ -70,11 +70,18 @@ t.test('files: YAML and JSON errors name the file; two files for one name are re
     'broken.yaml': 'fhirPathRules: [ { path: "x", method: keep }\n',
     'dup.json': '\uFEFF{"fhirPathRules": []}',
     'dup.yaml': 'fhirPathRules: []\n',
+    'twice.json': '{"fhirPathRules": [\n {"path": "Patient.name", "method": "redact", "method": "keep"}\n]}',
+    'twice.yaml': 'fhirPathRules:\n  - { path: Patient.name, method: redact, method: keep }\n',
+    'fine.json': '{"a": {"method": 1}, "b": [{"method": 2}, {"method": "x\\"y"}], "method": 3}',
   });
+  await t.rejects(loadProfile(join(dir, 'twice.json')), { name: 'ProfileError', message: /key "method" appears twice in one object \(line 2\)/ });
+  await t.rejects(loadProfile(join(dir, 'twice.yaml')), { name: 'ProfileError', message: /twice\.yaml: cannot parse YAML/ });
+  await t.rejects(loadProfile(join(dir, 'fine.json')), /unknown key "a"/, 'equal keys in different objects are fine (then other errors)');
   await t.rejects(loadProfile(join(dir, 'broken.yaml')), { name: 'ProfileError', message: /broken\.yaml: cannot parse YAML/ });
   t.ok(await loadProfile(join(dir, 'dup.json')), 'a JSON file with a byte-order mark loads');
   await t.rejects(loadProfile(join(dir, 'missing.yaml')), /cannot read \(ENOENT\)/);
   await t.rejects(loadProfiles(dir), /broken\.yaml|two files define profile "dup"/);
   writeFileSync(join(dir, 'broken.yaml'), 'fhirPathRules: []\n');
-  await t.rejects(loadProfiles(dir), /two files define profile "dup"/);
+  for (const f of ['twice.json', 'twice.yaml', 'fine.json']) writeFileSync(join(dir, f), '{"fhirPathRules": []}');
+  await t.rejects(loadProfiles(dir), /two files define profile "dup"|two files define profile "twice"/);
 });
