@@ -234,3 +234,53 @@ t.test('a regulator who kept a proof from before catches a truncated log with ve
   t.equal(await command.run(['verify', '--public-key', 'key.json', '--from', 'nope.json'], c.io), 3);
   db.close();
 });
+
+t.test('verify sees one consistent snapshot while another process keeps appending and signing', async (t) => {
+  const { home, db } = await gatewayHome();
+  db.close();
+  const dbFile = join(home, 'data', 'darwaza.db');
+  const root = process.cwd();
+  const code = `
+    import { openDatabase } from '${root}/src/store/index.ts';
+    import { AuditLog } from '${root}/src/audit/index.ts';
+    import { getSodium } from '${root}/src/crypto/sodium.ts';
+    const s = await getSodium();
+    const kp = s.crypto_sign_keypair();
+    const db = openDatabase(${JSON.stringify(dbFile)});
+    const log = AuditLog.open(db, { signer: { keyId: 'writer', publicKey: kp.publicKey, sign: (b) => s.crypto_sign_detached(b, kp.privateKey) } });
+    process.stdout.write(Buffer.from(kp.publicKey).toString('base64') + '\\n');
+    const end = Date.now() + 2500;
+    let i = 0;
+    while (Date.now() < end) {
+      db.transaction(() => log.append(Array.from({ length: 64 }, () => ({ event: 'delivered', time: new Date().toISOString(), messageId: 'w-' + i++ }))))();
+      if (i % 640 === 0) log.signTreeHead();
+      await new Promise((r) => setImmediate(r));
+    }
+    log.signTreeHead();
+    db.close();
+  `;
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const writerKey = await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())));
+  // both the first signer's key and the writer's are trusted, as after a key rotation
+  const fileKeys = { keys: [{ publicKey: writerKey }] };
+  const d2 = openDatabase(dbFile);
+  fileKeys.keys.push(...AuditLog.open(d2).keys().map((k) => ({ publicKey: Buffer.from(k.publicKey).toString('base64') })));
+  d2.close();
+  writeFileSync(join(home, 'both.json'), JSON.stringify(fileKeys));
+  const exits = new Promise<number | null>((r) => child.once('exit', r));
+  let runs = 0;
+  let done = false;
+  void exits.then(() => (done = true));
+  while (!done) {
+    const c = io(home);
+    const code = await command.run(['verify', '--public-key', 'both.json'], c.io);
+    t.equal(code, 0, `verify run ${++runs}: ${c.out[0]}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  t.equal(await exits, 0, 'the writer finished cleanly');
+  t.ok(runs >= 2, 'verified more than once while the writer ran');
+  const c = io(home);
+  t.equal(await command.run(['verify', '--public-key', 'both.json'], c.io), 0);
+  t.match(c.out[0], /VERIFIED: \d+ entries/);
+});
