@@ -301,7 +301,11 @@ export function compileProfile(profile: object, opts: CompileOptions): CompiledP
           const age = Number(v);
           if (spec.ages && age >= spec.ages.topCode) {
             setValue(n, spec.ages.topCode);
-            n.parent.obj!.comparator = '>=';
+            const comparator = n.parent.children.find((c) => c.name === 'comparator');
+            if (comparator) {
+              setValue(comparator, '>=');
+              comparator.visited = true; // a later rule must not undo "90+"
+            } else n.parent.obj!.comparator = '>=';
             return record(n, method, F.abstract);
           }
           if (!p.enablePartialAgesForRedact || age > 89) setValue(n, null);

@@ -204,3 +204,11 @@ t.test('primitive arrays keep values and extensions aligned when some are remove
   t.same(out.name[0].given, [null], 'Imran is gone entirely; the value of Ahmed is gone, its place kept for its extension');
   t.same(out.name[0]._given, [{ extension: [{ url: 'http://x', valueCode: 'CL' }] }]);
 });
+
+t.test('an age top-coded to 90+ keeps its ">=" even when the whole Age is redacted', async (t) => {
+  const p = make([{ path: "nodesByType('Age')", method: 'redact' }], { ages: { topCode: 90 }, parameters: { enablePartialAgesForRedact: true } });
+  const c = p.apply({ resourceType: 'Condition', onsetAge: { value: 93, comparator: '<', unit: 'a' } } as never).resource as any;
+  t.same(c.onsetAge, { value: 90, comparator: '>=' });
+  const d = p.apply({ resourceType: 'Condition', onsetAge: { value: 45, unit: 'a' } } as never).resource as any;
+  t.same(d.onsetAge, { value: 45 }, 'ages under 90 stay (partial ages)');
+});
