@@ -28,8 +28,7 @@ export interface CompiledRule {
 
 export function compileRule(spec: RuleSpec, index: number, where: string): CompiledRule {
   const at = `${where}: fhirPathRules[${index}] (${spec.path})`;
-  const fp = compilePath(spec.path, at); // grammar check on the whole path
-  void fp;
+  compilePath(spec.path, at); // grammar check on the whole path, even when the index answers it
   const m = PATH_RE.exec(spec.path)!;
   const resourceType = m[1] ?? '';
   let expression = m[3] ?? '';
