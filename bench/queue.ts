@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { randomUUID } from 'node:crypto';
@@ -18,7 +18,7 @@ import { openDatabase, type Db } from '../src/store/index.js';
 import { Dispatcher, QueueStore, newMessageId, type AcceptWrite } from '../src/queue/index.js';
 import { createUplink } from '../src/egress/index.js';
 
-const PAYLOAD = Buffer.alloc(2048, 0x61);
+const PAYLOAD = Buffer.from(JSON.stringify({ envelope: 'a'.repeat(2030) }));
 const CONCURRENCY = 64;
 const RUNS = 3;
 const say = (line: string) => process.stderr.write(`[bench/queue] ${line}\n`);
@@ -70,7 +70,7 @@ async function buildBacklog(store: QueueStore, count: number): Promise<void> {
   }
 }
 
-function startSimChild(): Promise<{ url: string; child: ChildProcess }> {
+function startSimChild(): Promise<{ url: string; child: ChildProcess; dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'dz-bench-sim-'));
   const script = join(dir, 'sim.mts');
   const simUrl = pathToFileURL(join(process.cwd(), 'src/sim/index.ts')).href;
@@ -86,7 +86,7 @@ function startSimChild(): Promise<{ url: string; child: ChildProcess }> {
     let buf = '';
     child.stdout!.on('data', (d: Buffer) => {
       buf += d.toString();
-      if (buf.includes('\n')) resolve({ url: buf.split('\n')[0]!.trim(), child });
+      if (buf.includes('\n')) resolve({ url: buf.split('\n')[0]!.trim(), child, dir });
     });
     child.on('exit', (code) => reject(new Error(`simulator exited ${code}`)));
   });
@@ -108,6 +108,7 @@ async function drainRate(url: string, count: number): Promise<number> {
   };
   const uplink = createUplink();
   let delivered = 0;
+  let failed = 0;
   let finish!: () => void;
   const finished = new Promise<void>((r) => (finish = r));
   const dispatcher = new Dispatcher({
@@ -116,7 +117,8 @@ async function drainRate(url: string, count: number): Promise<number> {
       settle: (s) => {
         store.settle(s);
         delivered += s.filter((x) => x.kind === 'delivered').length;
-        if (delivered >= count) finish();
+        failed += s.filter((x) => x.kind === 'dead').length;
+        if (delivered + failed >= count) finish();
       },
     },
     destinations: [d],
@@ -126,6 +128,7 @@ async function drainRate(url: string, count: number): Promise<number> {
   dispatcher.start();
   await finished;
   const rate = count / ((performance.now() - started) / 1000);
+  if (failed) throw new Error(`${failed} of ${count} deliveries were dead-lettered`);
   await dispatcher.stop();
   uplink.close();
   store.close();
@@ -134,7 +137,86 @@ async function drainRate(url: string, count: number): Promise<number> {
   return rate;
 }
 
+async function enqueueFigures(mk: () => string): Promise<Record<string, number>> {
+  const enqueue = async (kind: 'v4' | 'v7') => {
+    idKind = kind;
+    const empty: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const { db, store } = open(mk());
+      empty.push(await enqueueRate(store, 10_000));
+      store.close();
+      db.close();
+    }
+    say(`[${kind} ids] enqueue at backlog 0: ${empty.map(Math.round).join(', ')} msg/s`);
+    const dir = mk();
+    const big = open(dir, 5_000);
+    const t0 = performance.now();
+    await buildBacklog(big.store, 100_000);
+    const buildSeconds = (performance.now() - t0) / 1000;
+    say(`[${kind} ids] backlog of 100k built in ${buildSeconds.toFixed(1)} s`);
+    big.store.close();
+    big.db.close();
+    const opened = open(dir);
+    global.gc?.();
+    const rss = process.memoryUsage().rss / 1024 / 1024;
+    const loaded: number[] = [];
+    // Each run adds 10k more (100k → 130k).
+    for (let i = 0; i < RUNS; i++) loaded.push(await enqueueRate(opened.store, 10_000));
+    say(`[${kind} ids] enqueue at backlog 100k+: ${loaded.map(Math.round).join(', ')} msg/s`);
+    return { e0: median(empty), e100: median(loaded), buildSeconds, rss, ...opened };
+  };
+  const v4 = await enqueue('v4');
+  v4.store.close();
+  v4.db.close();
+  const v7 = await enqueue('v7');
+  const rssAfter = process.memoryUsage().rss / 1024 / 1024;
+  // Claim + settle in batches of 64 from the 130k backlog.
+  const claimRates: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const started = performance.now();
+    let n = 0;
+    while (n < 10_000) {
+      const items = v7.store.claim('nhs-pk', 64);
+      v7.store.settle(items.map((it) => ({ kind: 'delivered' as const, id: it.id, status: 200 })));
+      n += items.length;
+    }
+    claimRates.push(n / ((performance.now() - started) / 1000));
+  }
+  say(`claim+settle: ${claimRates.map(Math.round).join(', ')} msg/s`);
+  v7.store.close();
+  v7.db.close();
+  return {
+    'enqueue msg/s at backlog 0, time-ordered ids (median)': Math.round(v7.e0),
+    'enqueue msg/s at backlog 100k, time-ordered ids (median)': Math.round(v7.e100),
+    'enqueue ratio 100k / 0, time-ordered ids (target >= 0.9)': Number((v7.e100 / v7.e0).toFixed(3)),
+    'enqueue msg/s at backlog 0, random UUID v4 ids (median)': Math.round(v4.e0),
+    'enqueue msg/s at backlog 100k, random UUID v4 ids (median)': Math.round(v4.e100),
+    'enqueue ratio 100k / 0, random UUID v4 ids': Number((v4.e100 / v4.e0).toFixed(3)),
+    'backlog build seconds for 100k (5,000 per transaction)': Number(v7.buildSeconds.toFixed(1)),
+    'claim+settle msg/s, batches of 64 (median)': Math.round(median(claimRates)),
+    'RSS MB with 100k queued (target <= 200)': Math.round(v7.rss),
+    'RSS MB after 30k more enqueued and 30k claimed': Math.round(rssAfter),
+  };
+}
+
+async function drainFigures(): Promise<Record<string, number>> {
+  const sim = await startSimChild();
+  const drains: number[] = [];
+  try {
+    for (let i = 0; i < RUNS; i++) {
+      drains.push(await drainRate(sim.url, 20_000));
+      say(`drain run ${i + 1}: ${Math.round(drains.at(-1)!)} msg/s`);
+    }
+  } finally {
+    sim.child.kill('SIGTERM');
+    rmSync(sim.dir, { recursive: true, force: true });
+  }
+  return { 'drain msg/s dispatcher+uplink to simulator child, concurrency 64 (median, target >= 3000)': Math.round(median(drains)) };
+}
+
+/** BENCH_QUEUE_ONLY=enqueue|drain runs one part. */
 export async function run(): Promise<Record<string, string | number>> {
+  const only = process.env.BENCH_QUEUE_ONLY;
   const dirs: string[] = [];
   const mk = () => {
     const d = mkdtempSync(join(tmpdir(), 'dz-bench-queue-'));
@@ -142,80 +224,13 @@ export async function run(): Promise<Record<string, string | number>> {
     return d;
   };
   try {
-    const enqueue = async (kind: 'v4' | 'v7') => {
-      idKind = kind;
-      const empty: number[] = [];
-      for (let i = 0; i < RUNS; i++) {
-        const { db, store } = open(mk());
-        empty.push(await enqueueRate(store, 10_000));
-        store.close();
-        db.close();
-      }
-      say(`[${kind} ids] enqueue at backlog 0: ${empty.map(Math.round).join(', ')} msg/s`);
-      const dir = mk();
-      const big = open(dir, 5_000);
-      const t0 = performance.now();
-      await buildBacklog(big.store, 100_000);
-      const buildSeconds = (performance.now() - t0) / 1000;
-      say(`[${kind} ids] backlog of 100k built in ${buildSeconds.toFixed(1)} s`);
-      big.store.close();
-      big.db.close();
-      const opened = open(dir);
-      global.gc?.();
-      const rss = process.memoryUsage().rss / 1024 / 1024;
-      const loaded: number[] = [];
-      for (let i = 0; i < RUNS; i++) loaded.push(await enqueueRate(opened.store, 10_000));
-      say(`[${kind} ids] enqueue at backlog 100k+: ${loaded.map(Math.round).join(', ')} msg/s`);
-      return { e0: median(empty), e100: median(loaded), buildSeconds, rss, ...opened };
+    const figures: Record<string, string | number> = {
+      ...(only === 'drain' ? {} : await enqueueFigures(mk)),
+      ...(only === 'enqueue' ? {} : await drainFigures()),
     };
-    const v4 = await enqueue('v4');
-    v4.store.close();
-    v4.db.close();
-    const v7 = await enqueue('v7');
-    const { db, store } = v7;
-    const rssAt100k = v7.rss;
-    const rssAfter = process.memoryUsage().rss / 1024 / 1024;
-    // Claim + settle in batches of 64 from the 130k backlog.
-    const claimRates: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      const started = performance.now();
-      let n = 0;
-      while (n < 10_000) {
-        const items = store.claim('nhs-pk', 64);
-        store.settle(items.map((it) => ({ kind: 'delivered' as const, id: it.id, status: 200 })));
-        n += items.length;
-      }
-      claimRates.push(n / ((performance.now() - started) / 1000));
-    }
-    say(`claim+settle: ${claimRates.map(Math.round).join(', ')} msg/s`);
-    store.close();
-    db.close();
-    // Drain through the dispatcher to a simulator in a child process.
-    const sim = await startSimChild();
-    const drains: number[] = [];
-    try {
-      for (let i = 0; i < RUNS; i++) {
-        drains.push(await drainRate(sim.url, 20_000));
-        say(`drain run ${i + 1}: ${Math.round(drains.at(-1)!)} msg/s`);
-      }
-    } finally {
-      sim.child.kill('SIGTERM');
-    }
-    return {
-      'enqueue msg/s at backlog 0, time-ordered ids (median)': Math.round(v7.e0),
-      'enqueue msg/s at backlog 100k, time-ordered ids (median)': Math.round(v7.e100),
-      'enqueue ratio 100k / 0, time-ordered ids (target >= 0.9)': Number((v7.e100 / v7.e0).toFixed(3)),
-      'enqueue msg/s at backlog 0, random UUID v4 ids (median)': Math.round(v4.e0),
-      'enqueue msg/s at backlog 100k, random UUID v4 ids (median)': Math.round(v4.e100),
-      'enqueue ratio 100k / 0, random UUID v4 ids': Number((v4.e100 / v4.e0).toFixed(3)),
-      'backlog build seconds for 100k (5,000 per transaction)': Number(v7.buildSeconds.toFixed(1)),
-      'claim+settle msg/s, batches of 64 (median)': Math.round(median(claimRates)),
-      'RSS MB with 100k queued (target <= 200)': Math.round(rssAt100k),
-      'RSS MB after 30k more enqueued': Math.round(rssAfter),
-      'load average (1 min) at the end': Number((await import('node:os')).loadavg()[0]!.toFixed(1)),
-      'drain msg/s dispatcher+uplink to simulator child, concurrency 64 (median, target >= 3000)': Math.round(median(drains)),
-      'runs per figure': RUNS,
-    };
+    figures['runs per figure'] = RUNS;
+    figures['load average (1 min) at the end, 2 cores'] = Number(loadavg()[0]!.toFixed(1));
+    return figures;
   } finally {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
