@@ -8,7 +8,7 @@
  */
 import type { FhirResource } from '../model/index.js';
 import { ConsentValidationError } from './compile.js';
-import { ConsentNotFoundError, type ConsentRegistry } from './registry.js';
+import { ConsentNotFoundError, ConsentUnreadableError, type ConsentRegistry } from './registry.js';
 
 export interface HandlerResult {
   status: number;
@@ -43,6 +43,9 @@ function failure(err: unknown): HandlerResult {
   }
   if (err instanceof ConsentNotFoundError) {
     return { status: 404, body: operationOutcome('error', 'not-found', err.message) };
+  }
+  if (err instanceof ConsentUnreadableError) {
+    return { status: 500, body: operationOutcome('error', 'security', err.message) };
   }
   // Never echo the error: it may carry content. The lead's onError logs it through describeError.
   return { status: 500, body: operationOutcome('error', 'exception', 'the consent registry could not complete the request') };

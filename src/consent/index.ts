@@ -2,7 +2,7 @@
  * src/consent — FHIR R4 Consent registry, evaluation and enforcement hooks.
  * The one door of this folder: import only from here.
  */
-export { ConsentRegistry, ConsentNotFoundError, DEFAULT_CACHE_SIZE, CIPHER_SCOPE } from './registry.js';
+export { ConsentRegistry, ConsentNotFoundError, ConsentUnreadableError, DEFAULT_CACHE_SIZE, DEFAULT_TOKEN_CACHE_SIZE, CIPHER_SCOPE } from './registry.js';
 export type { ConsentRegistryOptions, PutResult, PutManyResult, WithdrawInfo, WithdrawListener } from './registry.js';
 export { evaluateConsent, acceptedScopes, PURPOSE_COVERS, CONTAINER_TYPES } from './evaluate.js';
 export { compileConsent, validateConsent, ConsentValidationError, MAX_PROVISION_DEPTH, MAX_PROVISIONS } from './compile.js';

@@ -71,6 +71,17 @@ export class ConsentNotFoundError extends Error {
   }
 }
 
+/** A stored version that cannot be decoded: its ciphertext was altered, or this process has no key to it. */
+export class ConsentUnreadableError extends Error {
+  override name = 'ConsentUnreadableError';
+  constructor(
+    readonly id: string,
+    readonly version: number,
+  ) {
+    super(`Consent/${id} version ${version} cannot be read (altered, or no key to the at-rest cipher here)`);
+  }
+}
+
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -235,23 +246,23 @@ export class ConsentRegistry {
     const current = this.q.current.get(id) as CurrentRow | undefined;
     if (!current) throw new ConsentNotFoundError(id);
     if ((WITHDRAWN_STATUSES as readonly string[]).includes(current.status)) return { id, version: current.version };
-    const latest = this.readVersion(id, current.version);
+    const latest = this.readVersion(id, current.version, true);
     if (!latest) throw new ConsentNotFoundError(id);
     const { meta: _meta, ...rest } = latest.resource;
     const r = this.put({ ...rest, status: 'inactive' }, { id, reason: reason ?? 'withdrawn' });
     return { id, version: r.version };
   }
 
-  /** One version (default: the latest), with its resource. */
+  /** One version (default: the latest), with its resource. Throws ConsentUnreadableError when it cannot be decoded. */
   get(id: string, version?: number): StoredConsentWithResource | undefined {
     const v = version ?? (this.q.current.get(id) as CurrentRow | undefined)?.version;
-    return v === undefined ? undefined : this.readVersion(id, v);
+    return v === undefined ? undefined : this.readVersion(id, v, true);
   }
 
-  /** Every version, oldest first, with when each was received. */
+  /** Every version, oldest first, with when each was received. Throws ConsentUnreadableError for an undecodable one. */
   history(id: string): (StoredConsentWithResource & { reason?: string })[] {
     return (this.q.history.all(id) as VersionRow[]).map((row) => ({
-      ...this.decode(row),
+      ...this.decodeOrThrow(row),
       ...(row.reason ? { reason: row.reason } : {}),
     }));
   }
@@ -293,31 +304,39 @@ export class ConsentRegistry {
     );
   }
 
-  /** Latest versions for patients (id strings, normalised and tokenized here), or all when none given. */
-  list(query: { patientIds?: string[]; limit?: number } = {}): StoredConsentWithResource[] {
+  /**
+   * Latest versions for patients (id strings, normalised and tokenized here), or all when none given.
+   * Versions that cannot be decoded are left out and counted in `unreadable`.
+   */
+  list(query: { patientIds?: string[]; limit?: number } = {}): StoredConsentWithResource[] & { unreadable: number } {
     const limit = query.limit ?? 1_000_000;
     const rows = query.patientIds
       ? this.forTokens(tokensForIds(query.patientIds, this.opts.tokenize)).slice(0, limit)
       : (this.q.all.all(limit) as CurrentRow[]).map((r) => ({ id: r.id, version: r.version }));
-    const out: StoredConsentWithResource[] = [];
+    const out = Object.assign([] as StoredConsentWithResource[], { unreadable: 0 });
     for (const r of rows) {
       const s = this.readVersion(r.id, r.version);
       if (s) out.push(s);
+      else out.unreadable++;
     }
     return out;
   }
 
-  /** GET /fhir/Consent?patient=… : a searchset Bundle of the latest versions. */
+  /** GET /fhir/Consent?patient=… : a searchset Bundle of the latest versions (an outcome entry notes unreadable ones). */
   search(query: { patientIds?: string[]; status?: string }): FhirResource {
-    const found = this.list({ patientIds: query.patientIds, limit: 1000 }).filter(
-      (c) => query.status === undefined || c.status === query.status,
-    );
-    return {
-      resourceType: 'Bundle',
-      type: 'searchset',
-      total: found.length,
-      entry: found.map((c) => ({ fullUrl: `Consent/${c.id}`, resource: c.resource, search: { mode: 'match' } })),
-    };
+    const listed = this.list({ patientIds: query.patientIds, limit: 1000 });
+    const found = listed.filter((c) => query.status === undefined || c.status === query.status);
+    const entry: unknown[] = found.map((c) => ({ fullUrl: `Consent/${c.id}`, resource: c.resource, search: { mode: 'match' } }));
+    if (listed.unreadable > 0) {
+      entry.push({
+        resource: {
+          resourceType: 'OperationOutcome',
+          issue: [{ severity: 'warning', code: 'security', diagnostics: `${listed.unreadable} consent(s) could not be read (altered, or no key)` }],
+        },
+        search: { mode: 'outcome' },
+      });
+    }
+    return { resourceType: 'Bundle', type: 'searchset', total: found.length, entry };
   }
 
   count(): number {
@@ -369,14 +388,23 @@ export class ConsentRegistry {
     if (this.cache.size > this.cacheSize) this.cache.delete(this.cache.keys().next().value as string);
   }
 
-  /** Reads and decodes one version; undefined when missing or unreadable. */
-  private readVersion(id: string, version: number): StoredConsentWithResource | undefined {
+  /** Reads and decodes one version; undefined when missing, and when unreadable unless `strict` (then it throws). */
+  private readVersion(id: string, version: number, strict = false): StoredConsentWithResource | undefined {
     const row = this.q.version.get(id, version) as VersionRow | undefined;
     if (!row) return undefined;
+    if (strict) return this.decodeOrThrow(row);
     try {
       return this.decode(row);
     } catch {
       return undefined;
+    }
+  }
+
+  private decodeOrThrow(row: VersionRow): StoredConsentWithResource {
+    try {
+      return this.decode(row);
+    } catch {
+      throw new ConsentUnreadableError(row.id, row.version);
     }
   }
 

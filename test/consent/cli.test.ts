@@ -131,3 +131,21 @@ t.test('usage mistakes throw UsageError; a missing file is bad input', async (t)
   t.equal(await command.run(['import', 'missing.ndjson'], r.io), EXIT.badInput);
   t.match(r.err[0], /no such file/);
 });
+
+t.test('consents the command cannot decrypt are reported, not silently left out', async (t) => {
+  const cwd = dir(t);
+  const { openDatabase } = await import('../../src/store/index.js');
+  const { ConsentRegistry, hmacTokenizer, loadOrCreateTokenKey } = await import('../../src/consent/index.js');
+  const { testCipher } = await import('../fixtures/consents/make.js');
+  const { key } = loadOrCreateTokenKey(join(cwd, 'certs', 'token.key'));
+  const db = openDatabase(join(cwd, 'data', 'darwaza.db'));
+  ConsentRegistry.open(db, { tokenize: hmacTokenizer(key), cipher: testCipher() }).put(makeConsent({ id: 'sealed' }));
+  db.close();
+  const list = io(cwd);
+  t.equal(await command.run(['list'], list.io), EXIT.failed);
+  t.match(list.err.at(-1), /1 consent\(s\) could not be read/);
+  const show = io(cwd);
+  t.equal(await command.run(['show', 'sealed'], show.io), EXIT.failed);
+  t.match(show.err[0], /Consent\/sealed version 1 cannot be read/);
+  t.equal(await command.run(['show', 'sealed', '--history'], io(cwd).io), EXIT.failed);
+});

@@ -74,3 +74,21 @@ t.test('search by patient answers a searchset; without a patient it is refused',
   t.equal(h.search({}).status, 400);
   t.equal(h.search({ patient: '123', _sort: 'date' }).status, 400);
 });
+
+t.test('a consent that cannot be decrypted answers 500 on read and a warning entry in search', async (t) => {
+  const db = openDatabase(join(t.testdir({}), 'u.db'));
+  t.teardown(() => db.close());
+  const cipher = testCipher();
+  const registry = ConsentRegistry.open(db, { tokenize, cipher });
+  const h = consentHandlers(registry);
+  h.post(makeConsent({ id: 'u1' }));
+  cipher.shred('consent');
+  const r = h.read('u1');
+  t.equal(r.status, 500);
+  t.equal(issue(r.body).code, 'security');
+  const s = h.search({ patient: '123' });
+  t.equal(s.status, 200);
+  t.equal(s.body.total, 0);
+  t.match(JSON.stringify(s.body), /"mode":"outcome"/);
+  t.equal(h.delete('u1').status, 500, 'cannot withdraw what cannot be read');
+});

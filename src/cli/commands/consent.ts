@@ -13,6 +13,7 @@ import { openDatabase, type Db } from '../../store/index.js';
 import type { PayloadCipher } from '../../model/index.js';
 import {
   ConsentRegistry,
+  ConsentUnreadableError,
   hmacTokenizer,
   loadOrCreateTokenKey,
   type PutManyResult,
@@ -166,6 +167,10 @@ export function makeConsentCommand(deps: ConsentCommandDeps = {}): Command {
             for (const c of found) io.out(line(c));
             io.out(`${found.length} consent(s)`);
           }
+          if (found.unreadable > 0) {
+            io.err(`${found.unreadable} consent(s) could not be read: altered, or encrypted and this command has no key to the gateway's at-rest cipher`);
+            return EXIT.failed;
+          }
           return EXIT.ok;
         }
         if (sub === 'show') {
@@ -189,6 +194,12 @@ export function makeConsentCommand(deps: ConsentCommandDeps = {}): Command {
           return EXIT.ok;
         }
         return await importConsents(registry, importFile!, io);
+      } catch (err) {
+        if (err instanceof ConsentUnreadableError) {
+          io.err(err.message);
+          return EXIT.failed;
+        }
+        throw err;
       } finally {
         db.close();
       }
