@@ -7,6 +7,7 @@ import { cpus, totalmem } from 'node:os';
 
 const suites: Record<string, () => Promise<{ run(): Promise<Record<string, string | number>> }>> = {
   ingest: () => import('./ingest.js'),
+  pipeline: () => import('./pipeline.js'),
   queue: () => import('./queue.js'),
   policy: () => import('./policy.js'),
   sanitize: () => import('./sanitize.js'),

@@ -110,15 +110,23 @@ export async function buildStages(
     return p;
   };
 
-  /** The destination's recipient key: configured, or the demo key made by init. Sealing without one fails closed. */
+  /**
+   * The destination's recipient key: configured, or the demo key made by init. Resolved once
+   * per destination (it reads key files); a destination without either fails closed at seal time.
+   */
+  const recipients = new Map<string, ReturnType<typeof resolveRecipient> | undefined>();
   const recipientOf = (d: Destination) => {
-    try {
-      // The demo key only where `init` made one: a real destination without a configured key fails closed.
-      const demo = existsSync(join(config.certsDir, `recipient-${d.name}.pub`));
-      return resolveRecipient(d, demo ? keys : undefined);
-    } catch {
-      return undefined;
+    if (!recipients.has(d.name)) {
+      let r: ReturnType<typeof resolveRecipient> | undefined;
+      try {
+        const demo = existsSync(join(config.certsDir, `recipient-${d.name}.pub`));
+        r = resolveRecipient(d, demo ? keys : undefined);
+      } catch (err) {
+        logger.error({ err: describeError(err), destination: d.name }, 'no usable recipient key: sealed data for this destination is refused');
+      }
+      recipients.set(d.name, r);
     }
+    return recipients.get(d.name);
   };
 
   const stages: Stages = {
