@@ -14,7 +14,12 @@ import { command as keys } from './commands/keys.js';
 import { command as envelope } from './commands/envelope.js';
 import { loadConfig } from '../config/index.js';
 import { resolve } from 'node:path';
+import { AuditLog } from '../audit/index.js';
 
-const queue = makeQueueCommand({ dataDirFromConfig: (file, io) => loadConfig(resolve(io.cwd, file)).dataDir });
+const queue = makeQueueCommand({
+  dataDirFromConfig: (file, io) => loadConfig(resolve(io.cwd, file)).dataDir,
+  // Operator actions (retry, purge) go into the same tamper-evident log as the gateway's.
+  openAudit: (db) => AuditLog.open(db),
+});
 
 export const commands: readonly Command[] = [init, start, upstreamSim, queue, policy, consent, audit, certs, keys, envelope];

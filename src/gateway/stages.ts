@@ -30,7 +30,7 @@ import {
   createReceiver,
   type KeyStore,
 } from '../crypto/index.js';
-import { AuditLog } from '../audit/index.js';
+import { AuditLog, startAtnaFeed } from '../audit/index.js';
 import { scheduleTreeHeads } from '../jobs/tree-heads.js';
 import { scheduleKeyRotation } from '../crypto/index.js';
 import { lanTlsOptions, clientName, spkiSha256, certificateStatus, watchLanTls } from '../pki/index.js';
@@ -214,6 +214,16 @@ export async function buildStages(
       })
     : undefined;
 
+  const atna = config.audit.atna
+    ? startAtnaFeed({
+        log: audit,
+        host: config.audit.atna.host,
+        port: config.audit.atna.port,
+        tls: { ca: config.audit.atna.ca, cert: config.audit.atna.cert, key: config.audit.atna.key },
+        onError: (err) => logger.warn({ err: describeError(err) }, 'ATNA feed: collector unreachable; spooling'),
+      })
+    : undefined;
+
   const handlers = consentHandlers(consents);
 
   return {
@@ -307,6 +317,7 @@ export async function buildStages(
     close: async () => {
       watcher.stop();
       treeHeads.stop();
+      await atna?.stop();
       rotation?.stop();
       consents.close();
     },
