@@ -304,6 +304,12 @@ export async function buildStages(
       return { message: { id: m.id, receivedAt: m.receivedAt, purpose: m.purpose, source: m.source }, outcomes: m.outcomes, note: 'outcomes are the decisions made at arrival, with their policy hash and rule ids' };
     },
     reload: async () => {
+      // A rotation made by `darwaza keys rotate` while we run: sign with the new key from now on.
+      try {
+        keys.reload();
+      } catch (err) {
+        logger.error({ err: describeError(err) }, 'could not reload the signing keys; keeping the current one');
+      }
       const p = await watcher.reload();
       if (p && p.ref.sha256 !== policy.ref.sha256) policyChanged(p, 'reloaded on SIGHUP');
     },

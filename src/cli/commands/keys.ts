@@ -17,7 +17,7 @@ Subcommands:
   recipient <destination>         the demo recipient key of a destination (made if missing):
                                   recipientPublicKey and recipientKeyId for the config
 
-A running gateway keeps signing with the key it loaded until it restarts or reloads keys.`;
+A running gateway keeps signing with the key it loaded until it restarts or gets SIGHUP.`;
 
 export const command: Command = {
   name: 'keys',
