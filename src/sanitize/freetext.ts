@@ -19,6 +19,9 @@ interface Pattern {
   replaceWith?: string;
 }
 
+/** A literal digit string that also matches its Urdu (۰-۹) and Arabic-Indic (٠-٩) forms. */
+const u = (digits: string) => [...digits].map((c) => `[${c}${String.fromCharCode(0x06f0 + Number(c))}${String.fromCharCode(0x0660 + Number(c))}]`).join('');
+
 const MONTHS = '(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\\.?';
 
 /** Built-in patterns, by name. `replaceWith` may use $1 (e.g. a date keeps its year). */
@@ -26,12 +29,12 @@ export const PATTERNS: Record<string, { source: string; flags: string; replaceWi
   cnic: { source: '(?<!\\d)\\d{5}-\\d{7}-\\d(?!\\d)', flags: 'g', about: 'Pakistani CNIC #####-#######-#' },
   'cnic-13': { source: '(?<!\\d)\\d{13}(?!\\d)', flags: 'g', about: 'CNIC written as 13 digits' },
   'pk-mobile': {
-    source: '(?<![\\d+])(?:(?:\\+|00)92[\\s-]?|0)\\(?3\\d{2}\\)?[\\s-]?\\d{7}(?!\\d)',
+    source: `(?<![\\d+])(?:(?:\\+|${u('00')})${u('92')}[\\s-]?|${u('0')})\\(?${u('3')}\\d{2}\\)?[\\s-]?\\d{7}(?!\\d)`,
     flags: 'g',
-    about: 'Pakistani mobile numbers: +92 3xx…, 0092 3xx…, 03xx-xxxxxxx',
+    about: 'Pakistani mobile numbers: +92 3xx…, 0092 3xx…, 03xx-xxxxxxx (ASCII or Urdu digits)',
   },
   'pk-phone': {
-    source: '(?<![\\d+])(?:\\+|00)92[\\s-]?\\(?\\d{1,4}\\)?[\\s-]?\\d{3,4}[\\s-]?\\d{3,5}(?!\\d)',
+    source: `(?<![\\d+])(?:\\+|${u('00')})${u('92')}[\\s-]?\\(?\\d{1,4}\\)?[\\s-]?\\d{3,4}[\\s-]?\\d{3,5}(?!\\d)`,
     flags: 'g',
     about: 'any +92 number (landlines too)',
   },
@@ -94,7 +97,7 @@ export interface FreeTextEngine {
   scrub(root: ResourceNode, identities: string[], changed: (n: Node) => void): void;
 }
 
-const DIGIT_OR_AT = /[\d@]/;
+const DIGIT_OR_AT = /[0-9\u0660-\u0669\u06F0-\u06F9@]/;
 /** Numbers of 1-4 digits (a 3-digit NPI, a house number) would scrub lab values: not identities. */
 const SHORT_NUMBER = /^\d{1,4}$/;
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -111,11 +114,37 @@ function prefilter(patterns: Pattern[]): RegExp | null {
   return null;
 }
 
+/** ASCII, Arabic-Indic (٠-٩) and Extended Arabic-Indic (Urdu, ۰-۹) digits. */
+const DIGITS = '0-9\u0660-\u0669\u06F0-\u06F9';
+
+/**
+ * Built-in patterns are written with \d; Urdu text may write a CNIC or a phone number in
+ * Urdu digits, so \d becomes every digit script we know (inside and outside classes).
+ */
+export function withAllDigits(source: string): string {
+  let out = '';
+  let inClass = false;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (c === '\\') {
+      const next = source[i + 1];
+      if (next === 'd') out += inClass ? DIGITS : `[${DIGITS}]`;
+      else out += c + next;
+      i++;
+      continue;
+    }
+    if (c === '[' && !inClass) inClass = true;
+    else if (c === ']' && inClass) inClass = false;
+    out += c;
+  }
+  return out;
+}
+
 export function compileFreeText(spec: FreeTextSpec): FreeTextEngine {
   const patterns: Pattern[] = spec.scrub.map((p) => {
     if (typeof p === 'string') {
       const b = PATTERNS[p];
-      return { name: p, re: new RegExp(b.source, b.flags), replaceWith: b.replaceWith };
+      return { name: p, re: new RegExp(withAllDigits(b.source), b.flags), replaceWith: b.replaceWith };
     }
     const c = p as CustomPattern;
     const flags = c.flags ?? 'g';

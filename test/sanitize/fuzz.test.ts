@@ -76,7 +76,7 @@ t.test('mutated resources never crash apply and are never mutated', async (t) =>
     }
   }
   t.same(crashes.slice(0, 10), [], 'no crash, no mutation');
-  t.ok(ok > 500, `${ok} mutated inputs de-identified, ${refused} refused with a clear error`);
+  t.ok(ok > 300, `${ok} mutated inputs de-identified, ${refused} refused with a clear error`);
   t.ok([...messages].every((m) => /^(element |input is not a FHIR resource|rule \d+)/.test(m)), 'refusals name the element or rule');
   t.comment([...messages].slice(0, 5).join('\n'));
 });

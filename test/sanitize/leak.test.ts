@@ -49,7 +49,7 @@ t.test('the Pakistani identifiers are gone from identifiers, notes and narrative
   const profile = await loadProfile(profilePath, { keys });
   const input = read(join(pkDir, 'zulfiqar-bundle.json'));
   const out = JSON.stringify(profile.apply(input).resource);
-  for (const v of ['35202-4455667-3', '3520244556673', '+92 321 4455667', '0300-9988776', '03009988776', 'BX4455667', '4455667-1', 'MH-2023-778812', 'ذوالفقار', 'چوہدری', 'Zulfiqar', 'Chaudhry', 'Gulberg', 'Sadia Malik', '54660', '1961-11-23']) {
+  for (const v of ['35202-4455667-3', '3520244556673', '+92 321 4455667', '0300-9988776', '03009988776', 'BX4455667', '4455667-1', 'MH-2023-778812', 'ذوالفقار', 'چوہدری', 'Zulfiqar', 'Chaudhry', 'Gulberg', 'Sadia Malik', '54660', '1961-11-23', '۳۵۲۰۲-۴۴۵۵۶۶۷-۳', '۰۳۲۱-۴۴۵۵۶۶۷', 'Kamran']) {
     t.notOk(out.includes(v), `${v} is not in the output`);
   }
   t.ok(out.includes('"district":"Lahore"') && out.includes('"state":"Punjab"'), 'the address keeps district and province');
@@ -99,9 +99,9 @@ t.test('the collector finds names, identifiers, telecoms, address lines, exact d
     telecom: [{ value: '+92 333 1234567' }],
     address: [{ line: ['Street 4'], city: 'Multan', district: 'Multan', postalCode: '60000' }],
     birthDate: '1990-04-05',
-    note: [{ text: 'id 61101-1234567-9 phone 0333-7654321' }],
+    note: [{ text: 'id 61101-1234567-9 phone 0333-7654321' }, { text: 'شناختی کارڈ ۶۱۱۰۱-۱۲۳۴۵۶۷-۹' }],
   });
-  for (const v of ['Qureshi', 'Ayesha', 'MRN-99', '+92 333 1234567', 'Street 4', '60000', '1990-04-05', '61101-1234567-9', '0333-7654321', 'pat-123456']) {
+  for (const v of ['Qureshi', 'Ayesha', 'MRN-99', '+92 333 1234567', 'Street 4', '60000', '1990-04-05', '61101-1234567-9', '0333-7654321', 'pat-123456', '۶۱۱۰۱-۱۲۳۴۵۶۷-۹']) {
     t.ok(values.has(v), `collects ${v}`);
   }
   t.notOk(values.has('Multan'), 'a city equal to the district is kept by design, not collected');
