@@ -149,6 +149,25 @@ t.test('a mental-health Condition under a general consent is denied; a consent n
   t.equal(got!.meta.policySha256, o.policy.sha256, 'the envelope names the policy that decided');
 });
 
+t.test('in an emergency (ETREAT) mental-health data goes to a treatment service in Pakistan without consent, labelled and audited', async (t) => {
+  const r = await send(lan, 'POST', '/fhir/Condition', depression('pol-er-1'), { 'x-purpose-of-use': 'ETREAT' });
+  t.equal(r.status, 202, r.text);
+  const o = outcomeFor(r.body, 'national-telemed');
+  t.equal(o.decision, 'queued', `no consent on file, released for the vital interest: ${o.reasons.join(' | ')}`);
+  t.ok(o.ruleIds.includes('emergency-treatment-vital-interest'), `by the emergency rule (${o.ruleIds})`);
+  t.notOk(o.consent, 'consent was not asked');
+  t.equal(outcomeFor(r.body, 'foreign-clinic').decision, 'denied', 'never abroad, even in an emergency');
+  await waitDelivered(lan, r.body.id);
+  const labels = (JSON.parse(pk.opened.get(r.body.id)!.payload).meta?.security ?? []).map((c: { code: string }) => c.code);
+  t.ok(labels.includes('NORDSCLCDS'), `labelled no-re-disclosure (${labels})`);
+  const db = new Database(join(dir, 'data', 'darwaza.db'), { readonly: true, fileMustExist: true });
+  const decided = (db.prepare("SELECT entry FROM audit_entries WHERE event = 'decided' AND message_id = ? AND destination = 'national-telemed'").all(r.body.id) as { entry: string }[]).map((e) => JSON.parse(e.entry));
+  db.close();
+  t.equal(decided.length, 1, 'the release is in the audit log');
+  t.ok(decided[0].ruleIds.includes('emergency-treatment-vital-interest'), 'naming the emergency rule');
+  t.equal(decided[0].purpose, 'ETREAT');
+});
+
 t.test('the admin explain for a stored message gives the decisions, policy hash and rule ids, and no PHI', async (t) => {
   const cnic = '35202-7654321-9';
   const bundle = {
@@ -290,5 +309,23 @@ t.test('an unsigned policy is refused at start when signatures are required; sig
   const s = await startGatewayProcess(sdir);
   t.teardown(() => s.kill());
   t.match(s.output(), /darwaza listening/, 'signed by a trusted key, the same config starts');
-  t.equal((await fetch(`http://127.0.0.1:${JSON.parse(readFileSync(join(sdir, 'gateway.config.json'), 'utf8')).listen.admin.split(':')[1]}/healthz`)).status, 200);
+  const adminPort = Number(JSON.parse(readFileSync(join(sdir, 'gateway.config.json'), 'utf8')).listen.admin.split(':')[1]);
+  const status = async () => ((await (await fetch(`http://127.0.0.1:${adminPort}/status`)).json()) as { policy: { sha256: string; version: string } }).policy;
+  const signedRef = await status();
+
+  // On reload too: an edit that is not signed is refused, the signed policy stays in force.
+  const edited = text.replace('version: "2026.11.1"', 'version: "2026.11.3-unsigned"');
+  writeFileSync(`${policyFile}.tmp`, edited);
+  renameSync(`${policyFile}.tmp`, policyFile);
+  s.proc.kill('SIGHUP');
+  await waitFor(() => /policy change refused|policy reload failed/.test(s.output()), { what: 'the unsigned edit refused', timeoutMs: 5000 });
+  t.same(await status(), signedRef, 'an unsigned edit is refused on reload; the last good (signed) policy stays');
+  // Signed again, the edit is taken.
+  t.equal(runCli(['policy', 'sign', '--key', join(sdir, 'policy-keys', 'policy-signing.key'), policyFile], { cwd: sdir }).code, 0);
+  s.proc.kill('SIGHUP');
+  const next = await waitFor(async () => {
+    const p = await status();
+    return p.sha256 !== signedRef.sha256 ? p : undefined;
+  }, { what: 'the signed edit active', timeoutMs: 10_000 });
+  t.equal(next.version, '2026.11.3-unsigned', 'once signed, the edit is in force');
 });
