@@ -52,14 +52,20 @@ function open(dir: string, maxBatch?: number): { db: Db; store: QueueStore } {
   return { db, store: QueueStore.open(db, { quotaBytes: 1e12, minFreeDiskBytes: 0, ...(maxBatch ? { maxBatch } : {}) }) };
 }
 
+/** CPU µs per message of the last enqueueRate() run (robust against other load on the machine). */
+const cpuPerMsg: number[] = [];
+
 /** msg/s for `count` accepts from CONCURRENCY callers that each wait for their ack before the next. */
 async function enqueueRate(store: QueueStore, count: number): Promise<number> {
   let left = count;
   const started = performance.now();
+  const cpu = process.cpuUsage();
   const worker = async () => {
     while (left-- > 0) await store.accept(makeWrite());
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  const used = process.cpuUsage(cpu);
+  cpuPerMsg.push((used.user + used.system) / count);
   return count / ((performance.now() - started) / 1000);
 }
 
@@ -141,6 +147,7 @@ async function enqueueFigures(mk: () => string): Promise<Record<string, number>>
   const enqueue = async (kind: 'v4' | 'v7') => {
     idKind = kind;
     const empty: number[] = [];
+    cpuPerMsg.length = 0;
     for (let i = 0; i < RUNS; i++) {
       const { db, store } = open(mk());
       empty.push(await enqueueRate(store, 10_000));
@@ -159,11 +166,15 @@ async function enqueueFigures(mk: () => string): Promise<Record<string, number>>
     const opened = open(dir);
     global.gc?.();
     const rss = process.memoryUsage().rss / 1024 / 1024;
+    const cpu0 = median(cpuPerMsg);
+    cpuPerMsg.length = 0;
     const loaded: number[] = [];
     // Each run adds 10k more (100k → 130k).
     for (let i = 0; i < RUNS; i++) loaded.push(await enqueueRate(opened.store, 10_000));
     say(`[${kind} ids] enqueue at backlog 100k+: ${loaded.map(Math.round).join(', ')} msg/s`);
-    return { e0: median(empty), e100: median(loaded), buildSeconds, rss, ...opened };
+    const cpu100 = median(cpuPerMsg);
+    say(`[${kind} ids] CPU µs per message: ${cpu0.toFixed(1)} at 0, ${cpu100.toFixed(1)} at 100k+`);
+    return { e0: median(empty), e100: median(loaded), cpu0, cpu100, buildSeconds, rss, ...opened };
   };
   const v4 = await enqueue('v4');
   v4.store.close();
@@ -189,6 +200,10 @@ async function enqueueFigures(mk: () => string): Promise<Record<string, number>>
     'enqueue msg/s at backlog 0, time-ordered ids (median)': Math.round(v7.e0),
     'enqueue msg/s at backlog 100k, time-ordered ids (median)': Math.round(v7.e100),
     'enqueue ratio 100k / 0, time-ordered ids (target >= 0.9)': Number((v7.e100 / v7.e0).toFixed(3)),
+    'enqueue CPU µs/msg at backlog 0, time-ordered ids (median)': Number(v7.cpu0.toFixed(1)),
+    'enqueue CPU µs/msg at backlog 100k, time-ordered ids (median)': Number(v7.cpu100.toFixed(1)),
+    'enqueue CPU ratio 100k / 0, time-ordered ids (1.0 = flat)': Number((v7.cpu100 / v7.cpu0).toFixed(3)),
+    'enqueue CPU ratio 100k / 0, random UUID v4 ids': Number((v4.cpu100 / v4.cpu0).toFixed(3)),
     'enqueue msg/s at backlog 0, random UUID v4 ids (median)': Math.round(v4.e0),
     'enqueue msg/s at backlog 100k, random UUID v4 ids (median)': Math.round(v4.e100),
     'enqueue ratio 100k / 0, random UUID v4 ids': Number((v4.e100 / v4.e0).toFixed(3)),
