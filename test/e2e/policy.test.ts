@@ -327,5 +327,5 @@ t.test('an unsigned policy is refused at start when signatures are required; sig
     const p = await status();
     return p.sha256 !== signedRef.sha256 ? p : undefined;
   }, { what: 'the signed edit active', timeoutMs: 10_000 });
-  t.equal(next.version, '2026.11.3-unsigned', 'once signed, the edit is in force');
+  t.equal(next!.version, '2026.11.3-unsigned', 'once signed, the edit is in force');
 });
