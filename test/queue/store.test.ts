@@ -223,6 +223,14 @@ t.test('at quota accept rejects with QuotaExceededError and earlier rows stay in
   await t.resolves(store.accept(big()));
 });
 
+t.test('accepts waiting for the same group commit count against the quota too', async (t) => {
+  const { store } = openStore(t, { quotaBytes: 1_000 });
+  const big = () => makeWrite({ items: [{ payload: Buffer.alloc(400, 1) }] });
+  const results = await Promise.allSettled([store.accept(big()), store.accept(big()), store.accept(big())]);
+  t.same(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected']);
+  t.equal(store.heldPayloadBytes(), 800);
+});
+
 t.test('a nearly full disk is a quota too', async (t) => {
   let free = 10_000_000_000;
   const { store } = openStore(t, { minFreeDiskBytes: 1_000_000, diskCheckMs: 0, freeDiskBytes: () => free });
