@@ -6,6 +6,7 @@
  */
 import t from 'tap';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { prepareDir, simReceived, startGatewayProcess, startSimulatorProcess, waitDelivered, waitFor } from '../helpers/processes.js';
 import { sleep } from '../helpers/net.js';
 import { consentFor, observation } from '../../bench/fixtures.js';
@@ -67,7 +68,11 @@ t.test('a withdrawal reaches the queue: with the uplink down, P withdraws; when 
   expiring.provision.period.end = new Date(Date.now() + 4000).toISOString();
   t.equal((await send(lan, 'POST', '/fhir/Consent', expiring)).status, 201, 'E consents, briefly');
 
-  const ids: Record<string, string[]> = { 'cons-p': [], 'cons-q': [], 'cons-r': [], 'cons-e': [] };
+  // N's consent stays active but a new version turns it into a refusal: only the send-time re-check can see that.
+  const nResp = await send(lan, 'POST', '/fhir/Consent', consentFor('cons-n'));
+  t.equal(nResp.status, 201, 'N consents');
+
+  const ids: Record<string, string[]> = { 'cons-p': [], 'cons-q': [], 'cons-r': [], 'cons-e': [], 'cons-n': [] };
   for (let i = 0; i < 3; i++) {
     for (const p of Object.keys(ids)) {
       const r = await send(lan, 'POST', '/fhir/Observation', observation(p, i));
@@ -91,6 +96,9 @@ t.test('a withdrawal reaches the queue: with the uplink down, P withdraws; when 
       t.notMatch(JSON.stringify(m), /cons-[pr]/, 'and no patient id');
     }
   }
+  const refusal: any = { ...consentFor('cons-n'), id: nResp.body.id };
+  refusal.provision = { ...refusal.provision, type: 'deny' };
+  t.equal((await send(lan, 'PUT', `/fhir/Consent/${nResp.body.id}`, refusal)).status, 200, 'N: a new, still active version that denies');
   const search = await send(lan, 'GET', '/fhir/Consent?patient=Patient/cons-p');
   t.same(search.body.entry.map((e: any) => e.resource.status), ['inactive'], 'the registry shows P\'s consent inactive');
 
@@ -98,17 +106,32 @@ t.test('a withdrawal reaches the queue: with the uplink down, P withdraws; when 
   const sim = await startSimulatorProcess(dir, ports.sim, { extraArgs: ['--certs', join(dir, 'certs')] });
   t.teardown(() => sim.kill());
   for (const id of ids['cons-q']) await delivered(lan, id, 45_000); // the dispatcher's circuit breaker waits 30 s before probing a service that was down
-  for (const id of ids['cons-e']) {
-    const m = await waitFor(async () => {
-      const s = await message(lan, id);
-      return s.destinations[0].state === 'withdrawn' ? s : undefined;
-    }, { what: 'E\'s expired messages withdrawn at send time', timeoutMs: 15_000 });
-    t.match(m.destinations[0].lastError ?? '', /consent/, `E: expired consent re-checked at send time (${m.destinations[0].lastError})`);
+  for (const p of ['cons-e', 'cons-n']) {
+    for (const id of ids[p]) {
+      const m = await waitFor(async () => {
+        const s = await message(lan, id);
+        return s.destinations[0].state === 'withdrawn' ? s : undefined;
+      }, { what: `${p}'s messages withdrawn at send time`, timeoutMs: 15_000 });
+      t.match(m.destinations[0].lastError ?? '', /consent/, `${p}: re-checked at send time (${m.destinations[0].lastError})`);
+    }
   }
   await sleep(500);
   const got = await simReceived(ports.sim);
-  t.same(new Set(got.ids), new Set(ids['cons-q']), 'the simulator received everything of Q and nothing of P, R or E');
+  t.same(new Set(got.ids), new Set(ids['cons-q']), 'the simulator received everything of Q and nothing of P, R, E or N');
   t.equal(got.count, 3);
+
+  // The content of every withdrawn message is destroyed, and each withdrawal is audited.
+  const gone = [...ids['cons-p'], ...ids['cons-r'], ...ids['cons-e'], ...ids['cons-n']];
+  const db = new Database(join(dir, 'data', 'darwaza.db'), { readonly: true, fileMustExist: true });
+  const q = `SELECT message_id, state, payload IS NULL AS destroyed FROM queue_items WHERE message_id IN (${gone.map(() => '?').join(',')})`;
+  const rows = db.prepare(q).all(...gone) as { message_id: string; state: string; destroyed: number }[];
+  const audited = new Set(
+    (db.prepare("SELECT message_id FROM audit_entries WHERE event = 'consent-withdrawn'").all() as { message_id: string }[]).map((r) => r.message_id),
+  );
+  db.close();
+  t.equal(rows.length, gone.length);
+  t.ok(rows.every((r) => r.destroyed === 1), 'no withdrawn payload is left in the queue');
+  t.same(gone.filter((id) => !audited.has(id)), [], 'every withdrawal is in the audit log');
   const stats = (await (await fetch(`http://127.0.0.1:${ports.sim}/_sim/stats`)).json()) as { rejected: number };
   t.equal(stats.rejected, 0, 'every delivery opened (signed and sealed correctly)');
 });
