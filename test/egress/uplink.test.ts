@@ -98,7 +98,7 @@ t.test('network errors and timeouts are retried, naming only the error code', as
   // A server that never answers.
   const started = Date.now();
   t.match(await send(up, dest(closed.url, { timeoutMs: 150 })), { kind: 'retry', error: 'timeout after 150 ms' });
-  t.ok(Date.now() - started < 1_500);
+  t.ok(Date.now() - started < 3_000, 'gave up at the timeout, not later');
   // A server that drops the connection.
   const dropper = await server(t, (req) => req.socket.destroy());
   t.match(await send(up, dest(dropper.url, { name: 'drop' })), { kind: 'retry', error: /network error \(ECONNRESET\)/ });
