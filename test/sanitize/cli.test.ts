@@ -6,6 +6,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHmac } from 'node:crypto';
 import { command, createSanitizeCommand } from '../../src/cli/commands/sanitize.js';
+import { DEMO_CONFIG } from '../../src/config/index.js';
+import { loadOrCreateKeyStore } from '../../src/crypto/index.js';
 import type { CliIo } from '../../src/cli/command.js';
 
 const repo = process.cwd();
@@ -61,7 +63,8 @@ t.test('clear errors: no keys, unknown profile, bad input, bad keys file', async
   t.equal(await command.run(['--profile', 'pk-research', '--keys', join(dir, 'keys.json'), sample], d.io), 3);
   t.match(d.err[0], /unknown key name "hashKey"/);
   const e = io();
-  t.equal(await command.run(['--profile', 'pk-research', '--key-from-config', sample], e.io), 2, 'not wired in this build');
+  t.equal(await command.run(['--profile', 'pk-research', '--key-from-config', sample], e.io), 2);
+  t.match(e.err[0], /needs --destination NAME/);
   writeFileSync(join(dir, 'x.json'), '{');
   const f = io();
   t.equal(await command.run(['--help'], f.io), 0);
@@ -80,4 +83,25 @@ t.test('--key-from-config uses the key source the gateway wires in', async (t) =
   t.equal(await cmd.run(['--profile', 'pk-research', '--key-from-config', '--destination', 'research-pk', '--compact', sample], c.io), 0);
   t.same(seen, [{ config: 'gateway.config.json', destination: 'research-pk' }]);
   t.equal(JSON.parse(c.out[0]).entry[0].resource.id, createHmac('sha256', 'from-store').update('6f1c2a3e-8b1d-4c5e-9f20-1a2b3c4d5e6f').digest('hex'));
+});
+
+t.test('--key-from-config reads the keys of the destination from the key store of the gateway', async (t) => {
+  const dir = t.testdir({});
+  const config = structuredClone(DEMO_CONFIG) as any;
+  config.certsDir = join(dir, 'certs');
+  config.dataDir = join(dir, 'data');
+  const destination = config.destinations[0].name as string;
+  writeFileSync(join(dir, 'gateway.config.json'), JSON.stringify(config));
+  const c0 = io();
+  t.equal(await command.run(['--profile', 'pk-research', '--key-from-config', '--config', join(dir, 'gateway.config.json'), '--destination', destination, sample], c0.io), 3);
+  t.match(c0.err[0], /no de-identification keys yet/, 'a gateway home without keys is not silently made');
+  const store = await loadOrCreateKeyStore(config.certsDir);
+  const keys = store.deidKeys(destination);
+  const c = io();
+  const code = await command.run(['--profile', 'pk-research', '--key-from-config', '--config', join(dir, 'gateway.config.json'), '--destination', destination, '--compact', sample], c.io);
+  t.equal(code, 0, c.err.join('\n'));
+  t.equal(JSON.parse(c.out[0]).entry[0].resource.id, createHmac('sha256', keys.cryptoHashKey).update('6f1c2a3e-8b1d-4c5e-9f20-1a2b3c4d5e6f').digest('hex'));
+  const d = io();
+  t.equal(await command.run(['--profile', 'pk-research', '--key-from-config', '--config', join(dir, 'gateway.config.json'), '--destination', 'nowhere', sample], d.io), 3);
+  t.match(d.err[0], /no destination "nowhere"/);
 });

@@ -6,6 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { loadConfig } from '../../config/index.js';
+import { loadOrCreateKeyStore } from '../../crypto/index.js';
 import type { FhirResource } from '../../model/index.js';
 import { diff, formatDiff, loadProfile, type SanitizeKeys } from '../../sanitize/index.js';
 import { EXIT, UsageError, parseFlags, type CliIo, type Command } from '../command.js';
@@ -27,7 +30,8 @@ Key options (profiles that hash, date-shift or encrypt need keys; a profile file
   --keys FILE            JSON {"dateShiftKey": "...", "cryptoHashKey": "...", "encryptKey": "..."}
                          (strings, used as UTF-8 bytes as in Microsoft's format; encryptKey
                          must be 16, 24 or 32 bytes)
-  --key-from-config      the keys the gateway holds for --destination NAME (see --config)
+  --key-from-config      the keys the gateway holds for --destination NAME: the config's certsDir,
+                         certs/deid/NAME.json (made by darwaza init or the gateway; never made here)
   --config FILE          gateway config for --key-from-config (default: gateway.config.json)
   --destination NAME     whose keys to use with --key-from-config
   --ephemeral-keys       random keys for this run only (pseudonyms differ on every run)
@@ -64,7 +68,25 @@ async function readKeysFile(io: CliIo, file: string): Promise<SanitizeKeys> {
   return keys;
 }
 
-export function createSanitizeCommand(options: SanitizeCommandOptions = {}): Command {
+/**
+ * The gateway's own keys for a destination: gateway config → certsDir → key store → deidKeys.
+ * Refuses a destination the config does not name, and a gateway home without a key store
+ * (it never makes one: run `darwaza init` or start the gateway first).
+ */
+export const keysFromGatewayConfig: KeysFromConfig = async ({ config, destination, io }) => {
+  if (!destination) throw new UsageError('--key-from-config needs --destination NAME (each destination has its own keys)');
+  const cfg = loadConfig(abs(io, config));
+  if (!cfg.destinations.some((d) => d.name === destination)) {
+    throw new InputError(`${config}: no destination "${destination}" (known: ${cfg.destinations.map((d) => d.name).join(', ') || 'none'})`);
+  }
+  if (!existsSync(join(cfg.certsDir, 'deid'))) {
+    throw new InputError(`${cfg.certsDir}: no de-identification keys yet (run darwaza init or start the gateway first)`);
+  }
+  const store = await loadOrCreateKeyStore(cfg.certsDir);
+  return store.deidKeys(destination);
+};
+
+export function createSanitizeCommand(options: SanitizeCommandOptions = { keysFromConfig: keysFromGatewayConfig }): Command {
   async function run(args: string[], io: CliIo): Promise<number> {
     const { values, positionals } = parseFlags(args, {
       profile: { type: 'string' },
@@ -144,7 +166,7 @@ export function createSanitizeCommand(options: SanitizeCommandOptions = {}): Com
           io.err(USAGE);
           return EXIT.usage;
         }
-        if (err instanceof InputError || e.name === 'ProfileError' || e.name === 'InvalidInputError') {
+        if (err instanceof InputError || e.name === 'ProfileError' || e.name === 'InvalidInputError' || e.name === 'ConfigError') {
           io.err(e.message);
           return EXIT.badInput;
         }
