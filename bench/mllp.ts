@@ -3,14 +3,15 @@
  * connections (each sends, waits for its ACK, sends the next), with the
  * SQLite accept of the tests (message + idempotency ACK committed, WAL,
  * synchronous=FULL, group commit). Baselines measured in the same run: the
- * same load with one transaction per message, and with an accept that stores
- * nothing (the cost of parse + map + framing alone).
+ * same load with one transaction per message, with an accept that stores
+ * nothing (the cost of parse + map + framing alone), and the group commit on
+ * tmpfs (fsync free: the CPU ceiling, not a durability figure).
  * The load generator runs in a worker thread so it does not share the
  * server's event loop. Figures are medians over RUNS runs.
  *
  *   npx tsx bench/mllp.ts
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -21,6 +22,8 @@ import { loadHl7 } from '../test/fixtures/hl7v2/load.js';
 const CONNECTIONS = 16;
 const DURATION_MS = Number(process.env.BENCH_MLLP_MS ?? 3000);
 const RUNS = Number(process.env.BENCH_MLLP_RUNS ?? 3);
+/** Group-commit window (ms): 0 = commit at the end of the event-loop turn. */
+const WINDOW_MS = Number(process.env.BENCH_MLLP_WINDOW_MS ?? 0);
 
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -95,9 +98,14 @@ async function load(port: number, template: string): Promise<RunResult> {
   return { perSecond: result.done / seconds, p50: percentile(lat, 50), p99: percentile(lat, 99) };
 }
 
-async function measure(kind: 'group' | 'single' | 'none', template: string): Promise<RunResult> {
-  const dir = mkdtempSync(join(tmpdir(), 'dz-bench-mllp-'));
-  const store = kind === 'none' ? null : openSqliteAccept(join(dir, 'gateway.db'), { maxBatch: kind === 'single' ? 1 : 256 });
+type Kind = 'group' | 'single' | 'none' | 'tmpfs';
+
+async function measure(kind: Kind, template: string): Promise<RunResult> {
+  // 'tmpfs': the same group commit on /dev/shm, where fsync costs nothing — the CPU
+  // ceiling of the path, NOT a durability figure (it shows what the disk costs).
+  const root = kind === 'tmpfs' && existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+  const dir = mkdtempSync(join(root, 'dz-bench-mllp-'));
+  const store = kind === 'none' ? null : openSqliteAccept(join(dir, 'gateway.db'), { maxBatch: kind === 'single' ? 1 : 256, windowMs: kind === 'single' ? 0 : WINDOW_MS });
   let n = 0;
   const noStore: MllpAccept = async (input) => {
     const id = `m${n++}`;
@@ -123,9 +131,9 @@ export async function run(): Promise<Record<string, string | number>> {
   const fields = base.split('\r')[0].split('|');
   fields[9] = '@@ID@@';
   const template = [fields.join('|'), ...base.split('\r').slice(1)].join('\r');
-  const runs: Record<'group' | 'single' | 'none', RunResult[]> = { group: [], single: [], none: [] };
+  const runs: Record<Kind, RunResult[]> = { group: [], single: [], none: [], tmpfs: [] };
   for (let i = 0; i < RUNS; i++) {
-    for (const kind of ['group', 'single', 'none'] as const) runs[kind].push(await measure(kind, template));
+    for (const kind of ['group', 'single', 'none', 'tmpfs'] as const) runs[kind].push(await measure(kind, template));
   }
   const med = (k: keyof typeof runs, f: keyof RunResult) => median(runs[k].map((r) => r[f] ?? NaN));
   const group = med('group', 'perSecond');
@@ -133,6 +141,7 @@ export async function run(): Promise<Record<string, string | number>> {
     'mllp.connections': CONNECTIONS,
     'mllp.message_bytes': Buffer.byteLength(base),
     'mllp.runs': RUNS,
+    'mllp.group_commit.window_ms': WINDOW_MS,
     'mllp.group_commit.msg_per_s': Math.round(group),
     'mllp.group_commit.p50_ms': +med('group', 'p50').toFixed(2),
     'mllp.group_commit.p99_ms': +med('group', 'p99').toFixed(2),
@@ -141,6 +150,8 @@ export async function run(): Promise<Record<string, string | number>> {
     'mllp.one_tx_per_msg.ms_per_tx': +med('single', 'commitMs').toFixed(2),
     'mllp.one_tx_per_msg.msg_per_s': Math.round(med('single', 'perSecond')),
     'mllp.one_tx_per_msg.p99_ms': +med('single', 'p99').toFixed(2),
+    'mllp.group_commit_on_tmpfs.msg_per_s': Math.round(med('tmpfs', 'perSecond')),
+    'mllp.group_commit_on_tmpfs.p99_ms': +med('tmpfs', 'p99').toFixed(2),
     'mllp.no_store.msg_per_s': Math.round(med('none', 'perSecond')),
     'mllp.no_store.p99_ms': +med('none', 'p99').toFixed(2),
     'mllp.ratio.group_vs_one_tx': +(group / med('single', 'perSecond')).toFixed(2),
