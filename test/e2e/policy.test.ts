@@ -108,6 +108,7 @@ t.test('identifiable data to a destination outside Pakistan is denied by the res
     'nothing was queued for the DE destination',
   );
   await sleep(500); // give a (wrongly) queued delivery time to reach the DE simulator
+  // (the DE simulator is checked again at the end of the file, after every other subtest)
   const stats = (await (await fetch(`http://127.0.0.1:${dePort}/_sim/stats`)).json()) as { total: number; bytes: number; distinct: number };
   t.equal(stats.total, 0, 'the DE simulator saw no delivery attempt');
   t.equal(stats.bytes, 0, 'and 0 bytes');
@@ -147,6 +148,29 @@ t.test('a mental-health Condition under a general consent is denied; a consent n
   t.ok(labels.includes('NORDSCLCDS'), `the data leaves with the no-re-disclosure label (${labels})`);
   t.ok(labels.includes('PSY'), 'and its sensitivity label');
   t.equal(got!.meta.policySha256, o.policy.sha256, 'the envelope names the policy that decided');
+});
+
+t.test('a transaction is all or nothing: an entry no destination may take gives 422 naming the entry and rule; one denied abroad keeps the whole bundle from there', async (t) => {
+  const entry = (resource: object) => ({ resource, request: { method: 'POST', url: (resource as { resourceType: string }).resourceType } });
+  t.equal((await send(lan, 'POST', '/fhir/Consent', consentFor('pol-tx-1'))).status, 201);
+  const strange = { ...observation('pol-tx-1', 2), meta: { security: [{ system: 'urn:example:labels', code: 'SECRET-X' }] } };
+  const refused = await send(lan, 'POST', '/fhir', { resourceType: 'Bundle', type: 'transaction', entry: [entry(observation('pol-tx-1', 1)), entry(strange)] });
+  t.equal(refused.status, 422, `an entry with a label darwaza does not know can go nowhere: ${refused.text.slice(0, 300)}`);
+  t.equal(refused.body.resourceType, 'OperationOutcome');
+  const issues = refused.body.issue as { expression?: string[]; details?: { text?: string } }[];
+  const forPk = issues.filter((i) => /national-telemed/.test(i.details?.text ?? ''));
+  t.equal(forPk.length, 1, `one issue for the PK destination (of ${issues.length})`);
+  t.same(forPk[0]?.expression, ['Bundle.entry[1]'], 'it names entry 1');
+  t.match(forPk[0]?.details?.text, /unknown-label-denied/, 'and the rule');
+  t.notMatch(refused.text, /pol-tx-1/, 'and no patient id');
+
+  const ok = await send(lan, 'POST', '/fhir', { resourceType: 'Bundle', type: 'transaction', entry: [entry(observation('pol-tx-1', 3)), entry(observation('pol-tx-1', 4))] });
+  t.equal(ok.status, 202, ok.text);
+  t.equal(outcomeFor(ok.body, 'national-telemed').decision, 'queued');
+  t.equal(outcomeFor(ok.body, 'foreign-clinic').decision, 'denied', 'the whole transaction is kept from the DE destination');
+  await waitDelivered(lan, ok.body.id);
+  const bundle = JSON.parse(pk.opened.get(ok.body.id)!.payload);
+  t.equal(bundle.entry.length, 2, 'the PK service received the whole transaction');
 });
 
 t.test('in an emergency (ETREAT) mental-health data goes to a treatment service in Pakistan without consent, labelled and audited', async (t) => {
@@ -274,6 +298,12 @@ t.test('hot reload: a changed policy decides new messages with its hash; a broke
   writeFileSync(join(dir, 'gateway.pub'), gatewayKey + '\n');
   const v = runCli(['audit', 'verify', '--data-dir', join(dir, 'data'), '--public-key', join(dir, 'gateway.pub')], { cwd: dir });
   t.equal(v.code, 0, `darwaza audit verify passes: ${v.stdout}${v.stderr}`);
+});
+
+t.test('after every message of this file, the destination outside Pakistan has still received 0 bytes', async (t) => {
+  const stats = (await (await fetch(`http://127.0.0.1:${dePort}/_sim/stats`)).json()) as { total: number; bytes: number; dropped: number };
+  t.same([stats.total, stats.bytes, stats.dropped], [0, 0, 0], `DE simulator: ${JSON.stringify(stats)}`);
+  t.ok(pk.opened.size >= 5, `while the PK service opened ${pk.opened.size} deliveries`);
 });
 
 t.test('an unsigned policy is refused at start when signatures are required; signed, the same config starts', async (t) => {
