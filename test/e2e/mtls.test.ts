@@ -1,0 +1,186 @@
+/**
+ * Issue 6's LAN mutual TLS through the real gateway (a child process, real sockets):
+ * with lan.tls on and plain HTTP off, only certificates from our CA that are neither
+ * expired nor revoked get through the handshake, on the HTTPS API and on MLLP; the
+ * certificate's name becomes the message's source.
+ */
+import t from 'tap';
+import https from 'node:https';
+import tls from 'node:tls';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { prepareDir, runCli, startGatewayProcess } from '../helpers/processes.js';
+import { initCa, issueCertificate } from '../../src/pki/index.js';
+import { frame, MllpFramer } from '../../src/ingress/mllp/index.js';
+import { consentFor, observation } from '../../bench/fixtures.js';
+
+const DAY = 86_400_000;
+
+interface Creds {
+  ca: Buffer;
+  key?: Buffer;
+  cert?: Buffer;
+}
+
+type Outcome = { ok: true; status: number; body: string } | { ok: false; error: string };
+
+/** One HTTPS request with its own agent (no TLS session reuse between identities). */
+function request(port: number, creds: Creds, method: string, path: string, body?: unknown): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const req = https.request(
+      {
+        host: '127.0.0.1',
+        servername: 'localhost',
+        port,
+        path,
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/fhir+json' },
+        agent: new https.Agent({ ...creds, maxCachedSessions: 0, keepAlive: false }),
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => (text += c));
+        res.on('end', () => resolve({ ok: true, status: res.statusCode ?? 0, body: text }));
+        res.on('error', (e: NodeJS.ErrnoException) => resolve({ ok: false, error: e.code ?? e.message }));
+      },
+    );
+    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
+    req.on('error', (e: NodeJS.ErrnoException) => resolve({ ok: false, error: e.code ?? e.message }));
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+/** One HL7 v2 message over MLLP in TLS: the ACK, or the error that ended the connection. */
+function mllpOverTls(port: number, creds: Creds, text: string): Promise<{ ack?: string; error?: string; authorized?: boolean }> {
+  return new Promise((resolve) => {
+    const framer = new MllpFramer({ maxFrameBytes: 1 << 20 });
+    let done = false;
+    const finish = (r: { ack?: string; error?: string }) => {
+      if (done) return;
+      done = true;
+      socket.destroy();
+      resolve(r);
+    };
+    const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ...creds }, () => socket.write(frame(text)));
+    socket.on('data', (d) => {
+      for (const e of framer.push(d)) if (e.kind === 'frame') finish({ ack: e.payload.toString('utf8') });
+    });
+    socket.on('error', (e: NodeJS.ErrnoException) => finish({ error: e.code ?? e.message }));
+    socket.on('close', () => finish({ error: 'closed without an ACK' }));
+    socket.setTimeout(10_000, () => finish({ error: 'timeout' }));
+  });
+}
+
+const ADT_A04 = [
+  'MSH|^~\\&|LAB_HIS|LAHORE_GEN|DARWAZA|PK_TELEMED|20261126083000+0500||ADT^A04^ADT_A01|LAB-0001|P|2.5.1|||AL|NE',
+  'EVN|A04|20261126083000+0500',
+  'PID|1||MRN-445566^^^LAHORE_GEN^MR||Khan^Ayesha||19850704|F',
+  'PV1|1|O',
+].join('\r');
+
+t.test('LAN mTLS on the real gateway: no, expired, revoked or foreign certificates are refused at the handshake; a good one is accepted and named as source, on HTTPS and MLLP', async (t) => {
+  const started = Date.now();
+  const root = t.testdir();
+  const dir = join(root, 'gw');
+  const { ports, configFile } = await prepareDir(dir, (c) => {
+    c.lan = { tls: true, allowPlainHttp: false };
+  });
+  const certs = join(dir, 'certs');
+  const cli = (...args: string[]) => {
+    const r = runCli(['certs', ...args], { cwd: dir });
+    t.equal(r.code, 0, `darwaza certs ${args.join(' ')} ${r.stderr}`);
+    return r;
+  };
+  cli('init', '--config', configFile);
+  cli('issue', '--server', 'localhost', '--config', configFile);
+  cli('issue', 'lab-system', '--config', configFile);
+  cli('issue', 'stolen-laptop', '--config', configFile);
+  cli('revoke', 'stolen-laptop', '--config', configFile);
+  // `certs issue` has --days but no clock: an expired certificate comes from the library with a clock in the past.
+  issueCertificate(certs, 'old-ehr', { now: new Date(Date.now() - 400 * DAY), days: 30 });
+  // Another hospital's CA, with a client of the same name as ours (the library: the CLI path is shown above).
+  const other = join(root, 'other-ca');
+  initCa(other, { organization: 'elsewhere' });
+  issueCertificate(other, 'lab-system');
+  const listed = JSON.parse(cli('list', '--json', '--config', configFile).stdout) as { name: string; revoked: boolean; daysLeft: number }[];
+  t.ok(listed.find((c) => c.name === 'stolen-laptop')?.revoked, 'certs list shows the revocation');
+  t.ok((listed.find((c) => c.name === 'old-ehr')?.daysLeft ?? 0) < 0, 'and the expired certificate');
+
+  t.comment(`PKI ready after ${Date.now() - started} ms`);
+  const gw = await startGatewayProcess(dir);
+  t.comment(`gateway up after ${Date.now() - started} ms`);
+  t.teardown(() => gw.kill());
+
+  const ca = readFileSync(join(certs, 'ca.crt'));
+  const client = (d: string, name: string): Creds => ({ ca, key: readFileSync(join(d, 'clients', `${name}.key`)), cert: readFileSync(join(d, 'clients', `${name}.crt`)) });
+  t.ok(existsSync(join(certs, 'clients', 'lab-system.p12')), 'a PKCS#12 bundle is made for systems that need one');
+  const good = client(certs, 'lab-system');
+
+  // Plain HTTP is not served at all.
+  const plain = await fetch(`http://127.0.0.1:${ports.lan}/metadata`).then((r) => `HTTP ${r.status}`, (e) => `refused (${e.cause?.code ?? e.message})`);
+  t.match(plain, /^refused/, `plain HTTP to the LAN port gets no HTTP answer: ${plain}`);
+
+  const bad: [string, Creds][] = [
+    ['no certificate', { ca }],
+    ['an expired certificate', client(certs, 'old-ehr')],
+    ['a revoked certificate', client(certs, 'stolen-laptop')],
+    ["another CA's certificate", client(other, 'lab-system')],
+  ];
+  for (const [label, creds] of bad) {
+    const r = await request(ports.lan, creds, 'POST', '/fhir/Observation', observation('p-mtls', 1));
+    t.equal(r.ok, false, `${label}: refused — no HTTP status comes back (${r.ok ? r.status : r.error})`);
+    if (!r.ok) t.match(r.error, /SSL|TLS|ECONNRESET|EPIPE|socket hang up/, `${label}: the TLS layer ended it (${r.error})`);
+  }
+
+  const consent = await request(ports.lan, good, 'POST', '/fhir/Consent', consentFor('p-mtls'));
+  t.same(consent.ok && consent.status, 201, `the good certificate registers a consent ${consent.ok ? consent.body.slice(0, 200) : consent.error}`);
+  const posted = await request(ports.lan, good, 'POST', '/fhir/Observation', observation('p-mtls', 2));
+  t.same(posted.ok && posted.status, 202, `and its post is accepted ${posted.ok ? '' : posted.error}`);
+  const id = posted.ok ? JSON.parse(posted.body).id : 'none';
+  const status = await request(ports.lan, good, 'GET', `/messages/${id}`);
+  t.equal(status.ok && JSON.parse(status.body).source, 'lab-system', 'the message source is the certificate name');
+  // A header cannot claim another name over mTLS.
+  const spoof = await new Promise<Outcome>((resolve) => {
+    const req = https.request(
+      { host: '127.0.0.1', servername: 'localhost', port: ports.lan, path: '/fhir/Observation', method: 'POST', headers: { 'content-type': 'application/fhir+json', 'x-source-system': 'pharmacy' }, agent: new https.Agent({ ...good, maxCachedSessions: 0 }) },
+      (res) => {
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => resolve({ ok: true, status: res.statusCode ?? 0, body: text }));
+      },
+    );
+    req.on('error', (e) => resolve({ ok: false, error: e.message }));
+    req.end(JSON.stringify(observation('p-mtls', 3)));
+  });
+  const spoofId = spoof.ok ? JSON.parse(spoof.body).id : 'none';
+  const spoofStatus = await request(ports.lan, good, 'GET', `/messages/${spoofId}`);
+  t.equal(spoofStatus.ok && JSON.parse(spoofStatus.body).source, 'lab-system', 'an X-Source-System header does not override the certificate name');
+
+  t.comment(`HTTPS checks done after ${Date.now() - started} ms`);
+  // MLLP: lan.tls puts the HL7 v2 listener under the same mTLS.
+  const ack = await mllpOverTls(ports.mllp, good, ADT_A04);
+  t.ok(ack.ack, `MLLP over TLS with the good certificate gets an ACK ${ack.error ?? ''}`);
+  t.match(ack.ack ?? '', /\rMSA\|(AA|CA)\|LAB-0001\|/, 'an accept for our control id');
+  const v2Id = /accepted as ([0-9a-f-]{36})/.exec(ack.ack ?? '')?.[1] ?? 'none';
+  const v2 = await request(ports.lan, good, 'GET', `/messages/${v2Id}`);
+  t.equal(v2.ok && JSON.parse(v2.body).source, 'lab-system', 'the HL7 v2 message is named by the certificate too');
+  for (const [label, creds] of bad) {
+    const r = await mllpOverTls(ports.mllp, creds, ADT_A04.replace('LAB-0001', 'LAB-0002'));
+    t.notOk(r.ack, `MLLP with ${label}: no ACK (${r.error})`);
+  }
+  const plainMllp = await new Promise<string>((resolve) => {
+    const s = require_net().connect({ host: '127.0.0.1', port: ports.mllp }, () => s.write(frame(ADT_A04.replace('LAB-0001', 'LAB-0003'))));
+    let got = '';
+    s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    s.on('error', () => {});
+    s.on('close', () => resolve(got));
+    s.setTimeout(5000, () => s.destroy());
+  });
+  t.notMatch(plainMllp, /MSA\|/, 'plain MLLP (no TLS) gets no ACK');
+});
+
+import net from 'node:net';
+function require_net() {
+  return net;
+}
