@@ -6,8 +6,7 @@ import { command as upstreamSim } from './commands/upstream-sim.js';
 import { makeQueueCommand } from './commands/queue.js';
 import { command as policy } from './commands/policy.js';
 import { command as consent } from './commands/consent.js';
-// sanitize: registered when src/cli/commands/sanitize.ts lands
-
+import { command as sanitize } from './commands/sanitize.js';
 import { command as audit } from './commands/audit.js';
 import { command as certs } from './commands/certs.js';
 import { command as keys } from './commands/keys.js';
@@ -22,4 +21,4 @@ const queue = makeQueueCommand({
   openAudit: (db) => AuditLog.open(db),
 });
 
-export const commands: readonly Command[] = [init, start, upstreamSim, queue, policy, consent, audit, certs, keys, envelope];
+export const commands: readonly Command[] = [init, start, upstreamSim, queue, policy, consent, sanitize, audit, certs, keys, envelope];

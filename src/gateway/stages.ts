@@ -148,7 +148,12 @@ export async function buildStages(
         timezone: config.timezone,
       });
     },
-    sanitize: (profile, destination, resource) => profileFor(profile, destination).apply(resource).resource,
+    sanitize: (profile, destination, resource) => {
+      const r = profileFor(profile, destination).apply(resource);
+      // A profile that hit a processing error and emptied the content ('skip') must not send the husk.
+      if (r.skipped) throw new OperationOutcomeError(unprocessable(`de-identification with ${profile} could not process this content`));
+      return r.resource;
+    },
     sanitizeV2: (text, destination) => sanitizeV2(text, { pseudonymize: (id: string) => tokenize(`${destination.name}|${id}`).slice(0, 16) }),
     seal: (input) => {
       const recipient = recipientOf(input.destination);
