@@ -78,4 +78,18 @@ export const QUEUE_MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    description: 'queue: count of queued rows per message, so retention sweeps only fully denied messages (partial index)',
+    up: (db) => {
+      db.exec(`
+        ALTER TABLE queue_messages ADD COLUMN queued_items INTEGER NOT NULL DEFAULT 0;
+        UPDATE queue_messages SET queued_items = (SELECT COUNT(*) FROM queue_items WHERE message_id = queue_messages.id);
+        DROP INDEX queue_messages_received;
+        -- Only messages with no queue row at all (every destination denied) need a time sweep;
+        -- the others go when their last row does.
+        CREATE INDEX queue_messages_itemless ON queue_messages (received_at) WHERE queued_items = 0;
+      `);
+    },
+  },
 ];

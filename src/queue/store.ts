@@ -123,7 +123,15 @@ interface ChangedRow {
   destination: string;
   payload_bytes: number;
   enqueued_at: number;
+  /** JSON array; the first is the token the message's other audit entries carry. */
+  patient_tokens: string;
 }
+
+/** The patient token for an audit entry about this row (as received/decided/queued carry it). */
+const tokenOf = (r: ChangedRow): { patientToken?: string } => {
+  const t = (JSON.parse(r.patient_tokens) as string[])[0];
+  return t ? { patientToken: t } : {};
+};
 
 const HOLDS_PAYLOAD = "('ready', 'inflight', 'dead')";
 
@@ -278,7 +286,16 @@ export class QueueStore {
         const prior = this.s.getIdem.get(w.idempotency.key) as { response: string } | undefined;
         if (prior) throw new DuplicateIdempotencyKeyError(prior.response);
       }
-      this.s.insMessage.run(m.id, m.receivedAt, m.source, m.purpose, m.format, m.outcomes, m.idempotencyKey ?? w.idempotency?.key ?? null);
+      this.s.insMessage.run(
+        m.id,
+        m.receivedAt,
+        m.source,
+        m.purpose,
+        m.format,
+        m.outcomes,
+        m.idempotencyKey ?? w.idempotency?.key ?? null,
+        w.items.length,
+      );
       if (w.idempotency) this.s.insIdem.run(w.idempotency.key, m.id, w.idempotency.response, now);
       for (const it of w.items) {
         const sealed = toBuffer(this.cipher.encrypt(it.payload, it.cipherScope));
@@ -358,6 +375,7 @@ export class QueueStore {
                 time: new Date(now).toISOString(),
                 messageId: r.message_id,
                 destination: r.destination,
+                ...tokenOf(r),
                 decision: 'delivered',
                 reason: st.status ? `HTTP ${st.status}` : 'delivered',
               },
@@ -386,6 +404,7 @@ export class QueueStore {
                       time: new Date(now).toISOString(),
                       messageId: r.message_id,
                       destination: r.destination,
+                      ...tokenOf(r),
                       decision: 'withdrawn',
                       reason: st.reason,
                     },
@@ -410,7 +429,8 @@ export class QueueStore {
       ),
       getIdem: db.prepare('SELECT response FROM queue_idempotency WHERE key = ?'),
       insMessage: db.prepare(
-        'INSERT INTO queue_messages (id, received_at, source, purpose, format, outcomes, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        `INSERT INTO queue_messages (id, received_at, source, purpose, format, outcomes, idempotency_key, queued_items)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       insIdem: db.prepare('INSERT INTO queue_idempotency (key, message_id, response, created_at) VALUES (?, ?, ?, ?)'),
       insItem: db.prepare(
@@ -434,29 +454,29 @@ export class QueueStore {
         `UPDATE queue_items SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, updated_at = ?,
                 last_status = ?, last_error = NULL, lease_until = NULL, payload = NULL
           WHERE seq = ? AND state = 'inflight'
-          RETURNING message_id, destination, payload_bytes, enqueued_at`,
+          RETURNING message_id, destination, payload_bytes, enqueued_at, patient_tokens`,
       ),
       updRetry: db.prepare(
         `UPDATE queue_items SET state = 'ready', attempts = attempts + 1, next_attempt_at = ?, last_error = ?,
                 last_status = ?, updated_at = ?, lease_until = NULL
           WHERE seq = ? AND state = 'inflight'
-          RETURNING message_id, destination, payload_bytes, enqueued_at`,
+          RETURNING message_id, destination, payload_bytes, enqueued_at, patient_tokens`,
       ),
       updDeadCounted: db.prepare(
         `UPDATE queue_items SET state = 'dead', attempts = attempts + 1, last_error = ?, last_status = ?, updated_at = ?,
                 lease_until = NULL
           WHERE seq = ? AND state IN ('inflight', 'ready')
-          RETURNING message_id, destination, payload_bytes, enqueued_at`,
+          RETURNING message_id, destination, payload_bytes, enqueued_at, patient_tokens`,
       ),
       updDeadUncounted: db.prepare(
         `UPDATE queue_items SET state = 'dead', last_error = ?, last_status = ?, updated_at = ?, lease_until = NULL
           WHERE seq = ? AND state IN ('inflight', 'ready')
-          RETURNING message_id, destination, payload_bytes, enqueued_at`,
+          RETURNING message_id, destination, payload_bytes, enqueued_at, patient_tokens`,
       ),
       updWithdrawn: db.prepare(
         `UPDATE queue_items SET state = 'withdrawn', last_error = ?, updated_at = ?, lease_until = NULL, payload = NULL
           WHERE seq = ? AND state IN ('inflight', 'ready', 'dead')
-          RETURNING message_id, destination, payload_bytes, enqueued_at`,
+          RETURNING message_id, destination, payload_bytes, enqueued_at, patient_tokens`,
       ),
       updRelease: db.prepare(
         `UPDATE queue_items SET state = 'ready', updated_at = ?, lease_until = NULL WHERE seq = ? AND state = 'inflight'`,
@@ -468,10 +488,12 @@ export class QueueStore {
                 last_error, last_status, payload_bytes
            FROM queue_items WHERE message_id = ? ORDER BY seq`,
       ),
+      // Grouped in the index's own order (no sort); 'ready' is split into queued/retrying in JS.
       counts: db.prepare(
-        `SELECT destination, state, attempts > 0 AS retried, COUNT(*) AS n,
-                SUM(CASE WHEN state IN ${HOLDS_PAYLOAD} THEN payload_bytes ELSE 0 END) AS bytes
-           FROM queue_items INDEXED BY queue_items_claim GROUP BY destination, state, retried`,
+        `SELECT destination, state, COUNT(*) AS n, SUM(attempts > 0) AS retried_n,
+                SUM(CASE WHEN state IN ${HOLDS_PAYLOAD} THEN payload_bytes ELSE 0 END) AS bytes,
+                SUM(CASE WHEN attempts > 0 AND state IN ${HOLDS_PAYLOAD} THEN payload_bytes ELSE 0 END) AS retried_bytes
+           FROM queue_items INDEXED BY queue_items_claim GROUP BY destination, state`,
       ),
       selWithdrawable: db.prepare(
         `SELECT i.seq AS seq, m.purpose AS purpose FROM queue_item_patients p
@@ -490,8 +512,7 @@ export class QueueStore {
       ),
       delOldItemlessMessages: db.prepare(
         `DELETE FROM queue_messages WHERE id IN (
-           SELECT id FROM queue_messages m WHERE received_at < ?
-              AND NOT EXISTS (SELECT 1 FROM queue_items i WHERE i.message_id = m.id) LIMIT ?)`,
+           SELECT id FROM queue_messages INDEXED BY queue_messages_itemless WHERE queued_items = 0 AND received_at < ? LIMIT ?)`,
       ),
       delOldIdem: db.prepare('DELETE FROM queue_idempotency WHERE created_at < ?'),
       oldScopes: db.prepare('SELECT scope FROM queue_scopes WHERE last_used_at < ?'),
@@ -594,13 +615,26 @@ export class QueueStore {
 
   /** Counts (and bytes held) per destination and state: an index-only scan, fine for a metrics scrape. */
   counts(): CountRow[] {
-    const rows = this.s.counts.all() as { destination: string; state: StoredState; retried: number; n: number; bytes: number }[];
-    return rows.map((r) => ({
-      destination: r.destination,
-      state: publicState(r.state, r.retried),
-      count: r.n,
-      bytes: r.bytes ?? 0,
-    }));
+    const rows = this.s.counts.all() as {
+      destination: string;
+      state: StoredState;
+      n: number;
+      retried_n: number;
+      bytes: number | null;
+      retried_bytes: number | null;
+    }[];
+    const out: CountRow[] = [];
+    for (const r of rows) {
+      if (r.state !== 'ready') {
+        out.push({ destination: r.destination, state: publicState(r.state, 0), count: r.n, bytes: r.bytes ?? 0 });
+        continue;
+      }
+      const retrying = r.retried_n ?? 0;
+      const retryingBytes = r.retried_bytes ?? 0;
+      if (r.n > retrying) out.push({ destination: r.destination, state: 'queued', count: r.n - retrying, bytes: (r.bytes ?? 0) - retryingBytes });
+      if (retrying > 0) out.push({ destination: r.destination, state: 'retrying', count: retrying, bytes: retryingBytes });
+    }
+    return out;
   }
 
   /** Bytes of payloads held (ready, in flight, dead). */
@@ -686,6 +720,7 @@ export class QueueStore {
         time: new Date(now).toISOString(),
         messageId: r.message_id,
         destination: r.destination,
+        ...tokenOf(r),
         decision: 'dead',
         reason,
       },

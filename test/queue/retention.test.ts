@@ -42,3 +42,23 @@ t.test('scheduleRetention runs the pass on its schedule without an onRun listene
   await new Promise((r) => setTimeout(r, 1_100));
   t.equal(calls.length, seen, 'no runs after stop()');
 });
+
+t.test('migration 2 counts the rows of messages already stored, so retention keeps the queued ones', async (t) => {
+  const { migrate } = await import('../../src/store/index.js');
+  const { QUEUE_MIGRATIONS } = await import('../../src/queue/index.js');
+  const db = openDatabase(join(t.testdir(), 'darwaza.db'));
+  t.teardown(() => db.close());
+  migrate(db, 'queue', QUEUE_MIGRATIONS.filter((m) => m.version === 1));
+  const old = '2026-01-01T00:00:00.000Z';
+  const ins = db.prepare('INSERT INTO queue_messages (id, received_at, source, purpose, format, outcomes) VALUES (?, ?, ?, ?, ?, ?)');
+  ins.run('denied', old, 'ehr', 'TREAT', 'fhir', '[]');
+  ins.run('queued', old, 'ehr', 'TREAT', 'fhir', '[]');
+  db.prepare(
+    `INSERT INTO queue_items (message_id, destination, lane, state, enqueued_at, next_attempt_at, updated_at, content_type,
+       cipher_scope, patient_tokens, context, payload, payload_bytes) VALUES ('queued', 'nhs-pk', 1, 'ready', 1, 1, 1, 'application/json', 'd:1', '[]', '{}', X'00', 1)`,
+  ).run();
+  const store = QueueStore.open(db, { quotaBytes: 1e9, minFreeDiskBytes: 0 });
+  t.match(store.purgeDelivered(1000), { messages: 1 });
+  t.equal(store.getMessage('denied'), undefined);
+  t.equal(store.getMessage('queued')!.destinations[0]!.state, 'queued');
+});
