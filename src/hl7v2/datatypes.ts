@@ -102,6 +102,8 @@ export interface Identifier {
 export interface IdentifierOptions {
   /** Assigning-authority namespace (CX.4.1, upper-cased) → FHIR system URI. */
   identifierSystems?: Record<string, string>;
+  /** System for a recognised CNIC (default SYSTEMS.cnic; classify may configure another). */
+  cnicSystem?: string;
 }
 
 const CNIC_AUTHORITIES = new Set(['NADRA', 'CNIC', 'PAK-NADRA', 'NADRA-PK']);
@@ -130,7 +132,7 @@ export function toIdentifier(rep: Comps, opts: IdentifierOptions = {}): Identifi
     return {
       use: 'official',
       type: type ?? { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'NI' }], text: 'CNIC' },
-      system: SYSTEMS.cnic,
+      system: opts.cnicSystem ?? SYSTEMS.cnic,
       value: cnic,
       assigner: { display: ns || 'NADRA' },
     };

@@ -57,6 +57,8 @@ t.test('a dashed CNIC under custom delimiters is recognised too; a number withou
   t.equal(r.kind, 'mapped');
   const id = ((r as any).bundle.entry[0].resource.identifier[0]);
   t.not(id.system, SYSTEMS.cnic);
+  const other = mapToFhir(parseHl7(loadHl7('adt-a04-custom-delims.hl7')), { cnicSystem: 'urn:oid:9.9.9' }) as any;
+  t.ok(other.bundle.entry[0].resource.identifier.some((i: any) => i.system === 'urn:oid:9.9.9' && i.value === '35201-7654321-3'), 'the CNIC system is configurable');
 });
 
 t.test('PV1 maps to an Encounter with class, period and status from the event', async (t) => {
