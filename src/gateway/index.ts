@@ -77,7 +77,19 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   });
   const recovered = store.recoverInFlight();
   if (recovered) logger.info({ recovered }, 'returned items left in flight by the last run to the queue');
-  runtime.onWithdraw((tokens, purpose) => store.withdrawForPatient(tokens, purpose, 'consent withdrawn'));
+  runtime.onWithdraw((tokens, purpose) => {
+    const n = store.withdrawForPatient(tokens, purpose, 'consent withdrawn');
+    // The payloads share their day's data key with other patients, so they cannot be crypto-shredded:
+    // secure_delete zeroed them in the database pages, and this removes the older copies the WAL still held.
+    if (n > 0) {
+      try {
+        db.pragma('wal_checkpoint(TRUNCATE)');
+      } catch (err) {
+        logger.warn({ err: describeError(err) }, 'could not truncate the WAL after a withdrawal');
+      }
+    }
+    return n;
+  });
 
   let simulator: Awaited<ReturnType<typeof startSimulator>> | undefined;
   if (opts.simulator ?? config.simulator.embedded) {
