@@ -333,3 +333,41 @@ t.test('a payload tampered with at rest is dead-lettered with a clear reason; th
   t.equal(after.status, 202, 'new messages are still accepted');
   await waitDelivered(ports.lan, after.body.id);
 });
+
+t.test('a withdrawal destroys the patient queued payloads: their ciphertext is not left readable in the file or its WAL', async (t) => {
+  const dir = t.testdir();
+  const { ports } = await prepareDir(dir, (c) => {
+    c.destinations[0].retry = FAST_RETRY;
+  });
+  const gw = await startGatewayProcess(dir); // the uplink is down
+  t.teardown(() => gw.kill());
+  const consentIds: Record<string, string> = {};
+  const ids: Record<string, string[]> = { 'pk-mrn-61000001': [], 'pk-mrn-61000002': [] };
+  for (const p of Object.keys(ids)) {
+    const c = await post(ports.lan, '/fhir/Consent', consentWithName(p));
+    t.equal(c.status, 201);
+    consentIds[p] = c.body.id;
+    for (let i = 0; i < 3; i++) ids[p].push((await post(ports.lan, '/fhir/Patient', patient(p))).body.id);
+  }
+  const [P, Q] = Object.keys(ids);
+  // What an attacker who copied the disk earlier would look for later: P's ciphertexts.
+  const Database = (await import('better-sqlite3')).default;
+  const reader = new Database(join(dir, 'data', 'darwaza.db'), { readonly: true });
+  const blobOf = (id: string) => (reader.prepare('SELECT payload FROM queue_items WHERE message_id = ?').get(id) as { payload: Buffer }).payload;
+  const blobs = ids[P].map(blobOf);
+  const qBlobs = ids[Q].map(blobOf);
+  reader.close();
+  t.equal(blobs.filter((b) => b?.length > 200).length, 3, "P's three payloads are queued, encrypted");
+
+  const del = await fetch(`http://127.0.0.1:${ports.lan}/fhir/Consent/${consentIds[P]}`, { method: 'DELETE' });
+  t.equal(del.status, 200, 'P withdraws');
+  for (const id of ids[P]) {
+    await waitFor(async () => (await message(ports.lan, id)).destinations[0].state === 'withdrawn', { what: `${id} withdrawn` });
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  const { bytes, files } = readDataDir(join(dir, 'data'));
+  const left = blobs.filter((b) => bytes.includes(b.subarray(60, 160)));
+  t.equal(left.length, 0, `none of P's ciphertexts is left in ${files.map((f) => f.split('/').pop()).join(', ')} (found ${left.length} of 3)`);
+  t.equal(qBlobs.filter((b) => bytes.includes(b.subarray(60, 160))).length, 3, "while Q's ciphertexts, still queued, are found in the same bytes (the search is live)");
+  for (const id of ids[Q]) t.not((await message(ports.lan, id)).destinations[0].state, 'withdrawn', "Q's messages stay queued");
+});
