@@ -73,6 +73,8 @@ export interface MllpServer {
   port: number;
   close(): Promise<void>;
   stats(): MllpStats;
+  /** TLS listeners only: new certificates/CRL for new connections (a revocation reaches a running listener). */
+  setSecureContext?(options: tls.SecureContextOptions): void;
 }
 
 type Item = { kind: 'frame'; payload: Buffer; at: number } | { kind: 'oversize'; head: Buffer; bytes: number; at: number };
@@ -84,6 +86,21 @@ interface Conn {
   busy: boolean;
   source: string | null;
   closing: boolean;
+  /** Our ACKs are not being read: the idle limit applies even though we are busy. */
+  awaitingDrain: boolean;
+}
+
+/** Resolves when the socket's write buffer drained, or it closed. */
+function drained(socket: net.Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
 }
 
 function peerCn(socket: net.Socket): string | null {
@@ -154,6 +171,12 @@ export async function startMllpServer(opts: MllpServerOptions): Promise<MllpServ
         for (const code of handled.codes) stats.acks[code]++;
         if (!c.socket.destroyed && c.socket.writable) {
           for (const ack of handled.acks) c.socket.write(frame(ack));
+          // a sender that does not read its ACKs gets no more of our attention until it does
+          if (c.socket.writableNeedDrain) {
+            c.awaitingDrain = true;
+            await drained(c.socket);
+            c.awaitingDrain = false;
+          }
         }
         safeObserve({ kind: 'ack', codes: handled.codes, result: handled.result, messageType: handled.messageType, latencyMs: Date.now() - item.at });
       }
@@ -168,7 +191,7 @@ export async function startMllpServer(opts: MllpServerOptions): Promise<MllpServ
       socket.destroy();
       return;
     }
-    const c: Conn = { socket, framer: new MllpFramer({ maxFrameBytes }), queue: [], busy: false, source: isTls ? peerCn(socket) : null, closing: false };
+    const c: Conn = { socket, framer: new MllpFramer({ maxFrameBytes }), queue: [], busy: false, source: isTls ? peerCn(socket) : null, closing: false, awaitingDrain: false };
     conns.add(c);
     stats.connectionsTotal++;
     stats.connectionsOpen++;
@@ -176,7 +199,7 @@ export async function startMllpServer(opts: MllpServerOptions): Promise<MllpServ
     socket.setNoDelay(true);
     socket.setTimeout(idleTimeoutMs);
     socket.on('timeout', () => {
-      if (c.busy || c.queue.length > 0) return; // an ACK is pending: not idle
+      if ((c.busy || c.queue.length > 0) && !c.awaitingDrain) return; // an ACK is pending: not idle
       stats.idleTimeouts++;
       safeObserve({ kind: 'idle-timeout' });
       socket.destroy();
@@ -254,6 +277,7 @@ export async function startMllpServer(opts: MllpServerOptions): Promise<MllpServ
   return {
     port,
     stats: () => ({ ...stats, acks: { ...stats.acks } }),
+    ...(opts.tls ? { setSecureContext: (o: tls.SecureContextOptions) => (server as tls.Server).setSecureContext(o) } : {}),
     close: async () => {
       if (closing) return;
       closing = true;
