@@ -24,13 +24,25 @@ export interface DisclosureRow {
   messageId?: string;
 }
 
-/** Every entry about the patient with this token, oldest first. */
-export function disclosures(db: Db, patientToken: string): DisclosureRow[] {
+/**
+ * Every entry about the patient with one of these tokens, oldest first. Entries carry one
+ * token (of the identity key); a queued message is indexed in the queue under a token of
+ * every identifier and reference of its patient, so when that index is in the same
+ * database, every entry of a message indexed under one of the tokens is included too.
+ */
+export function disclosures(db: Db, patientTokens: string | readonly string[]): DisclosureRow[] {
+  const tokens = [...new Set(typeof patientTokens === 'string' ? [patientTokens] : patientTokens)];
+  const marks = tokens.map(() => '?').join(',');
+  const indexed = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name IN ('queue_item_patients', 'queue_items')").all().length === 2;
+  const viaQueue = indexed
+    ? ` OR message_id IN (SELECT i.message_id FROM queue_item_patients p JOIN queue_items i ON i.seq = p.seq WHERE p.token IN (${marks}))`
+    : '';
   const rows = db
-    .prepare('SELECT idx, entry FROM audit_entries WHERE patient_token = ? ORDER BY idx')
-    .all(patientToken) as Array<{ idx: number; entry: string }>;
+    .prepare(`SELECT idx, entry FROM audit_entries WHERE patient_token IN (${marks})${viaQueue} ORDER BY idx`)
+    .all(...tokens, ...(indexed ? tokens : [])) as Array<{ idx: number; entry: string }>;
+  const decisionOf = decisionLookup(db);
   return rows.map((r) => {
-    const e = JSON.parse(r.entry) as AuditEntry;
+    const e = withDecision(JSON.parse(r.entry) as AuditEntry, decisionOf);
     return {
       index: r.idx,
       time: e.time,
@@ -47,6 +59,32 @@ export function disclosures(db: Db, patientToken: string): DisclosureRow[] {
       messageId: e.messageId,
     };
   });
+}
+
+/**
+ * A delivery (or dead letter, withdrawal) entry records only the state change; what was
+ * disclosed, for which purpose, under which policy and consent is in the message's
+ * `decided` entry for that destination. Reports fill the missing fields from it.
+ */
+function decisionLookup(db: Db): (messageId: string, destination: string) => AuditEntry | undefined {
+  const stmt = db.prepare("SELECT entry FROM audit_entries WHERE message_id = ? AND event = 'decided' ORDER BY idx").pluck();
+  return (messageId, destination) =>
+    (stmt.all(messageId) as string[]).map((t) => JSON.parse(t) as AuditEntry).find((d) => d.destination === destination);
+}
+
+function withDecision(e: AuditEntry, decisionOf: ReturnType<typeof decisionLookup>): AuditEntry {
+  if (e.event === 'decided' || !e.messageId || !e.destination) return e;
+  const d = decisionOf(e.messageId, e.destination);
+  if (!d) return e;
+  return {
+    ...e,
+    purpose: e.purpose ?? d.purpose,
+    dataClasses: e.dataClasses ?? d.dataClasses,
+    consentId: e.consentId ?? d.consentId,
+    consentVersion: e.consentVersion ?? d.consentVersion,
+    policySha256: e.policySha256 ?? d.policySha256,
+    ruleIds: e.ruleIds ?? d.ruleIds,
+  };
 }
 
 export interface BreachReport {
@@ -83,8 +121,9 @@ export function breachReport(
   const dests = new Map<string, { entries: number; patients: Set<string> }>();
   let firstTime: string | undefined;
   let lastTime: string | undefined;
+  const decisionOf = decisionLookup(db);
   for (const text of rows) {
-    const e = JSON.parse(text) as AuditEntry;
+    const e = withDecision(JSON.parse(text) as AuditEntry, decisionOf);
     if (e.patientToken) patients.add(e.patientToken);
     for (const c of e.dataClasses ?? []) classes.add(c);
     if (e.messageId) messages.add(e.messageId);

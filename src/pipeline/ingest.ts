@@ -233,7 +233,10 @@ export function createPipeline(opts: PipelineOptions) {
       // We cannot see inside: assume the worst (identifiable, normal confidentiality at least).
       cls.identifiable = true;
     }
-    const patientTokens = cls.patient ? [...new Set(cls.patient.ids.map(stages.tokenize))] : [];
+    // The identity key's token first: audit entries carry patientTokens[0], documented as the
+    // keyed hash of PatientIdentity.key (CNIC, else MRN, ...), not of whichever id came first.
+    const ids = cls.patient ? (cls.patient.ids.includes(cls.patient.key) ? [cls.patient.key, ...cls.patient.ids] : cls.patient.ids) : [];
+    const patientTokens = [...new Set(ids.map(stages.tokenize))];
     const isTransaction = resource.resourceType === 'Bundle' && resource.type === 'transaction';
     const entryDenials = isTransaction ? transactionDenials(req, resource, now, candidates) : new Map<string, OperationOutcomeIssue[]>();
     if (isTransaction && candidates.every((n) => entryDenials.has(n))) {

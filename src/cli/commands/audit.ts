@@ -11,6 +11,7 @@ import { EXIT, UsageError, parseFlags, type CliIo, type Command } from '../comma
 import { openDatabase, type Db } from '../../store/index.js';
 import { getSodium } from '../../crypto/sodium.js';
 import { createTokenizer } from '../../crypto/index.js';
+import { cnicOf } from '../../classify/index.js';
 import {
   AuditLog,
   breachReport,
@@ -305,6 +306,19 @@ function prove(target: string | undefined, dataDir: string | undefined, io: CliI
   }
 }
 
+/**
+ * The forms in which the classifier records an id a privacy officer knows: as given
+ * (`Patient/<id>`, `system|value`), `cnic|#####-#######-#` for a CNIC, `Patient/<id>` for a bare id.
+ */
+export function patientIdForms(id: string): string[] {
+  const v = id.trim();
+  const forms = [v];
+  const cnic = cnicOf({ system: 'cnic', value: v.replace(/^cnic\|/i, '') });
+  if (cnic) forms.push(`cnic|${cnic}`);
+  if (!v.includes('|') && !v.includes('/')) forms.push(`Patient/${v}`);
+  return [...new Set(forms)];
+}
+
 async function patientDisclosures(values: Record<string, string | boolean | undefined>, io: CliIo): Promise<number> {
   if (typeof values.patient !== 'string' || values.patient === '') throw new UsageError('disclosures needs --patient ID');
   const keyFile = resolve(io.cwd, (values['token-key-file'] as string | undefined) ?? DEFAULT_TOKEN_KEY_FILE);
@@ -312,10 +326,12 @@ async function patientDisclosures(values: Record<string, string | boolean | unde
   const key = new Uint8Array(Buffer.from(readFileSync(keyFile, 'utf8').trim(), 'base64'));
   if (key.length !== 32) throw new BadInput('the token key file must hold 32 bytes, base64');
   await getSodium();
-  const token = createTokenizer(key)(values.patient);
+  const tokenize = createTokenizer(key);
+  const tokens = patientIdForms(values.patient).map(tokenize);
+  const token = tokens[0]!;
   const { db } = openLog(io, values['data-dir'] as string | undefined);
   try {
-    const rows = disclosures(db, token);
+    const rows = disclosures(db, tokens);
     if (values.json) {
       io.out(JSON.stringify({ patientToken: token, entries: rows }, null, 2));
       return EXIT.ok;
