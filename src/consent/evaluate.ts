@@ -20,7 +20,7 @@
  *    or — only when the caller sets allowPartial (it can honour a redact obligation) —
  *    permit-with-obligations (redact the denied types/categories).
  */
-import type { Category, ConsentDecision, Obligation, Reason } from '../model/index.js';
+import type { Category, ConsentDecision, Obligation, PurposeOfUse, Reason } from '../model/index.js';
 import { categoriesOfLabels, categoryOfCode, CATEGORY_CODES } from './labels.js';
 import { normalizeDataReference } from './compile.js';
 import { compilePeriod, DEFAULT_TIMEZONE } from './time.js';
@@ -41,6 +41,27 @@ export const PURPOSE_COVERS: Readonly<Record<string, readonly string[]>> = {
 
 const RESEARCH_PURPOSES = new Set(['HRESCH', 'CLINTRCH']);
 const TREATMENT_PURPOSES = new Set(['TREAT', 'ETREAT', 'COC', 'CAREMGT']);
+
+/**
+ * The purposes a consent can speak for: its root provision's purposes (with the narrower ones they
+ * cover), within what its scopes allow (research → HRESCH/CLINTRCH, treatment → TREAT/ETREAT/COC/CAREMGT);
+ * null when it may speak for any purpose (scope patient-privacy and no root purpose).
+ */
+export function consentPurposes(c: CompiledConsent): PurposeOfUse[] | null {
+  const byScope = new Set<string>();
+  let any = false;
+  for (const s of c.scopes) {
+    if (s === 'research') RESEARCH_PURPOSES.forEach((x) => byScope.add(x));
+    else if (s === 'treatment') TREATMENT_PURPOSES.forEach((x) => byScope.add(x));
+    else any = true;
+  }
+  let out: Set<string> | null = any ? null : byScope;
+  if (c.root.purposes) {
+    const root = new Set(c.root.purposes.flatMap((p) => [p, ...(PURPOSE_COVERS[p] ?? [])]));
+    out = out === null ? root : new Set([...out].filter((p) => root.has(p)));
+  }
+  return out === null ? null : ([...out] as PurposeOfUse[]);
+}
 
 /** Consent.scope codes that may answer a request: patient-privacy always, plus treatment/research by purpose. */
 export function acceptedScopes(request: Pick<ConsentRequest, 'scope' | 'purpose'>): string[] {

@@ -4,7 +4,7 @@
  */
 export { ConsentRegistry, ConsentNotFoundError, ConsentUnreadableError, DEFAULT_CACHE_SIZE, DEFAULT_TOKEN_CACHE_SIZE, CIPHER_SCOPE } from './registry.js';
 export type { ConsentRegistryOptions, PutResult, PutManyResult, WithdrawInfo, WithdrawListener } from './registry.js';
-export { evaluateConsent, acceptedScopes, PURPOSE_COVERS, CONTAINER_TYPES } from './evaluate.js';
+export { evaluateConsent, acceptedScopes, consentPurposes, PURPOSE_COVERS, CONTAINER_TYPES } from './evaluate.js';
 export { compileConsent, validateConsent, ConsentValidationError, MAX_PROVISION_DEPTH, MAX_PROVISIONS } from './compile.js';
 export {
   patientIdStrings,

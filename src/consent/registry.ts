@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { AuditSink, ConsentDecision, FhirResource, PayloadCipher, PurposeOfUse } from '../model/index.js';
 import { migrate, type Db } from '../store/index.js';
 import { compileConsent, ConsentValidationError } from './compile.js';
-import { evaluateConsent } from './evaluate.js';
+import { consentPurposes, evaluateConsent } from './evaluate.js';
 import { patientIdStrings, tokensForIds } from './ids.js';
 import { CONSENT_MIGRATIONS } from './schema.js';
 import { DEFAULT_TIMEZONE, isValidTimezone } from './time.js';
@@ -57,7 +57,7 @@ export type PutManyResult = ({ ok: true } & PutResult) | { ok: false; error: Con
 export interface WithdrawInfo {
   version: number;
   status: string;
-  /** Purposes the withdrawn consent's root provision names; null = all purposes. */
+  /** Purposes the withdrawn consent could speak for (root purposes within its scope; see consentPurposes); null = any. */
   purposes: PurposeOfUse[] | null;
 }
 
@@ -235,7 +235,7 @@ export class ConsentRegistry {
     ]);
     if (withdrawn) {
       const all = [...new Set([...oldTokens, ...tokens])];
-      const info: WithdrawInfo = { version, status: compiled.status, purposes: rootPurposes(compiled) };
+      const info: WithdrawInfo = { version, status: compiled.status, purposes: consentPurposes(compiled) };
       events.push(() => this.emit(all, id, info));
     }
     return { id, version, status: compiled.status };
@@ -442,8 +442,4 @@ function sameContent(stored: FhirResource, incoming: FhirResource): boolean {
     return { ...rest, meta: m };
   };
   return canonical(strip(stored)) === canonical(strip(incoming));
-}
-
-function rootPurposes(c: CompiledConsent): PurposeOfUse[] | null {
-  return c.root.purposes ? (c.root.purposes as PurposeOfUse[]) : null;
 }

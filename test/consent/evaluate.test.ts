@@ -1,5 +1,5 @@
 import t from 'tap';
-import { compileConsent, evaluateConsent, type CompiledConsent } from '../../src/consent/index.js';
+import { compileConsent, consentPurposes, evaluateConsent, type CompiledConsent } from '../../src/consent/index.js';
 import { makeConsent, makeRequest, NOW } from '../fixtures/consents/make.js';
 
 let n = 0;
@@ -324,3 +324,10 @@ t.test('policyRule OPTIN/OPTOUT gives the base when the root provision has no ty
   t.equal(evaluateConsent([optin], makeRequest({ purpose: 'PUBHLTH' })).effect, 'deny');
 });
 
+
+t.test('a consent speaks for the purposes of its root provision, within its scope', async (t) => {
+  t.equal(consentPurposes(c()), null, 'patient-privacy, no purpose: any');
+  t.same(consentPurposes(c(root({ purpose: [{ code: 'TREAT' }] }))), ['TREAT', 'ETREAT']);
+  t.same(consentPurposes(c({ scope: { coding: [{ code: 'research' }] } })), ['HRESCH', 'CLINTRCH']);
+  t.same(consentPurposes(c({ scope: { coding: [{ code: 'research' }] }, ...root({ purpose: [{ code: 'HRESCH' }, { code: 'TREAT' }] }) })), ['HRESCH', 'CLINTRCH']);
+});

@@ -90,17 +90,21 @@ t.test('withdraw makes a new inactive version, tells listeners once, and is idem
   t.equal(heard.length, 1);
   t.same(heard[0]![0], tokensOf('Patient/123'));
   t.equal(heard[0]![1], 'w');
-  t.same(heard[0]![2], { version: 2, status: 'inactive', purposes: ['TREAT'] });
+  t.same(heard[0]![2], { version: 2, status: 'inactive', purposes: ['TREAT', 'ETREAT'] }, 'TREAT covers ETREAT');
   t.throws(() => registry.withdraw('missing'), ConsentNotFoundError);
   // a withdrawal by a new version with status rejected is heard too
   registry.put(makeConsent({ id: 'r' }));
   registry.put(makeConsent({ id: 'r', status: 'rejected' }));
   t.equal(heard.length, 2);
   t.same(heard[1]![2].purposes, null, 'no purpose named: all purposes');
+  // a research-scoped consent speaks only for research: its withdrawal must not touch treatment data
+  registry.put(makeConsent({ id: 'res', scope: { coding: [{ code: 'research' }] } }));
+  registry.withdraw('res');
+  t.same(heard[2]![2].purposes, ['HRESCH', 'CLINTRCH']);
   off();
   registry.put(makeConsent({ id: 'z' }));
   registry.withdraw('z');
-  t.equal(heard.length, 2, 'unsubscribed');
+  t.equal(heard.length, 3, 'unsubscribed');
 });
 
 t.test('a withdrawn consent no longer permits at send time', async (t) => {
