@@ -78,7 +78,10 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const recovered = store.recoverInFlight();
   if (recovered) logger.info({ recovered }, 'returned items left in flight by the last run to the queue');
   runtime.onWithdraw((tokens, purpose) => {
-    const n = store.withdrawForPatient(tokens, purpose, 'consent withdrawn');
+    // Only what the current consents no longer permit: the patient may hold other consents that still
+    // allow a queued message (withdrawing a research consent must not destroy treatment data).
+    // recheck reads only messageId, destination, patientTokens and context.
+    const n = store.withdrawForPatient(tokens, purpose, 'consent withdrawn', (item) => runtime.recheck(item as Parameters<typeof runtime.recheck>[0]).kind === 'ok');
     // The payloads share their day's data key with other patients, so they cannot be crypto-shredded:
     // secure_delete zeroed them in the database pages, and this removes the older copies the WAL still held.
     if (n > 0) {
@@ -160,8 +163,10 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     ...(config.lan.tls ? { createServer: createHttpsServer } : {}),
   });
   (lanServer as { maxConnections?: number }).maxConnections = config.limits.maxConnections;
+  const tlsReloads: (() => boolean)[] = [];
   if (config.lan.tls) {
     const tlsWatch = runtime.watchLanTls(lanServer as never);
+    tlsReloads.push(() => tlsWatch.check());
     closers.push(() => tlsWatch.stop());
   }
   closers.push(() => new Promise<void>((r) => lanServer.close(() => r())));
@@ -171,6 +176,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   if (config.listen.mllp) {
     const mllp = await runtime.startMllp(pipeline, store);
     mllpPort = mllp.port;
+    if (mllp.reloadTls) tlsReloads.push(mllp.reloadTls);
     closers.push(() => mllp.close());
   }
 
@@ -221,7 +227,17 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     store,
     pipeline,
     metrics,
-    reload: () => runtime.reload(),
+    reload: () => {
+      // SIGHUP: a revocation or renewed certificate reaches the TLS listeners now, not at the next minute's check.
+      for (const check of tlsReloads) {
+        try {
+          check();
+        } catch (err) {
+          logger.error({ err: describeError(err) }, 'could not reload LAN TLS material; keeping the current one');
+        }
+      }
+      return runtime.reload();
+    },
     async stop() {
       if (stopped) return;
       stopped = true;

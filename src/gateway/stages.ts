@@ -53,8 +53,8 @@ export interface StageRuntime {
   clientName: (socket: TLSSocket) => string | undefined;
   lanTlsOptions: () => Record<string, unknown>;
   /** Reloads a TLS listener's certificates and CRL when they change (revocations reach it). */
-  watchLanTls: (server: { setSecureContext(o: never): void }) => { stop(): void };
-  startMllp(pipeline: Pipeline, store: QueueStore): Promise<{ port: number; close(): Promise<void> }>;
+  watchLanTls: (server: { setSecureContext(o: never): void }) => { check(): boolean; stop(): void };
+  startMllp(pipeline: Pipeline, store: QueueStore): Promise<{ port: number; close(): Promise<void>; reloadTls?(): boolean }>;
   refreshGauges(): void;
   policyRef(): PolicyRef;
   explainMessage(id: string, store: QueueStore): unknown;
@@ -293,7 +293,18 @@ export async function buildStages(
           }
         },
       });
-      return { port: server.port, close: () => server.close() };
+      // Like the HTTPS listener, the MLLP one follows revocations and renewed certificates.
+      const tlsWatch = server.setSecureContext
+        ? watchLanTls({ setSecureContext: server.setSecureContext }, config.certsDir, { onError: (err) => logger.error({ err: describeError(err) }, 'could not reload MLLP TLS material') })
+        : undefined;
+      return {
+        port: server.port,
+        close: () => {
+          tlsWatch?.stop();
+          return server.close();
+        },
+        reloadTls: tlsWatch ? () => tlsWatch.check() : undefined,
+      };
     },
     refreshGauges: () => {
       try {

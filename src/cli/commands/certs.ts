@@ -40,7 +40,7 @@ Subcommands:
   issue <client-name> [--days N]      client certificate: clients/<name>.key .csr .crt .p12 (+ .p12.pass)
   issue --server <host> [--host H]... the gateway's LAN server certificate (server.key, server.crt)
         [--renew]                     replace an existing one (old files kept as <name>.<serial>-<time>.*)
-  revoke <name|serial>                revoke and re-sign crl.pem (the gateway honours it on reload);
+  revoke <name|serial>                revoke and re-sign crl.pem (a running gateway honours it within a minute, at once on SIGHUP);
                                       a name revokes every unrevoked certificate of that name
   list [--json]                       every certificate with its expiry and days left
   csr --cn NAME [--org O] [--country CC]

@@ -18,8 +18,8 @@ export const command: Command = {
                      [--mllp-listen HOST:PORT] [--data-dir DIR] [--no-simulator]
 
 Runs the gateway until SIGINT or SIGTERM (a clean stop: listeners close, deliveries in
-flight finish, a signed audit tree head is written). SIGHUP reloads the policy files
-and the signing keys (after "darwaza keys rotate").
+flight finish, a signed audit tree head is written). SIGHUP reloads the policy files,
+the signing keys (after "darwaza keys rotate") and the LAN TLS certificates and CRL.
 
 Options:
   --config FILE          gateway configuration (default: ./gateway.config.json; when it does
