@@ -169,6 +169,16 @@ t.test('LAN mTLS on the real gateway: no, expired, revoked or foreign certificat
     const r = await mllpOverTls(ports.mllp, creds, ADT_A04.replace('LAB-0001', 'LAB-0002'));
     t.notOk(r.ack, `MLLP with ${label}: no ACK (${r.error})`);
   }
+  // A revocation reaches the running gateway, on both listeners, without a restart (SIGHUP reloads at once).
+  cli('revoke', 'lab-system', '--config', configFile);
+  gw.proc.kill('SIGHUP');
+  await new Promise((r) => setTimeout(r, 1000));
+  const afterRevoke = await request(ports.lan, good, 'POST', '/fhir/Observation', observation('p-mtls', 4));
+  t.equal(afterRevoke.ok, false, `HTTPS with the certificate revoked while running: refused (${afterRevoke.ok ? afterRevoke.status : afterRevoke.error})`);
+  const mllpRevoked = await mllpOverTls(ports.mllp, good, ADT_A04.replace('LAB-0001', 'LAB-0004'));
+  t.notOk(mllpRevoked.ack, `MLLP with the certificate revoked while running: no ACK (${mllpRevoked.error})`);
+  t.equal(gw.proc.exitCode, null, 'the gateway is still running');
+
   const plainMllp = await new Promise<string>((resolve) => {
     const s = require_net().connect({ host: '127.0.0.1', port: ports.mllp }, () => s.write(frame(ADT_A04.replace('LAB-0001', 'LAB-0003'))));
     let got = '';
