@@ -496,7 +496,8 @@ export class QueueStore {
            FROM queue_items INDEXED BY queue_items_claim GROUP BY destination, state`,
       ),
       selWithdrawable: db.prepare(
-        `SELECT i.seq AS seq, m.purpose AS purpose FROM queue_item_patients p
+        `SELECT i.seq AS seq, m.purpose AS purpose, i.message_id AS message_id, i.destination AS destination,
+                i.patient_tokens AS patient_tokens, i.context AS context FROM queue_item_patients p
            JOIN queue_items i ON i.seq = p.seq
            JOIN queue_messages m ON m.id = i.message_id
           WHERE p.token = ? AND i.state IN ('ready', 'dead')`,
@@ -734,15 +735,31 @@ export class QueueStore {
    * Consent withdrawn: every queued, retrying or dead row of these patients (for this
    * purpose, when given) becomes 'withdrawn', its payload destroyed, one audit event each.
    * Rows being delivered right now are left to the dispatcher's re-check.
+   * `stillPermitted`, when given, is asked about each row: one the patient's other consents
+   * still permit stays queued (withdrawing one consent must not destroy what another allows).
+   * If it throws, the row is withdrawn (fail closed).
    */
-  withdrawForPatient(tokens: string[], purpose?: string, reason = 'consent withdrawn'): number {
+  withdrawForPatient(
+    tokens: string[],
+    purpose?: string,
+    reason = 'consent withdrawn',
+    stillPermitted?: (item: Pick<ClaimedItem, 'messageId' | 'destination' | 'patientTokens' | 'context'>) => boolean,
+  ): number {
     const now = this.clock();
     let n = 0;
+    const keeps = (row: { message_id: string; destination: string; patient_tokens: string; context: string }) => {
+      try {
+        return stillPermitted!({ messageId: row.message_id, destination: row.destination, patientTokens: JSON.parse(row.patient_tokens) as string[], context: row.context });
+      } catch {
+        return false;
+      }
+    };
     this.db.transaction(() => {
       for (const token of new Set(tokens)) {
-        const rows = this.s.selWithdrawable.all(token) as { seq: number; purpose: string }[];
+        const rows = this.s.selWithdrawable.all(token) as { seq: number; purpose: string; message_id: string; destination: string; patient_tokens: string; context: string }[];
         for (const row of rows) {
           if (purpose && row.purpose !== purpose) continue;
+          if (stillPermitted && keeps(row)) continue;
           const r = this.s.updWithdrawn.get(reason, now, row.seq) as ChangedRow | undefined;
           if (!r) continue;
           n++;
