@@ -231,6 +231,20 @@ export async function buildStages(
 
   const handlers = consentHandlers(consents);
 
+  // Certificate expiry: a gauge on every scrape, and a warning from 30 days ahead (at start, then daily).
+  const warnExpiring = () => {
+    try {
+      for (const c of certificateStatus(config.certsDir)) {
+        if (!c.revoked && c.daysLeft <= 30) logger.warn({ certificate: c.name, kind: c.kind, notAfter: c.notAfter, daysLeft: c.daysLeft }, c.daysLeft < 0 ? 'certificate has expired' : 'certificate expires within 30 days');
+      }
+    } catch {
+      /* no PKI in this certs folder */
+    }
+  };
+  warnExpiring();
+  const expiryTimer = setInterval(warnExpiring, 86_400_000);
+  expiryTimer.unref();
+
   return {
     stages,
     cipher,
@@ -337,6 +351,7 @@ export async function buildStages(
       }
     },
     close: async () => {
+      clearInterval(expiryTimer);
       watcher.stop();
       treeHeads.stop();
       await atna?.stop();
