@@ -97,6 +97,7 @@ t.test('LAN mTLS on the real gateway: no, expired, revoked or foreign certificat
   cli('issue', 'lab-system', '--config', configFile);
   cli('issue', 'stolen-laptop', '--config', configFile);
   cli('revoke', 'stolen-laptop', '--config', configFile);
+  cli('issue', 'lab-ehr-soon', '--days', '10', '--config', configFile);
   // `certs issue` has --days but no clock: an expired certificate comes from the library with a clock in the past.
   issueCertificate(certs, 'old-ehr', { now: new Date(Date.now() - 400 * DAY), days: 30 });
   // Another hospital's CA, with a client of the same name as ours (the library: the CLI path is shown above).
@@ -111,6 +112,15 @@ t.test('LAN mTLS on the real gateway: no, expired, revoked or foreign certificat
   const gw = await startGatewayProcess(dir);
   t.comment(`gateway up after ${Date.now() - started} ms`);
   t.teardown(() => gw.kill());
+
+  // Certificate expiry: a metric, and a warning from 30 days ahead.
+  const metrics = await (await fetch(`http://127.0.0.1:${ports.admin}/metrics`)).text();
+  t.match(metrics, /darwaza_certificate_days_left\{certificate="lab-ehr-soon"\} (9|10)\b/, 'days left are a metric');
+  t.match(metrics, /darwaza_certificate_days_left\{certificate="old-ehr"\} -\d+/, 'an expired certificate shows negative days');
+  const warnings = gw.output().split('\n').filter((l) => /"level":40/.test(l) && /certificate/.test(l));
+  t.ok(warnings.some((l) => /"certificate":"lab-ehr-soon"/.test(l) && /expires within 30 days/.test(l)), 'the gateway warns of a certificate that expires within 30 days');
+  t.ok(warnings.some((l) => /"certificate":"old-ehr"/.test(l) && /has expired/.test(l)), 'and of one that has expired');
+  t.notOk(warnings.some((l) => /"certificate":"(lab-system|stolen-laptop|ca|server)"/.test(l)), 'but not of valid or revoked ones');
 
   const ca = readFileSync(join(certs, 'ca.crt'));
   const client = (d: string, name: string): Creds => ({ ca, key: readFileSync(join(d, 'clients', `${name}.key`)), cert: readFileSync(join(d, 'clients', `${name}.crt`)) });
