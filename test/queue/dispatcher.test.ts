@@ -254,3 +254,25 @@ t.test('a deliver function that throws counts as a retry, not a crash', async (t
   t.equal(calls, 3);
   t.same(errors, ['EBOOM', 'EBOOM']);
 });
+
+t.test('a consent re-check that fails (unknown state) sends nothing now and keeps the row for later', async (t) => {
+  let broken = true;
+  const { sim, store, dispatcher } = await setup(t, {
+    dest: { retry: { maxAttempts: 50, baseDelayMs: 30, maxDelayMs: 60, maxAgeMs: 3_600_000 } },
+    dispatcher: {
+      recheck: () => {
+        if (broken) throw new Error('consent registry unavailable');
+        return { kind: 'ok' };
+      },
+    },
+  });
+  await store.accept(makeWrite({ id: 'unsure' }));
+  dispatcher.start();
+  dispatcher.kick('no-such-destination');
+  await until(t, 'waiting for a retry', () => stateOf(store, 'unsure') === 'retrying');
+  t.equal(store.getMessage('unsure')!.destinations[0]!.lastError, 'consent re-check failed');
+  t.equal(sim.state.total, 0, 'unknown means deny: nothing sent');
+  broken = false;
+  await until(t, 'delivered once the re-check answers', () => stateOf(store, 'unsure') === 'delivered');
+  t.same(sim.state.ids, ['unsure']);
+});
