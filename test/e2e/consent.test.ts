@@ -48,7 +48,7 @@ function patientBundle(patientId: string, birthDate: string, i = 0) {
   };
 }
 
-t.test('a withdrawal reaches the queue: with the uplink down, P withdraws; when it returns, nothing of P is delivered and everything of Q is', async (t) => {
+t.test('a withdrawal reaches the queue: with the uplink down, P withdraws; when it returns, nothing of P is delivered and everything of Q (and of T, who withdrew another consent) is', async (t) => {
   const dir = t.testdir();
   const { ports } = await prepareDir(dir, (c) => {
     c.destinations[0].retry = FAST_RETRY;
@@ -72,7 +72,17 @@ t.test('a withdrawal reaches the queue: with the uplink down, P withdraws; when 
   const nResp = await send(lan, 'POST', '/fhir/Consent', consentFor('cons-n'));
   t.equal(nResp.status, 201, 'N consents');
 
-  const ids: Record<string, string[]> = { 'cons-p': [], 'cons-q': [], 'cons-r': [], 'cons-e': [], 'cons-n': [] };
+  // T has two consents: treatment (national-telemed) and research (a university). Withdrawing
+  // the research one must not touch T's treatment data, which the other consent still permits.
+  t.equal((await send(lan, 'POST', '/fhir/Consent', consentFor('cons-t'))).status, 201, 'T consents to treatment');
+  const research: any = consentFor('cons-t');
+  research.scope = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'research' }] };
+  research.provision.purpose = [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'HRESCH' }];
+  research.provision.actor[0].reference.reference = 'Organization/some-university';
+  const tResearch = await send(lan, 'POST', '/fhir/Consent', research);
+  t.equal(tResearch.status, 201, 'and to research');
+
+  const ids: Record<string, string[]> = { 'cons-p': [], 'cons-q': [], 'cons-r': [], 'cons-e': [], 'cons-n': [], 'cons-t': [] };
   for (let i = 0; i < 3; i++) {
     for (const p of Object.keys(ids)) {
       const r = await send(lan, 'POST', '/fhir/Observation', observation(p, i));
@@ -96,6 +106,8 @@ t.test('a withdrawal reaches the queue: with the uplink down, P withdraws; when 
       t.notMatch(JSON.stringify(m), /cons-[pr]/, 'and no patient id');
     }
   }
+  t.equal((await send(lan, 'DELETE', `/fhir/Consent/${tResearch.body.id}`)).status, 200, 'T withdraws the research consent only');
+  for (const id of ids['cons-t']) t.not((await message(lan, id)).destinations[0].state, 'withdrawn', 'T\'s treatment data stays queued');
   const refusal: any = { ...consentFor('cons-n'), id: nResp.body.id };
   refusal.provision = { ...refusal.provision, type: 'deny' };
   t.equal((await send(lan, 'PUT', `/fhir/Consent/${nResp.body.id}`, refusal)).status, 200, 'N: a new, still active version that denies');
@@ -105,7 +117,8 @@ t.test('a withdrawal reaches the queue: with the uplink down, P withdraws; when 
   await waitFor(async () => Date.parse(expiring.provision.period.end) < Date.now() - 200, { what: 'E\'s consent to expire', timeoutMs: 10_000 });
   const sim = await startSimulatorProcess(dir, ports.sim, { extraArgs: ['--certs', join(dir, 'certs')] });
   t.teardown(() => sim.kill());
-  for (const id of ids['cons-q']) await delivered(lan, id, 45_000); // the dispatcher's circuit breaker waits 30 s before probing a service that was down
+  // The dispatcher's circuit breaker waits 30 s before it probes a service that was down.
+  for (const id of [...ids['cons-q'], ...ids['cons-t']]) await delivered(lan, id, 45_000);
   for (const p of ['cons-e', 'cons-n']) {
     for (const id of ids[p]) {
       const m = await waitFor(async () => {
@@ -117,8 +130,8 @@ t.test('a withdrawal reaches the queue: with the uplink down, P withdraws; when 
   }
   await sleep(500);
   const got = await simReceived(ports.sim);
-  t.same(new Set(got.ids), new Set(ids['cons-q']), 'the simulator received everything of Q and nothing of P, R, E or N');
-  t.equal(got.count, 3);
+  t.same(new Set(got.ids), new Set([...ids['cons-q'], ...ids['cons-t']]), 'the simulator received everything of Q and T and nothing of P, R, E or N (and no Consent)');
+  t.equal(got.count, 6);
 
   // The content of every withdrawn message is destroyed, and each withdrawal is audited.
   const gone = [...ids['cons-p'], ...ids['cons-r'], ...ids['cons-e'], ...ids['cons-n']];
