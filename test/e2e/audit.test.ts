@@ -18,6 +18,10 @@ import { join } from 'node:path';
 import { REPO, prepareDir, runCli, startGatewayProcess, startSimulatorProcess, waitDelivered, waitFor, type Ports, type Running } from '../helpers/processes.js';
 import { sleep } from '../helpers/net.js';
 import { consentFor, observation } from '../../bench/fixtures.js';
+import { AuditLog } from '../../src/audit/index.js';
+import { getSodium, signerFromSeed } from '../../src/crypto/index.js';
+import { openDatabase } from '../../src/store/index.js';
+import { randomBytes } from 'node:crypto';
 
 const FHIR = { 'content-type': 'application/fhir+json' };
 const ROUNDS = 5;
@@ -347,14 +351,21 @@ t.test('audit disclosures finds the patient by Patient/<id>, CNIC or MRN, and no
   t.match(plain.stdout, /decided\s+to national-telemed\s+purpose TREAT.*consent [0-9a-f-]+.*policy [0-9a-f]{12}…\s+decision permit/);
   t.match(plain.stdout, consentId);
   t.same(phiIn(Buffer.from(plain.stdout + plain.stderr)), [], 'the plain listing shows no PHI');
-  for (const other of ['Patient/p-nobody', '35202-7654321-9', 'Patient/p-crash']) {
+  for (const other of ['Patient/p-nobody', '35202-7654321-9']) {
     const r = runCli(['audit', 'disclosures', '--patient', other, '--json'], { cwd: dir });
     t.equal(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as { entries: Array<{ messageId?: string }> };
-    t.notOk(out.entries.some((e) => phiMessageIds.includes(e.messageId!)), `${other} lists none of this patient's disclosures`);
-    if (other !== 'Patient/p-crash') t.equal(out.entries.length, 0, `${other} lists nothing`);
-    else t.ok(out.entries.length > 0, 'the load patient has its own');
+    t.same(JSON.parse(r.stdout).entries, [], `${other} lists nothing`);
   }
+  // The load patient has many entries (the plain listing: --json of them all can outgrow runCli's buffer).
+  const load = runCli(['audit', 'disclosures', '--patient', 'p-crash'], { cwd: dir });
+  t.equal(load.code, 0, load.stderr);
+  const head = /: (\d+) audited events, (\d+) disclosures/.exec(load.stdout);
+  t.ok(head && Number(head[2]) > 0, `another patient has their own disclosures (${head?.[0]})`);
+  const ids = JSON.parse(readFileSync(join(dir, 'breach.json'), 'utf8'));
+  t.ok(ids.patients.length >= 2, 'the breach report sees both patients');
+  const fullIdx = runCli(['audit', 'disclosures', '--patient', `Patient/${PHI_PATIENT_ID}`, '--json'], { cwd: dir });
+  const phiIdx = new Set((JSON.parse(fullIdx.stdout).entries as Array<{ index: number }>).map((e) => `(entry ${e.index})`));
+  t.notOk(load.stdout.split('\n').some((l) => phiIdx.has(/\(entry \d+\)$/.exec(l)?.[0] ?? '')), "and none of this patient's entries");
 });
 
 t.test('an export verifies offline with the pinned key, from the bundle and from the single binary, and a flipped byte fails it', async (t) => {
@@ -433,6 +444,36 @@ t.test('tampering with a copy of the database is caught: a flipped byte, a delet
     const r = verify(dataDir);
     t.equal(r.code, 1, r.stdout + r.stderr);
     t.match(r.stdout, /^FAILED/m);
+  });
+
+  await t.test('history rewritten and re-signed with another key fails against the pinned key', async (t) => {
+    // An insider hides one disclosure: rebuilds the log without that delivered entry, under a key of their own.
+    await getSodium();
+    const attacker = signerFromSeed(new Uint8Array(randomBytes(32)));
+    const dataDir = join(dir, 'tamper', 'forged');
+    mkdirSync(dataDir, { recursive: true });
+    const ro = openRo(dir);
+    const texts = ro.prepare('SELECT entry FROM audit_entries ORDER BY idx').pluck().all() as string[];
+    ro.close();
+    const hidden = texts.findIndex((x) => x.includes('"event":"delivered"') && x.includes(phiMessageIds[0]!));
+    t.ok(hidden >= 0, 'the disclosure to hide is in the log');
+    const db = openDatabase(join(dataDir, 'darwaza.db'));
+    const log = AuditLog.open(db, { signer: attacker });
+    db.transaction(() => {
+      texts.forEach((x, i) => {
+        if (i === hidden) return;
+        const { v: _v, ...event } = JSON.parse(x);
+        log.append([event]);
+      });
+    })();
+    log.signTreeHead();
+    db.close();
+    const attackerKey = join(dataDir, 'attacker.pub');
+    writeFileSync(attackerKey, Buffer.from(attacker.publicKey).toString('base64'));
+    const own = verify(dataDir, []);
+    t.equal(runCli(['audit', 'verify', '--data-dir', dataDir, '--public-key', attackerKey]).code, 0, 'the forged log is self-consistent under its own key');
+    t.equal(own.code, 1, own.stdout + own.stderr);
+    t.match(own.stdout, /^FAILED/m, 'but fails against the pinned key');
   });
 
   await t.test('a truncated log passes alone but fails against a head the regulator kept', async (t) => {
