@@ -279,6 +279,21 @@ t.test('withdrawForPatient removes queued and dead payloads for that patient and
   t.same(store.claim('nhs-pk', 10).map((c) => c.messageId), ['p3']);
 });
 
+t.test('withdrawForPatient keeps rows another consent still permits, and withdraws when that check fails', async (t) => {
+  const { store } = openStore(t);
+  await store.accept(makeWrite({ id: 'treat', items: [{ context: '{"purpose":"TREAT"}' }] }));
+  await store.accept(makeWrite({ id: 'research', items: [{ context: '{"purpose":"HRESCH"}' }] }));
+  await store.accept(makeWrite({ id: 'unsure', items: [{ context: 'broken' }] }));
+  const n = store.withdrawForPatient(['tok-a'], undefined, 'research consent withdrawn', (item) => {
+    const ctx = JSON.parse(item.context) as { purpose: string };
+    return ctx.purpose === 'TREAT';
+  });
+  t.equal(n, 2);
+  t.equal(store.getMessage('treat')!.destinations[0]!.state, 'queued', 'still permitted by another consent');
+  t.equal(store.getMessage('research')!.destinations[0]!.state, 'withdrawn');
+  t.equal(store.getMessage('unsure')!.destinations[0]!.state, 'withdrawn', 'a check that throws withdraws (fail closed)');
+});
+
 t.test('a payload that fails authentication is dead-lettered at claim, not thrown', async (t) => {
   const audited: AuditEvent[] = [];
   const cipher: PayloadCipher = {
