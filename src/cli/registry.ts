@@ -5,7 +5,7 @@ import { command as start } from './commands/start.js';
 import { command as upstreamSim } from './commands/upstream-sim.js';
 import { makeQueueCommand } from './commands/queue.js';
 import { command as policy } from './commands/policy.js';
-import { command as consent } from './commands/consent.js';
+import { makeConsentCommand } from './commands/consent.js';
 import { command as sanitize } from './commands/sanitize.js';
 import { command as audit } from './commands/audit.js';
 import { command as certs } from './commands/certs.js';
@@ -14,11 +14,24 @@ import { command as envelope } from './commands/envelope.js';
 import { loadConfig } from '../config/index.js';
 import { resolve } from 'node:path';
 import { AuditLog } from '../audit/index.js';
+import { existsSync } from 'node:fs';
+import { openAtRestCipher, kekSourceFromConfig } from '../crypto/index.js';
 
 const queue = makeQueueCommand({
   dataDirFromConfig: (file, io) => loadConfig(resolve(io.cwd, file)).dataDir,
   // Operator actions (retry, purge) go into the same tamper-evident log as the gateway's.
   openAudit: (db) => AuditLog.open(db),
+});
+
+// Consents imported by hand are stored like the gateway stores them: encrypted under the
+// appliance's KEK (certs/kek.key or DARWAZA_KEK), indexed by the same patient tokens.
+const consent = makeConsentCommand({
+  openCipher: async (db, io) => {
+    const certsDir = resolve(io.cwd, 'certs');
+    const fromFile = existsSync(resolve(certsDir, 'kek.key'));
+    if (!fromFile && !io.env.DARWAZA_KEK) return undefined;
+    return openAtRestCipher(db, { kek: kekSourceFromConfig(fromFile ? 'file' : 'env', { certsDir, env: io.env }) });
+  },
 });
 
 export const commands: readonly Command[] = [init, start, upstreamSim, queue, policy, consent, sanitize, audit, certs, keys, envelope];

@@ -18,7 +18,7 @@ import type { ConsentRoutes } from '../ingress/http/index.js';
 import type { ClaimedItem, QueueStore, RecheckResult } from '../queue/index.js';
 import { classify, classifyEntries, applyLabels } from '../classify/index.js';
 import { decide, explain, loadPolicy, watchPolicy, type CompiledPolicy, type PolicyWatcher } from '../policy/index.js';
-import { ConsentRegistry, evaluateConsent, consentHandlers, requestFromContext, consentContext, defaultForModel } from '../consent/index.js';
+import { ConsentRegistry, evaluateConsent, consentHandlers, requestFromContext, consentContext, defaultForModel, tokensForIds, dataPeriodOf } from '../consent/index.js';
 import { parseProfileText, compileProfile, type CompiledProfile } from '../sanitize/index.js';
 import {
   getSodium,
@@ -74,7 +74,8 @@ export async function buildStages(
   const tokenize = keys.tokenizer();
   const cipher = await openAtRestCipher(db, { kek: kekSourceFromConfig(config.keys.kek, { certsDir: config.certsDir }), clock });
   const audit = AuditLog.open(db, { signer: keys.signer(), clock });
-  const consents = ConsentRegistry.open(db, { tokenize, cipher, clock, timezone: config.timezone });
+  // Every stored Consent version is audited in the same transaction as its write.
+  const consents = ConsentRegistry.open(db, { tokenize, cipher, clock, timezone: config.timezone, audit });
   const byName = new Map<string, DestinationConfig>(config.destinations.map((d) => [d.name, d]));
 
   // Policy: loaded once, hot-reloaded atomically; a bad new file keeps the last good one.
@@ -146,6 +147,7 @@ export async function buildStages(
         now: input.now,
         defaultWhenNone: input.defaultWhenNone,
         timezone: config.timezone,
+        ...(input.dataPeriod ? { dataPeriod: input.dataPeriod } : {}),
       });
     },
     sanitize: (profile, destination, resource) => {
@@ -179,6 +181,8 @@ export async function buildStages(
       return { body: Buffer.from(body, 'utf8'), contentType: 'application/vnd.darwaza.envelope+json' };
     },
     tokenize,
+    patientTokens: (ids) => tokensForIds(ids, tokenize),
+    dataPeriod: (resource) => dataPeriodOf(resource, config.timezone),
   };
 
   // The demo simulator opens envelopes like a real national service would.
@@ -199,7 +203,12 @@ export async function buildStages(
     }
     if (ctx.consentRequired && destination) {
       const found = consents.forTokens(item.patientTokens).map((s) => s.compiled);
-      const req = requestFromContext(consentContext(classification, destination, ctx.purpose), now, defaultForModel(destination.consentModel), { timezone: config.timezone });
+      const req = requestFromContext(
+        consentContext(classification, destination, ctx.purpose, ctx.dataPeriod ? { dataPeriod: ctx.dataPeriod } : {}),
+        now,
+        defaultForModel(destination.consentModel),
+        { timezone: config.timezone },
+      );
       const c = evaluateConsent(found, req);
       if (c.effect === 'deny') {
         const reason = `consent no longer permits: ${c.reasons.map((r) => r.text).join('; ')}`.slice(0, 300);
@@ -252,7 +261,11 @@ export async function buildStages(
     keys,
     consents,
     onWithdraw: (cb) => {
-      consents.onWithdraw((patientTokens) => cb(patientTokens, undefined));
+      // A withdrawal stops queued data for the purposes it covered (null = every purpose).
+      consents.onWithdraw((patientTokens, _id, info) => {
+        if (info.purposes === null) cb(patientTokens, undefined);
+        else for (const purpose of info.purposes) cb(patientTokens, purpose);
+      });
     },
     simulatorReceiver: (body) => {
       const r = receiver.open(body);
@@ -261,7 +274,9 @@ export async function buildStages(
     checkServerIdentity: (d, _host, cert) => {
       const pins = d.tls?.pinSha256 ?? [];
       if (pins.length === 0) return undefined;
-      return pins.includes(spkiSha256(cert.raw)) ? undefined : new Error(`the server key of ${d.name} does not match a pinned SPKI hash`);
+      if (pins.includes(spkiSha256(cert.raw))) return undefined;
+      // The code is what the dead-letter/retry reason shows ("network error (ERR_TLS_PIN_MISMATCH)").
+      return Object.assign(new Error(`the server key of ${d.name} does not match a pinned SPKI hash`), { code: 'ERR_TLS_PIN_MISMATCH' });
     },
     recheck,
     consentRoutes: {
@@ -269,6 +284,7 @@ export async function buildStages(
       put: (id, body) => handlers.put(id, body),
       delete: (id) => handlers.delete(id),
       search: (q) => handlers.search(q),
+      read: (id, version) => handlers.read(id, version),
     },
     clientName,
     lanTlsOptions: () => ({ ...lanTlsOptions(config.certsDir) }),

@@ -78,6 +78,7 @@ export interface ItemContext {
   classification: Omit<Classification, 'patient'>;
   consentRequired: boolean;
   policySha256: string;
+  dataPeriod?: { start?: string; end?: string };
 }
 
 export interface PipelineOptions {
@@ -113,7 +114,7 @@ export function createPipeline(opts: PipelineOptions) {
   /** The per-destination chain for one message. Never throws for a decision; fails closed. */
   function prepareFor(
     name: string,
-    msg: { id: string; receivedAt: string; now: Date; source: string; purpose: PurposeOfUse; resource: FhirResource; v2?: string },
+    msg: { id: string; receivedAt: string; now: Date; source: string; purpose: PurposeOfUse; resource: FhirResource; v2?: string; dataPeriod?: { start?: string; end?: string } },
     cls: Classification,
     patientTokens: string[],
     decision: PolicyDecision,
@@ -144,6 +145,7 @@ export function createPipeline(opts: PipelineOptions) {
     if (needsConsent) {
       const c = stages.checkConsent({
         patientTokens,
+        ...(msg.dataPeriod ? { dataPeriod: msg.dataPeriod } : {}),
         actor: { destination: name, organization: destination.organization },
         purpose: msg.purpose,
         categories: cls.categories,
@@ -165,6 +167,10 @@ export function createPipeline(opts: PipelineOptions) {
       const labels: Coding[] = [...cls.labels];
       for (const o of obligations) if (o.kind === 'label') labels.push(...o.labels);
       if (destination.format === 'hl7v2' && msg.v2) {
+        // A sanitize profile is FHIR; the v2 form would leave with its free text and exact dates
+        // untouched, so a destination that must get de-identified data gets no v2 at all.
+        const s = obligations.find((o) => o.kind === 'sanitize');
+        if (s) throw new OperationOutcomeError(unprocessable(`de-identification profile ${s.profile} applies to FHIR data, and this destination takes HL7 v2`));
         payload = Buffer.from(stages.sanitizeV2(msg.v2, destination), 'utf8');
         payloadType = 'x-application/hl7-v2+er7';
       } else {
@@ -195,6 +201,7 @@ export function createPipeline(opts: PipelineOptions) {
       classification: withoutPatient(cls),
       consentRequired: needsConsent,
       policySha256: decision.policy.sha256,
+      ...(msg.dataPeriod ? { dataPeriod: msg.dataPeriod } : {}),
     };
     const reasons = decision.reasons.map((r) => r.text);
     if (consentOut) reasons.push(`consent ${consentOut.id ?? '(default)'} permits`);
@@ -236,7 +243,8 @@ export function createPipeline(opts: PipelineOptions) {
     // The identity key's token first: audit entries carry patientTokens[0], documented as the
     // keyed hash of PatientIdentity.key (CNIC, else MRN, ...), not of whichever id came first.
     const ids = cls.patient ? (cls.patient.ids.includes(cls.patient.key) ? [cls.patient.key, ...cls.patient.ids] : cls.patient.ids) : [];
-    const patientTokens = [...new Set(ids.map(stages.tokenize))];
+    const patientTokens = cls.patient ? [...new Set([stages.tokenize(cls.patient.key), ...stages.patientTokens(ids)])] : [];
+    const dataPeriod = stages.dataPeriod(resource);
     const isTransaction = resource.resourceType === 'Bundle' && resource.type === 'transaction';
     const entryDenials = isTransaction ? transactionDenials(req, resource, now, candidates) : new Map<string, OperationOutcomeIssue[]>();
     if (isTransaction && candidates.every((n) => entryDenials.has(n))) {
@@ -249,7 +257,7 @@ export function createPipeline(opts: PipelineOptions) {
       const effective: PolicyDecision = denied
         ? { ...decision, effect: 'deny', reasons: [{ text: `a transaction is all or nothing: ${denied.map((i) => i.details?.text).join('; ')}` }] }
         : decision;
-      return prepareFor(name, { id, receivedAt, now, source: req.source, purpose: req.purpose, resource, v2: req.v2 }, cls, patientTokens, effective);
+      return prepareFor(name, { id, receivedAt, now, source: req.source, purpose: req.purpose, resource, v2: req.v2, dataPeriod }, cls, patientTokens, effective);
     });
     return { id, receivedAt, prepared, patientTokens, cls };
   }

@@ -26,6 +26,8 @@ export interface PolicyInput {
 
 export interface ConsentCheck {
   patientTokens: string[];
+  /** When the data happened (for consent dataPeriod provisions). */
+  dataPeriod?: { start?: string; end?: string };
   actor: { destination: string; organization?: string };
   purpose: PurposeOfUse;
   categories: Category[];
@@ -60,6 +62,10 @@ export interface Stages {
   seal(input: SealInput): { body: Uint8Array; contentType: string };
   /** Keyed hash of a patient id string (no PHI leaves this function). */
   tokenize(id: string): string;
+  /** The patient's tokens from every id string classification found (normalised the way consents are). */
+  patientTokens(ids: string[]): string[];
+  /** The period the data covers, for consent dataPeriod provisions. */
+  dataPeriod(resource: FhirResource): { start?: string; end?: string } | undefined;
 }
 
 const POLICY_PASS = { id: 'pass-through', version: '0', sha256: '0'.repeat(64) };
@@ -98,6 +104,8 @@ export const PASS_THROUGH_STAGES: Stages = {
     contentType: 'application/json',
   }),
   tokenize: (id) => id,
+  patientTokens: (ids) => [...new Set(ids)],
+  dataPeriod: () => undefined,
 };
 
 export type { AuditEvent };

@@ -31,6 +31,7 @@ t.test('ETREAT goes to the emergency lane and the item carries no patient identi
     ...PASS_THROUGH_STAGES,
     classify: () => ({ patient: { key: 'Patient/p1', ids: ['Patient/p1'] }, ageYears: 40, categories: [], labels: [], resourceTypes: ['Observation'], identifiable: true }),
     tokenize: (id) => `tok(${id.length})`,
+    patientTokens: (ids) => ids.map((id) => `tok(${id.length})`),
   };
   const p = createPipeline({ config: testConfig(), store, stages });
   await p.ingest({ resource: obs('1'), source: 'lan', purpose: 'ETREAT', format: 'fhir' });

@@ -28,7 +28,7 @@ export interface ConsentCommandDeps {
   /** The gateway's tokenizer (crypto folder). Without it: HMAC-SHA256 with --token-key-file. */
   tokenize?: (id: string) => string;
   /** The gateway's at-rest cipher on this database. Without it: resources are stored unencrypted. */
-  openCipher?: (db: Db, io: CliIo) => PayloadCipher | undefined;
+  openCipher?: (db: Db, io: CliIo) => PayloadCipher | undefined | Promise<PayloadCipher | undefined>;
 }
 
 const USAGE = `Usage: darwaza consent <subcommand> [options]
@@ -157,7 +157,7 @@ export function makeConsentCommand(deps: ConsentCommandDeps = {}): Command {
         return EXIT.runtime;
       }
       try {
-        const cipher = deps.openCipher?.(db, io);
+        const cipher = await deps.openCipher?.(db, io);
         const registry = ConsentRegistry.open(db, { tokenize, ...(cipher ? { cipher } : {}) });
         if (sub === 'list') {
           const found = registry.list(values.patient ? { patientIds: values.patient, limit } : { limit });

@@ -26,6 +26,7 @@ export interface ConsentRoutes {
   put(id: string, body: unknown): { status: number; body: unknown };
   delete(id: string): { status: number; body: unknown };
   search(query: Record<string, string>): { status: number; body: unknown };
+  read?(id: string, version?: string): { status: number; body: unknown };
 }
 
 export interface LanAppOptions {
@@ -159,6 +160,11 @@ export function createLanApp(opts: LanAppOptions) {
     app.put('/fhir/Consent/:id', limit, async (c) => send(c, consent.put(c.req.param('id'), await readJson(c))));
     app.delete('/fhir/Consent/:id', (c) => send(c, consent.delete(c.req.param('id'))));
     app.get('/fhir/Consent', (c) => send(c, consent.search(c.req.query())));
+    if (consent.read) {
+      const read = consent.read.bind(consent);
+      app.get('/fhir/Consent/:id', (c) => send(c, read(c.req.param('id'))));
+      app.get('/fhir/Consent/:id/_history/:vid', (c) => send(c, read(c.req.param('id'), c.req.param('vid'))));
+    }
   }
 
   app.post('/fhir/:type', limit, (c) => {
