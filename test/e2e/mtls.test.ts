@@ -4,17 +4,21 @@
  * expired nor revoked get through the handshake, on the HTTPS API and on MLLP; the
  * certificate's name becomes the message's source.
  */
-import t from 'tap';
+import t, { type Test as Tap } from 'tap';
 import https from 'node:https';
 import tls from 'node:tls';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import forge from 'node-forge';
 import { join } from 'node:path';
-import { prepareDir, runCli, startGatewayProcess } from '../helpers/processes.js';
+import { prepareDir, runCli, startGatewayProcess, waitDelivered, waitFor } from '../helpers/processes.js';
+import { freePort } from '../helpers/net.js';
 import { initCa, issueCertificate } from '../../src/pki/index.js';
 import { frame, MllpFramer } from '../../src/ingress/mllp/index.js';
 import { consentFor, observation } from '../../bench/fixtures.js';
 
 const DAY = 86_400_000;
+const { pki } = forge;
 
 interface Creds {
   ca: Buffer;
@@ -204,3 +208,89 @@ import net from 'node:net';
 function require_net() {
   return net;
 }
+
+/** The national CA signs the gateway's CSR (what the national service's PKI would do). */
+function signCsr(t: Tap, caDir: string, csrPem: string, days = 365): string {
+  const ca = pki.certificateFromPem(readFileSync(join(caDir, 'ca.crt'), 'utf8'));
+  const caKey = pki.privateKeyFromPem(readFileSync(join(caDir, 'ca.key'), 'utf8'));
+  const csr = pki.certificationRequestFromPem(csrPem);
+  t.ok(csr.verify(), 'the CSR is self-signed by its key');
+  const cert = pki.createCertificate();
+  cert.publicKey = csr.publicKey as forge.pki.PublicKey;
+  cert.serialNumber = '0a' + randomBytes(8).toString('hex');
+  cert.validity.notBefore = new Date(Date.now() - 60_000);
+  cert.validity.notAfter = new Date(Date.now() + days * DAY);
+  cert.setSubject(csr.subject.attributes);
+  cert.setIssuer(ca.subject.attributes);
+  cert.setExtensions([{ name: 'basicConstraints', cA: false }, { name: 'keyUsage', digitalSignature: true, keyEncipherment: true }, { name: 'extKeyUsage', clientAuth: true }]);
+  cert.sign(caKey, forge.md.sha256.create());
+  return pki.certificateToPem(cert);
+}
+
+t.test('uplink over mTLS: the gateway presents its certificate (from "certs csr") and delivers only to a server whose key matches the pin', async (t) => {
+  const root = t.testdir();
+  const dir = join(root, 'gw');
+  const national = join(root, 'national');
+  initCa(national, { organization: 'national-telemed' });
+  issueCertificate(national, 'localhost', { server: true });
+  const upstreamPort = await freePort();
+  const received: { cn: string | undefined; body: string }[] = [];
+  const upstream = https.createServer(
+    { key: readFileSync(join(national, 'server.key')), cert: readFileSync(join(national, 'server.crt')), ca: readFileSync(join(national, 'ca.crt')), requestCert: true, rejectUnauthorized: true },
+    (req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        const sock = req.socket as tls.TLSSocket;
+        received.push({ cn: sock.authorized ? String(sock.getPeerCertificate().subject?.CN) : undefined, body });
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"accepted":true}');
+      });
+    },
+  );
+  await new Promise<void>((r) => upstream.listen(upstreamPort, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => { upstream.closeAllConnections(); upstream.close(() => r()); }));
+
+  const pin = (file: string) => {
+    const r = runCli(['certs', 'pin', file], { cwd: root });
+    t.equal(r.code, 0, r.stderr);
+    return r.stdout.trim();
+  };
+  const goodPin = pin(join(national, 'server.crt'));
+  const wrongPin = pin(join(national, 'ca.crt'));
+  const setPin = (p: string) => (c: any) => {
+    c.destinations[0].url = `https://localhost:${upstreamPort}/ingest`;
+    c.destinations[0].retry = { maxAttempts: 1000, baseDelayMs: 50, maxDelayMs: 200, maxAgeMs: 600000 };
+    c.destinations[0].tls = { ca: join(national, 'ca.crt'), cert: join(dir, 'certs', 'uplink.crt'), key: join(dir, 'certs', 'uplink.key'), pinSha256: [p] };
+  };
+  const { ports, configFile } = await prepareDir(dir, setPin(goodPin));
+  const csr = runCli(['certs', 'csr', '--cn', 'demo-hospital', '--config', configFile], { cwd: dir });
+  t.equal(csr.code, 0, `darwaza certs csr ${csr.stderr}`);
+  writeFileSync(join(dir, 'certs', 'uplink.crt'), signCsr(t, national, readFileSync(join(dir, 'certs', 'uplink.csr'), 'utf8')));
+
+  let gw = await startGatewayProcess(dir);
+  t.teardown(() => gw.kill());
+  const post = (path: string, body: unknown) => fetch(`http://127.0.0.1:${ports.lan}${path}`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(body) });
+  t.equal((await post('/fhir/Consent', consentFor('p-up'))).status, 201);
+  const firstRes = await post('/fhir/Observation', observation('p-up', 1));
+  const first = (await firstRes.json()) as { id: string };
+  if (!t.equal(firstRes.status, 202, JSON.stringify(first).slice(0, 300))) t.comment(gw.output());
+  await waitDelivered(ports.lan, first.id);
+  t.equal(received.length, 1, 'the upstream got the message');
+  t.equal(received[0].cn, 'demo-hospital', 'over mutual TLS: the gateway presented the certificate the national CA signed');
+  t.equal(JSON.parse(received[0].body).meta.id, first.id, 'an envelope');
+
+  // The same upstream, but the gateway is told to expect another key: it does not deliver.
+  await gw.kill();
+  const config = JSON.parse(readFileSync(configFile, 'utf8'));
+  setPin(wrongPin)(config);
+  writeFileSync(configFile, JSON.stringify(config, null, 2));
+  gw = await startGatewayProcess(dir);
+  const second = (await (await post('/fhir/Observation', observation('p-up', 2))).json()) as { id: string };
+  const failing = await waitFor(async () => {
+    const r = await fetch(`http://127.0.0.1:${ports.lan}/messages/${second.id}`);
+    const d = ((await r.json()) as any).destinations[0];
+    return d.attempts >= 1 && d.state !== 'delivered' ? d : undefined;
+  }, { what: 'a failed attempt' });
+  t.match(failing.lastError ?? '', /pin/i, `refused for the pin: "${failing.lastError}"`);
+  t.equal(received.length, 1, 'and nothing reached the server whose key is not pinned');
+});
