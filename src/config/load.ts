@@ -150,6 +150,7 @@ export function resolveConfig(raw: unknown, where: { file: string; text?: string
     routes: c.routes,
     audit: c.audit,
     keys: c.keys,
+    dispatcher: c.dispatcher,
     simulator: { embedded: c.simulator.embedded, listen: hp('simulator.listen', c.simulator.listen) },
   } as GatewayConfig;
 }

@@ -172,6 +172,16 @@ export const gatewayConfigSchema = {
         overlapDays: { type: 'number', minimum: 0, default: 30, description: 'days a rotated-out signing key stays trusted' },
       },
     },
+    dispatcher: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        pollMs: { type: 'integer', minimum: 10, default: 1000, description: 'idle poll per destination (new messages also wake it at once)' },
+        breakerFailures: { type: 'integer', minimum: 1, default: 5, description: 'consecutive failures that open a destination\'s circuit breaker' },
+        breakerCooldownMs: { type: 'integer', minimum: 100, default: 30000, description: 'how long an open breaker waits before one probe delivery' },
+      },
+    },
     simulator: {
       type: 'object',
       additionalProperties: false,

@@ -55,5 +55,6 @@ export interface GatewayConfig {
     atna?: { host: string; port: number; ca?: string; cert?: string; key?: string };
   };
   keys: { kek: 'file' | 'env' | 'passphrase'; rotateCron?: string; overlapDays: number };
+  dispatcher: { pollMs: number; breakerFailures: number; breakerCooldownMs: number };
   simulator: { embedded: boolean; listen: HostPort };
 }

@@ -14,7 +14,7 @@ import { createLogger, describeError, type Logger } from '../log/index.js';
 import { createMetrics, createAdminApp, type Metrics } from '../admin/index.js';
 import { createLanApp } from '../ingress/http/index.js';
 import { createPipeline, type Pipeline } from '../pipeline/index.js';
-import { QueueStore, Dispatcher } from '../queue/index.js';
+import { QueueStore, Dispatcher, newMessageId } from '../queue/index.js';
 import { createUplink } from '../egress/index.js';
 import { startSimulator } from '../sim/index.js';
 import { scheduleRetention } from '../jobs/retention.js';
@@ -110,6 +110,8 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     store,
     stages: runtime.stages,
     clock,
+    // Time-ordered ids keep the message index append-only, so enqueue cost does not grow with the backlog.
+    newId: newMessageId,
     onQueued: (names) => {
       for (const n of new Set(names)) dispatcher?.kick(n);
     },
@@ -122,6 +124,9 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     destinations: config.destinations,
     deliver: (d, item) => uplink.deliver(d, item.payload, { idempotencyKey: item.messageId, contentType: item.contentType }),
     recheck: runtime.recheck,
+    pollMs: config.dispatcher.pollMs,
+    breaker: { failureThreshold: config.dispatcher.breakerFailures, cooldownMs: config.dispatcher.breakerCooldownMs },
+    onError: (err, destination) => logger.error({ err: describeError(err), destination }, 'dispatcher error'),
   });
   dispatcher.start();
 

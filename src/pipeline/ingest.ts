@@ -354,8 +354,15 @@ export function createPipeline(opts: PipelineOptions) {
     const candidates = candidatesFor(req, resource);
     const d = decideMessage(req, resource, now, candidates);
     const answer: IngestAnswer = { id: d.id, destinations: d.prepared.map((p) => p.outcome) };
-    const stored = await commit(d, req, answer, req.idempotencyKey);
-    return { kind: 'accepted', answer, stored };
+    try {
+      const stored = await commit(d, req, answer, req.idempotencyKey);
+      return { kind: 'accepted', answer, stored };
+    } catch (err) {
+      // Two concurrent requests with one key: the store kept the first; answer as it did.
+      const response = (err as { name?: string; response?: unknown })?.name === 'DuplicateIdempotencyKeyError' ? (err as { response: unknown }).response : undefined;
+      if (typeof response === 'string') return { kind: 'duplicate', stored: response };
+      throw err;
+    }
   }
 
   /** A batch is judged entry by entry (req. 14): each entry becomes its own message. */

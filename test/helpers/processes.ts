@@ -42,6 +42,8 @@ export async function prepareDir(dir: string, patch: (config: any, ports: Ports)
   config.listen = { lan: `127.0.0.1:${ports.lan}`, admin: `127.0.0.1:${ports.admin}`, mllp: `127.0.0.1:${ports.mllp}` };
   config.simulator = { embedded: false, listen: `127.0.0.1:${ports.sim}` };
   for (const d of config.destinations) d.url = d.url.replace('127.0.0.1:9443', `127.0.0.1:${ports.sim}`);
+  // Tests do not wait out production-length breaker cool-downs.
+  config.dispatcher = { pollMs: 200, breakerFailures: 5, breakerCooldownMs: 1000 };
   patch(config, ports);
   writeFileSync(configFile, JSON.stringify(config, null, 2));
   return { ports, configFile };
