@@ -12,8 +12,8 @@ import type { Db } from '../store/index.js';
 import type { Logger } from '../log/index.js';
 import { describeError } from '../log/index.js';
 import type { Metrics } from '../admin/index.js';
-import type { AuditEvent, Classification, Destination, FhirResource, PayloadCipher, PolicyRef } from '../model/index.js';
-import type { Stages, Pipeline, ItemContext } from '../pipeline/index.js';
+import type { AuditEvent, Classification, Destination, DestinationOutcome, FhirResource, PayloadCipher, PolicyRef, PurposeOfUse } from '../model/index.js';
+import type { Stages, Pipeline, ItemContext, DecisionFacts } from '../pipeline/index.js';
 import type { ConsentRoutes } from '../ingress/http/index.js';
 import type { ClaimedItem, QueueStore, RecheckResult } from '../queue/index.js';
 import { classify, classifyEntries, applyLabels } from '../classify/index.js';
@@ -347,7 +347,30 @@ export async function buildStages(
     explainMessage: (id, store) => {
       const m = store.getMessage(id);
       if (!m) return undefined;
-      return { message: { id: m.id, receivedAt: m.receivedAt, purpose: m.purpose, source: m.source }, outcomes: m.outcomes, note: 'outcomes are the decisions made at arrival, with their policy hash and rule ids' };
+      const outcomes = (Array.isArray(m.outcomes) ? m.outcomes : []) as (DestinationOutcome & { facts?: DecisionFacts })[];
+      return {
+        message: { id: m.id, receivedAt: m.receivedAt, purpose: m.purpose, source: m.source },
+        policyInForce: policy.ref,
+        destinations: outcomes.map((o) => {
+          const base = { name: o.name, decision: o.decision, reasons: o.reasons, policy: o.policy, ruleIds: o.ruleIds, consent: o.consent, facts: o.facts };
+          if (!o.facts) return base;
+          // Re-run the policy on the stored facts: the rule-by-rule trace, in plain words.
+          const d = decide(policy, {
+            destinationName: o.name,
+            destination: byName.get(o.name),
+            purpose: m.purpose as PurposeOfUse,
+            classification: { ...o.facts, patient: null },
+            source: m.source,
+            now: new Date(m.receivedAt),
+          });
+          const samePolicy = o.policy?.sha256 === policy.ref.sha256;
+          return {
+            ...base,
+            trace: explain(d).split('\n'),
+            ...(samePolicy ? {} : { note: `the policy in force now (${policy.ref.sha256.slice(0, 16)}…) is not the one that decided (${o.policy?.sha256.slice(0, 16)}…): the trace shows how today's policy reasons about the same facts` }),
+          };
+        }),
+      };
     },
     reload: async () => {
       // A rotation made by `darwaza keys rotate` while we run: sign with the new key from now on.

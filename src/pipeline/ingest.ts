@@ -94,6 +94,23 @@ export interface PipelineOptions {
 
 const dayScope = (iso: string) => `d:${iso.slice(0, 10)}`;
 
+/** What the policy saw, without the patient: categories, labels, types, identifiable, age (90+ capped). */
+export interface DecisionFacts {
+  categories: Classification['categories'];
+  labels: Coding[];
+  resourceTypes: string[];
+  identifiable: boolean;
+  ageYears: number | null;
+}
+
+export const factsOf = (c: Classification): DecisionFacts => ({
+  categories: c.categories,
+  labels: c.labels.map((l) => ({ system: l.system, code: l.code })),
+  resourceTypes: c.resourceTypes,
+  identifiable: c.identifiable,
+  ageYears: c.ageYears === null ? null : Math.min(c.ageYears, 90),
+});
+
 const withoutPatient = (c: Classification): Omit<Classification, 'patient'> => {
   const { patient: _p, ...rest } = c;
   return rest;
@@ -331,7 +348,8 @@ export function createPipeline(opts: PipelineOptions) {
         source: req.source,
         purpose: req.purpose,
         format: req.format,
-        outcomes: JSON.stringify(d.prepared.map((p) => p.outcome)),
+        // Stored with the PHI-free facts the policy saw, so a decision can be explained later.
+        outcomes: JSON.stringify(d.prepared.map((p) => ({ ...p.outcome, facts: factsOf(d.cls) }))),
         ...(idempotencyKey ? { idempotencyKey } : {}),
       },
       items,
