@@ -218,7 +218,7 @@ t.test('the admin explain for a stored message gives the decisions, policy hash 
 
   const e = await send(admin, 'GET', `/messages/${r.body.id}/explain`);
   t.equal(e.status, 200);
-  const outcomes = e.body.outcomes as any[];
+  const outcomes = e.body.destinations as any[];
   t.same(outcomes.map((o) => [o.name, o.decision]), [['national-telemed', 'queued'], ['foreign-clinic', 'denied']]);
   const active = (await send(admin, 'GET', '/status')).body.policy;
   for (const o of outcomes) {
@@ -227,6 +227,9 @@ t.test('the admin explain for a stored message gives the decisions, policy hash 
   }
   t.ok(outcomes[0].ruleIds.includes('treatment-in-pakistan'));
   t.ok(outcomes[1].ruleIds.includes('identifiable-data-stays-in-pakistan'));
+  const trace = (outcomes[1].trace as string[]).join('\n');
+  t.match(trace, /Rule "identifiable-data-stays-in-pakistan"[^\n]*\n[^\n]*\n\s+→ APPLIED/, 'a rule-by-rule trace in plain words: the rule that denied applied');
+  t.match(trace, /Decision: DENY/);
   for (const phi of ['pol-ex-1', 'Qureshi', 'Zainab', cnic, '35202', '1234567', '1979-06-14', '5b0e7c1a']) {
     t.notOk(e.text.includes(phi), `the explain does not contain ${phi}`);
   }
