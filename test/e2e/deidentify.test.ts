@@ -18,6 +18,7 @@ import { FIXTURES, REPO, prepareDir, runCli, startGatewayProcess, waitDelivered 
 import { freePort, sleep } from '../helpers/net.js';
 import { startCaptureServer, type CaptureServer } from '../helpers/capture.js';
 import { startRecordingSimulator } from '../helpers/recording-sim.js';
+import { sendOnce } from '../fixtures/hl7v2/mllp-client.js';
 import { leaks } from '../fixtures/pk-patients/leak-scanner.js';
 import { consentFor } from '../../bench/fixtures.js';
 import { createReceiver, loadOrCreateKeyStore } from '../../src/crypto/index.js';
@@ -92,20 +93,25 @@ const deidKeys = (dir: string, name: string) => JSON.parse(readFileSync(join(dir
 const dir = t.testdir();
 const pkResearchPort = await freePort();
 const deResearchPort = await freePort();
+const v2ResearchPort = await freePort();
 const { ports } = await prepareDir(dir, (c) => {
   c.destinations[0].retry = FAST_RETRY;
   c.destinations.push(destination('research-registry', pkResearchPort, 'PK'), destination('research-abroad', deResearchPort, 'DE'));
+  c.destinations.push({ ...destination('research-v2', v2ResearchPort, 'PK'), format: 'hl7v2' });
   c.routes.push({ name: 'research', match: { purpose: ['HRESCH'] }, destinations: ['research-registry', 'research-abroad'] });
+  c.routes.push({ name: 'v2-research', match: { format: ['hl7v2'] }, destinations: ['research-v2'] });
 });
 const national = await startRecordingSimulator(join(dir, 'certs'), ports.sim);
 const pkResearch = await startCaptureServer(pkResearchPort);
 const deResearch = await startCaptureServer(deResearchPort);
+const v2Research = await startCaptureServer(v2ResearchPort);
 const gw = await startGatewayProcess(dir);
 t.teardown(async () => {
   await gw.kill();
   await national.stop();
   await pkResearch.stop();
   await deResearch.stop();
+  await v2Research.stop();
 });
 const lan = ports.lan;
 const openPk = await opener(dir, 'research-registry');
@@ -212,6 +218,43 @@ t.test('pseudonyms are HMACs under each destination’s own key from certs/deid:
   t.not(pkKeys.cryptoHashKey, deKeys.cryptoHashKey, 'the key store made a key per destination');
   t.equal(p1, hmac(pkKeys.cryptoHashKey, ZULFIQAR_ID), "research-registry's pseudonym is HMAC-SHA256 under certs/deid/research-registry.json");
   t.equal(abroad[0], hmac(deKeys.cryptoHashKey, ZULFIQAR_ID), "research-abroad's under certs/deid/research-abroad.json");
+});
+
+t.test('a single resource (not a Bundle) for research is de-identified too, with the same pseudonym as in a Bundle', async (t) => {
+  const patient = entriesOf(ZULFIQAR, 'Patient')[0];
+  const r = await post(lan, '/fhir/Patient', patient, 'HRESCH');
+  t.equal(r.status, 202, r.text.slice(0, 300));
+  t.equal(outcomeFor(r.body, 'research-registry')?.decision, 'queued');
+  await waitDelivered(lan, r.body.id);
+  const out = openPk(pkResearch, r.body.id);
+  t.equal(out.resourceType, 'Patient', 'a Patient arrives');
+  const scan = leaks(patient, out);
+  t.ok(scan.checked > 10, `${scan.checked} identifying values collected from the Patient`);
+  t.same(scan.leaked, [], 'none of them arrives (the CNIC, MRN and +92 number in the narrative included)');
+  const security = (out.meta?.security ?? []).map((c: any) => c.code);
+  t.ok(security.includes('REDACTED') && security.includes('CRYTOHASH'), `labelled (${security})`);
+  t.equal(out.id, hmac(deidKeys(dir, 'research-registry').cryptoHashKey, ZULFIQAR_ID), 'the pseudonym is the one the Bundle path gives');
+  t.equal(out.gender, 'male', 'non-identifying content stays');
+  t.equal(out.birthDate, patient.birthDate.slice(0, 4), 'the birth date is cut to the year');
+});
+
+t.test('an HL7 v2 research destination gets nothing: pk-research is a FHIR profile, and the v2 form would carry free text and exact dates', async (t) => {
+  const cnic = '35202-1234567-1';
+  const text = readFileSync(join(REPO, 'test/fixtures/hl7v2/oru-r01-lab-a.hl7'), 'utf8').replace(
+    'NTE|1||Reviewed by pathologist',
+    `NTE|1||Ayesha Khan CNIC ${cnic} mobile 0300-1234567`,
+  );
+  t.ok(text.includes(cnic), 'the ORU carries a CNIC in a note');
+  const [ack] = await sendOnce(ports.mllp, text);
+  t.match(ack, /MSA\|AA\|/, `accepted: ${ack?.replace(/\r/g, ' | ')}`);
+  const id = /accepted as ([0-9a-f-]{36})/.exec(ack ?? '')?.[1];
+  t.ok(id, 'the ACK names the message id');
+  const explain = (await (await fetch(`http://127.0.0.1:${ports.admin}/messages/${id}/explain`)).json()) as any;
+  const o = (explain.destinations ?? explain.outcomes ?? []).find((x: any) => x.name === 'research-v2');
+  t.equal(o?.decision, 'denied', `research-v2 is denied: ${JSON.stringify(o?.reasons)}`);
+  t.match(o?.reasons.join(' '), /pk-research/, 'the reason names the profile');
+  await sleep(300); // time for a (wrongly) queued delivery
+  t.equal(v2Research.captured.length, 0, 'the v2 research capture received no request, so no byte of the note');
 });
 
 t.test('darwaza sanitize --key-from-config prints what the gateway sent to that destination', async (t) => {
