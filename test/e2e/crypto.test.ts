@@ -9,7 +9,9 @@ import t from 'tap';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { prepareDir, runCli, simReceived, startGatewayProcess, startSimulatorProcess, waitDelivered, waitFor } from '../helpers/processes.js';
+import { connect } from 'node:net';
+import { frame } from '../../src/ingress/mllp/index.js';
+import { REPO, prepareDir, runCli, simReceived, startGatewayProcess, startSimulatorProcess, waitDelivered, waitFor } from '../helpers/processes.js';
 import { freePort } from '../helpers/net.js';
 import { startCaptureServer } from '../helpers/capture.js';
 import { findPhi } from '../helpers/phi.js';
@@ -210,6 +212,32 @@ t.test('nothing on the appliance disk holds PHI in clear: the queue and consents
     t.equal(o.status, 202);
     queued.push(o.body.id);
   }
+  // A consent filed under the CNIC (the identifier is in it), then an HL7 v2 ADT^A01 over MLLP for that patient, with a CNIC, Urdu and English names, phones, address and e-mail.
+  const byCnic = consentFor('unused') as any;
+  byCnic.patient = { identifier: { system: 'https://nadra.gov.pk/cnic', value: '35202-1234567-1' }, display: 'Ayesha Khan' };
+  const cnicConsent = await post(ports.lan, '/fhir/Consent', byCnic);
+  t.equal(cnicConsent.status, 201, `a consent filed under the CNIC ${cnicConsent.text.slice(0, 200)}`);
+  const adt = readFileSync(join(REPO, 'test', 'fixtures', 'hl7v2', 'adt-a01-pk-cnic.hl7'), 'utf8').replace(/\r?\n/g, '\r').replace(/\r+$/, '');
+  const ack = await new Promise<string>((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port: ports.mllp }, () => s.write(frame(adt)));
+    let got = '';
+    s.on('data', (d) => {
+      got += d.toString('utf8');
+      if (got.includes('\x1c\r')) {
+        s.destroy();
+        resolve(got);
+      }
+    });
+    s.on('error', reject);
+  });
+  t.match(ack, /MSA\|(AA|CA)\|SHIFA-000101/, 'the ADT^A01 is acknowledged');
+  const v2Id = /accepted as ([0-9a-f-]{36})/.exec(ack)?.[1];
+  t.ok(v2Id, 'and names its message id');
+  const v2 = v2Id ? await message(ports.lan, v2Id) : undefined;
+  const v2State = v2?.destinations?.[0]?.state;
+  t.ok(v2State && v2State !== 'delivered', `the ADT^A01 is queued: ${v2State} (${JSON.stringify(v2?.outcomes?.[0]?.reasons)})`);
+  if (v2Id) queued.push(v2Id);
+
   const states = await Promise.all(queued.map(async (id) => (await message(ports.lan, id)).destinations[0].state));
   t.ok(states.every((s) => s !== 'delivered'), `all ${queued.length} messages are still queued (${[...new Set(states)]})`);
 
@@ -218,6 +246,17 @@ t.test('nothing on the appliance disk holds PHI in clear: the queue and consents
     needles[`patientId${i}`] = id;
     needles[`patientRef${i}`] = `Patient/${id}`;
   }
+  Object.assign(needles, {
+    v2Cnic: '3520212345671',
+    v2Mrn: 'MRN-778812',
+    v2UrduGiven: 'عائشہ',
+    v2English: 'Khan^Ayesha^Bibi',
+    v2Email: 'ayesha.khan@example.pk',
+    v2Phone: '^92^300^1234567',
+    v2Address: 'House 12\\S\\Street 5',
+    v2Spouse: 'Khan^Imran',
+    v2Site: 'Ayesha Khan',
+  });
   const dataDir = join(dir, 'data');
   const running = readDataDir(dataDir);
   t.ok(running.files.some((f) => f.endsWith('darwaza.db')), 'the database file was read');
