@@ -12,7 +12,8 @@ import type { Db } from '../store/index.js';
 import type { Logger } from '../log/index.js';
 import { describeError } from '../log/index.js';
 import type { Metrics } from '../admin/index.js';
-import type { AuditEvent, Classification, Destination, DestinationOutcome, FhirResource, PayloadCipher, PolicyRef, PurposeOfUse } from '../model/index.js';
+import type { AuditEvent, Classification, Coding, Destination, DestinationOutcome, FhirResource, PayloadCipher, PolicyRef, PurposeOfUse } from '../model/index.js';
+import { SYSTEMS } from '../model/index.js';
 import type { Stages, Pipeline, ItemContext, DecisionFacts } from '../pipeline/index.js';
 import type { ConsentRoutes } from '../ingress/http/index.js';
 import type { ClaimedItem, QueueStore, RecheckResult } from '../queue/index.js';
@@ -154,7 +155,9 @@ export async function buildStages(
       const r = profileFor(profile, destination).apply(resource);
       // A profile that hit a processing error and emptied the content ('skip') must not send the husk.
       if (r.skipped) throw new OperationOutcomeError(unprocessable(`de-identification with ${profile} could not process this content`));
-      return r.resource;
+      // The policy judged this data in its de-identified form (confidentiality L + ANONYED); the
+      // labels on the wire must say so too, not the N/R that classify gave the identifiable input.
+      return policy.sanitizeProfiles[profile]?.deidentifies ? labelDeidentified(r.resource) : r.resource;
     },
     sanitizeV2: (text, destination) => sanitizeV2(text, { pseudonymize: (id: string) => tokenize(`${destination.name}|${id}`).slice(0, 16) }),
     seal: (input) => {
@@ -400,6 +403,22 @@ export async function buildStages(
   };
 }
 
+
+const DEIDENTIFIED_LABELS: Coding[] = [
+  { system: SYSTEMS.confidentiality, code: 'L' },
+  { system: SYSTEMS.observationValue, code: 'ANONYED' },
+];
+
+/** Confidentiality replaced by L and ANONYED added, on the resource and on each Bundle entry's resource. */
+function labelDeidentified(resource: FhirResource): FhirResource {
+  const relabel = (r: FhirResource): FhirResource => {
+    const kept = (r.meta?.security ?? []).filter((c) => c.system !== SYSTEMS.confidentiality && !(c.system === SYSTEMS.observationValue && c.code === 'ANONYED'));
+    return { ...r, meta: { ...r.meta, security: [...DEIDENTIFIED_LABELS, ...kept] } };
+  };
+  const out = relabel(resource);
+  if (Array.isArray(out.entry)) out.entry = out.entry.map((e: { resource?: FhirResource }) => (e?.resource ? { ...e, resource: relabel(e.resource) } : e));
+  return out;
+}
 
 /** Profile files (JSON or YAML) by base name; compiled per destination, since keys differ. */
 function readProfileSources(dir: string): Map<string, object> {
