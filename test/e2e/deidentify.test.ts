@@ -85,6 +85,8 @@ const codesOf = (bundle: any, type: string) =>
     .flatMap((r: any) => r.code?.coding ?? [])
     .map((c: any) => `${c.system}|${c.code}`)
     .sort();
+const CONFIDENTIALITY = 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality';
+const confidentiality = (r: any): string[] => (r?.meta?.security ?? []).filter((c: any) => c.system === CONFIDENTIALITY).map((c: any) => c.code);
 const hmac = (key: string, value: string) => createHmac('sha256', Buffer.from(key, 'utf8')).update(value, 'utf8').digest('hex');
 const deidKeys = (dir: string, name: string) => JSON.parse(readFileSync(join(dir, 'certs', 'deid', `${name}.json`), 'utf8'));
 
@@ -155,6 +157,7 @@ t.test('research destinations, in Pakistan and abroad, receive only de-identifie
     const name = entriesOf(input, 'Patient')[0].name[0];
     t.same(patient.name[0].family, name.family, `${label}: the treatment service got the Patient's family name (the test is honest)`);
     t.ok(leaks(input, identified).leaked.length > 10, `${label}: the leak scanner finds identities in the treatment payload`);
+    t.notSame(confidentiality(identified), ['L'], `${label}: and it is not labelled as de-identified (${confidentiality(identified)})`);
 
     const inputCodes = { Condition: codesOf(input, 'Condition'), Observation: codesOf(input, 'Observation') };
     t.ok(inputCodes.Condition.length > 0 && inputCodes.Observation.length > 0, `${label}: the input has Condition and Observation codes`);
@@ -173,10 +176,16 @@ t.test('research destinations, in Pakistan and abroad, receive only de-identifie
       t.match(profile.sha256, /^[0-9a-f]{64}$/);
 
       const security = (out.meta?.security ?? []).map((c: any) => c.code);
-      for (const code of ['REDACTED', 'CRYTOHASH']) t.ok(security.includes(code), `${label} → ${name}: the bundle's meta.security has ${code} (${security})`);
+      for (const code of ['REDACTED', 'CRYTOHASH', 'L', 'ANONYED']) t.ok(security.includes(code), `${label} → ${name}: the bundle's meta.security has ${code} (${security})`);
+      t.same(confidentiality(out), ['L'], `${label} → ${name}: its only confidentiality is L, as the policy judged it (not the N of the identifiable input)`);
       const patientOut = entriesOf(out, 'Patient')[0];
       const pSecurity = (patientOut.meta?.security ?? []).map((c: any) => c.code);
-      t.ok(pSecurity.includes('REDACTED') && pSecurity.includes('CRYTOHASH'), `${label} → ${name}: so has the Patient's (${pSecurity})`);
+      t.ok(['REDACTED', 'CRYTOHASH', 'ANONYED'].every((c) => pSecurity.includes(c)), `${label} → ${name}: so has the Patient's (${pSecurity})`);
+      t.same(confidentiality(patientOut), ['L'], `${label} → ${name}: the Patient's confidentiality is L`);
+      t.ok(
+        (out.entry as any[]).every((e) => confidentiality(e.resource).join() === 'L'),
+        `${label} → ${name}: and every entry's`,
+      );
       t.ok(
         (provs[0]?.meta?.security ?? []).some((c: any) => c.system === OBS_VALUE && c.code === 'ANONYED'),
         `${label} → ${name}: the Provenance is labelled ANONYED`,
@@ -232,7 +241,8 @@ t.test('a single resource (not a Bundle) for research is de-identified too, with
   t.ok(scan.checked > 10, `${scan.checked} identifying values collected from the Patient`);
   t.same(scan.leaked, [], 'none of them arrives (the CNIC, MRN and +92 number in the narrative included)');
   const security = (out.meta?.security ?? []).map((c: any) => c.code);
-  t.ok(security.includes('REDACTED') && security.includes('CRYTOHASH'), `labelled (${security})`);
+  t.ok(['REDACTED', 'CRYTOHASH', 'ANONYED'].every((c) => security.includes(c)), `labelled (${security})`);
+  t.same(confidentiality(out), ['L'], 'confidentiality L');
   t.equal(out.id, hmac(deidKeys(dir, 'research-registry').cryptoHashKey, ZULFIQAR_ID), 'the pseudonym is the one the Bundle path gives');
   t.equal(out.gender, 'male', 'non-identifying content stays');
   t.equal(out.birthDate, patient.birthDate.slice(0, 4), 'the birth date is cut to the year');
