@@ -74,7 +74,17 @@ export async function buildStages(
   const keys = await loadOrCreateKeyStore(config.certsDir);
   const tokenize = keys.tokenizer();
   const cipher = await openAtRestCipher(db, { kek: kekSourceFromConfig(config.keys.kek, { certsDir: config.certsDir }), clock });
-  const audit = AuditLog.open(db, { signer: keys.signer(), clock });
+  // Tree heads are signed by whichever gateway key is active now, so a rotation reaches them at once.
+  const activeSigner = {
+    get keyId() {
+      return keys.signer().keyId;
+    },
+    get publicKey() {
+      return keys.signer().publicKey;
+    },
+    sign: (bytes: Uint8Array) => keys.signer().sign(bytes),
+  };
+  const audit = AuditLog.open(db, { signer: activeSigner, clock });
   // Every stored Consent version is audited in the same transaction as its write.
   const consents = ConsentRegistry.open(db, { tokenize, cipher, clock, timezone: config.timezone, audit });
   const byName = new Map<string, DestinationConfig>(config.destinations.map((d) => [d.name, d]));

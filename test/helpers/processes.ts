@@ -21,7 +21,7 @@ export function cliArgv(bin?: string): [string, string[]] {
 
 export function runCli(args: string[], opts: { cwd?: string; bin?: string; env?: NodeJS.ProcessEnv; input?: string } = {}) {
   const [cmd, pre] = cliArgv(opts.bin);
-  const r = spawnSync(cmd, [...pre, ...args], { cwd: opts.cwd, env: { ...process.env, ...opts.env }, encoding: 'utf8', input: opts.input, timeout: 60_000 });
+  const r = spawnSync(cmd, [...pre, ...args], { cwd: opts.cwd, env: { ...process.env, ...opts.env }, encoding: "utf8", input: opts.input, timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
