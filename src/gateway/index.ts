@@ -50,6 +50,22 @@ function listen(app: { fetch: (req: Request, env: unknown) => Response | Promise
   });
 }
 
+/**
+ * The at-rest cipher binds a payload to its day's scope, not to its row: a ciphertext copied or
+ * swapped between two rows of the same day decrypts fine. The envelope inside names its message
+ * and destination (signed), so such a payload is caught here instead of going out under another
+ * message's id (a copy would even make the receiver answer 409 and the other message look delivered).
+ */
+function notThisRows(payload: Uint8Array, messageId: string, destination: string): string | undefined {
+  try {
+    const meta = (JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8')) as { meta?: { id?: unknown; destination?: unknown } }).meta;
+    if (meta?.id === messageId && meta?.destination === destination) return undefined;
+  } catch {
+    /* not an envelope at all */
+  }
+  return 'payload tampered with at rest: the stored envelope belongs to another message or destination';
+}
+
 export async function startGateway(config: GatewayConfig, opts: GatewayOptions = {}): Promise<RunningGateway> {
   const logger = opts.logger ?? createLogger();
   const clock = opts.clock ?? (() => new Date());
@@ -122,7 +138,11 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   dispatcher = new Dispatcher({
     store,
     destinations: config.destinations,
-    deliver: (d, item) => uplink.deliver(d, item.payload, { idempotencyKey: item.messageId, contentType: item.contentType }),
+    deliver: (d, item) => {
+      const wrong = notThisRows(item.payload, item.messageId, d.name);
+      if (wrong) return Promise.resolve({ kind: 'dead', status: 0, error: wrong });
+      return uplink.deliver(d, item.payload, { idempotencyKey: item.messageId, contentType: item.contentType });
+    },
     recheck: runtime.recheck,
     pollMs: config.dispatcher.pollMs,
     breaker: { failureThreshold: config.dispatcher.breakerFailures, cooldownMs: config.dispatcher.breakerCooldownMs },
