@@ -336,7 +336,7 @@ t.test('a payload tampered with at rest is dead-lettered with a clear reason; th
   let gw = await startGatewayProcess(dir);
   t.equal((await post(ports.lan, '/fhir/Consent', consentFor('p-tamper'))).status, 201);
   const ids: string[] = [];
-  for (let i = 0; i < 4; i++) ids.push((await post(ports.lan, '/fhir/Observation', observation('p-tamper', i))).body.id);
+  for (let i = 0; i < 6; i++) ids.push((await post(ports.lan, '/fhir/Observation', observation('p-tamper', i))).body.id);
   await gw.kill('SIGTERM');
 
   // An attacker with the file flips one byte of one queued (encrypted) payload.
@@ -349,7 +349,12 @@ t.test('a payload tampered with at rest is dead-lettered with a clear reason; th
   const flipped = Buffer.from(row.payload);
   flipped[Math.floor(flipped.length / 2)] ^= 0x20;
   t.equal(db.prepare('UPDATE queue_items SET payload = ? WHERE seq = ?').run(flipped, row.seq).changes, 1);
+  // And swaps two valid ciphertexts of the same day between rows (each still decrypts).
+  const [x, y] = [ids[2], ids[3]].map((id) => db.prepare('SELECT seq, payload FROM queue_items WHERE message_id = ?').get(id) as { seq: number; payload: Buffer });
+  db.prepare('UPDATE queue_items SET payload = ? WHERE seq = ?').run(y.payload, x.seq);
+  db.prepare('UPDATE queue_items SET payload = ? WHERE seq = ?').run(x.payload, y.seq);
   db.close();
+  const swapped = [ids[2], ids[3]];
 
   const sim = await startSimulatorProcess(dir, ports.sim, { extraArgs: ['--certs', join(dir, 'certs')] });
   gw = await startGatewayProcess(dir);
@@ -357,17 +362,26 @@ t.test('a payload tampered with at rest is dead-lettered with a clear reason; th
     await gw.kill();
     await sim.kill();
   });
-  for (const id of ids.filter((x) => x !== victim)) await waitDelivered(ports.lan, id);
+  const intact = ids.filter((x) => x !== victim && !swapped.includes(x));
+  for (const id of intact) await waitDelivered(ports.lan, id);
   const dead = await waitFor(async () => {
     const m = await message(ports.lan, victim);
     return m.destinations[0].state === 'dead' ? m.destinations[0] : undefined;
   }, { what: 'the tampered message dead-lettered' });
   t.match(dead.lastError, /tamper|integrity|authentic|altered/i, `with a clear reason: "${dead.lastError}"`);
   t.notMatch(dead.lastError, /p-tamper/, 'that names no patient');
+  for (const id of swapped) {
+    const d = await waitFor(async () => {
+      const m = await message(ports.lan, id);
+      return m.destinations[0].state === 'dead' ? m.destinations[0] : undefined;
+    }, { what: 'a swapped payload dead-lettered' });
+    t.match(d.lastError, /tampered|belongs to another/i, `a ciphertext swapped in from another row is dead-lettered too: "${d.lastError}"`);
+  }
   t.equal(gw.proc.exitCode, null, 'the gateway is still running');
   t.equal((await fetch(`http://127.0.0.1:${ports.admin}/healthz`)).status, 200, 'and healthy');
   const got = await simReceived(ports.sim);
-  t.same(new Set(got.ids), new Set(ids.filter((x) => x !== victim)), 'the other messages were delivered, the tampered one was not');
+  t.same(new Set(got.ids), new Set(intact), 'the other messages were delivered, the tampered ones were not');
+  t.equal((await (await fetch(`http://127.0.0.1:${ports.sim}/_sim/stats`)).json() as any).rejected, 0, 'and nothing out of place reached the receiver');
   const after = await post(ports.lan, '/fhir/Observation', observation('p-tamper', 9));
   t.equal(after.status, 202, 'new messages are still accepted');
   await waitDelivered(ports.lan, after.body.id);
