@@ -12,7 +12,7 @@
  */
 import t from 'tap';
 import { createHmac } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FIXTURES, REPO, prepareDir, runCli, startGatewayProcess, waitDelivered } from '../helpers/processes.js';
 import { freePort, sleep } from '../helpers/net.js';
@@ -198,6 +198,33 @@ t.test('research destinations, in Pakistan and abroad, receive only de-identifie
       t.same(codesOf(out, 'Observation'), inputCodes.Observation, `${label} → ${name}: every Observation code is kept`);
       const values = (b: any) => entriesOf(b, 'Observation').map((o: any) => o.valueQuantity?.value).filter((v: unknown) => v !== undefined);
       t.same(values(out), values(input), `${label} → ${name}: observation values are kept`);
+    }
+  }
+});
+
+t.test('every other Synthea patient, and a 93-year-old Pakistani patient, reach research with no identifying value', async (t) => {
+  const files = [
+    ...readdirSync(join(FIXTURES, 'synthea-r4')).filter((f) => /^[A-Z].*_[0-9a-f-]{36}\.json$/.test(f) && !f.startsWith('Carolee')).map((f) => join(FIXTURES, 'synthea-r4', f)),
+    join(REPO, 'test/fixtures/pk-patients/rukhsana-elderly.json'),
+  ];
+  t.equal(files.length, 3, 'Luisa, Todd and Rukhsana');
+  const sent = await Promise.all(files.map(async (f) => ({ f, input: JSON.parse(readFileSync(f, 'utf8')), r: await post(lan, '/fhir', JSON.parse(readFileSync(f, 'utf8')), 'HRESCH') })));
+  for (const { f, input, r } of sent) {
+    const label = f.split('/').pop()!.split('_')[0]!;
+    t.equal(r.status, 202, `${label}: ${r.text.slice(0, 200)}`);
+    t.equal(outcomeFor(r.body, 'research-registry')?.decision, 'queued', `${label}: permitted to research-registry`);
+    await waitDelivered(lan, r.body.id);
+    const out = openPk(pkResearch, r.body.id);
+    const scan = leaks(input, out);
+    t.ok(scan.checked > 5, `${label}: ${scan.checked} identifying values collected`);
+    t.same(scan.leaked, [], `${label}: none arrives`);
+    t.same(codesOf(out, 'Condition'), codesOf(input, 'Condition'), `${label}: Condition codes kept`);
+    if (label.startsWith('rukhsana')) {
+      const patient = entriesOf(out, 'Patient')[0];
+      t.notOk(patient.birthDate, 'a birth date showing an age over 89 is removed, not even the year stays');
+      const age = entriesOf(out, 'Condition')[0].onsetAge;
+      t.same({ value: age?.value, comparator: age?.comparator }, { value: 90, comparator: '>=' }, 'an onset age of 91 becomes 90+');
+      t.notMatch(JSON.stringify(out), /\b93\b/, 'the "93 year-old" in the note is not there');
     }
   }
 });
