@@ -8,7 +8,8 @@ import { extname, basename } from 'node:path';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import type { GatewayConfig, DestinationConfig } from '../config/index.js';
-import type { Db } from '../store/index.js';
+import { migrate, type Db } from '../store/index.js';
+import { createHash } from 'node:crypto';
 import type { Logger } from '../log/index.js';
 import { describeError } from '../log/index.js';
 import type { Metrics } from '../admin/index.js';
@@ -102,6 +103,7 @@ export async function buildStages(
   };
   metrics.policyInfo.set({ policy: policy.ref.id, version: policy.ref.version, sha256: policy.ref.sha256 }, 1);
   audit.append([{ event: 'policy-activated', time: clock().toISOString(), policySha256: policy.ref.sha256, reason: 'loaded at start', actor: 'gateway' }]);
+  recordConfig(db, audit, config, clock);
   const watcher: PolicyWatcher = watchPolicy(config.policy.path, { ...policyOpts, initial: policy, sighup: false }, (next) => {
     if (next instanceof Error) logger.error({ err: describeError(next) }, 'policy change refused; keeping the last good policy');
     else policyChanged(next, 'file changed');
@@ -441,4 +443,39 @@ function readProfileSources(dir: string): Map<string, object> {
     out.set(basename(f, ext), parseProfileText(readFileSync(file, 'utf8'), file));
   }
   return out;
+}
+
+/**
+ * A change of configuration is itself audited: at start, the config file's SHA-256 is
+ * compared with the one recorded last time; a difference appends 'config-changed'.
+ */
+function recordConfig(db: Db, audit: AuditLog, config: GatewayConfig, clock: () => Date): void {
+  migrate(db, 'gateway', [
+    {
+      version: 1,
+      description: 'facts about the gateway itself (the hash of the configuration last run)',
+      up: (d) => d.exec('CREATE TABLE gateway_state (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT'),
+    },
+  ]);
+  let text: string;
+  try {
+    text = readFileSync(config.file, 'utf8');
+  } catch {
+    text = JSON.stringify(config);
+  }
+  const hash = createHash('sha256').update(text).digest('hex');
+  const row = db.prepare("SELECT value FROM gateway_state WHERE key = 'config-sha256'").get() as { value: string } | undefined;
+  if (row?.value === hash) return;
+  db.transaction(() => {
+    audit.append([
+      {
+        event: 'config-changed',
+        time: clock().toISOString(),
+        actor: 'gateway',
+        configSha256: hash,
+        reason: row ? 'the configuration file changed since the last start' : 'first start with a configuration',
+      },
+    ]);
+    db.prepare("INSERT INTO gateway_state (key, value) VALUES ('config-sha256', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(hash);
+  })();
 }

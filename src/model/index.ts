@@ -228,6 +228,8 @@ export interface AuditEvent {
   decision?: string;
   ruleIds?: string[];
   policySha256?: string;
+  /** SHA-256 of the gateway configuration (config-changed). */
+  configSha256?: string;
   consentId?: string;
   consentVersion?: string;
   /** Keyed hash of PatientIdentity.key — never the identity itself. */
