@@ -1,10 +1,12 @@
 /**
  * Issue 4's acceptance through the real gateway (child processes, real sockets): what a
- * research destination receives (purpose HRESCH, pk policy → sanitize pk-research) is
- * de-identified — no identifying value of the input, a Provenance citing the profile's
- * hash, the de-identification labels, clinical codes kept — while a treatment destination
- * (TREAT, with consent) still receives identifiable data. Pseudonyms are HMACs under the
- * destination's own key from certs/deid; a missing profile fails closed; `darwaza sanitize
+ * research or AI-service destination receives (purpose HRESCH, pk policy → sanitize
+ * pk-research), in Pakistan or abroad, is de-identified — no identifying value of the input
+ * (the leak scanner of test/fixtures/pk-patients), a Provenance citing the profile's hash,
+ * the de-identification labels (confidentiality L + ANONYED), clinical codes and values kept —
+ * while a treatment destination (TREAT, with consent) still receives identifiable data.
+ * Pseudonyms are HMACs under the destination's own key from certs/deid; a missing profile
+ * and an HL7 v2 research destination fail closed (0 bytes); `darwaza sanitize
  * --key-from-config` reproduces what the gateway sent.
  *
  * Research destinations are stand-in upstreams that keep the raw bytes (test/helpers/capture.ts);
@@ -95,17 +97,20 @@ const deidKeys = (dir: string, name: string) => JSON.parse(readFileSync(join(dir
 const dir = t.testdir();
 const pkResearchPort = await freePort();
 const deResearchPort = await freePort();
+const aiPort = await freePort();
 const v2ResearchPort = await freePort();
 const { ports } = await prepareDir(dir, (c) => {
   c.destinations[0].retry = FAST_RETRY;
   c.destinations.push(destination('research-registry', pkResearchPort, 'PK'), destination('research-abroad', deResearchPort, 'DE'));
+  c.destinations.push({ ...destination('ai-triage', aiPort, 'US'), kind: 'ai-service' });
   c.destinations.push({ ...destination('research-v2', v2ResearchPort, 'PK'), format: 'hl7v2' });
-  c.routes.push({ name: 'research', match: { purpose: ['HRESCH'] }, destinations: ['research-registry', 'research-abroad'] });
+  c.routes.push({ name: 'research', match: { purpose: ['HRESCH'] }, destinations: ['research-registry', 'research-abroad', 'ai-triage'] });
   c.routes.push({ name: 'v2-research', match: { format: ['hl7v2'] }, destinations: ['research-v2'] });
 });
 const national = await startRecordingSimulator(join(dir, 'certs'), ports.sim);
 const pkResearch = await startCaptureServer(pkResearchPort);
 const deResearch = await startCaptureServer(deResearchPort);
+const aiCapture = await startCaptureServer(aiPort);
 const v2Research = await startCaptureServer(v2ResearchPort);
 const gw = await startGatewayProcess(dir);
 t.teardown(async () => {
@@ -113,17 +118,19 @@ t.teardown(async () => {
   await national.stop();
   await pkResearch.stop();
   await deResearch.stop();
+  await aiCapture.stop();
   await v2Research.stop();
 });
 const lan = ports.lan;
 const openPk = await opener(dir, 'research-registry');
 const openDe = await opener(dir, 'research-abroad');
+const openAi = await opener(dir, 'ai-triage');
 const profile = await loadProfile(join(dir, 'policies', 'profiles', 'pk-research.yaml'));
 
 /** Ids of the HRESCH posts of Zulfiqar's bundle, for tests 2 and 4. */
 const zulfiqarResearch: string[] = [];
 
-t.test('research destinations, in Pakistan and abroad, receive only de-identified data; the treatment destination still receives identities', async (t) => {
+t.test('research destinations in Pakistan and abroad, and an AI service abroad, receive only de-identified data; the treatment destination still receives identities', async (t) => {
   t.equal((await post(lan, '/fhir/Consent', consentFor(ZULFIQAR_ID))).status, 201, 'Zulfiqar consents to treatment disclosures');
   t.equal((await post(lan, '/fhir/Consent', consentFor(CAROLEE_ID))).status, 201, 'Carolee too');
 
@@ -140,7 +147,7 @@ t.test('research destinations, in Pakistan and abroad, receive only de-identifie
     // Research: de-identified, to both.
     const research = await post(lan, '/fhir', input, 'HRESCH');
     t.equal(research.status, 202, `${label} HRESCH: ${research.text.slice(0, 300)}`);
-    for (const name of ['research-registry', 'research-abroad']) {
+    for (const name of ['research-registry', 'research-abroad', 'ai-triage']) {
       const o = outcomeFor(research.body, name);
       t.equal(o?.decision, 'queued', `${label}: ${name} is permitted (${JSON.stringify(o?.reasons)})`);
       t.ok(o?.ruleIds.includes('research-and-ai-get-deidentified-data'), `${label}: by the research rule (${o?.ruleIds})`);
@@ -164,6 +171,7 @@ t.test('research destinations, in Pakistan and abroad, receive only de-identifie
     for (const [name, open, capture] of [
       ['research-registry', openPk, pkResearch],
       ['research-abroad', openDe, deResearch],
+      ['ai-triage', openAi, aiCapture],
     ] as const) {
       const out = open(capture, research.body.id);
       const scan = leaks(input, out);
