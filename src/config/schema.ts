@@ -64,6 +64,7 @@ export const gatewayConfigSchema = {
         maxConnections: { type: 'integer', minimum: 1, default: 2048 },
         mllpMaxFrameBytes: { type: 'integer', minimum: 1024, default: 8388608 },
         mllpIdleTimeoutMs: { type: 'integer', minimum: 1000, default: 300000 },
+        mllpMaxConnections: { type: 'integer', minimum: 1, default: 256 },
       },
     },
     policy: {

@@ -45,6 +45,7 @@ export interface GatewayConfig {
     maxConnections: number;
     mllpMaxFrameBytes: number;
     mllpIdleTimeoutMs: number;
+    mllpMaxConnections: number;
   };
   policy: { path: string; requireSigned: boolean; trustedSigners: string[]; profilesDir: string };
   destinations: DestinationConfig[];

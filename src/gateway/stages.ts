@@ -312,8 +312,11 @@ export async function buildStages(
         idleTimeoutMs: config.limits.mllpIdleTimeoutMs,
         ...(config.lan.tls ? { tls: lanTlsOptions(config.certsDir) } : {}),
         isOpaqueRouted: (messageType) => config.routes.some((r) => r.opaque && (r.match.messageType ?? []).includes(messageType)),
+        maxConnections: config.limits.mllpMaxConnections,
         observer: (e) => {
           if (e.kind === 'ack') for (const code of e.codes) metrics.mllpMessages.inc({ ack: code });
+          else if (e.kind === 'internal-error') logger.error({ reason: e.reason }, 'MLLP: a message could not be stored; the sender was told to resend');
+          else if (e.kind === 'garbage' || e.kind === 'oversize') logger.warn({ kind: e.kind, bytes: e.bytes }, 'MLLP: discarded bytes that were not a frame');
         },
         accept: async (input) => {
           if (store.atQuota()) return { kind: 'rejected', code: 'CR', reason: 'the queue is at its disk quota; resend later' };
@@ -334,6 +337,7 @@ export async function buildStages(
           } catch (err) {
             if ((err as Error)?.name === 'QuotaExceededError') return { kind: 'rejected', code: 'CR', reason: 'the queue is at its disk quota; resend later' };
             if (err instanceof OperationOutcomeError) return { kind: 'rejected', code: err.status === 422 ? 'AR' : 'AE', reason: err.message.slice(0, 200) };
+            logger.error({ err: describeError(err), messageType: input.messageType }, 'MLLP: storing a message failed; the sender gets AE and resends');
             throw err;
           }
         },
