@@ -40,7 +40,7 @@ export const gatewayConfigSchema = {
       default: {},
       properties: {
         tls: { type: 'boolean', default: false, description: 'HTTPS with client certificates from our CA (mTLS)' },
-        allowPlainHttp: { type: 'boolean', default: true, description: 'must be true to run the LAN API without TLS; start warns loudly' },
+        allowPlainHttp: { type: 'boolean', default: false, description: 'must be set to true, explicitly, to run the LAN API without TLS (e.g. loopback behind an integration engine); start warns loudly' },
         senders: {
           type: 'array',
           default: [],

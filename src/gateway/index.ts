@@ -8,7 +8,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import type { GatewayConfig } from '../config/index.js';
+import { ConfigError, type GatewayConfig } from '../config/index.js';
 import { openDatabase, type Db } from '../store/index.js';
 import { createLogger, describeError, type Logger } from '../log/index.js';
 import { createMetrics, createAdminApp, type Metrics } from '../admin/index.js';
@@ -67,6 +67,12 @@ function notThisRows(payload: Uint8Array, messageId: string, destination: string
 }
 
 export async function startGateway(config: GatewayConfig, opts: GatewayOptions = {}): Promise<RunningGateway> {
+  // Refuse before anything is opened: plain HTTP only when the config says so explicitly.
+  if (!config.lan.tls && !config.lan.allowPlainHttp) {
+    throw new ConfigError([
+      `${config.file}: lan: the LAN API has no TLS (lan.tls is false) and plain HTTP is not allowed. Set lan.tls to true (after \`darwaza certs init\` and \`darwaza certs issue --server …\`), or set lan.allowPlainHttp to true explicitly for a loopback-only integration engine`,
+    ]);
+  }
   const logger = opts.logger ?? createLogger();
   const clock = opts.clock ?? (() => new Date());
   const metrics = createMetrics();
@@ -177,7 +183,6 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     ...(config.lan.tls ? runtime.lanTlsOptions() : {}),
   };
   if (!config.lan.tls) {
-    if (!config.lan.allowPlainHttp) throw new Error('lan.tls is false and lan.allowPlainHttp is false: nothing may listen');
     logger.warn(
       { listen: `${config.listen.lan.host}:${config.listen.lan.port}` },
       'WARNING: the LAN API is plain HTTP without client certificates (lan.allowPlainHttp). Use it only on loopback or behind an integration engine.',

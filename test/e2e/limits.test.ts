@@ -86,3 +86,14 @@ t.test('a bad config is refused at start with the file, field and expectation â€
   t.match(r.stderr, /limits\.maxBodyBytes: value "big" has the wrong type â€” expected integer/);
   t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
 });
+
+t.test('without TLS and without an explicit allowPlainHttp the gateway refuses to start', async (t) => {
+  const dir = t.testdir();
+  const { configFile } = await (await import('../helpers/processes.js')).prepareDir(dir, (c) => {
+    delete c.lan;
+  });
+  const r = runCli(['start', '--config', configFile, '--no-simulator'], { cwd: dir });
+  t.equal(r.code, 3, 'exit 3: the config is refused');
+  t.match(r.stderr, /plain HTTP is not allowed/);
+  t.match(r.stderr, /lan\.allowPlainHttp to true explicitly/);
+});
