@@ -169,7 +169,13 @@ export async function buildStages(
       if (r.skipped) throw new OperationOutcomeError(unprocessable(`de-identification with ${profile} could not process this content`));
       // The policy judged this data in its de-identified form (confidentiality L + ANONYED); the
       // labels on the wire must say so too, not the N/R that classify gave the identifiable input.
-      return policy.sanitizeProfiles[profile]?.deidentifies ? labelDeidentified(r.resource) : r.resource;
+      let out = r.resource;
+      // A single resource cannot carry its Provenance: send both in a collection Bundle, so what
+      // arrives always says it was derived by de-identification, and with which profile (by hash).
+      if (r.provenance && out.resourceType !== 'Bundle') {
+        out = { resourceType: 'Bundle', type: 'collection', entry: [{ resource: out }, { resource: r.provenance }] };
+      }
+      return policy.sanitizeProfiles[profile]?.deidentifies ? labelDeidentified(out) : out;
     },
     sanitizeV2: (text, destination) => sanitizeV2(text, { pseudonymize: (id: string) => tokenize(`${destination.name}|${id}`).slice(0, 16) }),
     seal: (input) => {

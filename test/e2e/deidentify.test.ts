@@ -270,7 +270,11 @@ t.test('a single resource (not a Bundle) for research is de-identified too, with
   t.equal(r.status, 202, r.text.slice(0, 300));
   t.equal(outcomeFor(r.body, 'research-registry')?.decision, 'queued');
   await waitDelivered(lan, r.body.id);
-  const out = openPk(pkResearch, r.body.id);
+  const wrapped = openPk(pkResearch, r.body.id);
+  t.equal(wrapped.resourceType, 'Bundle', 'a single resource arrives in a collection Bundle with its Provenance');
+  t.same(wrapped.entry.map((e: any) => e.resource.resourceType), ['Patient', 'Provenance']);
+  t.match(JSON.stringify(wrapped.entry[1].resource), /pk-research#sha256:[0-9a-f]{64}/, 'the Provenance names the profile by hash');
+  const out = wrapped.entry[0].resource;
   t.equal(out.resourceType, 'Patient', 'a Patient arrives');
   const scan = leaks(patient, out);
   t.ok(scan.checked > 10, `${scan.checked} identifying values collected from the Patient`);
