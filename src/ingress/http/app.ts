@@ -3,7 +3,7 @@
  * and the Consent registry routes. Parsing and shape checks happen here; decisions
  * happen in the pipeline. Every error is a FHIR OperationOutcome.
  */
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { isPurposeOfUse, type FhirResource, type PurposeOfUse } from '../../model/index.js';
 import {
@@ -68,10 +68,24 @@ export function createLanApp(opts: LanAppOptions) {
   });
   app.notFound((c) => reply(c, notFound(`No route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
 
-  const limit = bodyLimit({
+  const streamingLimit = bodyLimit({
     maxSize: opts.maxBodyBytes,
     onError: (c) => reply(c, tooLarge(`The body is larger than ${opts.maxBodyBytes} bytes`)),
   });
+  /**
+   * With a Content-Length the size is known before reading (and node's parser never reads
+   * past it): answer 413 at once, or read without wrapping the stream. Chunked bodies go
+   * through hono's streaming limit, which stops reading at the limit.
+   */
+  const limit: MiddlewareHandler = async (c, next) => {
+    const length = c.req.header('content-length');
+    if (length !== undefined && /^\d{1,15}$/.test(length) && c.req.header('transfer-encoding') === undefined) {
+      if (Number(length) > opts.maxBodyBytes) return reply(c, tooLarge(`The body is larger than ${opts.maxBodyBytes} bytes`));
+      await next();
+      return;
+    }
+    return streamingLimit(c, next);
+  };
 
   /** Reads, decodes and parses a FHIR JSON body; clear errors for each way it can be wrong. */
   async function readJson(c: Context): Promise<unknown> {
