@@ -97,6 +97,12 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       withdrawn: (d) => metrics.withdrawn.inc({ destination: d }),
     },
   });
+  const configured = new Set(config.destinations.map((d) => d.name));
+  for (const r of store.counts()) {
+    if (!configured.has(r.destination) && ['queued', 'retrying', 'delivering'].includes(r.state) && r.count > 0) {
+      logger.warn({ destination: r.destination, state: r.state, count: r.count }, 'queued messages for a destination that is no longer configured: they wait until it is configured again');
+    }
+  }
   const recovered = store.recoverInFlight();
   if (recovered) logger.info({ recovered }, 'returned items left in flight by the last run to the queue');
   runtime.onWithdraw((tokens, purpose) => {
