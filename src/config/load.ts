@@ -140,7 +140,12 @@ export function resolveConfig(raw: unknown, where: { file: string; text?: string
     },
     lan: c.lan,
     limits: c.limits,
-    policy: { ...c.policy, path: abs(c.policy.path), profilesDir: abs(c.policy.profilesDir) },
+    policy: {
+      ...c.policy,
+      requireSigned: c.policy.requireSigned === true || c.requireSignedPolicies === true,
+      path: abs(c.policy.path),
+      profilesDir: abs(c.policy.profilesDir),
+    },
     destinations: c.destinations.map((d: Record<string, any>) => ({
       ...d,
       tls: d.tls

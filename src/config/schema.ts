@@ -67,6 +67,10 @@ export const gatewayConfigSchema = {
         mllpMaxConnections: { type: 'integer', minimum: 1, default: 256 },
       },
     },
+    requireSignedPolicies: {
+      type: 'boolean',
+      description: 'the same as policy.requireSigned (the name the policy issue uses); either being true requires signed policies',
+    },
     policy: {
       type: 'object',
       additionalProperties: false,

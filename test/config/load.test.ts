@@ -81,3 +81,10 @@ t.test('several problems are all reported at once', async (t) => {
   t.ok(problems.some((p) => /listen\.lan/.test(p)));
   t.ok(problems.some((p) => /destinations\[0\]\.kind: value "spaceship" is not allowed — expected one of: treatment/.test(p)));
 });
+
+t.test('requireSignedPolicies at the top level turns on policy.requireSigned', async (t) => {
+  const dir = t.testdir();
+  const c = loadConfig(write(dir, { ...DEMO_CONFIG, requireSignedPolicies: true }));
+  t.equal(c.policy.requireSigned, true);
+  t.equal(loadConfig('gateway.config.json').policy.requireSigned, false);
+});
