@@ -10,6 +10,11 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
+/** Where the CLI looks when neither --config nor --data-dir says (an appliance folder made by init). */
+export const DEFAULT_DATA_DIR = './data';
+/** The patient-token key that `init` makes (certs/token.key, 32 bytes base64). */
+export const DEFAULT_TOKEN_KEY_FILE = 'certs/token.key';
+
 export const EXIT = { ok: 0, failed: 1, usage: 2, badInput: 3, runtime: 4 } as const;
 
 export interface CliIo {

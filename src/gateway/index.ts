@@ -3,13 +3,12 @@
  * stages, and starts the listeners (LAN HTTP, MLLP, admin), the dispatcher and the
  * scheduled jobs. Everything that is decided is decided elsewhere; this file wires.
  */
-import { join } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { ConfigError, type GatewayConfig } from '../config/index.js';
-import { openDatabase, type Db } from '../store/index.js';
+import { openDatabase, databaseFile, type Db } from '../store/index.js';
 import { createLogger, describeError, type Logger } from '../log/index.js';
 import { createMetrics, createAdminApp, type Metrics } from '../admin/index.js';
 import { createLanApp } from '../ingress/http/index.js';
@@ -76,7 +75,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const logger = opts.logger ?? createLogger();
   const clock = opts.clock ?? (() => new Date());
   const metrics = createMetrics();
-  const db = openDatabase(join(config.dataDir, 'darwaza.db'));
+  const db = openDatabase(databaseFile(config.dataDir));
   const closers: (() => Promise<void> | void)[] = [];
 
   // Stages (policy, consent, de-identification, sealing) and the key material they need.

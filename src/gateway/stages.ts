@@ -20,7 +20,7 @@ import type { ConsentRoutes } from '../ingress/http/index.js';
 import type { ClaimedItem, QueueStore, RecheckResult } from '../queue/index.js';
 import { classify, classifyEntries, applyLabels } from '../classify/index.js';
 import { decide, explain, loadPolicy, watchPolicy, type CompiledPolicy, type PolicyWatcher } from '../policy/index.js';
-import { ConsentRegistry, evaluateConsent, consentHandlers, requestFromContext, consentContext, defaultForModel, tokensForIds, dataPeriodOf } from '../consent/index.js';
+import { ConsentRegistry, consentHandlers, requestFromContext, consentContext, defaultForModel, tokensForIds, dataPeriodOf } from '../consent/index.js';
 import { parseProfileText, compileProfile, type CompiledProfile } from '../sanitize/index.js';
 import {
   getSodium,
@@ -148,9 +148,8 @@ export async function buildStages(
     classifyEntries: (bundle, now) => classifyEntries(bundle, { now }).map((e) => e.classification),
     applyLabels,
     decide: (input) => decide(policy, { ...input, destination: input.destination }),
-    checkConsent: (input) => {
-      const found = consents.forTokens(input.patientTokens).map((s) => s.compiled);
-      return evaluateConsent(found, {
+    checkConsent: (input) =>
+      consents.evaluate(input.patientTokens, {
         actor: input.actor,
         purpose: input.purpose,
         categories: input.categories,
@@ -161,8 +160,7 @@ export async function buildStages(
         defaultWhenNone: input.defaultWhenNone,
         timezone: config.timezone,
         ...(input.dataPeriod ? { dataPeriod: input.dataPeriod } : {}),
-      });
-    },
+      }),
     sanitize: (profile, destination, resource) => {
       const r = profileFor(profile, destination).apply(resource);
       // A profile that hit a processing error and emptied the content ('skip') must not send the husk.
@@ -223,14 +221,13 @@ export async function buildStages(
       return { kind: 'withdraw', reason, audit: [{ ...base, event: 'purged', policySha256: d.policy.sha256, ruleIds: d.ruleIds, reason }] };
     }
     if (ctx.consentRequired && destination) {
-      const found = consents.forTokens(item.patientTokens).map((s) => s.compiled);
       const req = requestFromContext(
         consentContext(classification, destination, ctx.purpose, ctx.dataPeriod ? { dataPeriod: ctx.dataPeriod } : {}),
         now,
         defaultForModel(destination.consentModel),
         { timezone: config.timezone },
       );
-      const c = evaluateConsent(found, req);
+      const c = consents.evaluate(item.patientTokens, req);
       if (c.effect === 'deny') {
         const reason = `consent no longer permits: ${c.reasons.map((r) => r.text).join('; ')}`.slice(0, 300);
         return { kind: 'withdraw', reason, audit: [{ ...base, consentId: c.consentId, consentVersion: c.consentVersion, reason }] };

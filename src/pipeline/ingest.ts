@@ -341,6 +341,7 @@ export function createPipeline(opts: PipelineOptions) {
   async function commit(d: Decided, req: IngestRequest, answer: IngestAnswer, idempotencyKey?: string) {
     const stored = req.responseFor ? req.responseFor(answer) : JSON.stringify(answer);
     const items = d.prepared.flatMap((p) => (p.item ? [p.item] : []));
+    const facts = factsOf(d.cls);
     await store.accept({
       message: {
         id: d.id,
@@ -349,7 +350,7 @@ export function createPipeline(opts: PipelineOptions) {
         purpose: req.purpose,
         format: req.format,
         // Stored with the PHI-free facts the policy saw, so a decision can be explained later.
-        outcomes: JSON.stringify(d.prepared.map((p) => ({ ...p.outcome, facts: factsOf(d.cls) }))),
+        outcomes: JSON.stringify(d.prepared.map((p) => ({ ...p.outcome, facts }))),
         ...(idempotencyKey ? { idempotencyKey } : {}),
       },
       items,

@@ -23,7 +23,7 @@ import { withTree } from './bridge.js';
 import { SanitizeError } from './errors.js';
 import { compileFreeText, PATTERN_NAMES, type FreeTextEngine } from './freetext.js';
 import { buildTree, getValue, locationOf, QUANTITY_TYPES, setValue, type Node, type ResourceNode } from './model.js';
-import { addLabels, F, LABELS, lazyChanges, prune, type Change, type Operation } from './output.js';
+import { addLabels, F, LABELS, lazyChanges, prune, type Change } from './output.js';
 import { parseProfile, ProfileError, type Method, type ProfileSpec } from './profile.js';
 import { makeProvenance } from './provenance.js';
 import { compileRule, makeGeneralizer, type CompiledRule } from './rules.js';

@@ -92,7 +92,6 @@ function pruneArray(obj: Record<string, unknown>, base: string) {
   const outV: unknown[] = [];
   const outE: unknown[] = [];
   let anyE = false;
-  let anyV = false;
   for (let i = 0; i < n; i++) {
     let val = vals[i];
     let ext = exts[i];
@@ -105,7 +104,6 @@ function pruneArray(obj: Record<string, unknown>, base: string) {
     if (!hasV && !hasE) continue;
     outV.push(hasV ? val : null);
     outE.push(hasE ? ext : null);
-    if (hasV) anyV = true;
     if (hasE) anyE = true;
   }
   if (outV.length === 0) {

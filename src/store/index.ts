@@ -5,9 +5,13 @@
  */
 import Database from 'better-sqlite3';
 import { chmodSync, existsSync, mkdirSync, openSync, closeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 
 export type Db = Database.Database;
+
+/** The gateway's one database file, inside its data folder. */
+export const DB_FILE_NAME = 'darwaza.db';
+export const databaseFile = (dataDir: string): string => join(dataDir, DB_FILE_NAME);
 
 export interface OpenDatabaseOptions {
   /** Loaded better-sqlite3 addon (inside the single binary); undefined = default lookup. */

@@ -7,8 +7,8 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { EXIT, UsageError, parseFlags, type CliIo, type Command } from '../command.js';
-import { openDatabase, type Db } from '../../store/index.js';
+import { EXIT, DEFAULT_DATA_DIR, DEFAULT_TOKEN_KEY_FILE, UsageError, parseFlags, type CliIo, type Command } from '../command.js';
+import { openDatabase, databaseFile, DB_FILE_NAME, type Db } from '../../store/index.js';
 import { getSodium } from '../../crypto/sodium.js';
 import { createTokenizer } from '../../crypto/index.js';
 import { cnicOf } from '../../classify/index.js';
@@ -27,9 +27,7 @@ import {
   type VerifyOptions,
 } from '../../audit/index.js';
 
-export const DEFAULT_DATA_DIR = './data';
-export const DB_FILE_NAME = 'darwaza.db';
-export const DEFAULT_TOKEN_KEY_FILE = 'certs/token.key';
+export { DEFAULT_DATA_DIR, DB_FILE_NAME, DEFAULT_TOKEN_KEY_FILE };
 
 const USAGE = `Usage: darwaza audit <subcommand> [options]
 
@@ -58,7 +56,7 @@ Options:
 Exit: 0 verified/ok, 1 verification failed, 2 usage, 3 bad input file, 4 runtime error.`;
 
 function dbFile(io: CliIo, dataDir: string | undefined): string {
-  return join(resolve(io.cwd, dataDir ?? DEFAULT_DATA_DIR), DB_FILE_NAME);
+  return databaseFile(resolve(io.cwd, dataDir ?? DEFAULT_DATA_DIR));
 }
 
 class BadInput extends Error {

@@ -6,10 +6,10 @@
  * will unify this key with the gateway's).
  */
 import { createReadStream, existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { EXIT, UsageError, parseFlags, progress, type CliIo, type Command } from '../command.js';
-import { openDatabase, type Db } from '../../store/index.js';
+import { EXIT, DEFAULT_DATA_DIR, DEFAULT_TOKEN_KEY_FILE, UsageError, parseFlags, progress, type CliIo, type Command } from '../command.js';
+import { openDatabase, databaseFile, type Db } from '../../store/index.js';
 import type { PayloadCipher } from '../../model/index.js';
 import {
   ConsentRegistry,
@@ -20,8 +20,7 @@ import {
   type StoredConsentWithResource,
 } from '../../consent/index.js';
 
-export const DEFAULT_DATA_DIR = './data';
-export const DEFAULT_TOKEN_KEY_FILE = 'certs/token.key';
+export { DEFAULT_DATA_DIR, DEFAULT_TOKEN_KEY_FILE };
 export const IMPORT_BATCH = 1000;
 
 export interface ConsentCommandDeps {
@@ -151,7 +150,7 @@ export function makeConsentCommand(deps: ConsentCommandDeps = {}): Command {
       }
       let db: Db;
       try {
-        db = openDatabase(join(resolve(io.cwd, values['data-dir'] ?? DEFAULT_DATA_DIR), 'darwaza.db'));
+        db = openDatabase(databaseFile(resolve(io.cwd, values['data-dir'] ?? DEFAULT_DATA_DIR)));
       } catch (err) {
         io.err(`consent: cannot open the database: ${(err as Error).message}`);
         return EXIT.runtime;

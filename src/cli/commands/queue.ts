@@ -4,9 +4,9 @@
  * (it never reads payloads).
  */
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { EXIT, UsageError, parseFlags, progress, type CliIo, type Command } from '../command.js';
-import { openDatabase, type Db } from '../../store/index.js';
+import { resolve } from 'node:path';
+import { EXIT, DEFAULT_DATA_DIR, UsageError, parseFlags, progress, type CliIo, type Command } from '../command.js';
+import { openDatabase, databaseFile, DB_FILE_NAME, type Db } from '../../store/index.js';
 import type { AuditSink } from '../../model/index.js';
 import { ITEM_STATES, QueueStore, type ItemState, type ItemStatus } from '../../queue/index.js';
 
@@ -18,8 +18,7 @@ export interface QueueCommandDeps {
   openAudit?: (db: Db) => AuditSink;
 }
 
-export const DEFAULT_DATA_DIR = './data';
-export const DB_FILE_NAME = 'darwaza.db';
+export { DEFAULT_DATA_DIR, DB_FILE_NAME };
 
 const USAGE = `Usage: darwaza queue <subcommand> [--data-dir DIR]
 
@@ -39,7 +38,7 @@ States: ${ITEM_STATES.join(', ')}. Payloads are never printed.`;
 
 /** Where the database is: --data-dir, or the lead's config resolver when given (wired by the CLI main). */
 export function queueDbFile(io: CliIo, dataDir: string | undefined): string {
-  return join(resolve(io.cwd, dataDir ?? DEFAULT_DATA_DIR), DB_FILE_NAME);
+  return databaseFile(resolve(io.cwd, dataDir ?? DEFAULT_DATA_DIR));
 }
 
 function pad(s: string, n: number): string {
