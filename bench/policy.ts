@@ -15,7 +15,7 @@ import { classify } from '../src/classify/index.js';
 import type { Classification, FhirResource, PurposeOfUse } from '../src/model/index.js';
 import { decide, explain, loadPolicy, type PolicyDestination, type PolicyInput } from '../src/policy/index.js';
 
-const FIXTURES = join(process.cwd(), '..', 'shared', 'fixtures', 'synthea-r4');
+const FIXTURES = join(process.cwd(), 'test', 'fixtures', 'synthea-r4');
 const BATCH = 10_000;
 const BATCHES = 15;
 

@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import type { FhirResource } from '../src/model/index.js';
 import { loadProfile } from '../src/sanitize/index.js';
 
-const FIXTURES = join(process.cwd(), '..', 'shared', 'fixtures', 'synthea-r4');
+const FIXTURES = join(process.cwd(), 'test', 'fixtures', 'synthea-r4');
 const PROFILES = join(process.cwd(), 'policies', 'profiles');
 const KEYS = { cryptoHashKey: 'bench-hash-key-0123456789abcdef', dateShiftKey: 'bench-date-key' };
 

@@ -5,7 +5,7 @@ import { applyLabels, classify, classifyEntries, cnicOf, ageInYears } from '../.
 import { SYSTEMS, type Coding, type FhirResource } from '../../src/model/index.js';
 
 const NOW = new Date('2026-06-01T00:00:00Z');
-const FIXTURES = join(process.cwd(), '..', 'shared', 'fixtures', 'synthea-r4');
+const FIXTURES = join(process.cwd(), 'test', 'fixtures', 'synthea-r4');
 
 const condition = (system: string, code: string, extra: Partial<FhirResource> = {}): FhirResource => ({
   resourceType: 'Condition',

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { dataPeriodOf, dataReferencesOf } from '../../src/consent/index.js';
 import type { FhirResource } from '../../src/model/index.js';
 
-const SYNTHEA = join(process.cwd(), '..', 'shared', 'fixtures', 'synthea-r4');
+const SYNTHEA = join(process.cwd(), 'test', 'fixtures', 'synthea-r4');
 
 t.test('the data period spans the clinical dates, as whole days in Karachi', async (t) => {
   const bundle: FhirResource = {

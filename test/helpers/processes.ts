@@ -10,7 +10,7 @@ import { freePort, waitFor } from './net.js';
 
 export const REPO = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../..');
 export const CLI = join(REPO, 'dist/darwaza.cjs');
-export const FIXTURES = resolve(REPO, '../shared/fixtures');
+export const FIXTURES = resolve(REPO, 'test/fixtures');
 
 /** argv to run the CLI: the bundle under node, or a given binary. */
 export function cliArgv(bin?: string): [string, string[]] {

@@ -9,7 +9,7 @@ import type { CliIo } from '../../src/cli/command.js';
 import type { Classification, FhirResource, PurposeOfUse } from '../../src/model/index.js';
 
 const NOW = new Date('2026-06-01T00:00:00Z');
-const FIXTURES = join(process.cwd(), '..', 'shared', 'fixtures', 'synthea-r4');
+const FIXTURES = join(process.cwd(), 'test', 'fixtures', 'synthea-r4');
 const policy = await loadPolicy('policies/pk');
 
 const DEST: Record<string, PolicyDestination> = {

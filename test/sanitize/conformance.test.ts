@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileProfile, SanitizeError } from '../../src/sanitize/index.js';
 
-const dir = join(process.cwd(), '..', 'shared', 'fixtures', 'ms-anonymizer');
+const dir = join(process.cwd(), 'test', 'fixtures', 'ms-anonymizer');
 const readJson = (p: string) => JSON.parse(readFileSync(p, 'utf8').replace(/^\uFEFF/, ''));
 const cases = readJson(join(dir, 'cases.json')).cases as Array<{ name: string; configuration: string; input: string; expected: string }>;
 

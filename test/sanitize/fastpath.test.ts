@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { compileProfile, loadProfiles } from '../../src/sanitize/index.js';
 import type { FhirResource } from '../../src/model/index.js';
 
-const synthea = join(process.cwd(), '..', 'shared', 'fixtures', 'synthea-r4');
+const synthea = join(process.cwd(), 'test', 'fixtures', 'synthea-r4');
 const read = (p: string) => JSON.parse(readFileSync(p, 'utf8'));
 
 t.test('every fast-pathed rule of the shipped profiles selects what FHIRPath selects', async (t) => {

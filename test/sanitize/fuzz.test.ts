@@ -46,7 +46,7 @@ function mutate(value: unknown, rnd: () => number, depth = 0): unknown {
 t.test('mutated resources never crash apply and are never mutated', async (t) => {
   const profiles = await loadProfiles(join(process.cwd(), 'policies', 'profiles'));
   const bound = [...profiles.values()].map((p) => p.withKeys({ cryptoHashKey: 'fuzz' }));
-  const synthea = JSON.parse(readFileSync(join(process.cwd(), '..', 'shared', 'fixtures', 'synthea-r4', 'Todd315_Stamm704_0ce18c7d-fd78-46d9-81b5-8bed231c337a.json'), 'utf8'));
+  const synthea = JSON.parse(readFileSync(join(process.cwd(), 'test', 'fixtures', 'synthea-r4', 'Todd315_Stamm704_0ce18c7d-fd78-46d9-81b5-8bed231c337a.json'), 'utf8'));
   const pk = JSON.parse(readFileSync(join(process.cwd(), 'test', 'fixtures', 'pk-patients', 'zulfiqar-bundle.json'), 'utf8'));
   const seeds: FhirResource[] = [...synthea.entry.slice(0, 60).map((e: { resource: FhirResource }) => e.resource), ...pk.entry.map((e: { resource: FhirResource }) => e.resource), pk];
   const rnd = prng(20261126);

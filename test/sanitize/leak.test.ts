@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { compileProfile, loadProfile } from '../../src/sanitize/index.js';
 import { collectIdentifying, leaks } from '../fixtures/pk-patients/leak-scanner.js';
 
-const synthea = join(process.cwd(), '..', 'shared', 'fixtures', 'synthea-r4');
+const synthea = join(process.cwd(), 'test', 'fixtures', 'synthea-r4');
 const pkDir = join(process.cwd(), 'test', 'fixtures', 'pk-patients');
 const keys = { cryptoHashKey: 'leak-test-hash-key-0123456789abcdef', dateShiftKey: 'leak-test-date-key' };
 const read = (p: string) => JSON.parse(readFileSync(p, 'utf8'));

@@ -25,7 +25,7 @@ t.test('policies/profiles loads by base name, compiled once, keys bound later pe
 
 t.test('safe-harbor leaves no identifying value of a Synthea patient bundle', async (t) => {
   const p = await loadProfile(join(profilesDir, 'safe-harbor.json'), { keys: { cryptoHashKey: 'k' } });
-  const dir = join(process.cwd(), '..', 'shared', 'fixtures', 'synthea-r4');
+  const dir = join(process.cwd(), 'test', 'fixtures', 'synthea-r4');
   const input = JSON.parse(readFileSync(join(dir, 'Carolee951_Sanford861_d88f994a-5efa-421d-9c40-5f116d2114a6.json'), 'utf8'));
   const r = leaks(input, p.apply(input).resource);
   t.ok(r.checked > 50);
