@@ -32,7 +32,7 @@ const MONTHS = '(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\\
 
 /** Built-in patterns, by name. `replaceWith` may use $1 (e.g. a date keeps its year). */
 export const PATTERNS: Record<string, { source: string; flags: string; replaceWith?: string; about: string }> = {
-  cnic: { source: '(?<!\\d)\\d{5}-\\d{7}-\\d(?!\\d)', flags: 'g', about: 'Pakistani CNIC #####-#######-#' },
+  cnic: { source: '(?<!\\d)\\d{5}[- ]\\d{7}[- ]\\d(?!\\d)', flags: 'g', about: 'Pakistani CNIC #####-#######-# (or with spaces)' },
   'cnic-13': { source: '(?<!\\d)\\d{13}(?!\\d)', flags: 'g', about: 'CNIC written as 13 digits' },
   'pk-mobile': {
     source: `(?<![\\d+])(?:(?:\\+|${u('00')})${u('92')}[\\s-]?|${u('0')})\\(?${u('3')}\\d{2}\\)?[\\s-]?\\d{7}(?!\\d)`,
