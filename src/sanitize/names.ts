@@ -69,7 +69,7 @@ function tokens(text: string): Tok[] {
   for (let m = WORD.exec(text); m; m = WORD.exec(text)) {
     const start = m.index;
     // s/o tokens come in document order, merged with the words
-    while (si < slash.length && slash[si][0] < start) {
+    while (si < slash.length && slash[si][0] <= start) {
       const [a, b] = slash[si++];
       out.push({ start: a, end: b, low: 's/o', kin: true });
       if (WORD.lastIndex < b) WORD.lastIndex = b;
