@@ -21,9 +21,10 @@ import {
 } from './algorithms.js';
 import { withTree } from './bridge.js';
 import { SanitizeError } from './errors.js';
-import { compileFreeText, PATTERN_NAMES, type FreeTextEngine } from './freetext.js';
+import { mayKeep, removeUnreached } from './allowlist.js';
+import { compileFreeText, NO_IDENTITIES, PATTERN_NAMES, type FreeTextEngine } from './freetext.js';
 import { buildTree, getValue, locationOf, QUANTITY_TYPES, setValue, type Node, type ResourceNode } from './model.js';
-import { addLabels, F, LABELS, lazyChanges, prune, type Change } from './output.js';
+import { addLabels, F, LABELS, lazyChanges, prune, type Change, type ChangeMethod } from './output.js';
 import { parseProfile, ProfileError, type Method, type ProfileSpec } from './profile.js';
 import { makeProvenance } from './provenance.js';
 import { compileRule, makeGeneralizer, type CompiledRule } from './rules.js';
@@ -135,6 +136,7 @@ export function compileProfile(profile: object, opts: CompileOptions): CompiledP
     return l;
   };
   const freeText: FreeTextEngine | null = spec.freeText ? compileFreeText(spec.freeText) : null;
+  const allowList = spec.mode === 'allow-list';
 
   /** The compiled rules bound to one destination's keys. */
   function bind(given: SanitizeKeys | undefined, strict: boolean): CompiledProfile {
@@ -177,15 +179,23 @@ export function compileProfile(profile: object, opts: CompileOptions): CompiledP
     function apply(resource: FhirResource, applyOpts?: ApplyOptions): SanitizeResult {
       if (missing.length) throw new SanitizeError(`profile ${opts.name} needs ${missing.join(', ')} for this destination (none given)`, null, 'rule-not-applicable');
       const root = buildTree(resource);
-      const changeLog: Array<[Node, Method | 'freeText', number]> = [];
-      const record = (n: Node, method: Method | 'freeText', flag: number) => {
+      const changeLog: Array<[Node, ChangeMethod, number]> = [];
+      const record = (n: Node, method: ChangeMethod, flag: number) => {
         changeLog.push([n, method, flag]);
         return flag;
       };
       const at = now();
+      /** Allow-list mode: the elements a rule reached and may keep (everything else is removed). */
+      const reached: Set<Node> | null = allowList ? new Set() : null;
       try {
-        const identities = freeText?.spec.scrubKnownIdentities ? freeText.collectIdentities(root, applyOpts?.identities ?? []) : [];
+        const identities = freeText?.spec.scrubKnownIdentities ? freeText.collectIdentities(root, applyOpts?.identities ?? []) : NO_IDENTITIES;
         withTree(root, () => processResource(root));
+        if (reached) {
+          removeUnreached(root, reached, (n) => {
+            record(n, 'allowList', F.redact);
+            for (let r: ResourceNode | undefined = n.res; r; r = r.parent?.res) r.flags |= F.redact;
+          });
+        }
         if (freeText) {
           freeText.scrub(root, identities, (n) => {
             record(n, 'freeText', F.redact);
@@ -211,20 +221,23 @@ export function compileProfile(profile: object, opts: CompileOptions): CompiledP
         let flags = 0;
         for (const rule of rulesFor(res.resourceType)) {
           const matched = rule.match(res);
-          for (const n of matched) flags |= processRecursive(n, rule);
+          for (const n of matched) flags |= processRecursive(n, rule, true);
         }
         for (const sub of res.subResources) flags |= processResource(sub);
         res.flags |= flags;
         return flags;
       }
 
-      function processRecursive(n: Node, rule: CompiledRule): number {
+      /** `keepable`: in allow-list mode, whether this element may stay (see allowlist.ts). */
+      function processRecursive(n: Node, rule: CompiledRule, direct: boolean, keepable = true): number {
         if (n.visited) return 0;
+        const keep = reached !== null && keepable && mayKeep(n, direct);
+        if (keep) reached.add(n);
         let f = processNode(n, rule);
         n.visited = true;
         for (const c of n.children) {
           if (c.res === c) continue; // an embedded resource is processed as a resource
-          f |= processRecursive(c, rule);
+          f |= processRecursive(c, rule, false, keep || reached === null);
         }
         return f;
       }

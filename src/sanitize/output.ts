@@ -7,10 +7,13 @@ import { locationOf, type Node, type ResourceNode } from './model.js';
 
 export type Operation = 'redacted' | 'abstracted' | 'hashed' | 'encrypted' | 'perturbed' | 'substituted' | 'generalized' | 'scrubbed' | 'emptied';
 
+/** What made a change: a rule's method, the free-text scanner, or allow-list mode removing what no rule kept. */
+export type ChangeMethod = Method | 'freeText' | 'allowList';
+
 /** One change, without values: where and how. */
 export interface Change {
   path: string;
-  method: Method | 'freeText' | 'processingErrors';
+  method: ChangeMethod | 'processingErrors';
   operation: Operation;
 }
 
@@ -118,7 +121,7 @@ function pruneArray(obj: Record<string, unknown>, base: string) {
 }
 
 /** A change's path is worked out only when someone reads it (the hot path rarely does). */
-export function lazyChanges(log: Array<[Node, Method | 'freeText', number]>): Change[] {
+export function lazyChanges(log: Array<[Node, ChangeMethod, number]>): Change[] {
   return log.map(([n, method, flag]) => {
     let path: string | undefined;
     return {

@@ -54,10 +54,27 @@ export interface FreeTextSpec {
   replacement: string;
   /** Known identities shorter than this are not scrubbed (too many false hits). Default 3. */
   minIdentityLength: number;
+  /** Characters scanned per value; what lies past them is replaced (or, dropping, removed). Default 65536. */
+  maxLength: number;
+  /** Flag the Pakistani given and family names of the shipped lexicon (names-pk.json). Default false. */
+  nameLexicon: boolean;
+  /** Flag the names that follow kinship words (brother …, s/o, d/o, w/o, ولد, بنت). Default false. */
+  relatives: boolean;
+  /** The hospital's record-number formats: id prefixes ("MH" catches MH-2023-778812 anywhere) and regexes. */
+  mrn: { prefixes: string[]; patterns: string[] };
 }
+
+/**
+ * `rules` (default): Microsoft's semantics, what no rule touches stays.
+ * `allow-list`: after the rules, every element no rule matched is removed, and so are elements
+ * that are not FHIR, extensions, narrative and attachments unless a rule names them itself;
+ * free text that stays must pass the scanner (flagged values are removed).
+ */
+export type ProfileMode = 'rules' | 'allow-list';
 
 export interface ProfileSpec {
   description?: string;
+  mode: ProfileMode;
   fhirVersion?: string;
   processingErrors: 'raise' | 'skip';
   fhirPathRules: RuleSpec[];
@@ -74,7 +91,7 @@ export class ProfileError extends Error {
   override name = 'ProfileError';
 }
 
-const TOP_KEYS = new Set(['description', 'fhirVersion', 'processingErrors', 'fhirPathRules', 'parameters', 'freeText', 'ages', 'provenance']);
+const TOP_KEYS = new Set(['mode', 'description', 'fhirVersion', 'processingErrors', 'fhirPathRules', 'parameters', 'freeText', 'ages', 'provenance']);
 const PARAM_KEYS = new Set([
   'dateShiftKey', 'dateShiftScope', 'dateShiftFixedOffsetInDays', 'cryptoHashKey', 'encryptKey',
   'enablePartialAgesForRedact', 'enablePartialDatesForRedact', 'enablePartialZipCodesForRedact', 'restrictedZipCodeTabulationAreas',
@@ -89,7 +106,14 @@ const RULE_KEYS: Record<Method, string[]> = {
   perturb: ['span', 'rangeType', 'roundTo'],
   generalize: ['cases', 'otherValues'],
 };
-const FREE_TEXT_KEYS = new Set(['types', 'scrub', 'scrubKnownIdentities', 'drop', 'replacement', 'minIdentityLength']);
+const FREE_TEXT_KEYS = new Set([
+  'types', 'scrub', 'scrubKnownIdentities', 'drop', 'replacement', 'minIdentityLength', 'maxLength', 'nameLexicon', 'relatives', 'mrn',
+]);
+/** The scanner an allow-list profile gets when it names none: every built-in pattern that removes. */
+export const ALLOW_LIST_DEFAULT_SCRUB = [
+  'cnic', 'cnic-13', 'pk-mobile', 'pk-phone', 'pk-landline', 'pk-passport', 'ntn', 'mrn', 'mrn-context', 'email', 'us-ssn', 'phone', 'ip', 'url',
+  'date-iso', 'date-dmy', 'date-text', 'age-over-89',
+];
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -117,7 +141,18 @@ export function parseProfile(doc: unknown, where: string, knownPatterns: Readonl
   if (!Array.isArray(doc.fhirPathRules)) return fail('fhirPathRules must be a list of {path, method, ...}');
   const rules = doc.fhirPathRules.map((r, i) => parseRule(r, `fhirPathRules[${i}]`, fail));
   const parameters = parseParameters(doc.parameters, fail);
-  const freeText = doc.freeText === undefined ? undefined : parseFreeText(doc.freeText, fail, knownPatterns);
+  let mode: ProfileMode = 'rules';
+  if (doc.mode !== undefined) {
+    if (doc.mode !== 'rules' && doc.mode !== 'allow-list') fail('mode must be "rules" or "allow-list"');
+    mode = doc.mode as ProfileMode;
+  }
+  let freeText = doc.freeText === undefined ? undefined : parseFreeText(doc.freeText, fail, knownPatterns);
+  if (mode === 'allow-list') {
+    // Kept free text must pass the scanner; a value it flags goes whole (see docs/sanitize.md).
+    if (isObj(doc.freeText) && doc.freeText.drop === false) fail('freeText.drop: false is not allowed with mode allow-list (flagged free text is removed)');
+    freeText ??= parseFreeText({ scrub: ALLOW_LIST_DEFAULT_SCRUB, nameLexicon: true, relatives: true }, fail, knownPatterns);
+    freeText.drop = true;
+  }
   let ages: ProfileSpec['ages'];
   if (doc.ages !== undefined) {
     if (!isObj(doc.ages) || Object.keys(doc.ages).some((k) => k !== 'topCode')) fail('ages must be { topCode: number }');
@@ -128,6 +163,7 @@ export function parseProfile(doc: unknown, where: string, knownPatterns: Readonl
   if (doc.provenance !== undefined && typeof doc.provenance !== 'boolean') fail('provenance must be true or false');
   return {
     description: doc.description as string | undefined,
+    mode,
     fhirVersion: fhirVersion ? String(fhirVersion) : undefined,
     processingErrors,
     fhirPathRules: rules,
@@ -240,6 +276,10 @@ function parseFreeText(f: unknown, fail: (m: string) => never, knownPatterns: Re
     drop: false,
     replacement: '[redacted]',
     minIdentityLength: 3,
+    maxLength: 65536,
+    nameLexicon: false,
+    relatives: false,
+    mrn: { prefixes: [], patterns: [] },
   };
   if (ft.types !== undefined) {
     if (!Array.isArray(ft.types) || ft.types.some((t) => typeof t !== 'string')) fail('freeText.types must be a list of FHIR type names');
@@ -269,7 +309,7 @@ function parseFreeText(f: unknown, fail: (m: string) => never, knownPatterns: Re
       });
     });
   }
-  for (const k of ['scrubKnownIdentities', 'drop'] as const) {
+  for (const k of ['scrubKnownIdentities', 'drop', 'nameLexicon', 'relatives'] as const) {
     if (ft[k] === undefined) continue;
     if (typeof ft[k] !== 'boolean') fail(`freeText.${k} must be true or false`);
     out[k] = ft[k] as boolean;
@@ -277,6 +317,29 @@ function parseFreeText(f: unknown, fail: (m: string) => never, knownPatterns: Re
   if (ft.replacement !== undefined) {
     if (typeof ft.replacement !== 'string') fail('freeText.replacement must be a string');
     out.replacement = ft.replacement as string;
+  }
+  if (ft.maxLength !== undefined) {
+    const n = ft.maxLength;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) fail('freeText.maxLength must be a positive integer');
+    out.maxLength = n as number;
+  }
+  if (ft.mrn !== undefined) {
+    const m = ft.mrn;
+    if (!isObj(m) || Object.keys(m).some((k) => k !== 'prefixes' && k !== 'patterns')) fail('freeText.mrn must be { prefixes?: [..], patterns?: [..] }');
+    const mm = m as Record<string, unknown>;
+    for (const k of ['prefixes', 'patterns'] as const) {
+      const v = mm[k];
+      if (v === undefined) continue;
+      if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === '')) fail(`freeText.mrn.${k} must be a list of non-empty strings`);
+      out.mrn[k] = v as string[];
+    }
+    out.mrn.patterns.forEach((src, i) => {
+      try {
+        new RegExp(src, 'gi');
+      } catch {
+        fail(`freeText.mrn.patterns[${i}]: regex does not compile`);
+      }
+    });
   }
   if (ft.minIdentityLength !== undefined) {
     const n = ft.minIdentityLength;

@@ -66,7 +66,13 @@ t.test('ages of 90 and over become 90+, and such birth dates lose even their yea
   const condition = out.entry[1].resource;
   t.equal(patient.birthDate, undefined, 'a 1931 birth date shows an age over 89: removed');
   t.same(condition.onsetAge, { value: 90, comparator: '>=', unit: 'a', system: 'http://unitsofmeasure.org', code: 'a' });
-  t.match((condition.note as Array<{ text: string }>)[0].text, /90\+ year-old/);
+  // The note names her and carries her CNIC: flagged, so allow-list mode removes it whole.
+  t.equal(condition.note, undefined, 'the note naming her is removed whole');
+  // The same ages in a note that names no one: generalized, and the note stays.
+  const clean = structuredClone(input) as typeof input;
+  (clean as any).entry[1].resource.note = [{ text: 'a 93 year-old woman with a hip fracture' }];
+  const out2 = profile.apply(clean).resource as unknown as { entry: Array<{ resource: Record<string, unknown> }> };
+  t.match((out2.entry[1].resource.note as Array<{ text: string }>)[0].text, /^a 90\+ year-old woman with a hip fracture$/);
 });
 
 t.test('the output records its derivation: labels and a Provenance citing the profile hash', async (t) => {
