@@ -7,7 +7,7 @@ import { ACTIONS, ACTION_RULES, ROLES, type Role } from './roles.js';
 import { authorize } from './authorize.js';
 
 export function roleMatrixMarkdown(): string {
-  const head = ['action', ...ROLES, 'no identity'];
+  const head = ['action', ...ROLES, 'metrics token', 'no identity'];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const action of ACTIONS) {
     const rule = ACTION_RULES[action];
@@ -21,8 +21,9 @@ export function roleMatrixMarkdown(): string {
       }
       return '—';
     });
+    const metrics = authorize({ kind: 'metrics-token', name: 'metrics', roles: [], grants: [] }, action).allowed ? 'yes' : '—';
     const none = authorize(undefined, action).allowed ? 'yes' : '—';
-    lines.push(`| \`${action}\` | ${[...cells, none].join(' | ')} |`);
+    lines.push(`| \`${action}\` | ${[...cells, metrics, none].join(' | ')} |`);
   }
   return lines.join('\n');
 }
