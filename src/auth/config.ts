@@ -132,9 +132,10 @@ export function parseAccessConfig(raw: unknown, file: string): ParsedAccess {
     else
       for (const [name, v] of Object.entries(raw.clients)) {
         const field = `access.clients[${JSON.stringify(name)}]`;
-        if (!NAME.test(name)) err(field, 'is not a certificate name (letters, digits and . _ @ : / -, at most 128)');
         const rs = roleSet(field, v);
-        if (rs) clients[name] = rs;
+        // Names start with a letter or digit, so "__proto__" and friends never become keys.
+        if (!NAME.test(name)) err(field, 'is not a certificate name (letters, digits and . _ @ : / -, at most 128)');
+        else if (rs) clients[name] = rs;
       }
   }
 
