@@ -52,6 +52,8 @@ interface Row {
   last_used_at: number | null;
 }
 
+type Cached = Row & { parsedRoles: Role[]; parsedGrants: Grant[] };
+
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 
 /** Splits a presented token; undefined when it is not one of ours. */
@@ -79,7 +81,8 @@ export interface TokenStoreOptions {
 }
 
 export class TokenStore implements TokenVerifier {
-  private readonly cache = new Map<string, Row>();
+  /** Rows by id, with roles and grants already parsed. */
+  private readonly cache = new Map<string, Cached>();
   private seenVersion: number;
   private readonly stmts;
 
@@ -164,22 +167,23 @@ export class TokenStore implements TokenVerifier {
         /* a read-only database cannot record use; verification does not depend on it */
       }
     }
-    const i = info(row);
-    return { ok: true, id: row.id, name: row.name, roles: i.roles, grants: i.grants };
+    return { ok: true, id: row.id, name: row.name, roles: row.parsedRoles, grants: row.parsedGrants };
   }
 
-  private row(id: string): Row | undefined {
+  private row(id: string): Cached | undefined {
     const version = this.stmts.version.get() as number;
     if (version !== this.seenVersion) {
       this.seenVersion = version;
       this.cache.clear();
     }
-    let r = this.cache.get(id);
-    if (!r) {
-      r = this.stmts.byId.get(id) as Row | undefined;
-      if (r) this.cache.set(id, r);
+    let c = this.cache.get(id);
+    if (!c) {
+      const r = this.stmts.byId.get(id) as Row | undefined;
+      if (!r) return undefined;
+      c = { ...r, parsedRoles: JSON.parse(r.roles) as Role[], parsedGrants: JSON.parse(r.grants) as Grant[] };
+      this.cache.set(id, c);
     }
-    return r;
+    return c;
   }
 }
 
