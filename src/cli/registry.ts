@@ -11,6 +11,7 @@ import { command as audit } from './commands/audit.js';
 import { command as certs } from './commands/certs.js';
 import { command as keys } from './commands/keys.js';
 import { command as envelope } from './commands/envelope.js';
+import { command as tokens } from './commands/tokens.js';
 import { loadConfig } from '../config/index.js';
 import { resolve } from 'node:path';
 import { AuditLog } from '../audit/index.js';
@@ -34,4 +35,4 @@ const consent = makeConsentCommand({
   },
 });
 
-export const commands: readonly Command[] = [init, start, upstreamSim, queue, policy, consent, sanitize, audit, certs, keys, envelope];
+export const commands: readonly Command[] = [init, start, upstreamSim, queue, policy, consent, sanitize, audit, certs, keys, envelope, tokens];
