@@ -12,6 +12,7 @@ const DIGIT_ZEROS = [
 ];
 const INVISIBLE = /[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u206a-\u206f\ufeff]/g;
 const DASHES = /[\u2010-\u2015\u2212\ufe58\ufe63\uff0d]/g;
+const ASCII = /^[\x00-\x7f]*$/;
 const SPACES = /[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]/g;
 
 function foldDigit(ch: string): string {
@@ -22,6 +23,8 @@ function foldDigit(ch: string): string {
 
 /** NFKC, Unicode digits → ASCII, invisible characters removed, dashes → '-', spaces → ' '. */
 export function normalizeText(s: string): string {
+  // Plain ASCII has nothing to fold (the common case, kept cheap: this runs on every code).
+  if (ASCII.test(s)) return s;
   let t = s.normalize('NFKC').replace(INVISIBLE, '').replace(DASHES, '-').replace(SPACES, ' ');
   if (/[^\x00-\x7f]/.test(t)) t = t.replace(/\p{Nd}/gu, foldDigit);
   return t;

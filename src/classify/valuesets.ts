@@ -54,7 +54,8 @@ function expandRange(from: string, to: string): string[] {
   return out;
 }
 
-const normalize = (code: string) => normalizeText(code).replace(/[\s.]+/g, '').toUpperCase();
+const SIMPLE_CODE = /^[A-Za-z0-9-]*$/;
+const normalize = (code: string) => (SIMPLE_CODE.test(code) ? code : normalizeText(code).replace(/[\s.]+/g, '')).toUpperCase();
 
 export function compileValueSets(files: ValueSetFile[]): Map<string, SystemLookup> {
   const bySystem = new Map<string, SystemLookup>();
