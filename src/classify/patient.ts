@@ -4,6 +4,7 @@
  * medical-record number) are recognised and normalised to #####-#######-#.
  */
 import { SYSTEMS, type FhirResource, type PatientIdentity } from '../model/index.js';
+import { normalizeText } from './text.js';
 
 export const DEFAULT_CNIC_SYSTEMS: readonly string[] = [
   SYSTEMS.cnic,
@@ -12,12 +13,13 @@ export const DEFAULT_CNIC_SYSTEMS: readonly string[] = [
   'http://nadra.gov.pk/fhir/sid/cnic',
 ];
 
-const CNIC_DASHED = /^(\d{5})-(\d{7})-(\d)$/;
+// Dashes or single spaces between the groups (after normalising odd dashes, spaces and digits).
+const CNIC_DASHED = /^(\d{5})[- ](\d{7})[- ](\d)$/;
 const CNIC_BARE = /^\d{13}$/;
 /** Identifier type codes (v2-0203 and national variants) that mean a national identity number. */
 const NATIONAL_ID_TYPES = new Set(['NI', 'NNPAK', 'NNPK', 'CNIC']);
 
-interface Identifier {
+export interface Identifier {
   system?: string;
   value?: string;
   type?: { coding?: Array<{ code?: string }> };
@@ -29,10 +31,10 @@ interface Identifier {
  * (13 digits alone could be many things).
  */
 export function cnicOf(id: Identifier, cnicSystems: readonly string[] = DEFAULT_CNIC_SYSTEMS): string | undefined {
-  const value = typeof id.value === 'string' ? id.value.trim() : '';
+  const value = typeof id.value === 'string' ? normalizeText(id.value).trim() : '';
   if (!value) return undefined;
   const dashed = CNIC_DASHED.exec(value);
-  if (dashed) return value;
+  if (dashed) return `${dashed[1]}-${dashed[2]}-${dashed[3]}`;
   if (!CNIC_BARE.test(value)) return undefined;
   const sys = (id.system ?? '').toLowerCase();
   const typed = (id.type?.coding ?? []).some((c) => c.code !== undefined && NATIONAL_ID_TYPES.has(c.code));
@@ -44,11 +46,12 @@ export function cnicOf(id: Identifier, cnicSystems: readonly string[] = DEFAULT_
 
 const isMrn = (id: Identifier) => (id.type?.coding ?? []).some((c) => c.code === 'MR');
 
-/** Collect the identity of one Patient resource. */
+/** Collect the identity of one Patient (or Person) resource. */
 export function identityOfPatient(
   patient: FhirResource,
   fullUrl: string | undefined,
   cnicSystems: readonly string[],
+  resourceType: 'Patient' | 'Person' = 'Patient',
 ): PatientIdentity {
   const ids: string[] = [];
   let cnic: string | undefined;
@@ -67,10 +70,10 @@ export function identityOfPatient(
     first ??= key;
     if (isMrn(id)) mrn ??= key;
   }
-  const ref = typeof patient.id === 'string' ? `Patient/${patient.id}` : undefined;
+  const ref = typeof patient.id === 'string' ? `${resourceType}/${patient.id}` : undefined;
   if (ref) ids.push(ref);
   if (fullUrl) ids.push(fullUrl);
-  const key = cnic ?? mrn ?? first ?? ref ?? fullUrl ?? 'Patient/(anonymous)';
+  const key = cnic ?? mrn ?? first ?? ref ?? fullUrl ?? `${resourceType}/(anonymous)`;
   const birthDate = typeof patient.birthDate === 'string' ? patient.birthDate : undefined;
   return { key, ids: [...new Set(ids)], ...(birthDate ? { birthDate } : {}) };
 }

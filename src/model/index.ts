@@ -113,8 +113,17 @@ export interface Classification {
   /** Effective security labels (confidentiality + sensitivity), only ever raised. */
   labels: Coding[];
   resourceTypes: string[];
-  /** False only when the content carries no identity (already de-identified). */
+  /**
+   * False only when the content holds neither a person nor clinical data (directories,
+   * terminology). Computed from content: a sender's own labels never lower it.
+   */
   identifiable: boolean;
+  /** Some content could not be read (undecodable attachment, unparseable HL7 v2): treated as identifiable. */
+  opaque?: boolean;
+  /** Why classification decided as it did, in plain words (never content, never PHI). */
+  reasons?: string[];
+  /** Every distinct patient (Patient/Person resource) found; more than one is a multi-patient message. */
+  patients?: PatientIdentity[];
 }
 
 export type DestinationKind = 'treatment' | 'public-health' | 'research' | 'ai-service' | 'registry' | 'other';

@@ -84,15 +84,16 @@ t.test('labels only go up: an existing V is never replaced by the derived R', as
   t.same(codes(classify(r, { now: NOW }).labels), ['V', 'PSY']);
 });
 
-t.test('content marked de-identified is not identifiable; a patient-free message neither', async (t) => {
+t.test("a sender's de-identified mark does not make content non-identifiable; a patient-free directory message is not identifiable", async (t) => {
   const marked: FhirResource = {
     resourceType: 'Bundle',
     meta: { security: [{ system: SYSTEMS.confidentiality, code: 'L' }, { system: SYSTEMS.observationValue, code: 'ANONYED' }] },
     entry: [{ resource: { resourceType: 'Patient', id: 'x' } }, { resource: condition(ICD, 'F32.9') }],
   };
   const c = classify(marked, { now: NOW });
-  t.equal(c.identifiable, false);
-  t.same(codes(c.labels), ['L', 'ANONYED', 'PSY'], 'L kept, no N/R added, sensitivity tag still present');
+  // Changed: the old expectation (not identifiable, L kept) trusted the sender's own label.
+  t.equal(c.identifiable, true, 'a Patient and a Condition are identifiable whatever the label says');
+  t.same(codes(c.labels), ['R', 'PSY'], 'R raised over L; the false ANONYED claim is dropped; sensitivity tag present');
   const contradicted: FhirResource = {
     ...marked,
     entry: [{ resource: { resourceType: 'Patient', id: 'x', meta: { security: [{ system: SYSTEMS.confidentiality, code: 'N' }] } } }],
