@@ -12,6 +12,9 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { REPO, runCli, spawnUntil } from '../helpers/processes.js';
 
+// The whole file may outlast tap's per-file timeout while better-sqlite3 compiles.
+t.setTimeout(900_000);
+
 const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8'));
 const QUIET = ['--prefer-offline', '--no-audit', '--no-fund'];
 
