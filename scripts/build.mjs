@@ -44,4 +44,5 @@ await build({
     __DARWAZA_VERSION__: JSON.stringify(pkg.version),
   },
 });
-console.log(`built ${relative(root, outfile)} in ${Date.now() - started} ms (${Object.keys(assets).length} embedded files)`);
+// stderr: stdout stays clean for `npm pack --json`, which runs this as prepack.
+console.error(`built ${relative(root, outfile)} in ${Date.now() - started} ms (${Object.keys(assets).length} embedded files)`);

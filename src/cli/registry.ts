@@ -12,14 +12,12 @@ import { command as certs } from './commands/certs.js';
 import { command as keys } from './commands/keys.js';
 import { command as envelope } from './commands/envelope.js';
 import { command as tokens } from './commands/tokens.js';
-import { loadConfig } from '../config/index.js';
-import { resolve } from 'node:path';
 import { AuditLog } from '../audit/index.js';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { openAtRestCipher, kekSourceFromConfig } from '../crypto/index.js';
 
 const queue = makeQueueCommand({
-  dataDirFromConfig: (file, io) => loadConfig(resolve(io.cwd, file)).dataDir,
   // Operator actions (retry, purge) go into the same tamper-evident log as the gateway's.
   openAudit: (db) => AuditLog.open(db),
 });
@@ -27,9 +25,8 @@ const queue = makeQueueCommand({
 // Consents imported by hand are stored like the gateway stores them: encrypted under the
 // appliance's KEK (certs/kek.key or DARWAZA_KEK), indexed by the same patient tokens.
 const consent = makeConsentCommand({
-  openCipher: async (db, io) => {
-    const certsDir = resolve(io.cwd, 'certs');
-    const fromFile = existsSync(resolve(certsDir, 'kek.key'));
+  openCipher: async (db, io, certsDir) => {
+    const fromFile = existsSync(join(certsDir, 'kek.key'));
     if (!fromFile && !io.env.DARWAZA_KEK) return undefined;
     return openAtRestCipher(db, { kek: kekSourceFromConfig(fromFile ? 'file' : 'env', { certsDir, env: io.env }) });
   },

@@ -43,6 +43,8 @@ export {
 } from './receiver.js';
 export { resolveRecipient } from './recipients.js';
 export { loadOrCreateKeyStore, type KeyStore, type SigningKeyInfo, type DeidKeys } from './keystore.js';
+export { ensureKeySet, describeKeyFile, type KeySet, type KeySetOptions } from './key-set.js';
+export { loadOrCreateTokenKey, readTokenKey, TOKEN_KEY_FILE } from './token-key.js';
 export { createTokenizer } from './tokenizer.js';
 export {
   loadKek,

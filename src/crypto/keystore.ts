@@ -5,6 +5,7 @@
  *   signing-<keyId>.key          Ed25519 seed (base64); also derives the gateway's X25519 box key
  *   token.key                    HMAC key for pseudonymous patient tokens (never exported)
  *   kek.key                      the at-rest key-encryption key, when the KEK comes from a file
+ *                                (ensureKeySet in key-set.ts makes the whole set)
  *   deid/<destination>.json      per-destination de-identification keys
  *   recipient-<dest>.key/.pub    demo recipient key pair for the built-in upstream simulator
  *
@@ -20,6 +21,7 @@ import { KeyFileError } from './errors.js';
 import { assertPrivateFile, createExclusive, ensurePrivateDir, readKeyFile, replaceAtomic, safeName } from './keyfiles.js';
 import { recipientFromSecret, signerFromSeed, type EnvelopeSigner, type PublicKeyRef, type RecipientKeyPair } from './signer.js';
 import { createTokenizer } from './tokenizer.js';
+import { loadOrCreateTokenKey, TOKEN_KEY_FILE } from './token-key.js';
 
 export interface SigningKeyInfo {
   keyId: string;
@@ -71,6 +73,8 @@ export interface KeyStore {
   demoRecipient(destination: string): RecipientKeyPair;
   /** Path of kek.key, made (32 random bytes, 0600) if missing: for `kek: { from: 'file' }`. */
   ensureKekFile(): string;
+  /** Files this store has made since it was opened, relative to `dir`, in the order made. */
+  readonly created: readonly string[];
 }
 
 interface Manifest {
@@ -80,6 +84,8 @@ interface Manifest {
 }
 
 const MANIFEST = 'signing-keys.json';
+/** The KEK's file when `keys.kek` is "file" (the config has no other place for it). */
+export const KEK_FILE = 'kek.key';
 
 /** Opens the key store in `certsDir`, making whatever is missing. Idempotent; never overwrites. */
 export async function loadOrCreateKeyStore(certsDir: string): Promise<KeyStore> {
@@ -87,6 +93,18 @@ export async function loadOrCreateKeyStore(certsDir: string): Promise<KeyStore> 
   ensurePrivateDir(certsDir);
   const manifestPath = join(certsDir, MANIFEST);
   const signers = new Map<string, EnvelopeSigner>();
+  const created: string[] = [];
+  // Exclusive create that remembers what it made (for "created …" reports).
+  const make = (name: string, text: string): boolean => {
+    const made = createExclusive(join(certsDir, name), text);
+    if (made) created.push(name);
+    return made;
+  };
+
+  const tokenKey = loadOrCreateTokenKey(join(certsDir, TOKEN_KEY_FILE));
+  if (tokenKey.created) created.push(TOKEN_KEY_FILE);
+  const token = tokenKey.key;
+  const tokenize = createTokenizer(token);
 
   function loadSigner(keyId: string): EnvelopeSigner {
     let s = signers.get(keyId);
@@ -102,7 +120,7 @@ export async function loadOrCreateKeyStore(certsDir: string): Promise<KeyStore> 
   function newSigningKey(now: Date): Manifest['keys'][number] {
     const seed = new Uint8Array(randomBytes(32));
     const s = signerFromSeed(seed);
-    createExclusive(join(certsDir, `signing-${s.keyId}.key`), b64(seed) + '\n');
+    make(`signing-${s.keyId}.key`, b64(seed) + '\n');
     signers.set(s.keyId, s);
     return { keyId: s.keyId, publicKey: b64(s.publicKey), boxPublicKey: b64(s.boxPublicKey), createdAt: now.toISOString() };
   }
@@ -131,14 +149,9 @@ export async function loadOrCreateKeyStore(certsDir: string): Promise<KeyStore> 
     const first = newSigningKey(new Date());
     manifest = { version: 1, active: first.keyId, keys: [first] };
     // Exclusive create: if another process raced us, keep its manifest.
-    if (!createExclusive(manifestPath, JSON.stringify(manifest, null, 2) + '\n')) manifest = readManifest();
+    if (!make(MANIFEST, JSON.stringify(manifest, null, 2) + '\n')) manifest = readManifest();
   }
   loadSigner(manifest.active);
-
-  const tokenPath = join(certsDir, 'token.key');
-  createExclusive(tokenPath, b64(randomBytes(32)) + '\n');
-  const token = readKeyFile(tokenPath, 32);
-  const tokenize = createTokenizer(token);
 
   const listed = () => manifest.keys.filter((k) => !k.removedAt);
   const info = (k: Manifest['keys'][number]): SigningKeyInfo => {
@@ -193,8 +206,8 @@ export async function loadOrCreateKeyStore(certsDir: string): Promise<KeyStore> 
     deidKeys(destination) {
       const file = join(certsDir, 'deid', `${safeName(destination)}.json`);
       ensurePrivateDir(join(certsDir, 'deid'));
-      createExclusive(
-        file,
+      make(
+        join('deid', `${safeName(destination)}.json`),
         JSON.stringify({
           dateShiftKey: b64url(randomBytes(32)),
           cryptoHashKey: b64url(randomBytes(32)),
@@ -210,19 +223,18 @@ export async function loadOrCreateKeyStore(certsDir: string): Promise<KeyStore> 
     },
     demoRecipient(destination) {
       const name = safeName(destination);
-      const keyFile = join(certsDir, `recipient-${name}.key`);
-      const made = createExclusive(keyFile, b64(randomBytes(32)) + '\n');
-      const pair = recipientFromSecret(readKeyFile(keyFile, 32));
-      const pubFile = join(certsDir, `recipient-${name}.pub`);
-      if (made || !existsSync(pubFile)) createExclusive(pubFile, b64(pair.publicKey) + '\n');
+      const made = make(`recipient-${name}.key`, b64(randomBytes(32)) + '\n');
+      const pair = recipientFromSecret(readKeyFile(join(certsDir, `recipient-${name}.key`), 32));
+      if (made || !existsSync(join(certsDir, `recipient-${name}.pub`))) make(`recipient-${name}.pub`, b64(pair.publicKey) + '\n');
       return pair;
     },
     ensureKekFile() {
-      const file = join(certsDir, 'kek.key');
-      createExclusive(file, b64(randomBytes(32)) + '\n');
+      make(KEK_FILE, b64(randomBytes(32)) + '\n');
+      const file = join(certsDir, KEK_FILE);
       assertPrivateFile(file);
       return file;
     },
+    created,
   };
   return store;
 }

@@ -3,26 +3,14 @@ import { readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { command } from '../../src/cli/commands/audit.js';
-import type { CliIo } from '../../src/cli/command.js';
+import { captureIo } from '../helpers/cli.js';
 import { AuditLog, plainReason, REASON_MAX, verifyInclusion } from '../../src/audit/index.js';
 import { createTokenizer } from '../../src/crypto/index.js';
 import { getSodium } from '../../src/crypto/sodium.js';
 import { openDatabase } from '../../src/store/index.js';
 import { makeEvent, makeSigner, tempDir, steppingClock, PHI } from './helpers.js';
 
-function io(cwd: string) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const value: CliIo = {
-    out: (l) => out.push(l),
-    err: (l) => err.push(l),
-    isTTY: false,
-    cwd,
-    env: {},
-    readStdin: async () => '',
-  };
-  return { io: value, out, err, text: () => out.join('\n') + '\n' + err.join('\n') };
-}
+const io = (cwd: string) => captureIo({ cwd });
 
 /** A gateway home (data/darwaza.db, certs/token.key) with a log built from PHI-bearing inputs. */
 async function gatewayHome() {

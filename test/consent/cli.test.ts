@@ -2,22 +2,11 @@ import t, { type Test } from 'tap';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { command } from '../../src/cli/commands/consent.js';
-import { EXIT, UsageError, type CliIo } from '../../src/cli/command.js';
+import { EXIT, UsageError } from '../../src/cli/command.js';
+import { captureIo } from '../helpers/cli.js';
 import { makeConsent } from '../fixtures/consents/make.js';
 
-function io(cwd: string, stdin = '') {
-  const out: string[] = [];
-  const err: string[] = [];
-  const value: CliIo = {
-    out: (l) => out.push(l),
-    err: (l) => err.push(l),
-    isTTY: false,
-    cwd,
-    env: {},
-    readStdin: async () => stdin,
-  };
-  return { io: value, out, err };
-}
+const io = (cwd: string, stdin = '') => captureIo({ cwd, stdin });
 
 function dir(t: Test) {
   return t.testdir({});

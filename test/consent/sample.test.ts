@@ -2,7 +2,8 @@ import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { command } from '../../src/cli/commands/consent.js';
-import { EXIT, type CliIo } from '../../src/cli/command.js';
+import { EXIT } from '../../src/cli/command.js';
+import { captureIo } from '../helpers/cli.js';
 import { openDatabase } from '../../src/store/index.js';
 import { ConsentRegistry, hmacTokenizer, tokensForIds } from '../../src/consent/index.js';
 import { makeRequest } from '../fixtures/consents/make.js';
@@ -13,8 +14,7 @@ t.test('the sample consents, imported by the CLI, decide as their README says', 
   const cwd = t.testdir({});
   const key = Buffer.alloc(32, 3);
   writeFileSync(join(cwd, 'token.key'), key.toString('base64'));
-  const out: string[] = [];
-  const io: CliIo = { out: (l) => out.push(l), err: (l) => out.push(l), isTTY: false, cwd, env: {}, readStdin: async () => '' };
+  const { io, all: out } = captureIo({ cwd });
   t.equal(await command.run(['import', SAMPLE, '--token-key-file', 'token.key'], io), EXIT.ok, out.join('\n'));
   t.equal(readFileSync(SAMPLE, 'utf8').trim().split('\n').length, 5);
 

@@ -1,16 +1,11 @@
 import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CliIo } from '../../src/cli/command.js';
+import { captureIo } from '../helpers/cli.js';
 import { command as keys } from '../../src/cli/commands/keys.js';
 import { command as envelope } from '../../src/cli/commands/envelope.js';
 
-function makeIo(cwd: string, stdin = '') {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = { out: (l) => out.push(l), err: (l) => err.push(l), isTTY: false, cwd, env: {}, readStdin: async () => stdin };
-  return { io, out, err };
-}
+const makeIo = (cwd: string, stdin = '') => captureIo({ cwd, stdin });
 
 t.test('keys list --json prints the keys receivers should trust, and rotate adds one in overlap', async (t) => {
   const dir = t.testdir();

@@ -22,6 +22,7 @@ import { AuditLog } from '../../src/audit/index.js';
 import { getSodium, signerFromSeed } from '../../src/crypto/index.js';
 import { openDatabase } from '../../src/store/index.js';
 import { randomBytes } from 'node:crypto';
+import { post } from '../helpers/http.js';
 
 const FHIR = { 'content-type': 'application/fhir+json' };
 const ROUNDS = 5;
@@ -80,10 +81,6 @@ function phiBundle(i: number) {
   };
 }
 
-async function post(port: number, path: string, body: unknown, headers: Record<string, string> = {}) {
-  const r = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', headers: { ...FHIR, ...headers }, body: JSON.stringify(body) });
-  return { status: r.status, body: (await r.json()) as any };
-}
 
 /** Which PHI values occur in `bytes` (plain, JSON-escaped, base64, hex; case-insensitive). */
 function phiIn(bytes: Buffer): string[] {

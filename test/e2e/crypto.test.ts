@@ -17,8 +17,8 @@ import { startCaptureServer } from '../helpers/capture.js';
 import { findPhi } from '../helpers/phi.js';
 import { consentFor, observation } from '../../bench/fixtures.js';
 import { getSodium, sealAndSerialize, signerFromSeed } from '../../src/crypto/index.js';
+import { post } from '../helpers/http.js';
 
-const FHIR = { 'content-type': 'application/fhir+json' };
 const FAST_RETRY = { maxAttempts: 1000, baseDelayMs: 50, maxDelayMs: 200, maxAgeMs: 600000 };
 
 /** Known PHI strings, each distinctive enough that a chance match is impossible. */
@@ -58,11 +58,6 @@ function consentWithName(id: string) {
   return c;
 }
 
-async function post(port: number, path: string, body: unknown, headers: Record<string, string> = {}) {
-  const r = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', headers: { ...FHIR, ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
-  const text = await r.text();
-  return { status: r.status, body: (text ? JSON.parse(text) : undefined) as any, text };
-}
 
 async function postRaw(port: number, body: Buffer | string, key: string) {
   const r = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: { 'content-type': 'application/vnd.darwaza.envelope+json', 'idempotency-key': key }, body: typeof body === 'string' ? body : new Uint8Array(body) });

@@ -25,6 +25,7 @@ import { leaks } from '../fixtures/pk-patients/leak-scanner.js';
 import { consentFor } from '../../bench/fixtures.js';
 import { createReceiver, loadOrCreateKeyStore } from '../../src/crypto/index.js';
 import { loadProfile } from '../../src/sanitize/index.js';
+import { post as postFhir } from '../helpers/http.js';
 
 const FHIR = { 'content-type': 'application/fhir+json' };
 const FAST_RETRY = { maxAttempts: 100, baseDelayMs: 50, maxDelayMs: 200, maxAgeMs: 600000 };
@@ -51,15 +52,7 @@ function destination(name: string, port: number, country: string) {
   };
 }
 
-async function post(port: number, path: string, body: unknown, purpose?: string) {
-  const r = await fetch(`http://127.0.0.1:${port}${path}`, {
-    method: 'POST',
-    headers: { ...FHIR, ...(purpose ? { 'x-purpose-of-use': purpose } : {}) },
-    body: JSON.stringify(body),
-  });
-  const text = await r.text();
-  return { status: r.status, text, body: (text ? JSON.parse(text) : undefined) as any };
-}
+const post = (port: number, path: string, body: unknown, purpose?: string) => postFhir(port, path, body, purpose ? { 'x-purpose-of-use': purpose } : {});
 
 const outcomeFor = (answer: any, name: string) => answer.destinations.find((d: { name: string }) => d.name === name);
 

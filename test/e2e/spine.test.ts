@@ -17,15 +17,11 @@ import {
   waitFor,
 } from '../helpers/processes.js';
 import { consentFor, observation } from '../../bench/fixtures.js';
+import { post } from '../helpers/http.js';
 
 const SYNTHEA = join(FIXTURES, 'synthea-r4', 'Carolee951_Sanford861_d88f994a-5efa-421d-9c40-5f116d2114a6.json');
 const SYNTHEA_PATIENT = 'd88f994a-5efa-421d-9c40-5f116d2114a6';
-const FHIR = { 'content-type': 'application/fhir+json' };
 
-async function post(port: number, path: string, body: unknown, headers: Record<string, string> = {}) {
-  const r = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', headers: { ...FHIR, ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
-  return { status: r.status, headers: r.headers, body: (await r.json()) as any };
-}
 
 t.test('a Synthea bundle is acknowledged, delivered and recorded by the simulator exactly once', async (t) => {
   const dir = t.testdir();

@@ -55,7 +55,7 @@ export interface Running {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-function spawnUntil(args: string[], opts: { cwd: string; ready: RegExp; bin?: string; env?: NodeJS.ProcessEnv }): Promise<Running> {
+export function spawnUntil(args: string[], opts: { cwd: string; ready: RegExp; bin?: string; env?: NodeJS.ProcessEnv }): Promise<Running> {
   const [cmd, pre] = cliArgv(opts.bin);
   const proc = spawn(cmd, [...pre, ...args], { cwd: opts.cwd, env: { ...process.env, DARWAZA_LOG_LEVEL: 'warn', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';

@@ -1,14 +1,9 @@
 import t from 'tap';
 import { join } from 'node:path';
-import type { CliIo } from '../../src/cli/command.js';
+import { captureIo } from '../helpers/cli.js';
 import { command as certs } from '../../src/cli/commands/certs.js';
 
-function makeIo(cwd: string) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = { out: (l) => out.push(l), err: (l) => err.push(l), isTTY: false, cwd, env: {}, readStdin: async () => '' };
-  return { io, out, err };
-}
+const makeIo = (cwd: string) => captureIo({ cwd });
 
 t.test('certs init, issue, revoke and list work end to end from the command line', async (t) => {
   const dir = t.testdir();

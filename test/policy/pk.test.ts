@@ -6,6 +6,7 @@ import { classify } from '../../src/classify/index.js';
 import { decide, explain, loadPolicy, type PolicyDestination } from '../../src/policy/index.js';
 import { command } from '../../src/cli/commands/policy.js';
 import type { CliIo } from '../../src/cli/command.js';
+import { captureIo } from '../helpers/cli.js';
 import type { Classification, FhirResource, PurposeOfUse } from '../../src/model/index.js';
 
 const NOW = new Date('2026-06-01T00:00:00Z');
@@ -41,18 +42,8 @@ const depression: FhirResource = {
 };
 
 function capture(): CliIo & { lines: string[]; errs: string[] } {
-  const lines: string[] = [];
-  const errs: string[] = [];
-  return {
-    lines,
-    errs,
-    out: (l) => lines.push(l),
-    err: (l) => errs.push(l),
-    isTTY: false,
-    cwd: process.cwd(),
-    env: {},
-    readStdin: async () => '',
-  };
+  const c = captureIo();
+  return Object.assign(c.io, { lines: c.out, errs: c.err });
 }
 
 t.test('the policy hash is the sha256 of the file and travels in every decision', async (t) => {

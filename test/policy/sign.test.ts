@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { generateSigningKey, loadPolicy, signPolicy, verifyPolicy, PolicyError } from '../../src/policy/index.js';
 import { command } from '../../src/cli/commands/policy.js';
 import type { CliIo } from '../../src/cli/command.js';
+import { captureIo } from '../helpers/cli.js';
 
 const PK = readFileSync('policies/pk/pk.policy.yaml', 'utf8');
 
 function capture(cwd: string): CliIo & { lines: string[]; errs: string[] } {
-  const lines: string[] = [];
-  const errs: string[] = [];
-  return { lines, errs, out: (l) => lines.push(l), err: (l) => errs.push(l), isTTY: false, cwd, env: {}, readStdin: async () => '' };
+  const c = captureIo({ cwd });
+  return Object.assign(c.io, { lines: c.out, errs: c.err });
 }
 
 async function refused(p: Promise<unknown>): Promise<string> {

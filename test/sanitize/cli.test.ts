@@ -8,17 +8,12 @@ import { createHmac } from 'node:crypto';
 import { command, createSanitizeCommand } from '../../src/cli/commands/sanitize.js';
 import { DEMO_CONFIG } from '../../src/config/index.js';
 import { loadOrCreateKeyStore } from '../../src/crypto/index.js';
-import type { CliIo } from '../../src/cli/command.js';
+import { captureIo } from '../helpers/cli.js';
 
 const repo = process.cwd();
 const sample = join(repo, 'test', 'fixtures', 'pk-patients', 'zulfiqar-bundle.json');
 
-function io(stdin = '') {
-  const out: string[] = [];
-  const err: string[] = [];
-  const value: CliIo = { out: (l) => out.push(l), err: (l) => err.push(l), isTTY: false, cwd: repo, env: {}, readStdin: async () => stdin };
-  return { io: value, out, err };
-}
+const io = (stdin = '') => captureIo({ cwd: repo, stdin });
 
 t.test('prints the de-identified resource, with keys from a --keys file', async (t) => {
   const dir = t.testdir({ 'keys.json': JSON.stringify({ cryptoHashKey: 'cli-key' }) });

@@ -10,7 +10,8 @@ import { join, resolve } from 'node:path';
 import { EXIT, DEFAULT_DATA_DIR, DEFAULT_TOKEN_KEY_FILE, UsageError, parseFlags, type CliIo, type Command } from '../command.js';
 import { openDatabase, databaseFile, DB_FILE_NAME, type Db } from '../../store/index.js';
 import { getSodium } from '../../crypto/sodium.js';
-import { createTokenizer } from '../../crypto/index.js';
+import { KeyFileError, TOKEN_KEY_FILE, createTokenizer, readTokenKey } from '../../crypto/index.js';
+import { PATH_FLAGS, pathUsage, resolvePaths, type CliPaths } from '../paths.js';
 import { cnicOf } from '../../classify/index.js';
 import {
   AuditLog,
@@ -48,14 +49,15 @@ Subcommands:
                          patients (tokens), data classes and destinations in a window
 
 Options:
-  --data-dir DIR         where the gateway keeps ${DB_FILE_NAME} (default ${DEFAULT_DATA_DIR})
+${pathUsage('config', 'data-dir', 'certs-dir')}
   --public-key FILE      the pinned gateway key: gateway-public-key.json or a base64 Ed25519 key.
                          Without it the key recorded beside the log is used and only its
                          fingerprint proves anything: compare it with the published one.
-  --token-key-file FILE  32-byte base64 patient-token key (default ${DEFAULT_TOKEN_KEY_FILE})
+  --token-key-file FILE  32-byte base64 patient-token key (default: token.key in the certs folder,
+                         ${DEFAULT_TOKEN_KEY_FILE})
 Exit: 0 verified/ok, 1 verification failed, 2 usage, 3 bad input file, 4 runtime error.`;
 
-function dbFile(io: CliIo, dataDir: string | undefined): string {
+function dbFile(io: CliIo, dataDir: string): string {
   return databaseFile(resolve(io.cwd, dataDir ?? DEFAULT_DATA_DIR));
 }
 
@@ -100,7 +102,7 @@ function readHead(file: string, flag: string, io: CliIo): SignedTreeHead {
   return head as SignedTreeHead;
 }
 
-function openLog(io: CliIo, dataDir: string | undefined): { db: Db; log: AuditLog } {
+function openLog(io: CliIo, dataDir: string): { db: Db; log: AuditLog } {
   const file = dbFile(io, dataDir);
   if (!existsSync(file)) throw new BadInput(`no gateway database at ${file} (use --data-dir)`);
   const db = openDatabase(file);
@@ -125,7 +127,7 @@ export const command: Command = {
   usage: USAGE,
   async run(args, io) {
     const { values, positionals } = parseFlags(args, {
-      'data-dir': { type: 'string' },
+      ...PATH_FLAGS,
       'public-key': { type: 'string' },
       from: { type: 'string' },
       to: { type: 'string' },
@@ -144,17 +146,18 @@ export const command: Command = {
     const [sub, ...rest] = positionals;
     if (!sub) throw new UsageError(`a subcommand is required (${SUBS.join(', ')})`);
     if (!(SUBS as readonly string[]).includes(sub)) throw new UsageError(`unknown subcommand: ${sub}`);
+    const paths = resolvePaths(io, values);
     try {
       switch (sub as (typeof SUBS)[number]) {
         case 'verify':
-          return await verify(values, io);
+          return await verify(values, io, paths);
         case 'export': {
           if (!values.out) throw new UsageError('export needs --out DIR');
           const format = values.format ?? 'native';
           if (format !== 'native' && format !== 'fhir') throw new UsageError('--format must be native or fhir');
           const since = isoFlag(values.since, '--since', false);
           const until = isoFlag(values.until, '--until', false);
-          const { db, log } = openLog(io, values['data-dir']);
+          const { db, log } = openLog(io, paths.dataDir());
           try {
             if (values['range-only'] && format !== 'native') throw new UsageError('--range-only applies to the native format');
             const scope = values['range-only'] ? 'range' : 'full';
@@ -172,14 +175,14 @@ export const command: Command = {
           }
         }
         case 'prove':
-          return prove(rest[0], values['data-dir'], io);
+          return prove(rest[0], paths.dataDir(), io);
         case 'disclosures':
-          return await patientDisclosures(values, io);
+          return await patientDisclosures(values, io, paths);
         case 'breach-report': {
           const since = isoFlag(values.since, '--since', true)!;
           const until = isoFlag(values.until, '--until', true)!;
           const events = values.events ? values.events.split(',').map((s) => s.trim()).filter(Boolean) : [...DEFAULT_BREACH_EVENTS];
-          const { db } = openLog(io, values['data-dir']);
+          const { db } = openLog(io, paths.dataDir());
           try {
             const r = breachReport(db, { since, until, destination: values.destination, events });
             if (values.out) writeFileSync(resolve(io.cwd, values.out), JSON.stringify(r, null, 2) + '\n', { mode: 0o600 });
@@ -202,7 +205,7 @@ export const command: Command = {
   },
 };
 
-async function verify(values: Record<string, string | boolean | undefined>, io: CliIo): Promise<number> {
+async function verify(values: Record<string, string | boolean | undefined>, io: CliIo, paths: CliPaths): Promise<number> {
   const opts: VerifyOptions = {};
   if (typeof values.from === 'string') opts.from = readHead(values.from, '--from', io);
   if (typeof values.to === 'string') opts.to = /^\d+$/.test(values.to) ? Number(values.to) : readHead(values.to, '--to', io);
@@ -221,7 +224,7 @@ async function verify(values: Record<string, string | boolean | undefined>, io: 
     keys = parsePublicKeys(readFileSync(path, 'utf8'), EXPORT_FILES.key);
   } else {
     pinned = false;
-    const { db, log } = openLog(io, values['data-dir'] as string | undefined);
+    const { db, log } = openLog(io, paths.dataDir());
     keys = log.keys().map((k) => k.publicKey);
     db.close();
     if (keys.length === 0) throw new BadInput('no signing key is recorded beside the log (no head signed yet); give --public-key');
@@ -230,7 +233,7 @@ async function verify(values: Record<string, string | boolean | undefined>, io: 
   if (offline) {
     result = await verifyLog(offline, keys, opts);
   } else {
-    const { db } = openLog(io, values['data-dir'] as string | undefined);
+    const { db } = openLog(io, paths.dataDir());
     try {
       // One read snapshot for the whole pass, while the gateway keeps appending (WAL).
       db.exec('BEGIN');
@@ -267,7 +270,7 @@ async function verify(values: Record<string, string | boolean | undefined>, io: 
   return EXIT.failed;
 }
 
-function prove(target: string | undefined, dataDir: string | undefined, io: CliIo): number {
+function prove(target: string | undefined, dataDir: string, io: CliIo): number {
   if (!target) throw new UsageError('prove needs an entry index or a message id');
   const { db, log } = openLog(io, dataDir);
   try {
@@ -317,17 +320,23 @@ export function patientIdForms(id: string): string[] {
   return [...new Set(forms)];
 }
 
-async function patientDisclosures(values: Record<string, string | boolean | undefined>, io: CliIo): Promise<number> {
+async function patientDisclosures(values: Record<string, string | boolean | undefined>, io: CliIo, paths: CliPaths): Promise<number> {
   if (typeof values.patient !== 'string' || values.patient === '') throw new UsageError('disclosures needs --patient ID');
-  const keyFile = resolve(io.cwd, (values['token-key-file'] as string | undefined) ?? DEFAULT_TOKEN_KEY_FILE);
+  const flag = values['token-key-file'] as string | undefined;
+  const keyFile = flag ? resolve(io.cwd, flag) : join(paths.certsDir(), TOKEN_KEY_FILE);
   if (!existsSync(keyFile)) throw new BadInput(`no token key file at ${keyFile} (use --token-key-file)`);
-  const key = new Uint8Array(Buffer.from(readFileSync(keyFile, 'utf8').trim(), 'base64'));
-  if (key.length !== 32) throw new BadInput('the token key file must hold 32 bytes, base64');
+  let key: Uint8Array;
+  try {
+    key = readTokenKey(keyFile, { privateOnly: false });
+  } catch (err) {
+    if (err instanceof KeyFileError) throw new BadInput(err.message);
+    throw err;
+  }
   await getSodium();
   const tokenize = createTokenizer(key);
   const tokens = patientIdForms(values.patient).map(tokenize);
   const token = tokens[0]!;
-  const { db } = openLog(io, values['data-dir'] as string | undefined);
+  const { db } = openLog(io, paths.dataDir());
   try {
     const rows = disclosures(db, tokens);
     if (values.json) {

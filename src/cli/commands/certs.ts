@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { EXIT, UsageError, parseFlags, type CliIo, type Command } from '../command.js';
-import { loadConfig } from '../../config/index.js';
+import { PATH_FLAGS, pathUsage, resolvePaths, type PathValues } from '../paths.js';
 import {
   PkiError,
   certificateStatus,
@@ -17,21 +17,12 @@ import {
   DEFAULT_CERT_DAYS,
 } from '../../pki/index.js';
 
-/**
- * Where certs/ is (shared by the certs, keys and envelope commands): --certs-dir DIR, else
- * --config FILE's certsDir, else ./gateway.config.json's, else ./certs.
- */
-export function resolveCertsDir(io: CliIo, values: { 'certs-dir'?: string; config?: string }): string {
-  if (values['certs-dir']) return resolve(io.cwd, values['certs-dir']);
-  const file = values.config ? resolve(io.cwd, values.config) : join(io.cwd, 'gateway.config.json');
-  if (values.config || existsSync(file)) return loadConfig(file).certsDir;
-  return resolve(io.cwd, 'certs');
+/** Where certs/ is: the CLI's one rule (src/cli/paths.ts). */
+export function resolveCertsDir(io: CliIo, values: PathValues): string {
+  return resolvePaths(io, values).certsDir();
 }
 
-export const CERTS_DIR_FLAGS = {
-  'certs-dir': { type: 'string' },
-  config: { type: 'string' },
-} as const;
+export const CERTS_DIR_FLAGS = { 'certs-dir': PATH_FLAGS['certs-dir'], config: PATH_FLAGS.config } as const;
 
 const USAGE = `Usage: darwaza certs <subcommand> [--certs-dir DIR | --config FILE]
 
@@ -49,10 +40,9 @@ Subcommands:
   pin <cert.pem>                      the base64 SHA-256 SPKI pin of a certificate (tls.pinSha256)
 
 Options:
-  --certs-dir DIR   the key and certificate folder (default: the config's certsDir, else ./certs)
-  --config FILE     read certsDir from this gateway config
-  --days N          validity in days (default ${DEFAULT_CERT_DAYS}; CA 3650)
-  --json            machine-readable output (list)
+${pathUsage('certs-dir', 'config')}
+  --days N               validity in days (default ${DEFAULT_CERT_DAYS}; CA 3650)
+  --json                 machine-readable output (list)
 Keys are written 0600 and never overwritten.`;
 
 export const command: Command = {

@@ -1,14 +1,15 @@
 /**
  * `darwaza consent` — the consent registry from the command line: list, show, import.
  * Opens <data-dir>/darwaza.db. Patients are found by token (a keyed hash of their id
- * strings), so the command needs the token key: --token-key-file, default certs/token.key
- * (32 random bytes, base64; created with mode 0600 when missing — the lead/crypto folder
- * will unify this key with the gateway's).
+ * strings), so the command needs the gateway's token key: certs/token.key of the resolved
+ * certs folder (made, with the rest of the key set, when missing), or --token-key-file.
  */
 import { createReadStream, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { EXIT, DEFAULT_DATA_DIR, DEFAULT_TOKEN_KEY_FILE, UsageError, parseFlags, progress, type CliIo, type Command } from '../command.js';
+import { PATH_FLAGS, ensureKeys, pathUsage, resolvePaths } from '../paths.js';
+import { describeKeyFile } from '../../crypto/index.js';
 import { openDatabase, databaseFile, type Db } from '../../store/index.js';
 import type { PayloadCipher } from '../../model/index.js';
 import {
@@ -26,8 +27,8 @@ export const IMPORT_BATCH = 1000;
 export interface ConsentCommandDeps {
   /** The gateway's tokenizer (crypto folder). Without it: HMAC-SHA256 with --token-key-file. */
   tokenize?: (id: string) => string;
-  /** The gateway's at-rest cipher on this database. Without it: resources are stored unencrypted. */
-  openCipher?: (db: Db, io: CliIo) => PayloadCipher | undefined | Promise<PayloadCipher | undefined>;
+  /** The gateway's at-rest cipher on this database (keys in certsDir). Without it: resources are stored unencrypted. */
+  openCipher?: (db: Db, io: CliIo, certsDir: string) => PayloadCipher | undefined | Promise<PayloadCipher | undefined>;
 }
 
 const USAGE = `Usage: darwaza consent <subcommand> [options]
@@ -42,9 +43,10 @@ Subcommands:
                                 exits ${EXIT.badInput} if any line was refused
 
 Options:
-  --data-dir DIR          where the gateway keeps darwaza.db (default ${DEFAULT_DATA_DIR})
-  --token-key-file FILE   patient-token key (default ${DEFAULT_TOKEN_KEY_FILE}; created, mode 0600, if missing)
-  --json                  machine-readable output (list, show --history)
+${pathUsage('config', 'data-dir', 'certs-dir')}
+  --token-key-file FILE  patient-token key (default: token.key in the certs folder, ${DEFAULT_TOKEN_KEY_FILE};
+                         made with the rest of the key set, mode 0600, when missing)
+  --json                 machine-readable output (list, show --history)
 
 A patient ID is a reference (Patient/123 or 123) or an identifier as system|value.`;
 
@@ -115,7 +117,7 @@ export function makeConsentCommand(deps: ConsentCommandDeps = {}): Command {
     usage: USAGE,
     async run(args, io) {
       const { values, positionals } = parseFlags(args, {
-        'data-dir': { type: 'string' },
+        ...PATH_FLAGS,
         'token-key-file': { type: 'string' },
         patient: { type: 'string', multiple: true },
         history: { type: 'boolean' },
@@ -136,13 +138,20 @@ export function makeConsentCommand(deps: ConsentCommandDeps = {}): Command {
         return EXIT.badInput;
       }
 
+      const paths = resolvePaths(io, values);
       let tokenize = deps.tokenize;
       if (!tokenize) {
-        const keyFile = resolve(io.cwd, values['token-key-file'] ?? DEFAULT_TOKEN_KEY_FILE);
         try {
-          const { key, created } = loadOrCreateTokenKey(keyFile);
-          if (created) io.err(`created patient-token key ${keyFile} (mode 0600)`);
-          tokenize = hmacTokenizer(key);
+          if (values['token-key-file']) {
+            const keyFile = resolve(io.cwd, values['token-key-file']);
+            const { key, created } = loadOrCreateTokenKey(keyFile, { privateOnly: false });
+            if (created) io.err(`created patient-token key ${keyFile} (mode 0600)`);
+            tokenize = hmacTokenizer(key);
+          } else {
+            const { keys, created } = await ensureKeys(paths);
+            for (const f of created) io.err(`created ${describeKeyFile(f) ?? 'key file'} ${resolve(paths.certsDir(), f)} (mode 0600)`);
+            tokenize = keys.tokenizer();
+          }
         } catch (err) {
           io.err(`consent: ${(err as Error).message}`);
           return EXIT.badInput;
@@ -150,13 +159,13 @@ export function makeConsentCommand(deps: ConsentCommandDeps = {}): Command {
       }
       let db: Db;
       try {
-        db = openDatabase(databaseFile(resolve(io.cwd, values['data-dir'] ?? DEFAULT_DATA_DIR)));
+        db = openDatabase(databaseFile(paths.dataDir()));
       } catch (err) {
         io.err(`consent: cannot open the database: ${(err as Error).message}`);
         return EXIT.runtime;
       }
       try {
-        const cipher = await deps.openCipher?.(db, io);
+        const cipher = await deps.openCipher?.(db, io, paths.certsDir());
         const registry = ConsentRegistry.open(db, { tokenize, ...(cipher ? { cipher } : {}) });
         if (sub === 'list') {
           const found = registry.list(values.patient ? { patientIds: values.patient, limit } : { limit });

@@ -10,13 +10,13 @@ import {
   KeyFileError,
   createReceiver,
   fromB64,
-  loadOrCreateKeyStore,
   keyIdOf,
   sealEnvelope,
   serializeEnvelope,
   type PublicKeyRef,
 } from '../../crypto/index.js';
-import { CERTS_DIR_FLAGS, resolveCertsDir } from './certs.js';
+import { CERTS_DIR_FLAGS } from './certs.js';
+import { ensureKeys, pathUsage, resolvePaths } from '../paths.js';
 
 const USAGE = `Usage: darwaza envelope <subcommand> [options] FILE|-
 
@@ -31,7 +31,10 @@ Subcommands:
                    --recipient: base64 X25519 key or a .pub file (default: the demo key)
 
 Trust (--trust, repeatable): a base64 Ed25519 public key, a file holding one, or the JSON
-printed by "darwaza keys list --json". Without --trust, the keys in --certs-dir are trusted.
+printed by "darwaza keys list --json". Without --trust, the keys in the certs folder are trusted.
+
+Options:
+${pathUsage('certs-dir', 'config')}
 Exit codes: 0 opened/verified, 1 refused (reason on stderr), 2 usage, 3 unreadable input.`;
 
 function readInput(io: CliIo, file: string): Promise<string> | string {
@@ -93,7 +96,7 @@ export const command: Command = {
     try {
       if (sub === 'seal') {
         if (!values.destination) throw new UsageError('seal needs --destination NAME');
-        const keys = await loadOrCreateKeyStore(resolveCertsDir(io, values));
+        const { keys } = await ensureKeys(resolvePaths(io, values));
         const payload = await readInput(io, file);
         let recipient;
         if (!values.clear) {
@@ -123,7 +126,7 @@ export const command: Command = {
       if (sub === 'open' && !values.key) throw new UsageError('open needs --key RECIPIENT.key');
       let trusted: PublicKeyRef[];
       if (values.trust?.length) trusted = values.trust.flatMap((v) => parseTrust(io, v));
-      else trusted = (await loadOrCreateKeyStore(resolveCertsDir(io, values))).trustedGatewayKeys();
+      else trusted = (await ensureKeys(resolvePaths(io, values))).keys.trustedGatewayKeys();
       const recipientKeys = [];
       if (values.key) {
         const p = resolve(io.cwd, values.key);

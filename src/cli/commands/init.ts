@@ -4,11 +4,12 @@
  * the data folder, and keys under certs/. Idempotent: never overwrites a file.
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { EXIT, parseFlags, type Command } from '../command.js';
 import { DEMO_CONFIG, loadConfig } from '../../config/index.js';
 import { embeddedAssets } from '../../embedded/index.js';
-import { loadOrCreateKeyStore } from '../../crypto/index.js';
+import { describeKeyFile, ensureKeySet } from '../../crypto/index.js';
+import { keySetOptions } from '../paths.js';
 
 export interface InitResult {
   dir: string;
@@ -36,11 +37,11 @@ export async function initFolder(dir: string): Promise<InitResult> {
     mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
     created.push('data/');
   }
-  const hadKeys = existsSync(join(config.certsDir, 'signing-keys.json'));
-  const keys = await loadOrCreateKeyStore(config.certsDir);
-  keys.ensureKekFile();
-  for (const d of config.destinations) if (!d.recipientPublicKey) keys.demoRecipient(d.name);
-  if (!hadKeys) created.push('certs/ (gateway signing key, token key, key-encryption key, demo recipient keys)');
+  // The whole key set, whatever part of it another command made before.
+  const keys = await ensureKeySet(config.certsDir, keySetOptions(config));
+  const certsRel = relative(dir, config.certsDir);
+  const shown = certsRel.startsWith('..') ? config.certsDir : certsRel;
+  for (const f of keys.created) created.push(join(shown, f));
   return { dir, created };
 }
 
@@ -67,7 +68,10 @@ Options:
     if (result.created.length === 0) io.out(`darwaza init: ${dir} already has everything; nothing changed`);
     else {
       io.out(`darwaza init: initialised ${dir}`);
-      for (const c of result.created.filter((c) => !c.startsWith('policies/') && !c.startsWith('schemas/'))) io.out(`  created ${c}`);
+      for (const c of result.created.filter((c) => !c.startsWith('policies/') && !c.startsWith('schemas/'))) {
+        const what = describeKeyFile(c);
+        io.out(`  created ${c}${what ? ` (${what})` : ''}`);
+      }
       const policyFiles = result.created.filter((c) => c.startsWith('policies/') || c.startsWith('schemas/')).length;
       if (policyFiles) io.out(`  created ${policyFiles} policy, profile and schema files`);
     }

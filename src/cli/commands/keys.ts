@@ -3,8 +3,9 @@
  * signing key (with overlap), remove a retired key, show a destination's demo recipient key.
  */
 import { EXIT, UsageError, parseFlags, type Command } from '../command.js';
-import { KeyFileError, loadOrCreateKeyStore, rotateNow, DEFAULT_OVERLAP_MS, b64 } from '../../crypto/index.js';
-import { CERTS_DIR_FLAGS, resolveCertsDir } from './certs.js';
+import { KeyFileError, describeKeyFile, rotateNow, DEFAULT_OVERLAP_MS, b64 } from '../../crypto/index.js';
+import { CERTS_DIR_FLAGS } from './certs.js';
+import { ensureKeys, pathUsage, resolvePaths } from '../paths.js';
 
 const USAGE = `Usage: darwaza keys <subcommand> [--certs-dir DIR | --config FILE]
 
@@ -17,6 +18,11 @@ Subcommands:
   recipient <destination>         the demo recipient key of a destination (made if missing):
                                   recipientPublicKey and recipientKeyId for the config
 
+Options:
+${pathUsage('certs-dir', 'config')}
+
+Whatever key material the config needs and is missing (signing, patient-token and
+key-encryption keys, demo recipient keys) is made first and listed on stderr.
 A running gateway keeps signing with the key it loaded until it restarts or gets SIGHUP.`;
 
 export const command: Command = {
@@ -39,7 +45,9 @@ export const command: Command = {
       overlapMs = d * 86_400_000;
     }
     try {
-      const keys = await loadOrCreateKeyStore(resolveCertsDir(io, values));
+      const paths = resolvePaths(io, values);
+      const { keys, created } = await ensureKeys(paths);
+      for (const f of created) io.err(`keys: created ${f} in ${paths.certsDir()} (${describeKeyFile(f) ?? 'key file'})`);
       switch (sub) {
         case 'list': {
           const list = keys.signingKeys();

@@ -6,21 +6,20 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { EXIT, DEFAULT_DATA_DIR, UsageError, parseFlags, progress, type CliIo, type Command } from '../command.js';
+import { PATH_FLAGS, pathUsage, resolvePaths } from '../paths.js';
 import { openDatabase, databaseFile, DB_FILE_NAME, type Db } from '../../store/index.js';
 import type { AuditSink } from '../../model/index.js';
 import { ITEM_STATES, QueueStore, type ItemState, type ItemStatus } from '../../queue/index.js';
 
-/** What the CLI main may inject: the config file → data dir, and the audit sink for operator actions. */
+/** What the CLI main may inject: the audit sink for operator actions. */
 export interface QueueCommandDeps {
-  /** Resolves --config FILE to the gateway's dataDir. Without it, --config is refused. */
-  dataDirFromConfig?: (configFile: string, io: CliIo) => string;
   /** Audit sink on the opened database (retry/purge are audited). Without it, nothing is audited. */
   openAudit?: (db: Db) => AuditSink;
 }
 
 export { DEFAULT_DATA_DIR, DB_FILE_NAME };
 
-const USAGE = `Usage: darwaza queue <subcommand> [--data-dir DIR]
+const USAGE = `Usage: darwaza queue <subcommand> [--data-dir DIR | --config FILE]
 
 Subcommands:
   stats                                   counts and bytes by destination and state
@@ -32,11 +31,11 @@ Subcommands:
                                           destroy the payloads of these rows (audited)
 
 Options:
-  --data-dir DIR   where the gateway keeps darwaza.db (default ${DEFAULT_DATA_DIR})
-  --json           machine-readable output (stats, list, inspect)
+${pathUsage('data-dir', 'config')}
+  --json                 machine-readable output (stats, list, inspect)
 States: ${ITEM_STATES.join(', ')}. Payloads are never printed.`;
 
-/** Where the database is: --data-dir, or the lead's config resolver when given (wired by the CLI main). */
+/** The database file in a data folder (default ${DEFAULT_DATA_DIR} under io.cwd). */
 export function queueDbFile(io: CliIo, dataDir: string | undefined): string {
   return databaseFile(resolve(io.cwd, dataDir ?? DEFAULT_DATA_DIR));
 }
@@ -56,8 +55,7 @@ export function makeQueueCommand(deps: QueueCommandDeps = {}): Command {
     usage: USAGE,
     async run(args, io) {
       const { values, positionals } = parseFlags(args, {
-        'data-dir': { type: 'string' },
-        config: { type: 'string' },
+        ...PATH_FLAGS,
         state: { type: 'string' },
         destination: { type: 'string' },
         limit: { type: 'string' },
@@ -66,8 +64,6 @@ export function makeQueueCommand(deps: QueueCommandDeps = {}): Command {
       });
       const [sub, ...rest] = positionals;
       if (!sub) throw new UsageError('a subcommand is required (stats, list, inspect, retry, purge)');
-      if (values.config && values['data-dir']) throw new UsageError('give --config or --data-dir, not both');
-      if (values.config && !deps.dataDirFromConfig) throw new UsageError('--config is not supported by this build of `queue`; use --data-dir');
       if (!['stats', 'list', 'inspect', 'retry', 'purge'].includes(sub)) throw new UsageError(`unknown subcommand: ${sub}`);
       const state = values.state as ItemState | undefined;
       if (state !== undefined && !(ITEM_STATES as readonly string[]).includes(state)) {
@@ -77,10 +73,7 @@ export function makeQueueCommand(deps: QueueCommandDeps = {}): Command {
         if (state !== 'dead' && state !== 'delivered') throw new UsageError('purge needs --state dead or --state delivered');
         if (!values.yes) throw new UsageError('purge destroys payloads for good: add --yes');
       }
-      const file = queueDbFile(
-        io,
-        values.config && deps.dataDirFromConfig ? deps.dataDirFromConfig(resolve(io.cwd, values.config), io) : values['data-dir'],
-      );
+      const file = queueDbFile(io, resolvePaths(io, values).dataDir());
       if (!existsSync(file)) {
         io.err(`darwaza queue: no database at ${file} (use --data-dir)`);
         return EXIT.badInput;

@@ -4,9 +4,11 @@
  * (keys, policy pack) as `init` would, so `npm start` works on a fresh clone.
  */
 import { existsSync } from 'node:fs';
-import { resolve, dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { EXIT, parseFlags, type Command } from '../command.js';
-import { loadConfig, parseHostPort, ConfigError, type GatewayConfig } from '../../config/index.js';
+import { DEFAULT_CONFIG_FILE, PATH_FLAGS, pathUsage, resolvePaths, keySetOptions } from '../paths.js';
+import { describeKeyFile, ensureKeySet } from '../../crypto/index.js';
+import { parseHostPort, ConfigError, type GatewayConfig } from '../../config/index.js';
 import { startGateway } from '../../gateway/index.js';
 import { createLogger, describeError } from '../../log/index.js';
 import { initFolder } from './init.js';
@@ -15,41 +17,42 @@ export const command: Command = {
   name: 'start',
   summary: 'run the gateway (LAN API, MLLP, admin, dispatcher)',
   usage: `Usage: darwaza start [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT]
-                     [--mllp-listen HOST:PORT] [--data-dir DIR] [--no-simulator]
+                     [--mllp-listen HOST:PORT] [--data-dir DIR] [--certs-dir DIR] [--no-simulator]
 
 Runs the gateway until SIGINT or SIGTERM (a clean stop: listeners close, deliveries in
 flight finish, a signed audit tree head is written). SIGHUP reloads the policy files,
 the signing keys (after "darwaza keys rotate") and the LAN TLS certificates and CRL.
+Key material the config needs and that is missing (signing, patient-token and
+key-encryption keys, demo recipient keys) is made first and listed on stderr.
 
 Options:
-  --config FILE          gateway configuration (default: ./gateway.config.json; when it does
+  --config FILE          gateway configuration (default: ./${DEFAULT_CONFIG_FILE}; when it does
                          not exist, the folder is initialised with the demo defaults first)
+${pathUsage('data-dir', 'certs-dir')}
   --listen HOST:PORT     LAN API listener (overrides listen.lan)
   --admin-listen H:P     admin listener: /healthz /readyz /metrics (overrides listen.admin)
   --mllp-listen H:P      HL7 v2 MLLP listener (overrides listen.mllp)
-  --data-dir DIR         where the store lives (overrides dataDir)
   --no-simulator         do not run the demo upstream simulator in this process
                          (use when \`darwaza upstream-sim\` runs separately)`,
   async run(args, io) {
     const { values } = parseFlags(
       args,
       {
-        config: { type: 'string' },
+        ...PATH_FLAGS,
         listen: { type: 'string' },
         'admin-listen': { type: 'string' },
         'mllp-listen': { type: 'string' },
-        'data-dir': { type: 'string' },
         'no-simulator': { type: 'boolean' },
       },
       false,
     );
-    const file = resolve(io.cwd, values.config ?? 'gateway.config.json');
-    if (!existsSync(file)) {
-      if (values.config) throw new ConfigError([`${file}: the config file does not exist`]);
-      const r = await initFolder(dirname(file));
-      io.err(`darwaza start: no gateway.config.json here; initialised ${r.dir} with the demo defaults`);
+    let paths = resolvePaths(io, values);
+    if (!paths.configFile) {
+      const r = await initFolder(io.cwd);
+      io.err(`darwaza start: no ${DEFAULT_CONFIG_FILE} here; initialised ${r.dir} with the demo defaults`);
+      paths = resolvePaths(io, values);
     }
-    let config: GatewayConfig = loadConfig(file);
+    let config: GatewayConfig = paths.config()!;
     const overrideHp = (flag: string, v: string | undefined) => {
       if (v === undefined) return undefined;
       try {
@@ -60,15 +63,19 @@ Options:
     };
     config = {
       ...config,
-      dataDir: values['data-dir'] ? resolve(io.cwd, values['data-dir']) : config.dataDir,
+      dataDir: paths.dataDir(),
+      certsDir: paths.certsDir(),
       listen: {
         lan: overrideHp('listen', values.listen) ?? config.listen.lan,
         admin: overrideHp('admin-listen', values['admin-listen']) ?? config.listen.admin,
         mllp: overrideHp('mllp-listen', values['mllp-listen']) ?? config.listen.mllp,
       },
     };
-    // Keys and policies made on first run (idempotent).
-    if (!existsSync(resolve(config.certsDir, 'signing-keys.json'))) await initFolder(dirname(file));
+    // First run beside an existing config: what init makes (policy pack, data folder, keys).
+    // Then, always, the whole key set, whatever part of it another command (keys, consent) made.
+    if (!existsSync(join(config.certsDir, 'signing-keys.json'))) await initFolder(dirname(paths.configFile!));
+    const made = (await ensureKeySet(config.certsDir, keySetOptions(config))).created;
+    for (const f of made) io.err(`darwaza start: created ${join(config.certsDir, f)} (${describeKeyFile(f) ?? 'key file'})`);
 
     const logger = createLogger();
     let gateway;

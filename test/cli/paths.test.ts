@@ -1,0 +1,54 @@
+/** The one rule for --config, --data-dir and --certs-dir, and every command's --help naming its flags. */
+import t from 'tap';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { resolvePaths, keySetOptions } from '../../src/cli/paths.js';
+import { commands } from '../../src/cli/registry.js';
+import { DEMO_CONFIG } from '../../src/config/index.js';
+
+const config = (dataDir: string, certsDir: string) => JSON.stringify({ ...DEMO_CONFIG, dataDir, certsDir });
+
+t.test('flags win, then --config, then ./gateway.config.json, then ./data and ./certs', async (t) => {
+  const cwd = t.testdir({ 'gateway.config.json': config('./d1', './c1'), other: { 'g.json': config('./d2', './c2') } });
+  t.same([resolvePaths({ cwd }, {}).dataDir(), resolvePaths({ cwd }, {}).certsDir()], [join(cwd, 'd1'), join(cwd, 'c1')], 'the config in the current folder');
+  const other = resolvePaths({ cwd }, { config: 'other/g.json' });
+  t.same([other.dataDir(), other.certsDir()], [join(cwd, 'other/d2'), join(cwd, 'other/c2')], 'relative to the named config');
+  const flags = resolvePaths({ cwd }, { config: 'other/g.json', 'data-dir': 'x', 'certs-dir': 'y' });
+  t.same([flags.dataDir(), flags.certsDir()], [join(cwd, 'x'), join(cwd, 'y')], 'the flags over the config');
+
+  const empty = t.testdir({});
+  const none = resolvePaths({ cwd: empty }, {});
+  t.equal(none.configFile, undefined);
+  t.same([none.dataDir(), none.certsDir()], [join(empty, 'data'), join(empty, 'certs')]);
+  t.throws(() => resolvePaths({ cwd: empty }, { config: 'missing.json' }).dataDir(), { name: 'ConfigError', message: /missing\.json: the config file does not exist/ });
+});
+
+t.test('an explicit folder needs no config, so a broken config does not stand in the way', async (t) => {
+  const cwd = t.testdir({ 'gateway.config.json': '{ not json' });
+  t.equal(resolvePaths({ cwd }, { 'data-dir': 'd' }).dataDir(), join(cwd, 'd'));
+  t.throws(() => resolvePaths({ cwd }, {}).certsDir(), { name: 'ConfigError' });
+});
+
+t.test('the key set follows the config: KEK file unless the KEK comes from elsewhere; demo keys for destinations without a recipient key', async (t) => {
+  t.same(keySetOptions(undefined), { kekFile: true, demoRecipients: [] });
+  const cwd = t.testdir({ 'gateway.config.json': config('./data', './certs') });
+  const c = resolvePaths({ cwd }, {}).config()!;
+  t.same(keySetOptions(c), { kekFile: true, demoRecipients: c.destinations.map((d) => d.name) });
+  t.same(keySetOptions({ ...c, keys: { ...c.keys, kek: 'env' } }).kekFile, false);
+});
+
+t.test("each command's --help documents the location flags it takes", async (t) => {
+  const takes: Record<string, string[]> = {
+    start: ['--config', '--data-dir', '--certs-dir'],
+    queue: ['--config', '--data-dir'],
+    consent: ['--config', '--data-dir', '--certs-dir'],
+    audit: ['--config', '--data-dir', '--certs-dir'],
+    certs: ['--config', '--certs-dir'],
+    keys: ['--config', '--certs-dir'],
+    envelope: ['--config', '--certs-dir'],
+  };
+  for (const [name, flags] of Object.entries(takes)) {
+    const usage = commands.find((c) => c.name === name)!.usage;
+    for (const f of flags) t.match(usage, new RegExp(`^\\s+${f} `, 'm'), `${name} --help: ${f}`);
+  }
+});

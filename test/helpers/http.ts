@@ -1,0 +1,26 @@
+/** HTTP helpers for end-to-end tests against a running gateway on loopback. */
+
+export const FHIR_JSON = { 'content-type': 'application/fhir+json' };
+
+export interface Posted {
+  status: number;
+  headers: Headers;
+  /** The body as text. */
+  text: string;
+  /** The body parsed as JSON (undefined when empty). */
+  body: any;
+}
+
+/**
+ * POSTs `body` (JSON-encoded unless already a string) as FHIR JSON to
+ * http://127.0.0.1:<port><path>; `headers` add to or override the content type.
+ */
+export async function post(port: number, path: string, body: unknown, headers: Record<string, string> = {}): Promise<Posted> {
+  const r = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method: 'POST',
+    headers: { ...FHIR_JSON, ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await r.text();
+  return { status: r.status, headers: r.headers, text, body: text ? JSON.parse(text) : undefined };
+}
