@@ -1,8 +1,10 @@
 /**
  * The admin API (its own listener, default 127.0.0.1:9090): health, readiness,
  * Prometheus metrics, queue status and policy explanations for stored messages.
+ * Errors are FHIR OperationOutcomes, answered like the LAN API's.
  */
 import { Hono } from 'hono';
+import { notFound, outcomeErrorHandler, replyOutcome, type ServerErrorObserver } from '../fhir/index.js';
 import type { Metrics } from './metrics.js';
 
 export interface AdminOptions {
@@ -12,10 +14,13 @@ export interface AdminOptions {
   ready: () => { ok: boolean; reasons: string[] };
   status?: () => unknown;
   explain?: (messageId: string) => unknown | undefined;
+  /** An unexpected failure, with the error id its 500 answer carries (log it PHI-free). */
+  onServerError?: ServerErrorObserver;
 }
 
 export function createAdminApp(opts: AdminOptions) {
   const app = new Hono();
+  app.onError(outcomeErrorHandler(opts.onServerError));
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', (c) => {
     const r = opts.ready();
@@ -29,9 +34,9 @@ export function createAdminApp(opts: AdminOptions) {
   app.get('/status', (c) => c.json((opts.status?.() ?? {}) as object));
   app.get('/messages/:id/explain', (c) => {
     const e = opts.explain?.(c.req.param('id'));
-    if (e === undefined) return c.json({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-found', details: { text: 'No message with this id' } }] }, 404);
+    if (e === undefined) return replyOutcome(c, notFound('No message with this id'));
     return c.json(e as object);
   });
-  app.notFound((c) => c.json({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-found', details: { text: 'Not found' } }] }, 404));
+  app.notFound((c) => replyOutcome(c, notFound()));
   return app;
 }

@@ -14,7 +14,7 @@ export {
   tokensForIds,
 } from './ids.js';
 export type { PatientRefLike, IdentifierLike } from './ids.js';
-export { consentHandlers, operationOutcome } from './http.js';
+export { consentHandlers } from './http.js';
 export type { ConsentHandlers, HandlerResult, SearchQuery } from './http.js';
 export { consentContext, requestFromContext, defaultForModel } from './context.js';
 export { CATEGORY_CODES, categoryOfCode, categoriesOfLabels } from './labels.js';

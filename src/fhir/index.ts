@@ -1,2 +1,3 @@
 export * from './outcomes.js';
 export * from './validate.js';
+export * from './hono.js';

@@ -234,6 +234,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     },
     status: () => ({ policy: runtime.policyRef(), queue: store.counts(), destinations: config.destinations.map((d) => d.name) }),
     explain: (id) => runtime.explainMessage(id, store),
+    onServerError: (err, errorId) => logger.error({ err: describeError(err), errorId }, 'admin request failed'),
   });
   const adminServer = await listen(adminApp, config.listen.admin.host, config.listen.admin.port);
   closers.push(() => new Promise<void>((r) => adminServer.close(() => r())));

@@ -38,7 +38,7 @@ import { scheduleKeyRotation } from '../crypto/index.js';
 import { lanTlsOptions, clientName, spkiSha256, certificateStatus, watchLanTls } from '../pki/index.js';
 import { startMllpServer } from '../ingress/mllp/index.js';
 import { sanitizeV2 } from '../hl7v2/index.js';
-import { OperationOutcomeError, unprocessable } from '../fhir/index.js';
+import { OperationOutcomeError, QuotaExceededError, unprocessable } from '../fhir/index.js';
 
 export interface StageRuntime {
   stages: Stages;
@@ -322,7 +322,7 @@ export async function buildStages(
           else if (e.kind === 'garbage' || e.kind === 'oversize') logger.warn({ kind: e.kind, bytes: e.bytes }, 'MLLP: discarded bytes that were not a frame');
         },
         accept: async (input) => {
-          if (store.atQuota()) return { kind: 'rejected', code: 'CR', reason: 'the queue is at its disk quota; resend later' };
+          if (store.atQuota()) throw new QuotaExceededError('the queue is at its disk quota');
           try {
             const r = await pipeline.ingest({
               resource: input.fhir ?? { resourceType: 'Binary', contentType: 'x-application/hl7-v2+er7' },
@@ -338,9 +338,8 @@ export async function buildStages(
             if (r.kind === 'duplicate') return { kind: 'duplicate', storedResponse: r.stored };
             return { kind: 'accepted', messageId: r.answer.id, storedAck: r.stored };
           } catch (err) {
-            if ((err as Error)?.name === 'QuotaExceededError') return { kind: 'rejected', code: 'CR', reason: 'the queue is at its disk quota; resend later' };
-            if (err instanceof OperationOutcomeError) return { kind: 'rejected', code: err.status === 422 ? 'AR' : 'AE', reason: err.message.slice(0, 200) };
-            logger.error({ err: describeError(err), messageType: input.messageType }, 'MLLP: storing a message failed; the sender gets AE and resends');
+            // Refusals carry their outcome (handleFrame maps it to AR/AE); anything else is logged first.
+            if (!(err instanceof OperationOutcomeError)) logger.error({ err: describeError(err), messageType: input.messageType }, 'MLLP: storing a message failed; the sender gets AE and resends');
             throw err;
           }
         },

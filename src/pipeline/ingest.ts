@@ -17,7 +17,7 @@ import type {
   SourceFormat,
 } from '../model/index.js';
 import type { DestinationConfig, GatewayConfig } from '../config/index.js';
-import { OperationOutcomeError, unprocessable, outcomeOf, type OperationOutcomeIssue } from '../fhir/index.js';
+import { DuplicateIdempotencyKeyError, OperationOutcomeError, unprocessable, unprocessableAll, outcomeOf, type OperationOutcomeIssue } from '../fhir/index.js';
 import { route } from './route.js';
 import type { Stages } from './stages.js';
 
@@ -266,7 +266,7 @@ export function createPipeline(opts: PipelineOptions) {
     const entryDenials = isTransaction ? transactionDenials(req, resource, now, candidates) : new Map<string, OperationOutcomeIssue[]>();
     if (isTransaction && candidates.every((n) => entryDenials.has(n))) {
       // Nowhere may the whole transaction go: reject it (req. 14), naming each entry and rule.
-      throw new OperationOutcomeError({ status: 422, outcome: outcomeOf([...entryDenials.values()].flat()) });
+      throw new OperationOutcomeError(unprocessableAll([...entryDenials.values()].flat()));
     }
     const prepared = candidates.map((name) => {
       const decision = stages.decide({ destinationName: name, destination: byName.get(name), purpose: req.purpose, classification: cls, source: req.source, now });
@@ -378,8 +378,7 @@ export function createPipeline(opts: PipelineOptions) {
       return { kind: 'accepted', answer, stored };
     } catch (err) {
       // Two concurrent requests with one key: the store kept the first; answer as it did.
-      const response = (err as { name?: string; response?: unknown })?.name === 'DuplicateIdempotencyKeyError' ? (err as { response: unknown }).response : undefined;
-      if (typeof response === 'string') return { kind: 'duplicate', stored: response };
+      if (err instanceof DuplicateIdempotencyKeyError) return { kind: 'duplicate', stored: err.response };
       throw err;
     }
   }

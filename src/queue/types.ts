@@ -143,23 +143,8 @@ export interface PurgeFilter {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** The store is at its configured quota (or the disk is nearly full): answer 503 + Retry-After. */
-export class QuotaExceededError extends Error {
-  override name = 'QuotaExceededError';
-  readonly retryAfterSeconds: number;
-  constructor(message: string, retryAfterSeconds = 30) {
-    super(message);
-    this.retryAfterSeconds = retryAfterSeconds;
-  }
-}
-
-/** Two concurrent requests carried the same Idempotency-Key: the first one's stored answer. */
-export class DuplicateIdempotencyKeyError extends Error {
-  override name = 'DuplicateIdempotencyKeyError';
-  constructor(readonly response: string) {
-    super('a request with this Idempotency-Key was already accepted');
-  }
-}
+// Quota and duplicate-key errors carry their FHIR outcome (503 + Retry-After; replay), so they live with the outcomes.
+export { QuotaExceededError, DuplicateIdempotencyKeyError } from '../fhir/index.js';
 
 /** The write could not be stored (message id reused, bad field): names the field, never content. */
 export class QueueWriteError extends Error {

@@ -9,18 +9,19 @@ import { isPurposeOfUse, type FhirResource, type PurposeOfUse } from '../../mode
 import {
   OperationOutcomeError,
   badRequest,
-  normalizeOutcome,
   notFound,
+  outcomeErrorHandler,
+  quotaExceeded,
+  replyOutcome as reply,
   tooLarge,
-  unavailable,
   unsupportedMediaType,
   validateInbound,
   RESOURCE_TYPES,
-  type Outcome,
   type ShapeLimits,
 } from '../../fhir/index.js';
 import type { Pipeline } from '../../pipeline/index.js';
 
+/** Success answers; refusals are thrown as OperationOutcomeError and answered by onError. */
 export interface ConsentRoutes {
   post(body: unknown): { status: number; body: unknown };
   put(id: string, body: unknown): { status: number; body: unknown };
@@ -47,25 +48,13 @@ export interface LanAppOptions {
 const FHIR_JSON = /^application\/(fhir\+)?json(\s*;.*)?$/i;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function reply(c: Context, o: Outcome) {
-  if (o.retryAfter !== undefined) c.header('Retry-After', String(o.retryAfter));
-  return c.json(o.outcome, o.status as 400);
-}
-
 export function createLanApp(opts: LanAppOptions) {
   const app = new Hono();
   const retryAfter = opts.retryAfterSeconds ?? 30;
   const known = new Set(opts.destinationNames);
 
-  app.onError((err, c) => {
-    const outcome = normalizeOutcome(err);
-    if (outcome.status >= 500) {
-      const errorId = crypto.randomUUID();
-      opts.observer?.error?.(err, errorId);
-      outcome.outcome.issue[0].diagnostics = `error id ${errorId}`;
-    }
-    return reply(c, outcome);
-  });
+  // Every error, ours or not, is answered here (a quota hit during the commit included).
+  app.onError(outcomeErrorHandler((err, errorId) => opts.observer?.error?.(err, errorId)));
   app.notFound((c) => reply(c, notFound(`No route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
 
   const streamingLimit = bodyLimit({
@@ -139,29 +128,24 @@ export function createLanApp(opts: LanAppOptions) {
   }
 
   async function post(c: Context, pathType: string | undefined) {
-    if (opts.messages.atQuota()) return reply(c, unavailable('The queue is at its disk quota; retry later', retryAfter));
+    if (opts.messages.atQuota()) return reply(c, quotaExceeded(retryAfter));
     const purpose = purposeOf(c);
     const destinations = destinationsOf(c);
     const idempotencyKey = idempotencyKeyOf(c);
     const body = await readJson(c);
     const resource: FhirResource = validateInbound(body, pathType, opts.shape);
-    try {
-      const result = await opts.pipeline.ingest({
-        resource,
-        source: opts.sourceOf?.(c) ?? 'lan',
-        purpose,
-        format: 'fhir',
-        destinations,
-        idempotencyKey,
-      });
-      const answer = result.kind === 'accepted' ? result.answer : (JSON.parse(result.stored) as { id: string });
-      c.header('Location', `/messages/${answer.id}`);
-      if (result.kind === 'duplicate') c.header('Idempotent-Replayed', 'true');
-      return c.json(answer, 202);
-    } catch (err) {
-      if ((err as Error)?.name === 'QuotaExceededError') return reply(c, unavailable('The queue is at its disk quota; retry later', retryAfter));
-      throw err;
-    }
+    const result = await opts.pipeline.ingest({
+      resource,
+      source: opts.sourceOf?.(c) ?? 'lan',
+      purpose,
+      format: 'fhir',
+      destinations,
+      idempotencyKey,
+    });
+    const answer = result.kind === 'accepted' ? result.answer : (JSON.parse(result.stored) as { id: string });
+    c.header('Location', `/messages/${answer.id}`);
+    if (result.kind === 'duplicate') c.header('Idempotent-Replayed', 'true');
+    return c.json(answer, 202);
   }
 
   app.post('/fhir', limit, (c) => post(c, undefined));

@@ -3,9 +3,20 @@
  * parse → check version and type → map → accept (durable commit, done by the
  * pipeline) → ACKs. The ACK of a committed message is built before the commit
  * (ackFor) so the pipeline can store it with the idempotency key and a
- * retransmit gets exactly the same bytes back.
+ * retransmit gets exactly the same bytes back. A refusal is an Outcome (returned or
+ * thrown), and its ACK code comes from the same table as its HTTP status.
  */
 import type { FhirResource } from '../../model/index.js';
+import {
+  ackCodeOf,
+  DuplicateIdempotencyKeyError,
+  needsErrorId,
+  normalizeOperationOutcome,
+  serverError,
+  textOf,
+  tooLarge,
+  type Outcome,
+} from '../../fhir/index.js';
 import {
   buildAck,
   decodeHl7Bytes,
@@ -48,9 +59,13 @@ export interface MllpAcceptInput {
 export type MllpAcceptResult =
   | { kind: 'accepted'; messageId: string; storedAck?: string }
   | { kind: 'duplicate'; storedResponse: string }
-  | { kind: 'rejected'; code: 'AR' | 'AE' | 'CR'; reason: string };
+  | { kind: 'rejected'; outcome: Outcome };
 
-/** Implemented by the pipeline: resolve only after the durable commit. */
+/**
+ * Implemented by the pipeline: resolve only after the durable commit. A refusal may be
+ * returned as `rejected` or thrown (an OperationOutcomeError such as QuotaExceededError);
+ * any other thrown error answers AE "not stored; send it again".
+ */
 export type MllpAccept = (input: MllpAcceptInput) => Promise<MllpAcceptResult>;
 
 export const DEFAULT_SUPPORTED_VERSIONS = ['2.3', '2.3.1', '2.4', '2.5', '2.5.1', '2.6', '2.7', '2.7.1', '2.8', '2.8.1', '2.8.2'];
@@ -92,17 +107,30 @@ function respond(subject: AckSubject, outcome: AckOutcome, now: Date): string[] 
   );
 }
 
+const NOT_STORED = 'internal error: the message was not stored; send it again';
+
+/**
+ * An Outcome as the ACK's outcome: its kind decides AE or AR (CE/CR in enhanced mode);
+ * the text is the outcome's own, except for a failure on our side, whose details stay in the log.
+ */
+export function ackOutcomeOf(o: Outcome, failureText = NOT_STORED): AckOutcome {
+  const code = ackCodeOf(o);
+  if (code === 'AA') return { kind: 'committed', text: textOf(o.outcome).slice(0, 200) };
+  const reason = needsErrorId(o) ? failureText : textOf(o.outcome).slice(0, 200);
+  return { kind: code === 'AR' ? 'rejected' : 'error', reason, errorCode: HL7_ERROR.internalError };
+}
+
 /** The ACKs for an oversize frame, from whatever of its header was kept. */
 export function handleOversize(head: Buffer, maxFrameBytes: number, now = new Date()): HandledFrame {
   const subject = headerFallback(decodeHl7Bytes(head));
-  const acks = respond(subject, { kind: 'rejected', reason: `message exceeds the ${maxFrameBytes}-byte frame limit`, errorCode: HL7_ERROR.internalError }, now);
+  const acks = respond(subject, ackOutcomeOf(tooLarge(`message exceeds the ${maxFrameBytes}-byte frame limit`)), now);
   return { acks, result: 'rejected', codes: codesOf(acks), messageType: subject.header.messageType };
 }
 
 /** A bug guard: if handling threw unexpectedly, the sender still gets AE/CE (nothing was stored by us). */
 export function handleUnexpected(payload: Buffer, now = new Date()): HandledFrame {
   const subject = headerFallback(decodeHl7Bytes(payload.subarray(0, 4096)));
-  const acks = respond(subject, { kind: 'error', reason: 'internal error while handling the message; send it again', errorCode: HL7_ERROR.internalError }, now);
+  const acks = respond(subject, ackOutcomeOf(serverError(), 'internal error while handling the message; send it again'), now);
   return { acks, result: 'failed', codes: codesOf(acks), messageType: subject.header.messageType };
 }
 
@@ -168,8 +196,13 @@ export async function handleFrame(payload: Buffer, tlsSource: string | null, dep
   let res: MllpAcceptResult;
   try {
     res = await deps.accept(input);
-  } catch {
-    return done({ kind: 'error', reason: 'internal error: the message was not stored; send it again', errorCode: HL7_ERROR.internalError }, 'failed');
+  } catch (err) {
+    // Two concurrent copies of one message: the first was stored; answer as it was answered.
+    if (err instanceof DuplicateIdempotencyKeyError) res = { kind: 'duplicate', storedResponse: err.response };
+    else {
+      const outcome = normalizeOperationOutcome(err);
+      return done(ackOutcomeOf(outcome), needsErrorId(outcome) ? 'failed' : 'rejected');
+    }
   }
   if (res.kind === 'accepted') {
     const acks = splitStoredAcks(res.storedAck ?? ackFor(res.messageId));
@@ -179,9 +212,7 @@ export async function handleFrame(payload: Buffer, tlsSource: string | null, dep
     const acks = replay(res.storedResponse, ackFor);
     return { acks, result: 'duplicate', codes: codesOf(acks), messageType: h.messageType };
   }
-  const reason = res.reason || 'rejected';
-  if (res.code === 'AE') return done({ kind: 'error', reason, errorCode: HL7_ERROR.internalError }, 'rejected');
-  return done({ kind: 'rejected', reason, errorCode: HL7_ERROR.internalError }, 'rejected');
+  return done(ackOutcomeOf(res.outcome), needsErrorId(res.outcome) ? 'failed' : 'rejected');
 }
 
 /**

@@ -11,7 +11,7 @@ export {
   DEFAULT_CLOSE_GRACE_MS,
 } from './server.js';
 export type { MllpServer, MllpServerOptions, MllpStats, MllpEvent } from './server.js';
-export { handleFrame, handleOversize, handleUnexpected, DEFAULT_SUPPORTED_VERSIONS } from './handle.js';
+export { handleFrame, handleOversize, handleUnexpected, ackOutcomeOf, DEFAULT_SUPPORTED_VERSIONS } from './handle.js';
 export type { MllpAccept, MllpAcceptInput, MllpAcceptResult, HandleDeps, HandledFrame, FrameResult } from './handle.js';
 export { MllpFramer, frame, MLLP } from './framer.js';
 export type { FramerEvent, FramerOptions } from './framer.js';

@@ -3,6 +3,7 @@ import { createLanApp } from '../../../src/ingress/http/index.js';
 import { createPipeline, PASS_THROUGH_STAGES } from '../../../src/pipeline/index.js';
 import { memoryStore } from '../../helpers/memory-store.js';
 import { testConfig } from '../../helpers/config.js';
+import { QuotaExceededError } from '../../../src/fhir/index.js';
 
 function setup(opts: Parameters<typeof memoryStore>[0] = {}, maxBodyBytes = 64 * 1024) {
   const config = testConfig();
@@ -90,10 +91,10 @@ t.test('at the queue quota the answer is 503 with Retry-After', async (t) => {
   t.equal(res.status, 503);
   t.equal(res.headers.get('retry-after'), '30');
   t.equal(store.writes.length, 0);
-  const quota = Object.assign(new Error('full'), { name: 'QuotaExceededError' });
-  const racing = setup({ failWith: quota });
+  const racing = setup({ failWith: new QuotaExceededError('the queue is at its disk quota', 12) });
   const res2 = await racing.app.request('/fhir', { method: 'POST', headers: FHIR, body: JSON.stringify(bundle) });
   t.equal(res2.status, 503, 'a quota hit during the commit is a 503 too');
+  t.equal(res2.headers.get('retry-after'), '12', 'with the Retry-After the store asked for');
 });
 
 t.test('an unexpected failure is a 500 OperationOutcome with an error id and no internals', async (t) => {

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { handleFrame, handleOversize, startMllpServer, type MllpAccept, type MllpAcceptInput, type MllpAcceptResult } from '../../../src/ingress/mllp/index.js';
 import { parseHl7 } from '../../../src/hl7v2/index.js';
+import { conflict, quotaExceeded, DuplicateIdempotencyKeyError, QuotaExceededError, type Outcome } from '../../../src/fhir/index.js';
 import { loadHl7, withMshField } from '../../fixtures/hl7v2/load.js';
 import { RawClient } from '../../fixtures/hl7v2/mllp-client.js';
 
@@ -36,14 +37,32 @@ t.test('a stored response that is not ACK text (the HTTP layer\'s JSON) is repla
 });
 
 t.test('pipeline rejections map to AR/AE in original mode and CR/CE in enhanced mode', async (t) => {
-  const reject = (code: 'AR' | 'AE' | 'CR'): MllpAccept => async () => ({ kind: 'rejected', code, reason: 'no room' });
+  const reject = (outcome: Outcome): MllpAccept => async () => ({ kind: 'rejected', outcome });
   const original = bytes(loadHl7('adt-a03-discharge.hl7'));
   const enhanced = bytes(withMshField(loadHl7('adt-a03-discharge.hl7'), 15, 'AL'));
-  t.equal(msa((await handleFrame(original, null, { accept: reject('CR') })).acks[0]).value(1), 'AR');
-  t.equal(msa((await handleFrame(original, null, { accept: reject('AE') })).acks[0]).value(1), 'AE');
-  t.equal(msa((await handleFrame(enhanced, null, { accept: reject('CR') })).acks[0]).value(1), 'CR');
-  t.equal(msa((await handleFrame(enhanced, null, { accept: reject('AE') })).acks[0]).value(1), 'CE');
-  t.equal(msa((await handleFrame(enhanced, null, { accept: reject('CR') })).acks[0]).value(3), 'no room');
+  const full = quotaExceeded(30, 'no room');
+  const bad = conflict('clashes with a held message');
+  t.equal(msa((await handleFrame(original, null, { accept: reject(full) })).acks[0]).value(1), 'AR');
+  t.equal(msa((await handleFrame(original, null, { accept: reject(bad) })).acks[0]).value(1), 'AE');
+  t.equal(msa((await handleFrame(enhanced, null, { accept: reject(full) })).acks[0]).value(1), 'CR');
+  t.equal(msa((await handleFrame(enhanced, null, { accept: reject(bad) })).acks[0]).value(1), 'CE');
+  t.equal(msa((await handleFrame(enhanced, null, { accept: reject(full) })).acks[0]).value(3), 'no room');
+});
+
+t.test('a refusal thrown by the pipeline answers like a returned one; a duplicate key replays the first answer', async (t) => {
+  const original = bytes(loadHl7('adt-a03-discharge.hl7'));
+  const thrown = await handleFrame(original, null, { accept: async () => { throw new QuotaExceededError('the queue is at its disk quota'); } });
+  t.equal(thrown.result, 'rejected');
+  t.equal(msa(thrown.acks[0]).value(1), 'AR');
+  t.match(msa(thrown.acks[0]).value(3), /disk quota/);
+  const dup = await handleFrame(original, null, { accept: async () => { throw new DuplicateIdempotencyKeyError('{"id":"m-9"}'); } });
+  t.equal(dup.result, 'duplicate');
+  t.equal(msa(dup.acks[0]).value(1), 'AA');
+  t.match(msa(dup.acks[0]).value(3), /m-9/);
+  const bug = await handleFrame(original, null, { accept: async () => { throw new TypeError('patient Ali Khan'); } });
+  t.equal(bug.result, 'failed');
+  t.equal(msa(bug.acks[0]).value(1), 'AE');
+  t.notMatch(bug.acks[0], /Ali Khan/, 'an unknown error\'s text never reaches the sender');
 });
 
 t.test('enhanced mode NE/NE stores the message and sends nothing, also on a retransmit', async (t) => {
