@@ -3,8 +3,10 @@
  * as closures. Runs once per load; decide() never parses anything.
  */
 import { ConditionError, compileConditions, covers, neverMatches, type Condition } from './conditions.js';
+import { isLoopbackHost, normalizeHost } from './destinations.js';
 import { canonicalBytes, parsePolicyText, sha256Hex, type ParsedPolicy } from './parse.js';
 import {
+  EMBEDDED_SIMULATOR_KEY,
   PolicyError,
   formatFinding,
   type CompiledPolicy,
@@ -91,6 +93,7 @@ function build(file: PolicyFile, parsed: ParsedPolicy, fileName: string): Built 
       raw: r,
     });
   });
+  checkDestinations(file, at);
   // Shadowed: an earlier rule matches whenever this one does, and either
   // denies (deny overrides, so this rule never changes a decision) or does exactly the same.
   for (const b of rules) {
@@ -110,6 +113,21 @@ function build(file: PolicyFile, parsed: ParsedPolicy, fileName: string): Built 
     }
   }
   return { rules, findings };
+}
+
+/** The pack's destinations: one declaration per name, and the demo key marker only on loopback. */
+function checkDestinations(file: PolicyFile, at: (path: Array<string | number>, code: string, message: string) => void) {
+  const names = new Map<string, number>();
+  (file.destinations ?? []).forEach((d, i) => {
+    if (names.has(d.name)) at(['destinations', i, 'name'], 'duplicate-id', `destination "${d.name}" is declared twice (first as destination ${names.get(d.name)! + 1})`);
+    else names.set(d.name, i);
+    if (d.recipientKey === EMBEDDED_SIMULATOR_KEY) {
+      const off = d.allowedHosts.filter((h) => !isLoopbackHost(h));
+      if (off.length) {
+        at(['destinations', i, 'recipientKey'], 'bad-value', `destination "${d.name}": "${EMBEDDED_SIMULATOR_KEY}" is valid only for loopback hosts, but allowedHosts lists ${off.join(', ')}: name the recipient's key by its sha256 fingerprint`);
+      }
+    }
+  });
 }
 
 /** Every problem in a policy text (YAML, schema, semantics), in file order. */
@@ -145,6 +163,7 @@ export function compilePolicy(text: string, fileName: string): CompiledPolicy {
     formRules: rules.filter((r) => r.phase === 'form'),
     mainRules: rules.filter((r) => r.phase === 'main'),
     sanitizeProfiles: file.sanitizeProfiles ?? {},
+    destinations: (file.destinations ?? []).map((d) => ({ ...d, allowedHosts: d.allowedHosts.map(normalizeHost) })),
     warnings: findings.filter((f) => f.severity === 'warning'),
   };
 }

@@ -6,8 +6,9 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { compilePolicy } from './compile.js';
-import { parseSignature, verifyPolicy } from './sign.js';
-import { PolicyError, type CompiledPolicy } from './types.js';
+import { readPack } from './pack.js';
+import { parseSignature, verifyPack } from './sign.js';
+import { PolicyError, type CompiledPolicy, type RefusalCode } from './types.js';
 
 export interface LoadOptions {
   /** Base64 Ed25519 public keys whose signatures are trusted. */
@@ -38,13 +39,20 @@ export async function resolvePolicyFile(pathOrDir: string): Promise<string> {
   return join(pathOrDir, names[0]);
 }
 
+/**
+ * Load a policy pack: the policy file, compiled, with the profile files it references
+ * (policy.pack). With requireSigned (or trusted keys and a .sig present) the signature must
+ * cover the whole pack: a changed byte in the policy or in any profile refuses it.
+ */
 export async function loadPolicy(pathOrDir: string, opts: LoadOptions = {}): Promise<CompiledPolicy> {
   const file = await resolvePolicyFile(pathOrDir);
+  const name = basename(file);
   let bytes: Buffer;
   try {
     bytes = await readFile(file);
   } catch (err) {
-    throw new PolicyError(`cannot read policy ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new PolicyError(`cannot read policy ${file}: ${code}`, [], 'unreadable', `cannot read policy ${name} (${code})`);
   }
   const trusted = opts.trustedSigners ?? [];
   let sigText: string | undefined;
@@ -53,26 +61,67 @@ export async function loadPolicy(pathOrDir: string, opts: LoadOptions = {}): Pro
   } catch {
     sigText = undefined;
   }
-  let signedBy: string | undefined;
   if (opts.requireSigned && !trusted.length) {
-    throw new PolicyError('policy.requireSigned is on but no trusted signer keys are configured (policy.trustedSigners): refusing every policy');
+    throw new PolicyError(
+      'policy.requireSigned is on but no trusted signer keys are configured (policy.trustedSigners): refusing every policy',
+      [],
+      'no-trusted-signers',
+      'signed policies are required but no trusted signer keys are configured',
+    );
   }
-  if (sigText === undefined) {
-    if (opts.requireSigned) {
-      throw new PolicyError(`policy ${file} is not signed (no ${basename(file)}.sig beside it) and signed policies are required: refusing it. Sign it with "darwaza policy sign --key KEY ${basename(file)}".`);
-    }
-  } else if (opts.requireSigned || trusted.length) {
-    let result;
-    try {
-      result = await verifyPolicy(bytes, parseSignature(sigText), trusted);
-    } catch (err) {
-      throw new PolicyError(`policy ${file}: bad signature file: ${(err as Error).message}`);
-    }
-    if (!result.ok) throw new PolicyError(`policy ${file} is refused: ${result.reason}`);
-    signedBy = result.keyId;
+  if (sigText === undefined && opts.requireSigned) {
+    throw new PolicyError(
+      `policy ${file} is not signed (no ${name}.sig beside it) and signed policies are required: refusing it. Sign it with "darwaza policy sign --key KEY ${name}".`,
+      [],
+      'unsigned',
+      `policy pack ${name} is not signed and signed policies are required`,
+    );
   }
   const policy = compilePolicy(bytes.toString('utf8'), file);
-  return signedBy ? { ...policy, signedBy } : policy;
+  let pack;
+  try {
+    pack = await readPack(file, bytes, policy);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new PolicyError(`cannot read a profile file of policy ${file}: ${code}`, [], 'unreadable', `cannot read a profile file of policy pack ${name} (${code})`);
+  }
+  let signedBy: string | undefined;
+  if (sigText !== undefined && (opts.requireSigned || trusted.length)) {
+    let sig;
+    try {
+      sig = parseSignature(sigText);
+    } catch (err) {
+      throw new PolicyError(`policy ${file}: bad signature file: ${(err as Error).message}`, [], 'bad-signature', `policy pack ${name}: the signature file is not valid`);
+    }
+    const result = await verifyPack(pack, sig, trusted);
+    if (!result.ok) {
+      const code = /changed after it was signed|old format/.test(result.reason) ? 'tampered' : /trusted key/.test(result.reason) ? 'untrusted' : 'bad-signature';
+      throw new PolicyError(`policy ${file} is refused: ${result.reason}`, [], code, `policy pack ${name} refused: ${result.reason}`);
+    }
+    signedBy = result.keyId;
+  }
+  return { ...policy, pack, ...(signedBy ? { signedBy } : {}) };
+}
+
+/** Why a policy was refused, fit for an audit entry: a short code and plain words without file content. */
+export interface PolicyRefusal {
+  code: RefusalCode;
+  reason: string;
+}
+
+/** The PHI-free refusal of an error from loadPolicy (lint findings are reduced to their codes and lines). */
+export function refusalOf(err: unknown): PolicyRefusal {
+  if (err instanceof PolicyError) {
+    if (err.reason) return { code: err.code, reason: err.reason };
+    if (err.findings.length) {
+      const f = err.findings;
+      const files = [...new Set(f.map((x) => basename(x.file)))].join(', ');
+      const where = f.slice(0, 5).map((x) => `${x.code} at line ${x.line}`).join(', ');
+      return { code: 'invalid', reason: `policy ${files} has ${f.length} error${f.length === 1 ? '' : 's'} (${where}${f.length > 5 ? ', …' : ''})` };
+    }
+    return { code: err.code, reason: 'the policy was refused' };
+  }
+  return { code: 'other', reason: 'the policy could not be loaded' };
 }
 
 export interface PolicyWatcher {
@@ -94,21 +143,52 @@ export interface WatchOptions extends LoadOptions {
 
 export const DEFAULT_WATCH_DEBOUNCE_MS = 150;
 
+/** The hash that names a loaded pack: the pack's (policy + profiles) when read from disk. */
+const packHashOf = (p: CompiledPolicy) => p.pack?.sha256 ?? p.sha256;
+
 /**
- * Watch a policy for changes (file events in its directory, and SIGHUP). A new policy
- * replaces the old one only when it loads, compiles and (if required) verifies; otherwise
- * onChange receives the error and the last good policy stays in force.
+ * Watch a policy pack for changes (file events in the policy's folder and in its profiles'
+ * folders, and SIGHUP). A new pack replaces the old one only when it loads, compiles and (if
+ * required) verifies; otherwise onChange receives the error and its PHI-free refusal (for the
+ * audit log), and the last good pack stays in force. A profile change alone is a new pack.
  */
 export function watchPolicy(
   pathOrDir: string,
   opts: WatchOptions,
-  onChange: (next: CompiledPolicy | Error) => void,
+  onChange: (next: CompiledPolicy | Error, refusal?: PolicyRefusal) => void,
 ): PolicyWatcher {
   let current = opts.initial;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<CompiledPolicy | undefined> | undefined;
   let again = false;
+  const watchers = new Map<string, FSWatcher>();
+
+  const schedule = () => {
+    if (stopped) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => void reload(), opts.debounceMs ?? DEFAULT_WATCH_DEBOUNCE_MS);
+  };
+
+  // Watch folders, not files: editors and `mv` replace a file, which a file watch would miss.
+  const watchDir = (dir: string, quiet = false) => {
+    if (stopped || watchers.has(dir)) return;
+    try {
+      const w = watch(dir, { persistent: false }, schedule);
+      w.on('error', () => undefined);
+      watchers.set(dir, w);
+    } catch (err) {
+      // A profile folder that does not exist is already in the pack as "missing"; SIGHUP reloads.
+      if (quiet) return;
+      onChange(
+        new PolicyError(`cannot watch ${dir} for policy changes: ${(err as NodeJS.ErrnoException).code ?? 'error'}`),
+        { code: 'other', reason: `cannot watch a policy pack folder for changes (${(err as NodeJS.ErrnoException).code ?? 'error'})` },
+      );
+    }
+  };
+  const watchProfiles = (p: CompiledPolicy | undefined) => {
+    for (const f of p?.pack?.files ?? []) if (f.role !== 'policy') watchDir(dirname(f.path), true);
+  };
 
   const reload = async (): Promise<CompiledPolicy | undefined> => {
     if (running) {
@@ -121,12 +201,13 @@ export function watchPolicy(
         try {
           const next = await loadPolicy(pathOrDir, opts);
           if (stopped) return current;
-          if (!current || current.sha256 !== next.sha256 || current.signedBy !== next.signedBy) {
+          watchProfiles(next);
+          if (!current || packHashOf(current) !== packHashOf(next) || current.signedBy !== next.signedBy) {
             current = next;
             onChange(next);
           }
         } catch (err) {
-          if (!stopped) onChange(err instanceof Error ? err : new Error(String(err)));
+          if (!stopped) onChange(err instanceof Error ? err : new Error(String(err)), refusalOf(err));
         }
       } while (again && !stopped);
       return current;
@@ -136,14 +217,6 @@ export function watchPolicy(
     return running;
   };
 
-  const schedule = () => {
-    if (stopped) return;
-    clearTimeout(timer);
-    timer = setTimeout(() => void reload(), opts.debounceMs ?? DEFAULT_WATCH_DEBOUNCE_MS);
-  };
-
-  // Watch the directory: editors and `mv` replace the file, which a file watch would miss.
-  let watcher: FSWatcher | undefined;
   void (async () => {
     let dir = pathOrDir;
     try {
@@ -151,13 +224,8 @@ export function watchPolicy(
     } catch {
       dir = dirname(pathOrDir);
     }
-    if (stopped) return;
-    try {
-      watcher = watch(dir, { persistent: false }, schedule);
-      watcher.on('error', () => undefined);
-    } catch (err) {
-      onChange(new PolicyError(`cannot watch ${dir} for policy changes: ${(err as NodeJS.ErrnoException).code ?? 'error'}`));
-    }
+    watchDir(dir);
+    watchProfiles(current);
   })();
   const onHup = () => void reload();
   if (opts.sighup !== false) process.on('SIGHUP', onHup);
@@ -169,7 +237,8 @@ export function watchPolicy(
     stop() {
       stopped = true;
       clearTimeout(timer);
-      watcher?.close();
+      for (const w of watchers.values()) w.close();
+      watchers.clear();
       if (opts.sighup !== false) process.off('SIGHUP', onHup);
     },
   };

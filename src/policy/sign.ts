@@ -1,12 +1,17 @@
 /**
- * Policy signatures: Ed25519, detached, over the canonical policy bytes (UTF-8, no BOM,
+ * Policy signatures: Ed25519, detached. A pack signature (what `darwaza policy sign` writes)
+ * covers the pack manifest (src/policy/pack.ts: the policy file's hash and every profile
+ * file's hash); signPolicy/verifyPolicy sign and check any canonical bytes (UTF-8, no BOM,
  * LF line ends). The signature file FILE.sig is JSON:
- *   { "keyId", "alg": "Ed25519", "signature": base64, "sha256": hex, "publicKey": base64 }
- * publicKey is informative only: trust comes from the verifier's list of trusted keys.
+ *   { "keyId", "alg": "Ed25519", "signature": base64, "sha256": hex, "publicKey": base64,
+ *     "covers": "pack", "files": { "policy": hex, "profile:NAME": hex | "missing" } }
+ * publicKey and files are informative only: trust comes from the verifier's list of trusted
+ * keys, and integrity from the signature over the manifest.
  */
 import { createHash } from 'node:crypto';
 import { getSodium } from '../crypto/sodium.js';
 import { canonicalBytes, sha256Hex } from './parse.js';
+import type { PolicyPack } from './types.js';
 
 export interface PolicySignature {
   keyId: string;
@@ -14,6 +19,10 @@ export interface PolicySignature {
   signature: string;
   sha256: string;
   publicKey: string;
+  /** "pack" when the signature covers the pack manifest; absent for bare policy bytes. */
+  covers?: 'pack';
+  /** Informative: each file's hash when signed (role → sha256 hex or "missing"), to name what changed. */
+  files?: Record<string, string>;
 }
 
 export interface SigningKey {
@@ -116,4 +125,43 @@ export async function verifyPolicy(
       ? `the signature (key ${sig.keyId}) does not verify with any trusted key`
       : `the signature does not verify with the key it names (${sig.keyId}): the policy or the signature was altered`,
   };
+}
+
+const filesOf = (pack: PolicyPack) => Object.fromEntries(pack.files.map((f) => [f.role, f.sha256 ?? 'missing']));
+
+/** Sign a whole pack (policy + profiles): the signature covers the pack manifest. */
+export async function signPack(pack: PolicyPack, key: SigningKey): Promise<PolicySignature> {
+  return { ...(await signPolicy(pack.manifest, key)), covers: 'pack', files: filesOf(pack) };
+}
+
+/** The roles whose file differs from what the signature lists (by its informative file list). */
+function changedFiles(pack: PolicyPack, sig: PolicySignature): string[] {
+  if (!sig.files) return [];
+  const now = filesOf(pack);
+  const roles = new Set([...Object.keys(now), ...Object.keys(sig.files)]);
+  return [...roles].filter((r) => now[r] !== sig.files![r]).sort();
+}
+
+const describeRole = (pack: PolicyPack, role: string) => {
+  const f = pack.files.find((x) => x.role === role);
+  if (role === 'policy') return 'the policy file';
+  const name = role.replace(/^profile:/, '');
+  if (!f) return `profile ${name} (no longer in the pack)`;
+  return f.sha256 ? `profile ${name}` : `profile ${name} (its file is missing)`;
+};
+
+/**
+ * Verify a pack signature. The reason on failure names which file of the pack changed
+ * (from the signature's informative file list) and never quotes file content.
+ */
+export async function verifyPack(pack: PolicyPack, sig: PolicySignature, trustedSigners: string[] = []): Promise<VerifyResult> {
+  if (sig.sha256 !== pack.sha256) {
+    if (sig.covers !== 'pack' && sig.sha256 === pack.files[0].sha256) {
+      return { ok: false, reason: 'the signature covers the policy file alone (the old format), not the pack with its de-identification profiles: sign the pack again with "darwaza policy sign"' };
+    }
+    const changed = changedFiles(pack, sig);
+    const what = changed.length ? `: ${changed.map((r) => describeRole(pack, r)).join(', ')} changed` : '';
+    return { ok: false, reason: `the policy pack was changed after it was signed${what} (its sha256 is ${pack.sha256.slice(0, 16)}…, the signature covers ${sig.sha256.slice(0, 16)}…)` };
+  }
+  return verifyPolicy(pack.manifest, sig, trustedSigners);
 }

@@ -72,8 +72,63 @@ export interface PolicyFile {
   jurisdiction?: string;
   combining: 'deny-overrides';
   default: 'deny';
-  sanitizeProfiles?: Record<string, { deidentifies: boolean; description?: string }>;
+  sanitizeProfiles?: Record<string, SanitizeProfileDecl>;
+  destinations?: PackDestination[];
   rules: PolicyFileRule[];
+}
+
+export interface SanitizeProfileDecl {
+  deidentifies: boolean;
+  description?: string;
+  /** The profile file, relative to the policy file; default ../profiles/NAME.(yaml|yml|json). */
+  file?: string;
+}
+
+/** The marker for the built-in demo receiver, whose key is made on first run (loopback URLs only). */
+export const EMBEDDED_SIMULATOR_KEY = 'embedded-simulator';
+
+/** A destination as the signed pack declares it: the facts every decision rests on. */
+export interface PackDestination {
+  name: string;
+  description?: string;
+  country: string;
+  region?: string;
+  kind: DestinationKind;
+  consentModel: 'opt-in' | 'opt-out';
+  /** URL hosts the config may point this destination at (lower case; IPv6 without brackets). */
+  allowedHosts: string[];
+  /** "sha256:HEX" of the recipient's X25519 public key, or EMBEDDED_SIMULATOR_KEY. */
+  recipientKey: string;
+  /** base64 sha256 of the uplink certificate's SubjectPublicKeyInfo. */
+  spkiPins?: string[];
+}
+
+/** One file of a policy pack, as hashed. */
+export interface PackFile {
+  /** 'policy' or 'profile:NAME'. */
+  role: string;
+  /** Absolute path. */
+  path: string;
+  /** sha256 (hex) of the canonical bytes; null when the file is missing. */
+  sha256: string | null;
+}
+
+/**
+ * A policy pack on disk: the policy file and the profile files it references, hashed as
+ * one manifest (see docs/policy.md, "The pack and its hash").
+ */
+export interface PolicyPack {
+  /** sha256 (hex) of the manifest: what `darwaza policy sign` signs. */
+  sha256: string;
+  /** sha256 (hex) over the profile lines of the manifest only (names, files, hashes). */
+  profilesSha256: string;
+  /** The manifest text (canonical, LF line ends). */
+  manifest: string;
+  files: PackFile[];
+  /** Profile name → its text as hashed; absent when the file is missing (decisions naming it fail closed). */
+  profiles: Record<string, { file: string; sha256: string; text: string }>;
+  /** Profile names the policy declares whose file is missing. */
+  missingProfiles: string[];
 }
 
 /** The destination facts a rule may look at (a full config Destination fits). */
@@ -156,10 +211,14 @@ export interface CompiledPolicy {
   rules: CompiledRule[];
   formRules: CompiledRule[];
   mainRules: CompiledRule[];
-  sanitizeProfiles: Record<string, { deidentifies: boolean; description?: string }>;
+  sanitizeProfiles: Record<string, SanitizeProfileDecl>;
+  /** The destinations the policy declares (empty for a policy without a destinations section). */
+  destinations: PackDestination[];
+  /** Set by loadPolicy: the pack (policy + profile files) read from disk, its hash and profile texts. */
+  pack?: PolicyPack;
   /** Warnings found while compiling (errors throw). */
   warnings: LintFinding[];
-  /** Set when loaded with signature checking. */
+  /** Set when loaded with signature checking: the key id that signed the whole pack. */
   signedBy?: string;
 }
 
@@ -190,11 +249,17 @@ export type Decision = PolicyDecision & {
   destinationFacts: string;
 };
 
+/** Why a policy was refused, in short machine form (no file content, so no PHI). */
+export type RefusalCode = 'unreadable' | 'invalid' | 'unsigned' | 'bad-signature' | 'tampered' | 'untrusted' | 'no-trusted-signers' | 'other';
+
 export class PolicyError extends Error {
   override name = 'PolicyError';
   constructor(
     message: string,
     readonly findings: LintFinding[] = [],
+    readonly code: RefusalCode = findings.length ? 'invalid' : 'other',
+    /** The same refusal in plain words without file content or paths (for audit entries). */
+    readonly reason?: string,
   ) {
     super(message);
   }

@@ -1,12 +1,28 @@
 import t from 'tap';
 import { readFileSync, writeFileSync, copyFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateSigningKey, loadPolicy, signPolicy, verifyPolicy, PolicyError } from '../../src/policy/index.js';
+import { generateSigningKey, loadPolicy, signPack, signPolicy, verifyPolicy, PolicyError, type SigningKey } from '../../src/policy/index.js';
 import { command } from '../../src/cli/commands/policy.js';
 import type { CliIo } from '../../src/cli/command.js';
 import { captureIo } from '../helpers/cli.js';
 
 const PK = readFileSync('policies/pk/pk.policy.yaml', 'utf8');
+
+// A signature covers the whole pack (the policy and the profile files it references), so
+// the tests lay out the shipped pack as it ships: pk/pk.policy.yaml beside profiles/.
+const packFiles = (policy = PK) => ({
+  pk: { 'pk.policy.yaml': policy },
+  profiles: {
+    'pk-research.yaml': readFileSync('policies/profiles/pk-research.yaml', 'utf8'),
+    'safe-harbor.json': readFileSync('policies/profiles/safe-harbor.json', 'utf8'),
+  },
+});
+
+/** Sign the pack of a policy file the way `darwaza policy sign` does. */
+async function signFile(file: string, key: SigningKey) {
+  const { pack } = await loadPolicy(file);
+  writeFileSync(`${file}.sig`, JSON.stringify(await signPack(pack!, key)));
+}
 
 function capture(cwd: string): CliIo & { lines: string[]; errs: string[] } {
   const c = captureIo({ cwd });
@@ -24,41 +40,43 @@ async function refused(p: Promise<unknown>): Promise<string> {
 }
 
 t.test('keygen, sign and verify round trip through the CLI', async (t) => {
-  const dir = t.testdir({ 'pk.policy.yaml': PK });
+  const dir = t.testdir(packFiles());
   const io = capture(dir);
   t.equal(await command.run(['policy', 'keygen'].slice(1).concat(['--out', 'keys']), io), 0, io.errs.join('\n'));
   t.equal(statSync(join(dir, 'keys', 'policy-signing.key')).mode & 0o777, 0o600, 'the secret key is private');
   t.equal(await command.run(['keygen', '--out', 'keys'], capture(dir)), 1, 'keygen never overwrites a key');
   const sign = capture(dir);
-  t.equal(await command.run(['sign', '--key', 'keys/policy-signing.key', 'pk.policy.yaml'], sign), 0, sign.errs.join('\n'));
-  const sig = JSON.parse(readFileSync(join(dir, 'pk.policy.yaml.sig'), 'utf8'));
-  t.match(sig, { alg: 'Ed25519', keyId: /^[0-9a-f]{16}$/, sha256: /^[0-9a-f]{64}$/, signature: /^[A-Za-z0-9+/]+=*$/ });
+  t.equal(await command.run(['sign', '--key', 'keys/policy-signing.key', 'pk/pk.policy.yaml'], sign), 0, sign.errs.join('\n'));
+  const sig = JSON.parse(readFileSync(join(dir, 'pk', 'pk.policy.yaml.sig'), 'utf8'));
+  t.match(sig, { alg: 'Ed25519', keyId: /^[0-9a-f]{16}$/, sha256: /^[0-9a-f]{64}$/, signature: /^[A-Za-z0-9+/]+=*$/, covers: 'pack' });
   const verify = capture(dir);
-  t.equal(await command.run(['verify', '--trusted', 'keys/policy-signing.pub', 'pk.policy.yaml'], verify), 0);
-  t.match(verify.lines[0], /^verified: pk\.policy\.yaml .* \(a trusted key\)$/);
+  t.equal(await command.run(['verify', '--trusted', 'keys/policy-signing.pub', 'pk/pk.policy.yaml'], verify), 0);
+  t.match(verify.lines[0], /^verified: pk\/pk\.policy\.yaml .* \(a trusted key\)$/);
   const pub = readFileSync(join(dir, 'keys', 'policy-signing.pub'), 'utf8').trim();
-  const p = await loadPolicy(join(dir, 'pk.policy.yaml'), { requireSigned: true, trustedSigners: [pub] });
+  const p = await loadPolicy(join(dir, 'pk', 'pk.policy.yaml'), { requireSigned: true, trustedSigners: [pub] });
   t.equal(p.signedBy, sig.keyId);
-  t.equal(p.sha256, sig.sha256, 'the signature covers exactly the hashed policy');
+  t.equal(p.pack?.sha256, sig.sha256, 'the signature covers exactly the hashed pack');
+  t.same(Object.keys(sig.files), ['policy', 'profile:pk-research', 'profile:safe-harbor'], 'and lists the files it covers');
 });
 
 t.test('one flipped byte is refused by verify and by loadPolicy', async (t) => {
   const key = await generateSigningKey();
-  const dir = t.testdir({ 'pk.policy.yaml': PK });
-  const file = join(dir, 'pk.policy.yaml');
-  writeFileSync(`${file}.sig`, JSON.stringify(await signPolicy(PK, key)));
+  const dir = t.testdir(packFiles());
+  const file = join(dir, 'pk', 'pk.policy.yaml');
+  await signFile(file, key);
   const bytes = Buffer.from(PK);
   const at = bytes.indexOf('only to destinations in Pakistan');
   bytes[at] ^= 0x01;
   writeFileSync(file, bytes);
   const io = capture(dir);
-  t.equal(await command.run(['verify', '--trusted', key.publicKey, 'pk.policy.yaml'], io), 1);
+  t.equal(await command.run(['verify', '--trusted', key.publicKey, 'pk/pk.policy.yaml'], io), 1);
   t.match(io.lines[0], /NOT VERIFIED: .*changed after it was signed/);
   const msg = await refused(loadPolicy(file, { requireSigned: true, trustedSigners: [key.publicKey] }));
-  t.match(msg, /is refused: the policy was changed after it was signed/);
+  t.match(msg, /is refused: the policy pack was changed after it was signed: the policy file changed/);
   // A flipped byte in the signature itself (the policy unchanged) fails too.
   writeFileSync(file, PK);
-  const sig = await signPolicy(PK, key);
+  await signFile(file, key);
+  const sig = JSON.parse(readFileSync(`${file}.sig`, 'utf8'));
   const s = Buffer.from(sig.signature, 'base64');
   s[5] ^= 0x80;
   writeFileSync(`${file}.sig`, JSON.stringify({ ...sig, signature: s.toString('base64') }));
@@ -68,14 +86,15 @@ t.test('one flipped byte is refused by verify and by loadPolicy', async (t) => {
 t.test('requireSigned refuses an unsigned policy, and a signature by an untrusted key, with clear messages', async (t) => {
   const trusted = await generateSigningKey();
   const stranger = await generateSigningKey();
-  const dir = t.testdir({ 'pk.policy.yaml': PK });
+  const top = t.testdir(packFiles());
+  const dir = join(top, 'pk');
   const file = join(dir, 'pk.policy.yaml');
   t.match(
     await refused(loadPolicy(dir, { requireSigned: true, trustedSigners: [trusted.publicKey] })),
     /is not signed \(no pk\.policy\.yaml\.sig beside it\) and signed policies are required: refusing it/,
   );
   t.match(await refused(loadPolicy(dir, { requireSigned: true })), /no trusted signer keys are configured/);
-  writeFileSync(`${file}.sig`, JSON.stringify(await signPolicy(PK, stranger)));
+  await signFile(file, stranger);
   t.match(await refused(loadPolicy(dir, { requireSigned: true, trustedSigners: [trusted.publicKey] })), /does not verify with any trusted key/);
   const unchecked = await loadPolicy(dir);
   t.equal(unchecked.signedBy, undefined, 'without requireSigned or trusted keys the signature is not consulted');

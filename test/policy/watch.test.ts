@@ -1,10 +1,16 @@
 import t from 'tap';
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateSigningKey, loadPolicy, signPolicy, watchPolicy, type CompiledPolicy } from '../../src/policy/index.js';
+import { generateSigningKey, loadPolicy, signPack, watchPolicy, type CompiledPolicy, type SigningKey } from '../../src/policy/index.js';
 
 const PK = readFileSync('policies/pk/pk.policy.yaml', 'utf8');
 const v2 = PK.replace('version: "2026.11.1"', 'version: "2026.11.2"');
+
+/** Sign the pack of a policy file (the policy and its profile files) as `darwaza policy sign` does. */
+async function signFile(file: string, key: SigningKey) {
+  const { pack } = await loadPolicy(file);
+  writeFileSync(`${file}.sig`, JSON.stringify(await signPack(pack!, key)));
+}
 
 t.test('reload switches to a good new policy and keeps the last good one after a bad file', async (t) => {
   const dir = t.testdir({ 'pk.policy.yaml': PK });
@@ -30,7 +36,7 @@ t.test('with signatures required, an unsigned new file is refused and the signed
   const key = await generateSigningKey();
   const dir = t.testdir({ 'pk.policy.yaml': PK });
   const file = join(dir, 'pk.policy.yaml');
-  writeFileSync(`${file}.sig`, JSON.stringify(await signPolicy(PK, key)));
+  await signFile(file, key);
   const opts = { requireSigned: true, trustedSigners: [key.publicKey] };
   const initial = await loadPolicy(dir, opts);
   const seen: Array<CompiledPolicy | Error> = [];
@@ -40,7 +46,7 @@ t.test('with signatures required, an unsigned new file is refused and the signed
   await w.reload();
   t.equal(w.current()?.version, '2026.11.1');
   t.match((seen[0] as Error).message, /changed after it was signed/);
-  writeFileSync(`${file}.sig`, JSON.stringify(await signPolicy(v2, key)));
+  await signFile(file, key);
   await w.reload();
   t.equal(w.current()?.version, '2026.11.2');
   t.equal(w.current()?.signedBy, key.keyId);

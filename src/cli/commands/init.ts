@@ -17,12 +17,14 @@ export interface InitResult {
 }
 
 /** The work of init, callable from `start` on first run. */
-export async function initFolder(dir: string): Promise<InitResult> {
+export async function initFolder(dir: string, opts: { production?: boolean } = {}): Promise<InitResult> {
   const created: string[] = [];
   mkdirSync(dir, { recursive: true });
   const configFile = join(dir, 'gateway.config.json');
   if (!existsSync(configFile)) {
-    writeFileSync(configFile, JSON.stringify(DEMO_CONFIG, null, 2) + '\n', { mode: 0o644, flag: 'wx' });
+    // Production refuses any policy pack not signed by a key listed under policy.trustedSigners.
+    const config = opts.production ? { ...DEMO_CONFIG, policy: { ...DEMO_CONFIG.policy, requireSigned: true } } : DEMO_CONFIG;
+    writeFileSync(configFile, JSON.stringify(config, null, 2) + '\n', { mode: 0o644, flag: 'wx' });
     created.push('gateway.config.json');
   }
   for (const [rel, text] of Object.entries(embeddedAssets())) {
@@ -60,11 +62,13 @@ Makes, where missing (never overwriting anything):
                             demo recipient keys (files 0600, folder 0700)
 
 Options:
-  --dir DIR   the folder to initialise (default: the current folder)`,
+  --dir DIR       the folder to initialise (default: the current folder)
+  --production    write policy.requireSigned: true: the gateway then refuses any policy pack
+                  not signed by a key listed under policy.trustedSigners`,
   async run(args, io) {
-    const { values } = parseFlags(args, { dir: { type: 'string' } }, false);
+    const { values } = parseFlags(args, { dir: { type: 'string' }, production: { type: 'boolean' } }, false);
     const dir = resolve(io.cwd, values.dir ?? '.');
-    const result = await initFolder(dir);
+    const result = await initFolder(dir, { production: values.production === true });
     if (result.created.length === 0) io.out(`darwaza init: ${dir} already has everything; nothing changed`);
     else {
       io.out(`darwaza init: initialised ${dir}`);
@@ -74,6 +78,9 @@ Options:
       }
       const policyFiles = result.created.filter((c) => c.startsWith('policies/') || c.startsWith('schemas/')).length;
       if (policyFiles) io.out(`  created ${policyFiles} policy, profile and schema files`);
+    }
+    if (values.production && result.created.includes('gateway.config.json')) {
+      io.out('  policy.requireSigned is true: add your policy-signing public key to policy.trustedSigners and sign the pack (darwaza policy sign)');
     }
     return EXIT.ok;
   },

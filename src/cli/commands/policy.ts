@@ -18,8 +18,8 @@ import {
   parseSignature,
   parseSigningKey,
   runPolicyTests,
-  signPolicy,
-  verifyPolicy,
+  signPack,
+  verifyPack,
   type PolicyDestination,
 } from '../../policy/index.js';
 import { EXIT, UsageError, parseFlags, type CliIo, type Command } from '../command.js';
@@ -34,9 +34,10 @@ Commands:
   explain --message FILE --destination NAME [--purpose P] [--source S] [--now ISO]
           [--config gateway.config.json | --destinations FILE.json] [--policy PATH] [--json]
                                    show, in plain words, how the policy decides this message
-  sign --key KEYFILE FILE          sign a policy file (writes FILE.sig, Ed25519, detached)
+  sign --key KEYFILE FILE          sign a policy pack: the policy file and the profile files it
+                                   references (writes FILE.sig, Ed25519, detached)
   verify [--trusted PUBKEY]... FILE
-                                   check FILE.sig; PUBKEY is base64 or a .pub file
+                                   check FILE.sig against the pack; PUBKEY is base64 or a .pub file
   keygen --out DIR                 make a policy-signing key pair (DIR/policy-signing.key, .pub);
                                    keep the .key file off the gateway and out of the repository
 
@@ -201,9 +202,14 @@ async function sign(args: string[], io: CliIo): Promise<number> {
     io.err('refusing to sign a policy with errors');
     return EXIT.failed;
   }
-  const sig = await signPolicy(text, key);
+  const { pack } = await loadPolicy(abs(io, file));
+  if (pack!.missingProfiles.length) {
+    io.err(`refusing to sign a pack whose profile files are missing: ${pack!.missingProfiles.join(', ')}`);
+    return EXIT.failed;
+  }
+  const sig = await signPack(pack!, key);
   await writeFile(abs(io, `${file}.sig`), JSON.stringify(sig, null, 2) + '\n');
-  io.out(`signed ${file} (sha256 ${sig.sha256}) with key ${sig.keyId}; wrote ${file}.sig`);
+  io.out(`signed the pack of ${file} (${pack!.files.length} files, pack sha256 ${sig.sha256}) with key ${sig.keyId}; wrote ${file}.sig`);
   return EXIT.ok;
 }
 
@@ -215,9 +221,7 @@ async function verify(args: string[], io: CliIo): Promise<number> {
   for (const t of values.trusted ?? []) {
     trusted.push(existsSync(abs(io, t)) ? (await readText(io, t)).trim() : t);
   }
-  const bytes = await readFile(abs(io, file)).catch(() => {
-    throw new InputError(`cannot read ${file}`);
-  });
+  if (!existsSync(abs(io, file))) throw new InputError(`cannot read ${file}`);
   if (!existsSync(abs(io, `${file}.sig`))) {
     io.out(`${file} is not signed (no ${file}.sig)`);
     return EXIT.failed;
@@ -229,13 +233,14 @@ async function verify(args: string[], io: CliIo): Promise<number> {
     io.out(`${file}.sig is not a valid signature file: ${(err as Error).message}`);
     return EXIT.failed;
   }
-  const result = await verifyPolicy(bytes, sig, trusted);
+  const { pack } = await loadPolicy(abs(io, file));
+  const result = await verifyPack(pack!, sig, trusted);
   if (!result.ok) {
     io.out(`NOT VERIFIED: ${file}: ${result.reason}`);
     return EXIT.failed;
   }
   io.out(
-    `verified: ${file} (sha256 ${result.sha256}) signed by key ${result.keyId}${result.trusted ? ' (a trusted key)' : ' — not checked against a trusted key: pass --trusted PUBKEY'}`,
+    `verified: ${file} (pack sha256 ${result.sha256}) signed by key ${result.keyId}${result.trusted ? ' (a trusted key)' : ' — not checked against a trusted key: pass --trusted PUBKEY'}`,
   );
   return EXIT.ok;
 }
