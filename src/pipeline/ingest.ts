@@ -230,7 +230,7 @@ export function createPipeline(opts: PipelineOptions) {
     const isTransaction = resource.resourceType === 'Bundle' && resource.type === 'transaction';
     const entryDenials = isTransaction ? transactionDenials(req, resource, now, candidates) : new Map<string, OperationOutcomeIssue[]>();
     if (isTransaction && candidates.every((n) => entryDenials.has(n))) {
-      // Nowhere may the whole transaction go: reject it (req. 14), naming each entry and rule.
+      // Nowhere may the whole transaction go: reject it, naming each entry and rule.
       throw new OperationOutcomeError({ status: 422, outcome: outcomeOf([...entryDenials.values()].flat()) });
     }
     const prepared = candidates.map((name) => {
@@ -245,7 +245,7 @@ export function createPipeline(opts: PipelineOptions) {
   }
 
   /**
-   * A transaction is all or nothing per destination (req. 14): an entry the policy
+   * A transaction is all or nothing per destination: an entry the policy
    * denies for a destination keeps the whole bundle from that destination.
    */
   function transactionDenials(req: IngestRequest, bundle: FhirResource, now: Date, candidates: string[]): Map<string, OperationOutcomeIssue[]> {
@@ -349,7 +349,7 @@ export function createPipeline(opts: PipelineOptions) {
     }
   }
 
-  /** A batch is judged entry by entry (req. 14): each entry becomes its own message. */
+  /** A batch is judged entry by entry: each entry becomes its own message. */
   async function ingestBatch(req: IngestRequest, bundle: FhirResource, now: Date): Promise<IngestResult> {
     const entries = (bundle.entry as { resource: FhirResource }[] | undefined) ?? [];
     const batchId = newId();

@@ -1,7 +1,8 @@
 /**
  * The stages a message passes per destination, as injected functions. The gateway's
  * composition root (src/gateway) plugs in the real ones; tests and the spine can use
- * PASS_THROUGH_STAGES. Every stage is a pure decision or transformation.
+ * PASS_THROUGH_STAGES. Each stage is a decision or a transformation; the state some of
+ * them read (the policy in force, the consent registry, keys) is bound in by the composition root.
  */
 import type { ConsentRequest } from '../consent/index.js';
 import type {
