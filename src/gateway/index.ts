@@ -8,7 +8,6 @@ import { serve, type ServerType } from '@hono/node-server';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { readFileSync } from 'node:fs';
 import { ConfigError, type GatewayConfig } from '../config/index.js';
 import { openDatabase, databaseFile, type Db } from '../store/index.js';
 import { createLogger, describeError, type Logger } from '../log/index.js';
@@ -19,14 +18,11 @@ import { createPipeline, createRecheck, explainMessage, type Pipeline } from '..
 import { QueueStore, Dispatcher, newMessageId } from '../queue/index.js';
 import { createUplink } from '../egress/index.js';
 import { startSimulator } from '../sim/index.js';
-import { loadPolicy } from '../policy/index.js';
-import { ConsentRegistry, consentHandlers } from '../consent/index.js';
-import { getSodium, loadOrCreateKeyStore, openAtRestCipher, kekSourceFromConfig, createReceiver } from '../crypto/index.js';
-import { AuditLog, recordConfigChange } from '../audit/index.js';
+import { consentHandlers } from '../consent/index.js';
+import { createReceiver } from '../crypto/index.js';
 import { lanTlsOptions, clientName, checkSpkiPin } from '../pki/index.js';
-import { readProfiles, policyProfileProblems, bindProfiles } from './profiles.js';
-import { buildStages } from './stages.js';
-import { policyInForce, startRuntime } from './runtime.js';
+import { loadPolicyAndProfiles, provision } from './provision.js';
+import { startRuntime } from './runtime.js';
 
 export interface GatewayOptions {
   logger?: Logger;
@@ -74,6 +70,8 @@ function notThisRows(payload: Uint8Array, messageId: string, destination: string
   return 'payload tampered with at rest: the stored envelope belongs to another message or destination';
 }
 
+export { loadPolicyAndProfiles, provision, type PolicyAndProfiles, type Provisioned } from './provision.js';
+
 export async function startGateway(config: GatewayConfig, opts: GatewayOptions = {}): Promise<RunningGateway> {
   // Refuse before anything is opened: plain HTTP only when the config says so explicitly.
   if (!config.lan.tls && !config.lan.allowPlainHttp) {
@@ -85,44 +83,11 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const clock = opts.clock ?? (() => new Date());
   const metrics = createMetrics();
 
-  // Policy and de-identification profiles, compiled once; a policy naming a profile no file provides refuses the start.
-  const initialPolicy = await loadPolicy(config.policy.path, { trustedSigners: config.policy.trustedSigners, requireSigned: config.policy.requireSigned });
-  const profileSources = await readProfiles(config.policy.profilesDir, clock);
-  const problems = policyProfileProblems(initialPolicy, profileSources, config.policy.profilesDir);
-  if (problems.length) throw new ConfigError(problems);
-
+  // Policy and profiles first: a policy naming a profile no file provides refuses the start before the store is opened.
+  const loaded = await loadPolicyAndProfiles(config, clock);
   const db = openDatabase(databaseFile(config.dataDir));
   const closers: (() => Promise<void> | void)[] = [];
-
-  await getSodium();
-  const keys = await loadOrCreateKeyStore(config.certsDir);
-  const tokenize = keys.tokenizer();
-  const cipher = await openAtRestCipher(db, { kek: kekSourceFromConfig(config.keys.kek, { certsDir: config.certsDir }), clock });
-  // Tree heads are signed by whichever gateway key is active now, so a rotation reaches them at once.
-  const activeSigner = {
-    get keyId() {
-      return keys.signer().keyId;
-    },
-    get publicKey() {
-      return keys.signer().publicKey;
-    },
-    sign: (bytes: Uint8Array) => keys.signer().sign(bytes),
-  };
-  const audit = AuditLog.open(db, { signer: activeSigner, clock });
-  // Every stored Consent version is audited in the same transaction as its write.
-  const consents = ConsentRegistry.open(db, { tokenize, cipher, clock, timezone: config.timezone, audit });
-  const policy = policyInForce(initialPolicy, { audit, metrics, logger, clock });
-  recordConfigChange(db, audit, configText(config), clock);
-
-  const stages = buildStages({
-    config,
-    policy: policy.current,
-    profiles: bindProfiles(profileSources, config.destinations.map((d) => d.name), (d) => keys.deidKeys(d)),
-    consents,
-    keys,
-    tokenize,
-    logger,
-  });
+  const { keys, cipher, audit, consents, policy, stages } = await provision(config, db, loaded, { logger, metrics, clock });
 
   const store = QueueStore.open(db, {
     quotaBytes: config.limits.queueQuotaBytes,
@@ -148,7 +113,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const recovered = store.recoverInFlight();
   if (recovered) logger.info({ recovered }, 'returned items left in flight by the last run to the queue');
 
-  const runtime = startRuntime({ config, logger, metrics, clock, audit, keys, store, policy, profiles: profileSources });
+  const runtime = startRuntime({ config, logger, metrics, clock, audit, keys, store, policy, profiles: loaded.profiles });
   const recheck = createRecheck({ stages, destinations: config.destinations, timezone: config.timezone, clock });
 
   // A withdrawal stops queued data for the purposes it covered (null = every purpose), but only what
@@ -374,13 +339,4 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       logger.flush?.();
     },
   };
-}
-
-/** The configuration's text as audited: the file as written, else (built in memory) its JSON. */
-function configText(config: GatewayConfig): string {
-  try {
-    return readFileSync(config.file, 'utf8');
-  } catch {
-    return JSON.stringify(config);
-  }
 }
