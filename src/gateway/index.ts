@@ -1,8 +1,7 @@
 /**
- * The composition root: loads the policy and the de-identification profiles (and
- * refuses to start when they disagree), opens the store, loads keys, builds the stages,
- * and starts the listeners (LAN HTTP, MLLP, admin), the dispatcher and the runtime's
- * jobs. Everything that is decided is decided elsewhere; this file wires.
+ * The composition root: provisions the policy, profiles, keys and stages (provision.ts),
+ * opens the queue, and starts the listeners (LAN HTTP, MLLP, admin), the dispatcher and
+ * the runtime's jobs and watchers (runtime.ts). What is decided is decided elsewhere.
  */
 import { serve, type ServerType } from '@hono/node-server';
 import { createServer as createHttpsServer } from 'node:https';
