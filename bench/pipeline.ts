@@ -13,7 +13,7 @@ import { resolveConfig, DEMO_CONFIG } from '../src/config/index.js';
 import { openDatabase } from '../src/store/index.js';
 import { QueueStore } from '../src/queue/index.js';
 import { createPipeline, PASS_THROUGH_STAGES, type Stages } from '../src/pipeline/index.js';
-import { buildStages } from '../src/gateway/stages.js';
+import { loadPolicyAndProfiles, provision } from '../src/gateway/index.js';
 import { createMetrics } from '../src/admin/index.js';
 import { silentLogger } from '../src/log/index.js';
 import type { AuditSink, PayloadCipher } from '../src/model/index.js';
@@ -45,12 +45,13 @@ export async function once(mode: Mode): Promise<number> {
     const { keys } = await import('../src/crypto/index.js').then(async (c) => ({ keys: await c.loadOrCreateKeyStore(config.certsDir) }));
     keys.demoRecipient('national-telemed');
     keys.ensureKekFile();
-    const runtime = await buildStages(config, db, { logger: silentLogger, metrics: createMetrics(), clock: () => new Date() });
+    const clock = () => new Date();
+    const runtime = await provision(config, db, await loadPolicyAndProfiles(config, clock), { logger: silentLogger, metrics: createMetrics(), clock });
     runtime.consents.put(consentFor('bench-p'));
     stages = runtime.stages;
     cipher = runtime.cipher;
     audit = mode === 'full' ? runtime.audit : { append: () => {} };
-    close = () => runtime.close();
+    close = async () => runtime.consents.close();
   }
   const store = QueueStore.open(db, { quotaBytes: config.limits.queueQuotaBytes, cipher, audit });
   const pipeline = createPipeline({ config, store, stages });

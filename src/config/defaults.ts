@@ -3,12 +3,18 @@
  * `darwaza init` writes into an empty folder. One destination, national-telemed (PK,
  * treatment), served by the built-in upstream simulator on loopback.
  */
+/**
+ * The appliance's zone when the config names none: date-only consent periods and HL7 v2
+ * times without an offset are read in it. The one default; every folder takes it from here.
+ */
+export const DEFAULT_TIMEZONE = 'Asia/Karachi';
+
 export const DEMO_CONFIG = {
   $schema: './schemas/gateway.config.schema.json',
   organization: 'demo-hospital',
   dataDir: './data',
   certsDir: './certs',
-  timezone: 'Asia/Karachi',
+  timezone: DEFAULT_TIMEZONE,
   defaultPurpose: 'TREAT',
   listen: { lan: '127.0.0.1:8080', admin: '127.0.0.1:9090', mllp: '127.0.0.1:2575' },
   lan: { tls: false, allowPlainHttp: true },

@@ -8,6 +8,7 @@ import { dirname, resolve, isAbsolute } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import { gatewayConfigSchema } from './schema.js';
+import { DEFAULT_TIMEZONE } from './defaults.js';
 import type { GatewayConfig, HostPort } from './types.js';
 
 export class ConfigError extends Error {
@@ -131,7 +132,7 @@ export function resolveConfig(raw: unknown, where: { file: string; text?: string
     organization: c.organization ?? 'demo-hospital',
     dataDir: abs(c.dataDir ?? './data'),
     certsDir: abs(c.certsDir ?? './certs'),
-    timezone: c.timezone ?? 'Asia/Karachi',
+    timezone: c.timezone ?? DEFAULT_TIMEZONE,
     defaultPurpose: c.defaultPurpose ?? 'TREAT',
     listen: {
       lan: hp('listen.lan', c.listen.lan),

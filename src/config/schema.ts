@@ -3,6 +3,8 @@
  * schemas/gateway.config.schema.json is generated from this (`npm run schemas`) and a
  * test keeps the two equal. Every limit is explicit here (DESIGN promise 7).
  */
+import { DEFAULT_TIMEZONE } from './defaults.js';
+
 const hostPort = { type: 'string', pattern: '^[^\\s:]+:\\d{1,5}$', description: 'HOST:PORT, e.g. 127.0.0.1:8080' };
 const purpose = {
   type: 'string',
@@ -22,7 +24,7 @@ export const gatewayConfigSchema = {
     organization: { type: 'string', minLength: 1, default: 'demo-hospital', description: 'this hospital, named in envelopes as the source organisation' },
     dataDir: { type: 'string', minLength: 1, default: './data', description: 'where the SQLite store lives (relative to the config file)' },
     certsDir: { type: 'string', minLength: 1, default: './certs', description: 'keys and certificates made by `darwaza init`' },
-    timezone: { type: 'string', default: 'Asia/Karachi', description: 'zone for date-only consent periods' },
+    timezone: { type: 'string', default: DEFAULT_TIMEZONE, description: 'zone for date-only consent periods' },
     defaultPurpose: { ...purpose, default: 'TREAT', description: 'purpose of use when a request names none' },
     listen: {
       type: 'object',

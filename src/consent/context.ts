@@ -1,9 +1,27 @@
 /**
- * The PHI-free consent context stored with each queued item, and back to a request
- * at send time (the dispatcher's re-check).
+ * The consent question for one message and one destination. consentRequest is the one
+ * builder: the pipeline asks it at arrival and the send-time re-check asks it again from
+ * the stored, PHI-free facts, so both ask the same question.
  */
 import type { Classification, Destination, PurposeOfUse } from '../model/index.js';
 import type { ConsentContext, ConsentRequest } from './types.js';
+
+export interface ConsentRequestInput {
+  classification: Pick<Classification, 'categories' | 'labels' | 'resourceTypes' | 'ageYears'>;
+  destination: Pick<Destination, 'name' | 'organization'> & { consentModel?: 'opt-in' | 'opt-out' };
+  purpose: PurposeOfUse;
+  /** When the data happened (for consent dataPeriod provisions). */
+  dataPeriod?: { start?: string; end?: string };
+  now: Date;
+  /** The appliance's zone for date-only periods (config.timezone). */
+  timezone: string;
+}
+
+/** The consent request for one message and destination, at arrival and at send time alike. */
+export function consentRequest(input: ConsentRequestInput): ConsentRequest {
+  const context = consentContext(input.classification, input.destination, input.purpose, input.dataPeriod ? { dataPeriod: input.dataPeriod } : {});
+  return requestFromContext(context, input.now, defaultForModel(input.destination.consentModel), { timezone: input.timezone });
+}
 
 /** Builds the stored context from what the pipeline knows at arrival. */
 export function consentContext(

@@ -16,9 +16,9 @@ export {
 export type { PatientRefLike, IdentifierLike } from './ids.js';
 export { consentHandlers } from './http.js';
 export type { ConsentHandlers, HandlerResult, SearchQuery } from './http.js';
-export { consentContext, requestFromContext, defaultForModel } from './context.js';
+export { consentRequest, consentContext, requestFromContext, defaultForModel, type ConsentRequestInput } from './context.js';
 export { CATEGORY_CODES, categoryOfCode, categoriesOfLabels } from './labels.js';
-export { DEFAULT_TIMEZONE, parseFhirDateTime, isValidTimezone } from './time.js';
+export { DEFAULT_TIMEZONE, parseFhirDateTime, isValidTimezone, zoneOffsetMinutes } from './time.js';
 export { hmacTokenizer, loadOrCreateTokenKey } from './tokenize.js';
 export {
   CONSENT_STATUSES,

@@ -10,7 +10,9 @@
  * (an end of "10:00:00+05:00" includes 10:00:00.999).
  */
 
-export const DEFAULT_TIMEZONE = 'Asia/Karachi';
+import { DEFAULT_TIMEZONE } from '../config/index.js';
+
+export { DEFAULT_TIMEZONE };
 
 const DATE_TIME =
   /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2}))?)?)?$/;

@@ -1,7 +1,7 @@
 /**
- * The composition root: opens the store, loads keys, policy and profiles, builds the
- * stages, and starts the listeners (LAN HTTP, MLLP, admin), the dispatcher and the
- * scheduled jobs. Everything that is decided is decided elsewhere; this file wires.
+ * The composition root: provisions the policy, profiles, keys and stages (provision.ts),
+ * opens the queue, and starts the listeners (LAN HTTP, MLLP, admin), the dispatcher and
+ * the runtime's jobs and watchers (runtime.ts). What is decided is decided elsewhere.
  */
 import { serve, type ServerType } from '@hono/node-server';
 import { createServer as createHttpsServer } from 'node:https';
@@ -12,12 +12,16 @@ import { openDatabase, databaseFile, type Db } from '../store/index.js';
 import { createLogger, describeError, type Logger } from '../log/index.js';
 import { createMetrics, createAdminApp, type Metrics } from '../admin/index.js';
 import { createLanApp } from '../ingress/http/index.js';
-import { createPipeline, type Pipeline } from '../pipeline/index.js';
+import { startMllpServer, createMllpAccept } from '../ingress/mllp/index.js';
+import { createPipeline, createRecheck, explainMessage, type Pipeline } from '../pipeline/index.js';
 import { QueueStore, Dispatcher, newMessageId } from '../queue/index.js';
 import { createUplink } from '../egress/index.js';
 import { startSimulator } from '../sim/index.js';
-import { scheduleRetention } from '../jobs/retention.js';
-import { buildStages, type StageRuntime } from './stages.js';
+import { consentHandlers } from '../consent/index.js';
+import { createReceiver } from '../crypto/index.js';
+import { lanTlsOptions, clientName, checkSpkiPin } from '../pki/index.js';
+import { loadPolicyAndProfiles, provision } from './provision.js';
+import { startRuntime } from './runtime.js';
 
 export interface GatewayOptions {
   logger?: Logger;
@@ -65,6 +69,8 @@ function notThisRows(payload: Uint8Array, messageId: string, destination: string
   return 'payload tampered with at rest: the stored envelope belongs to another message or destination';
 }
 
+export { loadPolicyAndProfiles, provision, type PolicyAndProfiles, type Provisioned } from './provision.js';
+
 export async function startGateway(config: GatewayConfig, opts: GatewayOptions = {}): Promise<RunningGateway> {
   // Refuse before anything is opened: plain HTTP only when the config says so explicitly.
   if (!config.lan.tls && !config.lan.allowPlainHttp) {
@@ -75,16 +81,17 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const logger = opts.logger ?? createLogger();
   const clock = opts.clock ?? (() => new Date());
   const metrics = createMetrics();
+
+  // Policy and profiles first: a policy naming a profile no file provides refuses the start before the store is opened.
+  const loaded = await loadPolicyAndProfiles(config, clock);
   const db = openDatabase(databaseFile(config.dataDir));
   const closers: (() => Promise<void> | void)[] = [];
-
-  // Stages (policy, consent, de-identification, sealing) and the key material they need.
-  const runtime: StageRuntime = await buildStages(config, db, { logger, metrics, clock });
+  const { keys, cipher, audit, consents, policy, stages } = await provision(config, db, loaded, { logger, metrics, clock });
 
   const store = QueueStore.open(db, {
     quotaBytes: config.limits.queueQuotaBytes,
-    cipher: runtime.cipher,
-    audit: runtime.audit,
+    cipher,
+    audit,
     observer: {
       committed: (n, ms) => {
         metrics.commitBatch.observe(n);
@@ -104,29 +111,49 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   }
   const recovered = store.recoverInFlight();
   if (recovered) logger.info({ recovered }, 'returned items left in flight by the last run to the queue');
-  runtime.onWithdraw((tokens, purpose) => {
-    // Only what the current consents no longer permit: the patient may hold other consents that still
-    // allow a queued message (withdrawing a research consent must not destroy treatment data).
-    // recheck reads only messageId, destination, patientTokens and context.
-    const n = store.withdrawForPatient(tokens, purpose, 'consent withdrawn', (item) => runtime.recheck(item as Parameters<typeof runtime.recheck>[0]).kind === 'ok');
-    // The payloads share their day's data key with other patients, so they cannot be crypto-shredded:
-    // secure_delete zeroed them in the database pages, and this removes the older copies the WAL still held.
-    if (n > 0) {
-      try {
-        db.pragma('wal_checkpoint(TRUNCATE)');
-      } catch (err) {
-        logger.warn({ err: describeError(err) }, 'could not truncate the WAL after a withdrawal');
+
+  const runtime = startRuntime({ config, logger, metrics, clock, audit, keys, store, policy, profiles: loaded.profiles });
+  const recheck = createRecheck({ stages, destinations: config.destinations, timezone: config.timezone, clock });
+
+  // A withdrawal stops queued data for the purposes it covered (null = every purpose), but only what
+  // the current consents no longer permit: the patient may hold other consents that still allow a
+  // queued message (withdrawing a research consent must not destroy treatment data).
+  consents.onWithdraw((tokens, _id, info) => {
+    for (const purpose of info.purposes === null ? [undefined] : info.purposes) {
+      const n = store.withdrawForPatient(tokens, purpose, 'consent withdrawn', (item) => {
+        try {
+          return recheck(item).kind === 'ok';
+        } catch {
+          return false; // a context this gateway cannot read cannot be shown to be still permitted
+        }
+      });
+      // The payloads share their day's data key with other patients, so they cannot be crypto-shredded:
+      // secure_delete zeroed them in the database pages, and this removes the older copies the WAL still held.
+      if (n > 0) {
+        try {
+          db.pragma('wal_checkpoint(TRUNCATE)');
+        } catch (err) {
+          logger.warn({ err: describeError(err) }, 'could not truncate the WAL after a withdrawal');
+        }
       }
     }
-    return n;
   });
 
   let simulator: Awaited<ReturnType<typeof startSimulator>> | undefined;
+  // The demo simulator opens envelopes like a real national service would. Its recipient keys are made
+  // (where missing) whether or not it runs here: a simulator in another process reads the same files.
+  const receiver = await createReceiver({
+    recipientKeys: config.destinations.filter((d) => !d.recipientPublicKey).map((d) => keys.demoRecipient(d.name)),
+    trustedGatewayKeys: () => keys.trustedGatewayKeys(),
+  });
   if (opts.simulator ?? config.simulator.embedded) {
     simulator = await startSimulator({
       host: config.simulator.listen.host,
       port: config.simulator.listen.port,
-      openEnvelope: runtime.simulatorReceiver,
+      openEnvelope: (body) => {
+        const r = receiver.open(body);
+        return r.ok ? { ok: true } : { ok: false, status: r.status, reason: r.reason };
+      },
     });
     logger.info({ url: simulator.url }, 'demo upstream simulator listening');
   }
@@ -135,7 +162,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const pipeline = createPipeline({
     config,
     store,
-    stages: runtime.stages,
+    stages,
     clock,
     // Time-ordered ids keep the message index append-only, so enqueue cost does not grow with the backlog.
     newId: newMessageId,
@@ -145,7 +172,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     observer: { decided: (d, decision) => metrics.decisions.inc({ destination: d, decision }) },
   });
 
-  const uplink = createUplink({ checkServerIdentity: runtime.checkServerIdentity });
+  const uplink = createUplink({ checkServerIdentity: (d, _host, cert) => checkSpkiPin(d, cert) });
   dispatcher = new Dispatcher({
     store,
     destinations: config.destinations,
@@ -154,7 +181,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       if (wrong) return Promise.resolve({ kind: 'dead', status: 0, error: wrong });
       return uplink.deliver(d, item.payload, { idempotencyKey: item.messageId, contentType: item.contentType });
     },
-    recheck: runtime.recheck,
+    recheck,
     pollMs: config.dispatcher.pollMs,
     breaker: { failureThreshold: config.dispatcher.breakerFailures, cooldownMs: config.dispatcher.breakerCooldownMs },
     onError: (err, destination) => logger.error({ err: describeError(err), destination }, 'dispatcher error'),
@@ -162,6 +189,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   dispatcher.start();
 
   // LAN HTTP API.
+  const handlers = consentHandlers(consents);
   const lanApp = createLanApp({
     pipeline,
     messages: store,
@@ -169,10 +197,16 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     defaultPurpose: config.defaultPurpose,
     maxBodyBytes: config.limits.maxBodyBytes,
     shape: { maxDepth: config.limits.maxDepth, maxEntries: config.limits.maxEntries },
-    consent: runtime.consentRoutes,
+    consent: {
+      post: (body) => handlers.post(body),
+      put: (id, body) => handlers.put(id, body),
+      delete: (id) => handlers.delete(id),
+      search: (q) => handlers.search(q),
+      read: (id, version) => handlers.read(id, version),
+    },
     sourceOf: (c) => {
       const socket = (c.env as { incoming?: { socket?: TLSSocket } })?.incoming?.socket;
-      const cn = socket && 'getPeerCertificate' in socket ? runtime.clientName(socket) : undefined;
+      const cn = socket && 'getPeerCertificate' in socket ? clientName(socket) : undefined;
       return cn ?? c.req.header('x-source-system')?.slice(0, 64) ?? 'lan';
     },
     observer: {
@@ -185,7 +219,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     keepAliveTimeout: 5000,
     // How often Node enforces headersTimeout/requestTimeout (its default, 30 s, lets slow clients linger).
     connectionsCheckingInterval: 1000,
-    ...(config.lan.tls ? runtime.lanTlsOptions() : {}),
+    ...(config.lan.tls ? { ...lanTlsOptions(config.certsDir) } : {}),
   };
   if (!config.lan.tls) {
     logger.warn(
@@ -198,20 +232,37 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     ...(config.lan.tls ? { createServer: createHttpsServer } : {}),
   });
   (lanServer as { maxConnections?: number }).maxConnections = config.limits.maxConnections;
-  const tlsReloads: (() => boolean)[] = [];
-  if (config.lan.tls) {
-    const tlsWatch = runtime.watchLanTls(lanServer as never);
-    tlsReloads.push(() => tlsWatch.check());
-    closers.push(() => tlsWatch.stop());
-  }
+  if (config.lan.tls) runtime.watchTls(lanServer as never, 'LAN');
   closers.push(() => new Promise<void>((r) => lanServer.close(() => r())));
 
   // HL7 v2 over MLLP.
   let mllpPort: number | null = null;
   if (config.listen.mllp) {
-    const mllp = await runtime.startMllp(pipeline, store);
+    const mllp = await startMllpServer({
+      host: config.listen.mllp.host,
+      port: config.listen.mllp.port,
+      maxFrameBytes: config.limits.mllpMaxFrameBytes,
+      idleTimeoutMs: config.limits.mllpIdleTimeoutMs,
+      ...(config.lan.tls ? { tls: lanTlsOptions(config.certsDir) } : {}),
+      isOpaqueRouted: (messageType) => config.routes.some((r) => r.opaque && (r.match.messageType ?? []).includes(messageType)),
+      maxConnections: config.limits.mllpMaxConnections,
+      // v2 times without an offset are local times of the appliance's zone.
+      map: { defaultTimezone: config.timezone },
+      observer: (e) => {
+        if (e.kind === 'ack') for (const code of e.codes) metrics.mllpMessages.inc({ ack: code });
+        else if (e.kind === 'internal-error') logger.error({ reason: e.reason }, 'MLLP: a message could not be stored; the sender was told to resend');
+        else if (e.kind === 'garbage' || e.kind === 'oversize') logger.warn({ kind: e.kind, bytes: e.bytes }, 'MLLP: discarded bytes that were not a frame');
+      },
+      accept: createMllpAccept({
+        pipeline,
+        messages: store,
+        defaultPurpose: config.defaultPurpose,
+        onError: (err, messageType) => logger.error({ err: describeError(err), messageType }, 'MLLP: storing a message failed; the sender gets AE and resends'),
+      }),
+    });
     mllpPort = mllp.port;
-    if (mllp.reloadTls) tlsReloads.push(mllp.reloadTls);
+    // Like the HTTPS listener, the MLLP one follows revocations and renewed certificates.
+    if (mllp.setSecureContext) runtime.watchTls({ setSecureContext: mllp.setSecureContext }, 'MLLP');
     closers.push(() => mllp.close());
   }
 
@@ -232,22 +283,22 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       if (!db.open) reasons.push('the store is closed');
       return { ok: reasons.length === 0, reasons };
     },
-    status: () => ({ policy: runtime.policyRef(), queue: store.counts(), destinations: config.destinations.map((d) => d.name) }),
-    explain: (id) => runtime.explainMessage(id, store),
+    status: () => ({ policy: policy.current().ref, queue: store.counts(), destinations: config.destinations.map((d) => d.name) }),
+    explain: (id) => {
+      const m = store.getMessage(id);
+      return m ? explainMessage(m, policy.current(), config.destinations) : undefined;
+    },
     onServerError: (err, errorId) => logger.error({ err: describeError(err), errorId }, 'admin request failed'),
   });
   const adminServer = await listen(adminApp, config.listen.admin.host, config.listen.admin.port);
   closers.push(() => new Promise<void>((r) => adminServer.close(() => r())));
-
-  const retention = scheduleRetention({ store, retentionMs: config.limits.retentionDays * 86_400_000 });
-  closers.push(() => retention.stop());
 
   logger.info(
     {
       lan: `${config.listen.lan.host}:${portOf(lanServer)}`,
       admin: `${config.listen.admin.host}:${portOf(adminServer)}`,
       mllp: mllpPort,
-      policy: runtime.policyRef(),
+      policy: policy.current().ref,
       destinations: config.destinations.map((d) => d.name),
     },
     'darwaza started',
@@ -263,17 +314,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     store,
     pipeline,
     metrics,
-    reload: () => {
-      // SIGHUP: a revocation or renewed certificate reaches the TLS listeners now, not at the next minute's check.
-      for (const check of tlsReloads) {
-        try {
-          check();
-        } catch (err) {
-          logger.error({ err: describeError(err) }, 'could not reload LAN TLS material; keeping the current one');
-        }
-      }
-      return runtime.reload();
-    },
+    reload: () => runtime.reload(),
     async stop() {
       if (stopped) return;
       stopped = true;
@@ -291,6 +332,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       store.flush();
       runtime.beforeClose();
       await runtime.close();
+      consents.close();
       store.close();
       db.close();
       logger.info('darwaza stopped');

@@ -5,6 +5,7 @@
  * (string[][]: component → subcomponents) as Hl7Seg.reps() returns them.
  */
 import { SYSTEMS } from '../model/index.js';
+import { zoneOffsetMinutes } from '../consent/index.js';
 
 export type Comps = string[][];
 
@@ -57,8 +58,25 @@ export function toCodeableConcept(rep: Comps | undefined): CodeableConcept | und
 }
 
 export interface DateOptions {
-  /** Offset used when a v2 time has none (FHIR requires one when a time is given). */
+  /**
+   * Zone used when a v2 time has no offset (FHIR requires one when a time is given): a fixed
+   * offset (+05:00, +0500, Z) or an IANA name (Asia/Karachi), whose offset at that local time is used.
+   */
   defaultTimezone: string;
+}
+
+/** The ±hh:mm (or Z) of `zone` at local wall time y-mo-d hh:mi:ss. */
+function offsetOf(zone: string, wall: { y: number; mo: number; d: number; hh: number; mi: number; ss: number }): string {
+  if (zone === 'Z' || zone === 'UTC' || zone === '+0000') return 'Z';
+  if (/^[+-]\d{2}:\d{2}$/.test(zone)) return zone;
+  if (/^[+-]\d{4}$/.test(zone)) return `${zone.slice(0, 3)}:${zone.slice(3)}`;
+  // A named zone: its offset at this wall time (two passes settle a time next to a DST change).
+  const guess = Date.UTC(wall.y, wall.mo - 1, wall.d, wall.hh, wall.mi, wall.ss);
+  let off = zoneOffsetMinutes(zone, guess);
+  off = zoneOffsetMinutes(zone, guess - off * 60_000);
+  if (off === 0) return 'Z';
+  const abs = Math.abs(off);
+  return `${off < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
 }
 
 /**
@@ -74,8 +92,7 @@ export function toDateTime(v: string, opts: DateOptions): string | undefined {
   if (!mo) return y;
   if (!d) return `${y}-${mo}`;
   if (!hh) return `${y}-${mo}-${d}`;
-  const zone = tz ?? opts.defaultTimezone;
-  const z = zone === '+0000' || zone === 'Z' ? 'Z' : zone.includes(':') ? zone : `${zone.slice(0, 3)}:${zone.slice(3)}`;
+  const z = offsetOf(tz ?? opts.defaultTimezone, { y: +y, mo: +mo, d: +d, hh: +hh, mi: +(mi ?? 0), ss: +(ss ?? 0) });
   return `${y}-${mo}-${d}T${hh}:${mi ?? '00'}:${ss ?? '00'}${frac ?? ''}${z}`;
 }
 

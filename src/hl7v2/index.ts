@@ -25,7 +25,7 @@ export {
   STORED_ACK_SEPARATOR,
 } from './ack.js';
 export type { AckCode, AckOptions, AckOutcome, PlannedAck } from './ack.js';
-export { mapToFhir, isMappedType, MAPPED_MESSAGE_TYPES, DEFAULT_TIMEZONE } from './map.js';
+export { mapToFhir, isMappedType, MAPPED_MESSAGE_TYPES } from './map.js';
 export type { MapOptions, MapResult } from './map.js';
 export { normalizeCnic, codeSystemUri, CODE_SYSTEMS } from './datatypes.js';
 export { sanitizeV2 } from './sanitize.js';

@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { FhirResource } from '../model/index.js';
+import { DEFAULT_TIMEZONE } from '../config/index.js';
 import type { Hl7Seg, ParsedHl7 } from './parse.js';
 import {
   c,
@@ -26,11 +27,10 @@ import {
 
 export const MAPPED_MESSAGE_TYPES = ['ADT^A01', 'ADT^A04', 'ADT^A08', 'ADT^A03', 'ORU^R01'] as const;
 
-export const DEFAULT_TIMEZONE = '+05:00'; // Pakistan Standard Time; configurable
 
 export interface MapOptions extends IdentifierOptions {
   bundleType?: 'collection' | 'message';
-  /** Offset for v2 times that carry none (default +05:00). */
+  /** Zone for v2 times that carry no offset: an IANA name (config.timezone) or ±hh:mm. Default DEFAULT_TIMEZONE. */
   defaultTimezone?: string;
   /** Seed for the deterministic entry ids (default: MSH-3|MSH-4|MSH-10). */
   seed?: string;
@@ -241,7 +241,7 @@ function mapPatient(pid: Hl7Seg, opts: MapOptions, nk1s: Hl7Seg[]): FhirResource
     ...(telecom.length ? { telecom } : {}),
     ...(gender ? { gender } : {}),
     ...(birthDate ? { birthDate } : {}),
-    ...(deathTime ? { deceasedDateTime: toDateTime(deathTime, { defaultTimezone: DEFAULT_TIMEZONE }) } : deathFlag === 'Y' ? { deceasedBoolean: true } : deathFlag === 'N' ? { deceasedBoolean: false } : {}),
+    ...(deathTime ? { deceasedDateTime: toDateTime(deathTime, { defaultTimezone: opts.defaultTimezone ?? DEFAULT_TIMEZONE }) } : deathFlag === 'Y' ? { deceasedBoolean: true } : deathFlag === 'N' ? { deceasedBoolean: false } : {}),
     ...(address.length ? { address } : {}),
     ...(maritalStatus ? { maritalStatus } : {}),
     ...(contact.length ? { contact } : {}),

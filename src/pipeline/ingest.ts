@@ -18,8 +18,10 @@ import type {
 } from '../model/index.js';
 import type { DestinationConfig, GatewayConfig } from '../config/index.js';
 import { DuplicateIdempotencyKeyError, OperationOutcomeError, unprocessable, unprocessableAll, outcomeOf, type OperationOutcomeIssue } from '../fhir/index.js';
+import { consentRequest } from '../consent/index.js';
 import { route } from './route.js';
 import type { Stages } from './stages.js';
+import { factsOf, itemContextOf } from './context.js';
 
 /** What the pipeline needs from the queue store (src/queue's QueueStore satisfies it). */
 export interface MessageStore {
@@ -70,17 +72,6 @@ export type IngestResult =
   /** A retry of an accepted request: `stored` is what the first answer stored (JSON answer or ACK text). */
   | { kind: 'duplicate'; stored: string };
 
-/** Send-time context kept with each queue item: no PHI, enough to re-decide. */
-export interface ItemContext {
-  v: 1;
-  purpose: PurposeOfUse;
-  source: string;
-  classification: Omit<Classification, 'patient'>;
-  consentRequired: boolean;
-  policySha256: string;
-  dataPeriod?: { start?: string; end?: string };
-}
-
 export interface PipelineOptions {
   config: GatewayConfig;
   store: MessageStore;
@@ -93,28 +84,6 @@ export interface PipelineOptions {
 }
 
 const dayScope = (iso: string) => `d:${iso.slice(0, 10)}`;
-
-/** What the policy saw, without the patient: categories, labels, types, identifiable, age (90+ capped). */
-export interface DecisionFacts {
-  categories: Classification['categories'];
-  labels: Coding[];
-  resourceTypes: string[];
-  identifiable: boolean;
-  ageYears: number | null;
-}
-
-export const factsOf = (c: Classification): DecisionFacts => ({
-  categories: c.categories,
-  labels: c.labels.map((l) => ({ system: l.system, code: l.code })),
-  resourceTypes: c.resourceTypes,
-  identifiable: c.identifiable,
-  ageYears: c.ageYears === null ? null : Math.min(c.ageYears, 90),
-});
-
-const withoutPatient = (c: Classification): Omit<Classification, 'patient'> => {
-  const { patient: _p, ...rest } = c;
-  return rest;
-};
 
 export function createPipeline(opts: PipelineOptions) {
   const { config, store, stages } = opts;
@@ -160,18 +129,15 @@ export function createPipeline(opts: PipelineOptions) {
     let consentOut: DestinationOutcome['consent'];
     const needsConsent = obligations.some((o) => o.kind === 'require-consent');
     if (needsConsent) {
-      const c = stages.checkConsent({
-        patientTokens,
-        ...(msg.dataPeriod ? { dataPeriod: msg.dataPeriod } : {}),
-        actor: { destination: name, organization: destination.organization },
+      const request = consentRequest({
+        classification: cls,
+        destination,
         purpose: msg.purpose,
-        categories: cls.categories,
-        labels: cls.labels,
-        resourceTypes: cls.resourceTypes,
-        ageYears: cls.ageYears,
+        ...(msg.dataPeriod ? { dataPeriod: msg.dataPeriod } : {}),
         now: msg.now,
-        defaultWhenNone: destination.consentModel === 'opt-out' ? 'permit' : 'deny',
+        timezone: config.timezone,
       });
+      const c = stages.checkConsent({ patientTokens, request });
       consentOut = { id: c.consentId, version: c.consentVersion, effect: c.effect };
       if (c.effect === 'deny') return denied(c.reasons.map((r) => r.text), consentOut);
       obligations.push(...c.obligations);
@@ -211,15 +177,14 @@ export function createPipeline(opts: PipelineOptions) {
       payloadType,
       sealRequired,
     });
-    const context: ItemContext = {
-      v: 1,
+    const context = itemContextOf({
       purpose: msg.purpose,
       source: msg.source,
-      classification: withoutPatient(cls),
+      classification: cls,
       consentRequired: needsConsent,
       policySha256: decision.policy.sha256,
       ...(msg.dataPeriod ? { dataPeriod: msg.dataPeriod } : {}),
-    };
+    });
     const reasons = decision.reasons.map((r) => r.text);
     if (consentOut) reasons.push(`consent ${consentOut.id ?? '(default)'} permits`);
     return {
@@ -265,7 +230,7 @@ export function createPipeline(opts: PipelineOptions) {
     const isTransaction = resource.resourceType === 'Bundle' && resource.type === 'transaction';
     const entryDenials = isTransaction ? transactionDenials(req, resource, now, candidates) : new Map<string, OperationOutcomeIssue[]>();
     if (isTransaction && candidates.every((n) => entryDenials.has(n))) {
-      // Nowhere may the whole transaction go: reject it (req. 14), naming each entry and rule.
+      // Nowhere may the whole transaction go: reject it, naming each entry and rule.
       throw new OperationOutcomeError(unprocessableAll([...entryDenials.values()].flat()));
     }
     const prepared = candidates.map((name) => {
@@ -280,7 +245,7 @@ export function createPipeline(opts: PipelineOptions) {
   }
 
   /**
-   * A transaction is all or nothing per destination (req. 14): an entry the policy
+   * A transaction is all or nothing per destination: an entry the policy
    * denies for a destination keeps the whole bundle from that destination.
    */
   function transactionDenials(req: IngestRequest, bundle: FhirResource, now: Date, candidates: string[]): Map<string, OperationOutcomeIssue[]> {
@@ -383,7 +348,7 @@ export function createPipeline(opts: PipelineOptions) {
     }
   }
 
-  /** A batch is judged entry by entry (req. 14): each entry becomes its own message. */
+  /** A batch is judged entry by entry: each entry becomes its own message. */
   async function ingestBatch(req: IngestRequest, bundle: FhirResource, now: Date): Promise<IngestResult> {
     const entries = (bundle.entry as { resource: FhirResource }[] | undefined) ?? [];
     const batchId = newId();

@@ -1,11 +1,12 @@
 /**
  * The stages a message passes per destination, as injected functions. The gateway's
  * composition root (src/gateway) plugs in the real ones; tests and the spine can use
- * PASS_THROUGH_STAGES. Every stage is a pure decision or transformation.
+ * PASS_THROUGH_STAGES. Each stage is a decision or a transformation; the state some of
+ * them read (the policy in force, the consent registry, keys) is bound in by the composition root.
  */
+import type { ConsentRequest } from '../consent/index.js';
 import type {
   AuditEvent,
-  Category,
   Classification,
   Coding,
   ConsentDecision,
@@ -24,18 +25,10 @@ export interface PolicyInput {
   now: Date;
 }
 
+/** One consent question: the patient's tokens and the request consentRequest built. */
 export interface ConsentCheck {
   patientTokens: string[];
-  /** When the data happened (for consent dataPeriod provisions). */
-  dataPeriod?: { start?: string; end?: string };
-  actor: { destination: string; organization?: string };
-  purpose: PurposeOfUse;
-  categories: Category[];
-  labels: Coding[];
-  resourceTypes: string[];
-  ageYears: number | null;
-  now: Date;
-  defaultWhenNone: 'deny' | 'permit';
+  request: ConsentRequest;
 }
 
 export interface SealInput {

@@ -36,3 +36,4 @@ export {
   type UplinkTlsConfig,
 } from './tls.js';
 export { PkiError, PKI_FILES } from './files.js';
+export { checkSpkiPin, type PinnedDestination } from './pin.js';

@@ -23,4 +23,5 @@ export { diff, formatDiff, type DiffLine } from './diff.js';
 export { PATTERNS } from './freetext.js';
 export { METHODS, type Method, type ProfileSpec, type RuleSpec, type FreeTextSpec } from './profile.js';
 export { PROFILE_POLICY_PREFIX } from './provenance.js';
+export { labelDeidentified, withProvenance, deidentifiedForm } from './label.js';
 export type { KeyMaterial } from './algorithms.js';

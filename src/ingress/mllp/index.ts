@@ -15,3 +15,4 @@ export { handleFrame, handleOversize, handleUnexpected, ackOutcomeOf, DEFAULT_SU
 export type { MllpAccept, MllpAcceptInput, MllpAcceptResult, HandleDeps, HandledFrame, FrameResult } from './handle.js';
 export { MllpFramer, frame, MLLP } from './framer.js';
 export type { FramerEvent, FramerOptions } from './framer.js';
+export { createMllpAccept, type MllpAcceptOptions } from './accept.js';

@@ -1,0 +1,187 @@
+/**
+ * Jobs, watchers and timers in one place: the policy file watcher, TLS reloads, signed
+ * tree heads, signing-key rotation, retention, the ATNA feed and the certificate-expiry
+ * timer. Each is started here, reloaded here on SIGHUP, and stopped here.
+ */
+import type { GatewayConfig } from '../config/index.js';
+import type { Logger } from '../log/index.js';
+import { describeError } from '../log/index.js';
+import type { Metrics } from '../admin/index.js';
+import { watchPolicy, type CompiledPolicy, type PolicyWatcher } from '../policy/index.js';
+import { scheduleKeyRotation, type KeyStore } from '../crypto/index.js';
+import { startAtnaFeed, type AuditLog } from '../audit/index.js';
+import { scheduleTreeHeads } from '../jobs/tree-heads.js';
+import { scheduleRetention, type RetentionStore } from '../jobs/retention.js';
+import { certificateStatus, watchLanTls } from '../pki/index.js';
+import { policyProfileProblems, type ProfileSources } from './profiles.js';
+
+/** Days ahead of expiry from which a certificate is warned about (at start, then daily). */
+export const CERT_WARN_DAYS = 30;
+const DAY_MS = 86_400_000;
+
+/** The policy in force: swapped atomically; every activation is audited, logged and shown in metrics. */
+export interface PolicyInForce {
+  current(): CompiledPolicy;
+  activate(next: CompiledPolicy, why: string): void;
+}
+
+export function policyInForce(initial: CompiledPolicy, deps: { audit: Pick<AuditLog, 'append'>; metrics: Metrics; logger: Logger; clock: () => Date }): PolicyInForce {
+  let policy = initial;
+  const show = (p: CompiledPolicy) => {
+    deps.metrics.policyInfo.reset();
+    deps.metrics.policyInfo.set({ policy: p.ref.id, version: p.ref.version, sha256: p.ref.sha256 }, 1);
+  };
+  show(policy);
+  deps.audit.append([{ event: 'policy-activated', time: deps.clock().toISOString(), policySha256: policy.ref.sha256, reason: 'loaded at start', actor: 'gateway' }]);
+  return {
+    current: () => policy,
+    activate(next, why) {
+      const previous = policy.ref.sha256;
+      policy = next;
+      show(next);
+      deps.audit.append([{ event: 'policy-activated', time: deps.clock().toISOString(), policySha256: next.ref.sha256, reason: `${why}; previous ${previous.slice(0, 16)}`, actor: 'gateway' }]);
+      deps.logger.info({ policy: next.ref }, 'policy activated');
+    },
+  };
+}
+
+export interface RuntimeOptions {
+  config: GatewayConfig;
+  logger: Logger;
+  metrics: Metrics;
+  clock: () => Date;
+  audit: AuditLog;
+  keys: KeyStore;
+  store: RetentionStore;
+  policy: PolicyInForce;
+  /** The profiles compiled at start: a new policy that names another is refused. */
+  profiles: ProfileSources;
+}
+
+export interface GatewayRuntime {
+  /** Follows a TLS listener's certificates and CRL (revocations and renewals reach it). */
+  watchTls(server: { setSecureContext(o: never): void }, what: string): void;
+  /** Metrics read on every scrape (certificate days left). */
+  refreshGauges(): void;
+  /** SIGHUP: TLS material, signing keys and the policy file, read again now. */
+  reload(): Promise<void>;
+  /** A last signed tree head, before the store closes. */
+  beforeClose(): void;
+  close(): Promise<void>;
+}
+
+export function startRuntime(opts: RuntimeOptions): GatewayRuntime {
+  const { config, logger, metrics, clock, audit, keys, policy } = opts;
+  const stops: (() => void | Promise<void>)[] = [];
+
+  // Policy: hot-reloaded atomically; a bad new file, or one naming a profile not provisioned, keeps the last good one.
+  const accept = (next: CompiledPolicy, why: string) => {
+    const problems = policyProfileProblems(next, opts.profiles, config.policy.profilesDir);
+    if (problems.length) {
+      logger.error({ problems }, 'policy change refused (it names a de-identification profile that was not provisioned at start); keeping the last good policy');
+      return;
+    }
+    policy.activate(next, why);
+  };
+  const policyOpts = { trustedSigners: config.policy.trustedSigners, requireSigned: config.policy.requireSigned };
+  const watcher: PolicyWatcher = watchPolicy(config.policy.path, { ...policyOpts, initial: policy.current(), sighup: false }, (next) => {
+    if (next instanceof Error) logger.error({ err: describeError(next) }, 'policy change refused; keeping the last good policy');
+    else accept(next, 'file changed');
+  });
+  stops.push(() => watcher.stop());
+
+  const tlsChecks: (() => boolean)[] = [];
+
+  const treeHeads = scheduleTreeHeads({ log: audit, cron: config.audit.treeHeadCron, everyEntries: config.audit.treeHeadEveryEntries });
+  stops.push(() => treeHeads.stop());
+
+  if (config.keys.rotateCron) {
+    const rotation = scheduleKeyRotation(keys, {
+      cron: config.keys.rotateCron,
+      overlapMs: config.keys.overlapDays * DAY_MS,
+      onRotated: (e) => audit.append([{ event: 'key-rotated', time: clock().toISOString(), reason: `new signing key ${e.rotated.keyId}`, actor: 'scheduler' }]),
+      onError: (err) => logger.error({ err: describeError(err) }, 'key rotation failed'),
+    });
+    stops.push(() => rotation.stop());
+  }
+
+  if (config.audit.atna) {
+    const atna = startAtnaFeed({
+      log: audit,
+      host: config.audit.atna.host,
+      port: config.audit.atna.port,
+      tls: { ca: config.audit.atna.ca, cert: config.audit.atna.cert, key: config.audit.atna.key },
+      onError: (err) => logger.warn({ err: describeError(err) }, 'ATNA feed: collector unreachable; spooling'),
+    });
+    stops.push(() => atna.stop());
+  }
+
+  const retention = scheduleRetention({ store: opts.store, retentionMs: config.limits.retentionDays * DAY_MS });
+  stops.push(() => retention.stop());
+
+  // Certificate expiry: a gauge on every scrape, and a warning ahead of time (at start, then daily).
+  const warnExpiring = () => {
+    try {
+      for (const c of certificateStatus(config.certsDir)) {
+        if (!c.revoked && c.daysLeft <= CERT_WARN_DAYS) {
+          logger.warn({ certificate: c.name, kind: c.kind, notAfter: c.notAfter, daysLeft: c.daysLeft }, c.daysLeft < 0 ? 'certificate has expired' : `certificate expires within ${CERT_WARN_DAYS} days`);
+        }
+      }
+    } catch {
+      /* no PKI in this certs folder */
+    }
+  };
+  warnExpiring();
+  const expiryTimer = setInterval(warnExpiring, DAY_MS);
+  expiryTimer.unref();
+  stops.push(() => clearInterval(expiryTimer));
+
+  return {
+    watchTls(server, what) {
+      const w = watchLanTls(server as never, config.certsDir, { onError: (err) => logger.error({ err: describeError(err) }, `could not reload ${what} TLS material`) });
+      tlsChecks.push(() => w.check());
+      stops.push(() => w.stop());
+    },
+    refreshGauges: () => {
+      try {
+        for (const c of certificateStatus(config.certsDir)) metrics.certDaysLeft.set({ certificate: c.name }, c.daysLeft);
+      } catch {
+        /* no certificates yet */
+      }
+    },
+    reload: async () => {
+      // A revocation or renewed certificate reaches the TLS listeners now, not at the next periodic check.
+      for (const check of tlsChecks) {
+        try {
+          check();
+        } catch (err) {
+          logger.error({ err: describeError(err) }, 'could not reload LAN TLS material; keeping the current one');
+        }
+      }
+      // A rotation made by `darwaza keys rotate` while we run: sign with the new key from now on.
+      try {
+        keys.reload();
+      } catch (err) {
+        logger.error({ err: describeError(err) }, 'could not reload the signing keys; keeping the current one');
+      }
+      const p = await watcher.reload();
+      if (p && p.ref.sha256 !== policy.current().ref.sha256) accept(p, 'reloaded on SIGHUP');
+    },
+    beforeClose: () => {
+      try {
+        audit.signTreeHead();
+      } catch (err) {
+        logger.warn({ err: describeError(err) }, 'could not sign a final tree head');
+      }
+    },
+    close: async () => {
+      for (const stop of stops.reverse()) {
+        try {
+          await stop();
+        } catch (err) {
+          logger.warn({ err: describeError(err) }, 'error while stopping a job');
+        }
+      }
+    },
+  };
+}
