@@ -324,7 +324,7 @@ t.test('darwaza sanitize --key-from-config prints what the gateway sent to that 
   t.not(unknown.code, 0, 'a destination without keys in certs/deid is refused (keys are never made by the CLI)');
 });
 
-t.test('a profile missing from policies/profiles fails closed: research denied with a reason, 0 bytes sent; TREAT still served', async (t) => {
+t.test('a profile missing from policies/profiles is refused at start: the file and the missing profile are named, nothing listens', async (t) => {
   const dir2 = t.testdir();
   const researchPort = await freePort();
   const { ports: p2 } = await prepareDir(dir2, (c) => {
@@ -333,28 +333,10 @@ t.test('a profile missing from policies/profiles fails closed: research denied w
     c.routes.push({ name: 'research', match: { purpose: ['HRESCH'] }, destinations: ['research-registry'] });
   });
   rmSync(join(dir2, 'policies', 'profiles', 'pk-research.yaml'));
-  const sim = await startRecordingSimulator(join(dir2, 'certs'), p2.sim);
-  const capture = await startCaptureServer(researchPort);
-  const gw2 = await startGatewayProcess(dir2);
-  t.teardown(async () => {
-    await gw2.kill();
-    await sim.stop();
-    await capture.stop();
-  });
-
-  const research = await post(p2.lan, '/fhir', ZULFIQAR, 'HRESCH');
-  t.equal(research.status, 202, research.text.slice(0, 300));
-  const o = outcomeFor(research.body, 'research-registry');
-  t.equal(o?.decision, 'denied', 'the research destination is denied');
-  t.match(o?.reasons.join(' '), /pk-research/, `the reason names the missing profile: ${o?.reasons}`);
-  t.notMatch(research.text, /Zulfiqar|35202-4455667-3/i, 'and no PHI in the answer');
-
-  t.equal((await post(p2.lan, '/fhir/Consent', consentFor(ZULFIQAR_ID))).status, 201);
-  const treat = await post(p2.lan, '/fhir', ZULFIQAR, 'TREAT');
-  t.equal(outcomeFor(treat.body, 'national-telemed')?.decision, 'queued', 'the gateway still serves TREAT');
-  await waitDelivered(p2.lan, treat.body.id);
-  t.ok(sim.opened.has(treat.body.id), 'and the treatment service received it');
-  await sleep(300); // time for a (wrongly) queued research delivery
-  t.equal(capture.captured.length, 0, 'the research capture received no request');
-  t.equal(capture.captured.reduce((n, c) => n + c.body.length, 0), 0, 'and 0 bytes');
+  const r = runCli(['start', '--config', join(dir2, 'gateway.config.json'), '--no-simulator'], { cwd: dir2 });
+  t.equal(r.code, 3, "start exits with the config error code");
+  t.match(r.stderr, /pk-research/, `the refusal names the missing profile: ${r.stderr.slice(0, 300)}`);
+  t.match(r.stderr, /pk\.policy\.yaml/, 'and the policy file that names it');
+  const refused = await fetch(`http://127.0.0.1:${p2.lan}/healthz`).then(() => 'answered', () => 'refused');
+  t.equal(refused, 'refused', 'nothing listens on the LAN port');
 });
