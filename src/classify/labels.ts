@@ -1,6 +1,6 @@
 /**
  * FHIR security labels: the codes we know, their order, and the one rule that
- * matters here — labels only go up (regulation.md req. 15). Merging never removes a
+ * matters here — labels only go up (docs/regulation.md requirement 15). Merging never removes a
  * label and never replaces a confidentiality code with a lower one.
  */
 import { SYSTEMS, type Category, type Coding, type FhirResource } from '../model/index.js';

@@ -1,5 +1,5 @@
 /**
- * The uplink contract as pure functions (DESIGN.md): 2xx or 409 = delivered;
+ * The uplink contract as pure functions (docs/design.md): 2xx or 409 = delivered;
  * 408, 429, 5xx = retry (honour Retry-After); any other 4xx = dead letter.
  */
 import type { DeliveryResult } from '../model/index.js';

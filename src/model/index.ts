@@ -2,7 +2,7 @@
  * The domain values that stages hand to each other. Types only (plus a few
  * constant tables), so every folder may import them without pulling code.
  *
- * The path of a message (see DESIGN.md):
+ * The path of a message (see docs/design.md):
  *   InboundMessage → Classification → per Destination: PolicyDecision →
  *   ConsentDecision → sanitized resource → SealedEnvelope → QueueItem
  */
@@ -64,7 +64,7 @@ export const SYSTEMS = {
   cnic: 'urn:oid:2.16.586.1.1', // placeholder OID for Pakistan's NADRA CNIC; configurable in classify
 } as const;
 
-/** Sensitive data categories (regulation.md req. 1 and 7). */
+/** Sensitive data categories (docs/regulation.md requirements 1 and 7). */
 export const CATEGORIES = [
   'mental-health', // FHIR sensitivity PSY
   'substance-use', // ETH
