@@ -13,7 +13,7 @@ import { createLogger, describeError, type Logger } from '../log/index.js';
 import { createMetrics, createAdminApp, type Metrics } from '../admin/index.js';
 import { createLanApp } from '../ingress/http/index.js';
 import { createPipeline, type Pipeline } from '../pipeline/index.js';
-import { QueueStore, Dispatcher, newMessageId } from '../queue/index.js';
+import { SqliteQueueStore, Dispatcher, newMessageId, type QueueStore } from '../queue/index.js';
 import { createUplink } from '../egress/index.js';
 import { startSimulator } from '../sim/index.js';
 import { scheduleRetention } from '../jobs/retention.js';
@@ -81,7 +81,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   // Stages (policy, consent, de-identification, sealing) and the key material they need.
   const runtime: StageRuntime = await buildStages(config, db, { logger, metrics, clock });
 
-  const store = QueueStore.open(db, {
+  const store = SqliteQueueStore.open(db, {
     quotaBytes: config.limits.queueQuotaBytes,
     cipher: runtime.cipher,
     audit: runtime.audit,
@@ -97,28 +97,31 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     },
   });
   const configured = new Set(config.destinations.map((d) => d.name));
-  for (const r of store.counts()) {
+  for (const r of await store.counts()) {
     if (!configured.has(r.destination) && ['queued', 'retrying', 'delivering'].includes(r.state) && r.count > 0) {
       logger.warn({ destination: r.destination, state: r.state, count: r.count }, 'queued messages for a destination that is no longer configured: they wait until it is configured again');
     }
   }
-  const recovered = store.recoverInFlight();
+  const recovered = await store.recoverInFlight();
   if (recovered) logger.info({ recovered }, 'returned items left in flight by the last run to the queue');
   runtime.onWithdraw((tokens, purpose) => {
     // Only what the current consents no longer permit: the patient may hold other consents that still
     // allow a queued message (withdrawing a research consent must not destroy treatment data).
     // recheck reads only messageId, destination, patientTokens and context.
-    const n = store.withdrawForPatient(tokens, purpose, 'consent withdrawn', (item) => runtime.recheck(item as Parameters<typeof runtime.recheck>[0]).kind === 'ok');
-    // The payloads share their day's data key with other patients, so they cannot be crypto-shredded:
-    // secure_delete zeroed them in the database pages, and this removes the older copies the WAL still held.
-    if (n > 0) {
-      try {
-        db.pragma('wal_checkpoint(TRUNCATE)');
-      } catch (err) {
-        logger.warn({ err: describeError(err) }, 'could not truncate the WAL after a withdrawal');
-      }
-    }
-    return n;
+    void store
+      .withdrawForPatient(tokens, purpose, 'consent withdrawn', (item) => runtime.recheck(item as Parameters<typeof runtime.recheck>[0]).kind === 'ok')
+      .then((n) => {
+        // The payloads share their day's data key with other patients, so they cannot be crypto-shredded:
+        // secure_delete zeroed them in the database pages, and this removes the older copies the WAL still held.
+        if (n > 0) {
+          try {
+            db.pragma('wal_checkpoint(TRUNCATE)');
+          } catch (err) {
+            logger.warn({ err: describeError(err) }, 'could not truncate the WAL after a withdrawal');
+          }
+        }
+      })
+      .catch((err: unknown) => logger.warn({ err: describeError(err) }, 'could not withdraw queued messages after a consent withdrawal'));
   });
 
   let simulator: Awaited<ReturnType<typeof startSimulator>> | undefined;
@@ -218,9 +221,9 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   // Admin API.
   const adminApp = createAdminApp({
     metrics,
-    beforeScrape: () => {
+    beforeScrape: async () => {
       metrics.queueDepth.reset();
-      for (const r of store.counts()) metrics.queueDepth.set({ destination: r.destination, state: r.state }, r.count);
+      for (const r of await store.counts()) metrics.queueDepth.set({ destination: r.destination, state: r.state }, r.count);
       runtime.refreshGauges();
     },
     ready: () => {
@@ -232,7 +235,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       if (!db.open) reasons.push('the store is closed');
       return { ok: reasons.length === 0, reasons };
     },
-    status: () => ({ policy: runtime.policyRef(), queue: store.counts(), destinations: config.destinations.map((d) => d.name) }),
+    status: async () => ({ policy: runtime.policyRef(), queue: await store.counts(), destinations: config.destinations.map((d) => d.name) }),
     explain: (id) => runtime.explainMessage(id, store),
   });
   const adminServer = await listen(adminApp, config.listen.admin.host, config.listen.admin.port);
@@ -290,7 +293,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       store.flush();
       runtime.beforeClose();
       await runtime.close();
-      store.close();
+      await store.close();
       db.close();
       logger.info('darwaza stopped');
       logger.flush?.();

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from '../log/index.js';
 import { describeError } from '../log/index.js';
 import type { Metrics } from '../admin/index.js';
-import type { AuditEvent, Classification, Coding, Destination, DestinationOutcome, FhirResource, PayloadCipher, PolicyRef, PurposeOfUse } from '../model/index.js';
+import type { Classification, Coding, Destination, DestinationOutcome, FhirResource, PayloadCipher, PolicyRef, PurposeOfUse } from '../model/index.js';
 import { SYSTEMS } from '../model/index.js';
 import type { Stages, Pipeline, ItemContext, DecisionFacts } from '../pipeline/index.js';
 import type { ConsentRoutes } from '../ingress/http/index.js';
@@ -32,7 +32,7 @@ import {
   createReceiver,
   type KeyStore,
 } from '../crypto/index.js';
-import { AuditLog, startAtnaFeed } from '../audit/index.js';
+import { AuditLog, auditEvents, startAtnaFeed } from '../audit/index.js';
 import { scheduleTreeHeads } from '../jobs/tree-heads.js';
 import { scheduleKeyRotation } from '../crypto/index.js';
 import { lanTlsOptions, clientName, spkiSha256, certificateStatus, watchLanTls } from '../pki/index.js';
@@ -59,7 +59,7 @@ export interface StageRuntime {
   startMllp(pipeline: Pipeline, store: QueueStore): Promise<{ port: number; close(): Promise<void>; reloadTls?(): boolean }>;
   refreshGauges(): void;
   policyRef(): PolicyRef;
-  explainMessage(id: string, store: QueueStore): unknown;
+  explainMessage(id: string, store: QueueStore): Promise<unknown>;
   reload(): Promise<void>;
   beforeClose(): void;
   close(): Promise<void>;
@@ -98,11 +98,11 @@ export async function buildStages(
     policy = p;
     metrics.policyInfo.reset();
     metrics.policyInfo.set({ policy: p.ref.id, version: p.ref.version, sha256: p.ref.sha256 }, 1);
-    audit.append([{ event: 'policy-activated', time: clock().toISOString(), policySha256: p.ref.sha256, reason: `${why}; previous ${previous.slice(0, 16)}`, actor: 'gateway' }]);
+    audit.append([auditEvents.policyActivated({ time: clock(), policySha256: p.ref.sha256, reason: `${why}; previous ${previous.slice(0, 16)}`, actor: 'gateway' })]);
     logger.info({ policy: p.ref }, 'policy activated');
   };
   metrics.policyInfo.set({ policy: policy.ref.id, version: policy.ref.version, sha256: policy.ref.sha256 }, 1);
-  audit.append([{ event: 'policy-activated', time: clock().toISOString(), policySha256: policy.ref.sha256, reason: 'loaded at start', actor: 'gateway' }]);
+  audit.append([auditEvents.policyActivated({ time: clock(), policySha256: policy.ref.sha256, reason: 'loaded at start', actor: 'gateway' })]);
   recordConfig(db, audit, config, clock);
   const watcher: PolicyWatcher = watchPolicy(config.policy.path, { ...policyOpts, initial: policy, sighup: false }, (next) => {
     if (next instanceof Error) logger.error({ err: describeError(next) }, 'policy change refused; keeping the last good policy');
@@ -215,10 +215,10 @@ export async function buildStages(
     const now = clock();
     const classification: Classification = { ...ctx.classification, patient: null };
     const d = decide(policy, { destinationName: item.destination, destination, purpose: ctx.purpose, classification, source: ctx.source, now });
-    const base: AuditEvent = { event: 'consent-withdrawn', time: now.toISOString(), messageId: item.messageId, destination: item.destination, purpose: ctx.purpose, patientToken: item.patientTokens[0] };
+    const base = { time: now, messageId: item.messageId, destination: item.destination, purpose: ctx.purpose, patientToken: item.patientTokens[0] };
     if (d.effect === 'deny') {
       const reason = `the policy in force (${d.policy.sha256.slice(0, 12)}) now denies: ${d.reasons.map((r) => r.text).join('; ')}`.slice(0, 300);
-      return { kind: 'withdraw', reason, audit: [{ ...base, event: 'purged', policySha256: d.policy.sha256, ruleIds: d.ruleIds, reason }] };
+      return { kind: 'withdraw', reason, audit: [auditEvents.purged({ ...base, policySha256: d.policy.sha256, ruleIds: d.ruleIds, reason })] };
     }
     if (ctx.consentRequired && destination) {
       const req = requestFromContext(
@@ -230,7 +230,7 @@ export async function buildStages(
       const c = consents.evaluate(item.patientTokens, req);
       if (c.effect === 'deny') {
         const reason = `consent no longer permits: ${c.reasons.map((r) => r.text).join('; ')}`.slice(0, 300);
-        return { kind: 'withdraw', reason, audit: [{ ...base, consentId: c.consentId, consentVersion: c.consentVersion, reason }] };
+        return { kind: 'withdraw', reason, audit: [auditEvents.consentWithdrawn({ ...base, consentId: c.consentId, consentVersion: c.consentVersion, reason })] };
       }
     }
     return { kind: 'ok' };
@@ -241,7 +241,7 @@ export async function buildStages(
     ? scheduleKeyRotation(keys, {
         cron: config.keys.rotateCron,
         overlapMs: config.keys.overlapDays * 86_400_000,
-        onRotated: (e) => audit.append([{ event: 'key-rotated', time: clock().toISOString(), reason: `new signing key ${e.rotated.keyId}`, actor: 'scheduler' }]),
+        onRotated: (e) => audit.append([auditEvents.keyRotated({ time: clock(), reason: `new signing key ${e.rotated.keyId}`, actor: 'scheduler' })]),
         onError: (err) => logger.error({ err: describeError(err) }, 'key rotation failed'),
       })
     : undefined;
@@ -366,8 +366,8 @@ export async function buildStages(
       }
     },
     policyRef: () => policy.ref,
-    explainMessage: (id, store) => {
-      const m = store.getMessage(id);
+    explainMessage: async (id, store) => {
+      const m = await store.getMessage(id);
       if (!m) return undefined;
       const outcomes = (Array.isArray(m.outcomes) ? m.outcomes : []) as (DestinationOutcome & { facts?: DecisionFacts })[];
       return {
@@ -475,13 +475,12 @@ function recordConfig(db: Db, audit: AuditLog, config: GatewayConfig, clock: () 
   if (row?.value === hash) return;
   db.transaction(() => {
     audit.append([
-      {
-        event: 'config-changed',
-        time: clock().toISOString(),
+      auditEvents.configChanged({
+        time: clock(),
         actor: 'gateway',
         configSha256: hash,
         reason: row ? 'the configuration file changed since the last start' : 'first start with a configuration',
-      },
+      }),
     ]);
     db.prepare("INSERT INTO gateway_state (key, value) VALUES ('config-sha256', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(hash);
   })();
