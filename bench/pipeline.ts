@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { resolveConfig, DEMO_CONFIG } from '../src/config/index.js';
 import { openDatabase } from '../src/store/index.js';
-import { QueueStore } from '../src/queue/index.js';
+import { SqliteQueueStore } from '../src/queue/index.js';
 import { createPipeline, PASS_THROUGH_STAGES, type Stages } from '../src/pipeline/index.js';
 import { loadPolicyAndProfiles, provision } from '../src/gateway/index.js';
 import { createMetrics } from '../src/admin/index.js';
@@ -53,7 +53,7 @@ export async function once(mode: Mode): Promise<number> {
     audit = mode === 'full' ? runtime.audit : { append: () => {} };
     close = async () => runtime.consents.close();
   }
-  const store = QueueStore.open(db, { quotaBytes: config.limits.queueQuotaBytes, cipher, audit });
+  const store = SqliteQueueStore.open(db, { quotaBytes: config.limits.queueQuotaBytes, cipher, audit });
   const pipeline = createPipeline({ config, store, stages });
   const body = observation('bench-p');
   const probe = await pipeline.ingest({ resource: body, source: 'bench', purpose: 'TREAT', format: 'fhir' });

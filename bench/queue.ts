@@ -15,7 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import type { Destination } from '../src/model/index.js';
 import { openDatabase, type Db } from '../src/store/index.js';
-import { Dispatcher, QueueStore, newMessageId, type AcceptWrite } from '../src/queue/index.js';
+import { Dispatcher, SqliteQueueStore, newMessageId, type AcceptWrite } from '../src/queue/index.js';
 import { createUplink } from '../src/egress/index.js';
 
 const PAYLOAD = Buffer.from(JSON.stringify({ envelope: 'a'.repeat(2030) }));
@@ -47,16 +47,16 @@ function makeWrite(destination = 'nhs-pk'): AcceptWrite {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-function open(dir: string, maxBatch?: number): { db: Db; store: QueueStore } {
+function open(dir: string, maxBatch?: number): { db: Db; store: SqliteQueueStore } {
   const db = openDatabase(join(dir, 'darwaza.db'));
-  return { db, store: QueueStore.open(db, { quotaBytes: 1e12, minFreeDiskBytes: 0, ...(maxBatch ? { maxBatch } : {}) }) };
+  return { db, store: SqliteQueueStore.open(db, { quotaBytes: 1e12, minFreeDiskBytes: 0, ...(maxBatch ? { maxBatch } : {}) }) };
 }
 
 /** CPU µs per message of the last enqueueRate() run (robust against other load on the machine). */
 const cpuPerMsg: number[] = [];
 
 /** msg/s for `count` accepts from CONCURRENCY callers that each wait for their ack before the next. */
-async function enqueueRate(store: QueueStore, count: number): Promise<number> {
+async function enqueueRate(store: SqliteQueueStore, count: number): Promise<number> {
   let left = count;
   const started = performance.now();
   const cpu = process.cpuUsage();
@@ -70,7 +70,7 @@ async function enqueueRate(store: QueueStore, count: number): Promise<number> {
 }
 
 /** Fast backlog: big transactions (one flush per 5,000). */
-async function buildBacklog(store: QueueStore, count: number): Promise<void> {
+async function buildBacklog(store: SqliteQueueStore, count: number): Promise<void> {
   for (let done = 0; done < count; done += 5_000) {
     await Promise.all(Array.from({ length: Math.min(5_000, count - done) }, () => store.accept(makeWrite())));
   }
@@ -120,8 +120,8 @@ async function drainRate(url: string, count: number): Promise<number> {
   const dispatcher = new Dispatcher({
     store: {
       claim: (dest, limit) => store.claim(dest, limit),
-      settle: (s) => {
-        store.settle(s);
+      settle: async (s) => {
+        await store.settle(s);
         delivered += s.filter((x) => x.kind === 'delivered').length;
         failed += s.filter((x) => x.kind === 'dead').length;
         if (delivered + failed >= count) finish();
@@ -187,8 +187,8 @@ async function enqueueFigures(mk: () => string): Promise<Record<string, number>>
     const started = performance.now();
     let n = 0;
     while (n < 10_000) {
-      const items = v7.store.claim('nhs-pk', 64);
-      v7.store.settle(items.map((it) => ({ kind: 'delivered' as const, id: it.id, status: 200 })));
+      const items = await v7.store.claim('nhs-pk', 64);
+      await v7.store.settle(items.map((it) => ({ kind: 'delivered' as const, id: it.id, status: 200 })));
       n += items.length;
     }
     claimRates.push(n / ((performance.now() - started) / 1000));

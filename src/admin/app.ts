@@ -10,10 +10,11 @@ import type { Metrics } from './metrics.js';
 export interface AdminOptions {
   metrics: Metrics;
   /** Refreshes gauges (queue depth…) just before a scrape. */
-  beforeScrape?: () => void;
+  beforeScrape?: () => void | Promise<void>;
   ready: () => { ok: boolean; reasons: string[] };
   status?: () => unknown;
-  explain?: (messageId: string) => unknown | undefined;
+  /** Resolves to undefined when there is no such message. */
+  explain?: (messageId: string) => Promise<unknown> | unknown;
   /** An unexpected failure, with the error id its 500 answer carries (log it PHI-free). */
   onServerError?: ServerErrorObserver;
 }
@@ -27,13 +28,13 @@ export function createAdminApp(opts: AdminOptions) {
     return c.json({ status: r.ok ? 'ready' : 'not-ready', reasons: r.reasons }, r.ok ? 200 : 503);
   });
   app.get('/metrics', async (c) => {
-    opts.beforeScrape?.();
+    await opts.beforeScrape?.();
     c.header('Content-Type', opts.metrics.registry.contentType);
     return c.body(await opts.metrics.registry.metrics());
   });
-  app.get('/status', (c) => c.json((opts.status?.() ?? {}) as object));
-  app.get('/messages/:id/explain', (c) => {
-    const e = opts.explain?.(c.req.param('id'));
+  app.get('/status', async (c) => c.json(((await opts.status?.()) ?? {}) as object));
+  app.get('/messages/:id/explain', async (c) => {
+    const e = await opts.explain?.(c.req.param('id'));
     if (e === undefined) return replyOutcome(c, notFound('No message with this id'));
     return c.json(e as object);
   });

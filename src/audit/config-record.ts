@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { migrate, type Db, type Migration } from '../store/index.js';
 import type { AuditLog } from './log.js';
+import { auditEvents } from './events.js';
 
 /** Recorded under module 'gateway': the name databases made by earlier versions carry. */
 export const CONFIG_RECORD_MODULE = 'gateway';
@@ -26,13 +27,12 @@ export function recordConfigChange(db: Db, audit: Pick<AuditLog, 'append'>, conf
   if (row?.value === hash) return { sha256: hash, changed: false };
   db.transaction(() => {
     audit.append([
-      {
-        event: 'config-changed',
-        time: clock().toISOString(),
+      auditEvents.configChanged({
+        time: clock(),
         actor: 'gateway',
         configSha256: hash,
         reason: row ? 'the configuration file changed since the last start' : 'first start with a configuration',
-      },
+      }),
     ]);
     db.prepare("INSERT INTO gateway_state (key, value) VALUES ('config-sha256', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(hash);
   })();

@@ -13,7 +13,7 @@
  *   Names cannot be recognised by pattern: callers pass rule/consent texts only,
  *   never message content.
  */
-import type { AuditEvent, AuditEventType } from '../model/index.js';
+import type { AuditEvent, AuditEventType, AuditFields } from '../model/index.js';
 import { canonicalJson } from './canonical.js';
 
 export const ENTRY_VERSION = 1;
@@ -36,9 +36,7 @@ export const AUDIT_EVENT_TYPES: readonly AuditEventType[] = [
 ];
 
 /** What is hashed and stored: an AuditEvent's allowed fields plus the format version. */
-export interface AuditEntry extends AuditEvent {
-  v: number;
-}
+export type AuditEntry = AuditFields & { event: AuditEventType; v: number };
 
 export class AuditEventError extends Error {
   override name = 'AuditEventError';
@@ -76,7 +74,7 @@ const listField =
     return value.map((v, i) => item(v, `${field}[${i}]`));
   };
 
-const RULES: Record<keyof AuditEvent, FieldRule> = {
+const RULES: Record<keyof AuditFields | 'event', FieldRule> = {
   event: (value, field) => {
     if (typeof value !== 'string' || !(AUDIT_EVENT_TYPES as readonly string[]).includes(value)) {
       throw new AuditEventError(field, `must be one of ${AUDIT_EVENT_TYPES.join(', ')}`);
@@ -120,7 +118,7 @@ const RULES: Record<keyof AuditEvent, FieldRule> = {
   actor: idField(NAME_CHARS),
 };
 
-const ALLOWED = Object.keys(RULES) as Array<keyof AuditEvent>;
+const ALLOWED = Object.keys(RULES) as Array<keyof typeof RULES>;
 
 /** Reduces free text to PHI-free plain words (see the file comment). */
 export function plainReason(text: string): string {
@@ -160,7 +158,7 @@ export function toEntry(event: AuditEvent): NormalizeResult {
       stripped.push(key);
       continue;
     }
-    const value = RULES[key as keyof AuditEvent](raw[key], key);
+    const value = RULES[key as keyof typeof RULES](raw[key], key);
     if (key === 'reason' && value === '') continue;
     entry[key] = value;
   }

@@ -21,6 +21,7 @@ export {
   type AuditEntry,
 } from './entry.js';
 export { canonicalJson, CanonicalJsonError } from './canonical.js';
+export { auditEvents, type AuditInput, type AuditTime } from './events.js';
 export {
   leafHash,
   nodeHash,

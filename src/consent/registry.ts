@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AuditSink, ConsentDecision, FhirResource, PayloadCipher, PurposeOfUse } from '../model/index.js';
+import { auditEvents } from '../audit/index.js';
 import { migrate, type Db } from '../store/index.js';
 import { compileConsent, ConsentValidationError } from './compile.js';
 import { consentPurposes, evaluateConsent } from './evaluate.js';
@@ -221,17 +222,11 @@ export class ConsentRegistry {
     for (const t of tokens) this.tokenCache.delete(t);
     this.remember({ id, version, status: compiled.status, receivedAt, compiled: { ...compiled, id, version } });
     const withdrawn = current?.status === 'active' && (WITHDRAWN_STATUSES as readonly string[]).includes(compiled.status);
+    const fields = { time: receivedAt, consentId: id, consentVersion: String(version), ...(tokens[0] ? { patientToken: tokens[0] } : {}) };
     this.opts.audit?.append([
-      {
-        event: withdrawn ? 'consent-withdrawn' : 'admin-action',
-        time: receivedAt,
-        consentId: id,
-        consentVersion: String(version),
-        ...(tokens[0] ? { patientToken: tokens[0] } : {}),
-        reason: withdrawn
-          ? `consent withdrawn (status ${compiled.status}${opts.reason ? `, ${opts.reason}` : ''})`
-          : `consent version stored (status ${compiled.status})`,
-      },
+      withdrawn
+        ? auditEvents.consentWithdrawn({ ...fields, reason: `consent withdrawn (status ${compiled.status}${opts.reason ? `, ${opts.reason}` : ''})` })
+        : auditEvents.adminAction({ ...fields, reason: `consent version stored (status ${compiled.status})` }),
     ]);
     if (withdrawn) {
       const all = [...new Set([...oldTokens, ...tokens])];

@@ -14,7 +14,7 @@ import { createMetrics, createAdminApp, type Metrics } from '../admin/index.js';
 import { createLanApp } from '../ingress/http/index.js';
 import { startMllpServer, createMllpAccept } from '../ingress/mllp/index.js';
 import { createPipeline, createRecheck, explainMessage, type Pipeline } from '../pipeline/index.js';
-import { QueueStore, Dispatcher, newMessageId } from '../queue/index.js';
+import { SqliteQueueStore, Dispatcher, newMessageId, type QueueStore } from '../queue/index.js';
 import { createUplink } from '../egress/index.js';
 import { startSimulator } from '../sim/index.js';
 import { consentHandlers } from '../consent/index.js';
@@ -88,7 +88,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const closers: (() => Promise<void> | void)[] = [];
   const { keys, cipher, audit, consents, policy, stages } = await provision(config, db, loaded, { logger, metrics, clock });
 
-  const store = QueueStore.open(db, {
+  const store = SqliteQueueStore.open(db, {
     quotaBytes: config.limits.queueQuotaBytes,
     cipher,
     audit,
@@ -104,12 +104,12 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     },
   });
   const configured = new Set(config.destinations.map((d) => d.name));
-  for (const r of store.counts()) {
+  for (const r of await store.counts()) {
     if (!configured.has(r.destination) && ['queued', 'retrying', 'delivering'].includes(r.state) && r.count > 0) {
       logger.warn({ destination: r.destination, state: r.state, count: r.count }, 'queued messages for a destination that is no longer configured: they wait until it is configured again');
     }
   }
-  const recovered = store.recoverInFlight();
+  const recovered = await store.recoverInFlight();
   if (recovered) logger.info({ recovered }, 'returned items left in flight by the last run to the queue');
 
   const runtime = startRuntime({ config, logger, metrics, clock, audit, keys, store, policy, profiles: loaded.profiles });
@@ -118,24 +118,29 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   // A withdrawal stops queued data for the purposes it covered (null = every purpose), but only what
   // the current consents no longer permit: the patient may hold other consents that still allow a
   // queued message (withdrawing a research consent must not destroy treatment data).
+  const stillPermitted = (item: Parameters<typeof recheck>[0]) => {
+    try {
+      return recheck(item).kind === 'ok';
+    } catch {
+      return false; // a context this gateway cannot read cannot be shown to be still permitted
+    }
+  };
   consents.onWithdraw((tokens, _id, info) => {
     for (const purpose of info.purposes === null ? [undefined] : info.purposes) {
-      const n = store.withdrawForPatient(tokens, purpose, 'consent withdrawn', (item) => {
-        try {
-          return recheck(item).kind === 'ok';
-        } catch {
-          return false; // a context this gateway cannot read cannot be shown to be still permitted
-        }
-      });
-      // The payloads share their day's data key with other patients, so they cannot be crypto-shredded:
-      // secure_delete zeroed them in the database pages, and this removes the older copies the WAL still held.
-      if (n > 0) {
-        try {
-          db.pragma('wal_checkpoint(TRUNCATE)');
-        } catch (err) {
-          logger.warn({ err: describeError(err) }, 'could not truncate the WAL after a withdrawal');
-        }
-      }
+      void store
+        .withdrawForPatient(tokens, purpose, 'consent withdrawn', stillPermitted)
+        .then((n) => {
+          // The payloads share their day's data key with other patients, so they cannot be crypto-shredded:
+          // secure_delete zeroed them in the database pages, and this removes the older copies the WAL still held.
+          if (n > 0) {
+            try {
+              db.pragma('wal_checkpoint(TRUNCATE)');
+            } catch (err) {
+              logger.warn({ err: describeError(err) }, 'could not truncate the WAL after a withdrawal');
+            }
+          }
+        })
+        .catch((err: unknown) => logger.warn({ err: describeError(err) }, 'could not withdraw queued messages after a consent withdrawal'));
     }
   });
 
@@ -269,9 +274,9 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   // Admin API.
   const adminApp = createAdminApp({
     metrics,
-    beforeScrape: () => {
+    beforeScrape: async () => {
       metrics.queueDepth.reset();
-      for (const r of store.counts()) metrics.queueDepth.set({ destination: r.destination, state: r.state }, r.count);
+      for (const r of await store.counts()) metrics.queueDepth.set({ destination: r.destination, state: r.state }, r.count);
       runtime.refreshGauges();
     },
     ready: () => {
@@ -283,9 +288,9 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       if (!db.open) reasons.push('the store is closed');
       return { ok: reasons.length === 0, reasons };
     },
-    status: () => ({ policy: policy.current().ref, queue: store.counts(), destinations: config.destinations.map((d) => d.name) }),
-    explain: (id) => {
-      const m = store.getMessage(id);
+    status: async () => ({ policy: policy.current().ref, queue: await store.counts(), destinations: config.destinations.map((d) => d.name) }),
+    explain: async (id) => {
+      const m = await store.getMessage(id);
       return m ? explainMessage(m, policy.current(), config.destinations) : undefined;
     },
     onServerError: (err, errorId) => logger.error({ err: describeError(err), errorId }, 'admin request failed'),
@@ -333,7 +338,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       runtime.beforeClose();
       await runtime.close();
       consents.close();
-      store.close();
+      await store.close();
       db.close();
       logger.info('darwaza stopped');
       logger.flush?.();

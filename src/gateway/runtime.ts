@@ -9,7 +9,7 @@ import { describeError } from '../log/index.js';
 import type { Metrics } from '../admin/index.js';
 import { watchPolicy, type CompiledPolicy, type PolicyWatcher } from '../policy/index.js';
 import { scheduleKeyRotation, type KeyStore } from '../crypto/index.js';
-import { startAtnaFeed, type AuditLog } from '../audit/index.js';
+import { auditEvents, startAtnaFeed, type AuditLog } from '../audit/index.js';
 import { scheduleTreeHeads } from '../jobs/tree-heads.js';
 import { scheduleRetention, type RetentionStore } from '../jobs/retention.js';
 import { certificateStatus, watchLanTls } from '../pki/index.js';
@@ -32,14 +32,14 @@ export function policyInForce(initial: CompiledPolicy, deps: { audit: Pick<Audit
     deps.metrics.policyInfo.set({ policy: p.ref.id, version: p.ref.version, sha256: p.ref.sha256 }, 1);
   };
   show(policy);
-  deps.audit.append([{ event: 'policy-activated', time: deps.clock().toISOString(), policySha256: policy.ref.sha256, reason: 'loaded at start', actor: 'gateway' }]);
+  deps.audit.append([auditEvents.policyActivated({ time: deps.clock(), policySha256: policy.ref.sha256, reason: 'loaded at start', actor: 'gateway' })]);
   return {
     current: () => policy,
     activate(next, why) {
       const previous = policy.ref.sha256;
       policy = next;
       show(next);
-      deps.audit.append([{ event: 'policy-activated', time: deps.clock().toISOString(), policySha256: next.ref.sha256, reason: `${why}; previous ${previous.slice(0, 16)}`, actor: 'gateway' }]);
+      deps.audit.append([auditEvents.policyActivated({ time: deps.clock(), policySha256: next.ref.sha256, reason: `${why}; previous ${previous.slice(0, 16)}`, actor: 'gateway' })]);
       deps.logger.info({ policy: next.ref }, 'policy activated');
     },
   };
@@ -99,7 +99,7 @@ export function startRuntime(opts: RuntimeOptions): GatewayRuntime {
     const rotation = scheduleKeyRotation(keys, {
       cron: config.keys.rotateCron,
       overlapMs: config.keys.overlapDays * DAY_MS,
-      onRotated: (e) => audit.append([{ event: 'key-rotated', time: clock().toISOString(), reason: `new signing key ${e.rotated.keyId}`, actor: 'scheduler' }]),
+      onRotated: (e) => audit.append([auditEvents.keyRotated({ time: clock(), reason: `new signing key ${e.rotated.keyId}`, actor: 'scheduler' })]),
       onError: (err) => logger.error({ err: describeError(err) }, 'key rotation failed'),
     });
     stops.push(() => rotation.stop());

@@ -6,14 +6,12 @@
  * the single binary).
  */
 import cron from 'node-cron';
+import type { RetentionStore } from '../queue/index.js';
+
+export type { RetentionStore };
 
 export const DEFAULT_RETENTION_CRON = '*/10 * * * *';
 export const DEFAULT_RETENTION_MS = 7 * 24 * 3600_000;
-
-/** The part of QueueStore retention needs. */
-export interface RetentionStore {
-  purgeDelivered(olderThanMs: number): { items: number; messages: number; scopes: number };
-}
 
 export interface RetentionResult {
   items: number;
@@ -24,9 +22,9 @@ export interface RetentionResult {
 }
 
 /** One retention pass (tests call this directly; `now` is only recorded, the store uses its own clock). */
-export function runRetention(store: RetentionStore, now: number, retentionMs: number): RetentionResult {
+export async function runRetention(store: RetentionStore, now: number, retentionMs: number): Promise<RetentionResult> {
   if (!(retentionMs > 0)) throw new Error('retentionMs must be a positive number');
-  const r = store.purgeDelivered(retentionMs);
+  const r = await store.purgeDelivered(retentionMs);
   return { ...r, at: new Date(now).toISOString() };
 }
 
@@ -48,10 +46,10 @@ export function scheduleRetention(opts: {
   const clock = opts.clock ?? Date.now;
   const task = cron.schedule(
     expression,
-    () => {
+    async () => {
       try {
-        // (not `onRun?.(runRetention(...))`: optional call would skip evaluating its argument)
-        const result = runRetention(opts.store, clock(), opts.retentionMs);
+        // (not `onRun?.(await runRetention(...))`: optional call would skip evaluating its argument)
+        const result = await runRetention(opts.store, clock(), opts.retentionMs);
         opts.onRun?.(result);
       } catch (err) {
         opts.onError?.(err as Error);

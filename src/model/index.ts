@@ -212,7 +212,7 @@ export interface DestinationOutcome {
   consent?: { id?: string; version?: string; effect: 'permit' | 'deny' };
 }
 
-/** One PHI-free audit record (src/audit turns it into a canonical Merkle leaf). */
+/** The kinds of audit record. */
 export type AuditEventType =
   | 'received'
   | 'decided'
@@ -226,8 +226,8 @@ export type AuditEventType =
   | 'config-changed'
   | 'admin-action';
 
-export interface AuditEvent {
-  event: AuditEventType;
+/** Every field an audit record may carry (the audit log's allow-list); all PHI-free. */
+export interface AuditFields {
   /** ISO-8601 instant. */
   time: string;
   messageId?: string;
@@ -249,6 +249,42 @@ export interface AuditEvent {
   reason?: string;
   actor?: string;
 }
+
+type Needs<K extends keyof AuditFields> = Required<Pick<AuditFields, K>>;
+
+/** A message arrived (one per message, committed with it). */
+export type ReceivedEvent = AuditFields & Needs<'messageId' | 'source' | 'purpose'> & { event: 'received' };
+/** The policy (and consent) decision for one destination. */
+export type DecidedEvent = AuditFields & Needs<'messageId' | 'destination' | 'decision' | 'policySha256'> & { event: 'decided' };
+/** A sealed copy was queued for one destination. */
+export type QueuedEvent = AuditFields & Needs<'messageId' | 'destination'> & { event: 'queued' };
+/** Consent withdrawn: a consent version (registry) or a queued row it reached (queue, dispatcher). */
+export type ConsentWithdrawnEvent = AuditFields & Needs<'reason'> & { event: 'consent-withdrawn' };
+export type DeliveredEvent = AuditFields & Needs<'messageId' | 'destination' | 'decision'> & { event: 'delivered' };
+export type DeadLetteredEvent = AuditFields & Needs<'messageId' | 'destination' | 'decision' | 'reason'> & { event: 'dead-lettered' };
+/** Payload destroyed or rows removed (operator purge, retention, a re-check that now denies). */
+export type PurgedEvent = AuditFields & Needs<'reason'> & { event: 'purged' };
+export type PolicyActivatedEvent = AuditFields & Needs<'policySha256' | 'actor'> & { event: 'policy-activated' };
+export type KeyRotatedEvent = AuditFields & Needs<'reason' | 'actor'> & { event: 'key-rotated' };
+export type ConfigChangedEvent = AuditFields & Needs<'configSha256' | 'actor'> & { event: 'config-changed' };
+export type AdminActionEvent = AuditFields & Needs<'reason'> & { event: 'admin-action' };
+
+/** One PHI-free audit record (src/audit turns it into a canonical Merkle leaf); build with src/audit's auditEvents. */
+export type AuditEvent =
+  | ReceivedEvent
+  | DecidedEvent
+  | QueuedEvent
+  | ConsentWithdrawnEvent
+  | DeliveredEvent
+  | DeadLetteredEvent
+  | PurgedEvent
+  | PolicyActivatedEvent
+  | KeyRotatedEvent
+  | ConfigChangedEvent
+  | AdminActionEvent;
+
+/** The record of one kind. */
+export type AuditEventOf<K extends AuditEventType> = Extract<AuditEvent, { event: K }>;
 
 /** Appends audit events inside the caller's open SQLite transaction (same db handle). */
 export interface AuditSink {

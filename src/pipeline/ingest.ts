@@ -19,29 +19,14 @@ import type {
 import type { DestinationConfig, GatewayConfig } from '../config/index.js';
 import { DuplicateIdempotencyKeyError, OperationOutcomeError, unprocessable, unprocessableAll, outcomeOf, type OperationOutcomeIssue } from '../fhir/index.js';
 import { consentRequest } from '../consent/index.js';
+import { auditEvents } from '../audit/index.js';
+import type { IngestStore } from '../queue/index.js';
 import { route } from './route.js';
 import type { Stages } from './stages.js';
 import { factsOf, itemContextOf } from './context.js';
 
-/** What the pipeline needs from the queue store (src/queue's QueueStore satisfies it). */
-export interface MessageStore {
-  accept(write: {
-    message: { id: string; receivedAt: string; source: string; purpose: string; format: string; outcomes: string; idempotencyKey?: string };
-    items: {
-      messageId: string;
-      destination: string;
-      lane: 'emergency' | 'normal';
-      payload: Uint8Array;
-      contentType: string;
-      cipherScope: string;
-      patientTokens: string[];
-      context: string;
-    }[];
-    audit: AuditEvent[];
-    idempotency?: { key: string; response: string };
-  }): Promise<void>;
-  findIdempotent(key: string): string | undefined;
-}
+/** What the pipeline needs from the queue store: the queue port's ingest side. */
+export type MessageStore = IngestStore;
 
 export interface IngestRequest {
   resource: FhirResource;
@@ -106,8 +91,7 @@ export function createPipeline(opts: PipelineOptions) {
     decision: PolicyDecision,
   ): Prepared {
     const destination = byName.get(name);
-    const base: AuditEvent = {
-      event: 'decided',
+    const base = {
       time: msg.receivedAt,
       messageId: msg.id,
       source: msg.source,
@@ -120,7 +104,7 @@ export function createPipeline(opts: PipelineOptions) {
     };
     const denied = (reasons: string[], consent?: DestinationOutcome['consent']): Prepared => ({
       outcome: { name, decision: 'denied', reasons, policy: decision.policy, ruleIds: decision.ruleIds, ...(consent ? { consent } : {}) },
-      audit: [{ ...base, decision: 'deny', reason: reasons.join('; ').slice(0, 300), ...(consent ? { consentId: consent.id, consentVersion: consent.version } : {}) }],
+      audit: [auditEvents.decided({ ...base, decision: 'deny', reason: reasons.join('; ').slice(0, 300), ...(consent ? { consentId: consent.id, consentVersion: consent.version } : {}) })],
     });
     if (!destination) return denied(['unknown destination']);
     if (decision.effect === 'deny') return denied(decision.reasons.map((r) => r.text));
@@ -200,8 +184,8 @@ export function createPipeline(opts: PipelineOptions) {
         context: JSON.stringify(context),
       },
       audit: [
-        { ...base, decision: 'permit', ...(consentOut ? { consentId: consentOut.id, consentVersion: consentOut.version } : {}) },
-        { event: 'queued', time: msg.receivedAt, messageId: msg.id, destination: name, purpose: msg.purpose, patientToken: patientTokens[0], policySha256: decision.policy.sha256 },
+        auditEvents.decided({ ...base, decision: 'permit', ...(consentOut ? { consentId: consentOut.id, consentVersion: consentOut.version } : {}) }),
+        auditEvents.queued({ time: msg.receivedAt, messageId: msg.id, destination: name, purpose: msg.purpose, patientToken: patientTokens[0], policySha256: decision.policy.sha256 }),
       ],
     };
   }
@@ -291,15 +275,14 @@ export function createPipeline(opts: PipelineOptions) {
   }
 
   function auditReceived(d: Decided, req: IngestRequest): AuditEvent {
-    return {
-      event: 'received',
+    return auditEvents.received({
       time: d.receivedAt,
       messageId: d.id,
       source: req.source,
       purpose: req.purpose,
       patientToken: d.patientTokens[0],
       dataClasses: [...d.cls.categories, ...d.cls.resourceTypes],
-    };
+    });
   }
 
   /** `answer` is what a retry with the same Idempotency-Key gets back. */
@@ -329,7 +312,7 @@ export function createPipeline(opts: PipelineOptions) {
 
   async function ingest(req: IngestRequest): Promise<IngestResult> {
     if (req.idempotencyKey) {
-      const prior = store.findIdempotent(req.idempotencyKey);
+      const prior = await store.findIdempotent(req.idempotencyKey);
       if (prior !== undefined) return { kind: 'duplicate', stored: prior };
     }
     const now = clock();

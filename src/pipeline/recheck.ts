@@ -7,6 +7,7 @@
 import type { AuditEvent, Classification } from '../model/index.js';
 import type { DestinationConfig } from '../config/index.js';
 import { consentRequest } from '../consent/index.js';
+import { auditEvents } from '../audit/index.js';
 import { parseItemContext } from './context.js';
 import type { Stages } from './stages.js';
 
@@ -41,17 +42,10 @@ export function createRecheck(opts: RecheckOptions): (item: RecheckItem) => Rech
     const now = opts.clock();
     const classification: Classification = { ...ctx.classification, patient: null };
     const d = opts.stages.decide({ destinationName: item.destination, destination, purpose: ctx.purpose, classification, source: ctx.source, now });
-    const base: AuditEvent = {
-      event: 'consent-withdrawn',
-      time: now.toISOString(),
-      messageId: item.messageId,
-      destination: item.destination,
-      purpose: ctx.purpose,
-      patientToken: item.patientTokens[0],
-    };
+    const base = { time: now, messageId: item.messageId, destination: item.destination, purpose: ctx.purpose, patientToken: item.patientTokens[0] };
     if (d.effect === 'deny') {
       const reason = `the policy in force (${d.policy.sha256.slice(0, 12)}) now denies: ${d.reasons.map((r) => r.text).join('; ')}`.slice(0, 300);
-      return { kind: 'withdraw', reason, audit: [{ ...base, event: 'purged', policySha256: d.policy.sha256, ruleIds: d.ruleIds, reason }] };
+      return { kind: 'withdraw', reason, audit: [auditEvents.purged({ ...base, policySha256: d.policy.sha256, ruleIds: d.ruleIds, reason })] };
     }
     if (ctx.consentRequired && destination) {
       const request = consentRequest({
@@ -65,7 +59,7 @@ export function createRecheck(opts: RecheckOptions): (item: RecheckItem) => Rech
       const c = opts.stages.checkConsent({ patientTokens: item.patientTokens, request });
       if (c.effect === 'deny') {
         const reason = `consent no longer permits: ${c.reasons.map((r) => r.text).join('; ')}`.slice(0, 300);
-        return { kind: 'withdraw', reason, audit: [{ ...base, consentId: c.consentId, consentVersion: c.consentVersion, reason }] };
+        return { kind: 'withdraw', reason, audit: [auditEvents.consentWithdrawn({ ...base, consentId: c.consentId, consentVersion: c.consentVersion, reason })] };
       }
     }
     return { kind: 'ok' };

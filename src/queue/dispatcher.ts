@@ -6,6 +6,8 @@
  * Per destination it keeps a small buffer of claimed rows (at most `concurrency`),
  * a circuit breaker, and one wake-up timer (idle poll, the next retry due, or the
  * breaker's cool-down). kick(destination) wakes it when new rows were committed.
+ * It talks to the store only through the port's DispatchStore (claim and settle are
+ * Promises), one claim per destination at a time, settlements applied in order.
  * Crash safety: a row is only ever 'inflight' in the database between claim and
  * settle; recoverInFlight() at start-up makes such rows ready again, and the
  * receiver de-duplicates by Idempotency-Key, so a crash costs a resend, never a loss.
@@ -13,17 +15,12 @@
 import type { AuditEvent, DeliveryResult, Destination } from '../model/index.js';
 import { decideRetry, isExpired } from './backoff.js';
 import { CircuitBreaker, DEFAULT_BREAKER, type BreakerOptions, type BreakerState } from './breaker.js';
+import type { DispatchStore } from './port.js';
 import type { ClaimedItem, Settlement } from './types.js';
 
 export const DEFAULT_POLL_MS = 1_000;
 
 export type RecheckResult = { kind: 'ok' } | { kind: 'withdraw'; reason: string; audit?: AuditEvent[] };
-
-/** The part of QueueStore the dispatcher needs. */
-export interface DispatchStore {
-  claim(destination: string, limit: number): ClaimedItem[];
-  settle(settlements: Settlement[]): void;
-}
 
 export interface DispatcherOptions {
   store: DispatchStore;
@@ -57,6 +54,10 @@ interface Lane {
   timer?: NodeJS.Timeout;
   timerAt: number;
   kickScheduled: boolean;
+  /** The running pump (claims are awaited; one pump per destination at a time). */
+  pumping?: Promise<void>;
+  /** Something asked for a pump while one was running: run again when it ends. */
+  pumpAgain: boolean;
 }
 
 /** An error's kind, never its message (which could quote a body). */
@@ -78,6 +79,8 @@ export class Dispatcher {
   private readonly inflightPromises = new Set<Promise<void>>();
   private settlements: Settlement[] = [];
   private settleScheduled = false;
+  /** The last settle sent to the store: the next one waits for it (results stay in order). */
+  private settling: Promise<void> = Promise.resolve();
   private running = false;
 
   constructor(opts: DispatcherOptions) {
@@ -99,6 +102,7 @@ export class Dispatcher {
         buffer: [],
         timerAt: Infinity,
         kickScheduled: false,
+        pumpAgain: false,
       });
     }
   }
@@ -116,10 +120,14 @@ export class Dispatcher {
       if (lane.timer) clearTimeout(lane.timer);
       lane.timer = undefined;
       lane.timerAt = Infinity;
+    }
+    // A claim in progress finishes first, so what it claimed is given back below.
+    await Promise.allSettled([...this.lanes.values()].map((l) => l.pumping));
+    for (const lane of this.lanes.values()) {
       for (const item of lane.buffer.splice(0)) this.settlements.push({ kind: 'release', id: item.id });
     }
     while (this.inflightPromises.size) await Promise.allSettled([...this.inflightPromises]);
-    this.flushSettlements();
+    await this.flushSettlements();
   }
 
   /** New rows were committed for this destination (or for all, without an argument). */
@@ -151,20 +159,37 @@ export class Dispatcher {
 
   private pump(lane: Lane): void {
     if (!this.running) return;
+    if (lane.pumping) {
+      lane.pumpAgain = true;
+      return;
+    }
+    lane.pumping = this.pumpOnce(lane).finally(() => {
+      lane.pumping = undefined;
+      if (lane.pumpAgain) {
+        lane.pumpAgain = false;
+        this.pump(lane);
+      }
+    });
+  }
+
+  private async pumpOnce(lane: Lane): Promise<void> {
     for (;;) {
+      if (!this.running) return;
       const allowance = Math.min(lane.d.concurrency - lane.inFlight, lane.breaker.allowance());
       if (allowance <= 0) break;
       if (lane.buffer.length === 0) {
         const limit = lane.breaker.state === 'closed' ? (this.batchSize ?? lane.d.concurrency) : 1;
         let items: ClaimedItem[];
         try {
-          items = this.store.claim(lane.d.name, limit);
+          items = await this.store.claim(lane.d.name, limit);
         } catch (err) {
           this.onError(err as Error, lane.d.name);
           break;
         }
         if (items.length === 0) break;
         lane.buffer.push(...items);
+        // stop() gives the buffer back.
+        if (!this.running) return;
       }
       this.startOne(lane, lane.buffer.shift()!);
     }
@@ -281,20 +306,21 @@ export class Dispatcher {
     this.settlements.push(s);
     if (!this.settleScheduled) {
       this.settleScheduled = true;
-      setImmediate(() => this.flushSettlements());
+      setImmediate(() => void this.flushSettlements());
     }
   }
 
-  private flushSettlements(): void {
+  private flushSettlements(): Promise<void> {
     this.settleScheduled = false;
-    if (!this.settlements.length) return;
+    if (!this.settlements.length) return this.settling;
     const batch = this.settlements;
     this.settlements = [];
-    try {
-      this.store.settle(batch);
-    } catch (err) {
-      // The rows stay 'inflight' and come back at the next start-up (recoverInFlight).
-      this.onError(err as Error, '*');
-    }
+    this.settling = this.settling
+      .then(() => this.store.settle(batch))
+      .catch((err: unknown) => {
+        // The rows stay 'inflight' and come back at the next start-up (recoverInFlight).
+        this.onError(err as Error, '*');
+      });
+    return this.settling;
   }
 }

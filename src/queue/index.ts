@@ -1,8 +1,9 @@
 /**
- * The durable queue (SQLite) and its dispatcher. See docs/queue.md.
+ * The durable queue: its port (QueueStore, the interface the pipeline and the dispatcher
+ * use), the SQLite implementation, and the dispatcher. See docs/queue.md.
  */
 export {
-  QueueStore,
+  SqliteQueueStore,
   publicState,
   DEFAULT_MAX_BATCH,
   DEFAULT_LEASE_MS,
@@ -11,12 +12,22 @@ export {
   DEFAULT_QUOTA_RETRY_AFTER_S,
   DEFAULT_BOOKKEEPING_SYNC,
   type QueueStoreOptions,
-} from './store.js';
+} from './sqlite/index.js';
+export type {
+  QueueStore,
+  IngestStore,
+  StatusStore,
+  DispatchStore,
+  WithdrawalStore,
+  OperatorStore,
+  RetentionStore,
+  RetentionCounts,
+  StillPermitted,
+} from './port.js';
 export {
   Dispatcher,
   DEFAULT_POLL_MS,
   type DispatcherOptions,
-  type DispatchStore,
   type RecheckResult,
   type DestinationDispatchState,
 } from './dispatcher.js';

@@ -67,7 +67,7 @@ export function makeEvent(overrides: Partial<AuditEvent> = {}): AuditEvent {
     patientToken: 'tok_' + String(n % 7).padStart(2, '0') + 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJK'.slice(0, 39),
     dataClasses: ['Observation', 'mental-health'],
     ...overrides,
-  };
+  } as AuditEvent;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -13,7 +13,7 @@ export function memoryStore(opts: { atQuota?: () => boolean; failWith?: Error } 
       writes.push(w);
       if (w.idempotency) idem.set(w.idempotency.key, w.idempotency.response);
     },
-    findIdempotent: (k: string) => idem.get(k),
+    findIdempotent: async (k: string) => idem.get(k),
     getMessage: (id: string) => {
       const w = writes.find((x) => x.message.id === id);
       return w ? { id, outcomes: JSON.parse(w.message.outcomes) } : undefined;

@@ -5,14 +5,14 @@ import { captureIo } from '../helpers/cli.js';
 import { UsageError } from '../../src/cli/command.js';
 import { command as queueCommand, makeQueueCommand } from '../../src/cli/commands/queue.js';
 import { openDatabase } from '../../src/store/index.js';
-import { QueueStore } from '../../src/queue/index.js';
+import { SqliteQueueStore } from '../../src/queue/index.js';
 import type { AuditEvent } from '../../src/model/index.js';
 
 const io = (cwd: string) => captureIo({ cwd });
 
 async function seed(dataDir: string) {
   const db = openDatabase(join(dataDir, 'darwaza.db'));
-  const store = QueueStore.open(db, { quotaBytes: 1e9, minFreeDiskBytes: 0 });
+  const store = SqliteQueueStore.open(db, { quotaBytes: 1e9, minFreeDiskBytes: 0 });
   for (const id of ['m1', 'm2', 'm3']) {
     await store.accept({
       message: { id, receivedAt: new Date().toISOString(), source: 'ehr', purpose: 'TREAT', format: 'fhir', outcomes: '[]' },
@@ -31,10 +31,10 @@ async function seed(dataDir: string) {
       audit: [],
     });
   }
-  const [a, b] = store.claim('nhs-pk', 2);
-  store.markDead(a!.id, 'HTTP 400 (permanent)', 400);
-  store.markDelivered([b!.id], { status: 200 });
-  store.close();
+  const [a, b] = await store.claim('nhs-pk', 2);
+  await store.markDead(a!.id, 'HTTP 400 (permanent)', 400);
+  await store.markDelivered([b!.id], { status: 200 });
+  await store.close();
   db.close();
 }
 

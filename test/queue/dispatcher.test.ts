@@ -2,7 +2,8 @@ import t, { type Test } from 'tap';
 import { join } from 'node:path';
 import type { AuditEvent, Destination, PayloadCipher } from '../../src/model/index.js';
 import { openDatabase } from '../../src/store/index.js';
-import { Dispatcher, QueueStore, type AcceptWrite, type DispatcherOptions, type QueueStoreOptions } from '../../src/queue/index.js';
+import { auditEvents } from '../../src/audit/index.js';
+import { Dispatcher, SqliteQueueStore, type AcceptWrite, type DispatcherOptions, type QueueStoreOptions } from '../../src/queue/index.js';
 import { createUplink } from '../../src/egress/index.js';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../../src/sim/index.js';
 
@@ -48,7 +49,7 @@ async function setup(
   const sim: Simulator = await startSimulator({ port: 0, ...o.sim });
   const db = openDatabase(join(t.testdir(), 'darwaza.db'));
   const audited: AuditEvent[] = [];
-  const store = QueueStore.open(db, { quotaBytes: 1e9, minFreeDiskBytes: 0, audit: { append: (e) => void audited.push(...e) }, ...o.store });
+  const store = SqliteQueueStore.open(db, { quotaBytes: 1e9, minFreeDiskBytes: 0, audit: { append: (e) => void audited.push(...e) }, ...o.store });
   const uplink = createUplink();
   const d = dest(sim.url + '/fhir', o.dest);
   const dispatcher = new Dispatcher({
@@ -63,15 +64,15 @@ async function setup(
     await dispatcher.stop();
     uplink.close();
     await sim.stop();
-    store.close();
+    await store.close();
     db.close();
   });
   return { sim, store, dispatcher, audited, db, d };
 }
 
-async function until(t: Test, what: string, cond: () => boolean, ms = 8_000): Promise<void> {
+async function until(t: Test, what: string, cond: () => boolean | Promise<boolean>, ms = 8_000): Promise<void> {
   const end = Date.now() + ms;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > end) {
       t.fail(`timed out waiting until ${what}`);
       return;
@@ -80,7 +81,7 @@ async function until(t: Test, what: string, cond: () => boolean, ms = 8_000): Pr
   }
 }
 
-const stateOf = (store: QueueStore, id: string) => store.getMessage(id)?.destinations[0]?.state;
+const stateOf = async (store: SqliteQueueStore, id: string) => (await store.getMessage(id))?.destinations[0]?.state;
 
 t.test('every queued message reaches the simulator exactly once, even when answers are lost', async (t) => {
   const { sim, store, dispatcher } = await setup(t, { sim: { dropRate: 0.1, dropAfterAcceptRate: 0.15 } });
@@ -91,7 +92,7 @@ t.test('every queued message reaches the simulator exactly once, even when answe
     await store.accept(w);
   }
   dispatcher.start();
-  await until(t, 'all delivered', () => store.counts().every((c) => c.state === 'delivered'));
+  await until(t, 'all delivered', async () => (await store.counts()).every((c) => c.state === 'delivered'));
   t.same(new Set(sim.state.ids), new Set(ids), 'every id arrived');
   t.equal(sim.state.ids.length, 150, 'and none twice');
   t.ok(sim.state.dropped > 0 && sim.state.duplicates > 0, `lost answers were re-sent (${sim.state.dropped} dropped, ${sim.state.duplicates} duplicates)`);
@@ -113,16 +114,16 @@ t.test('a 400 answer dead-letters at once; the dead letter can be retried later'
   const { sim, store, dispatcher, audited } = await setup(t, { sim: { status: 400 } });
   await store.accept(makeWrite({ id: 'bad' }));
   dispatcher.start();
-  await until(t, 'dead', () => stateOf(store, 'bad') === 'dead');
-  const row = store.getMessage('bad')!.destinations[0]!;
+  await until(t, 'dead', async () => (await stateOf(store, 'bad')) === 'dead');
+  const row = (await store.getMessage('bad'))!.destinations[0]!;
   t.equal(row.attempts, 1, 'no retry of a permanent failure');
   t.equal(row.lastStatus, 400);
   t.ok(audited.some((e) => e.event === 'dead-lettered' && e.messageId === 'bad'));
   t.equal(dispatcher.breakerState('nhs-pk'), 'closed', 'a 4xx proves the service is up');
   sim.control({ status: null });
-  t.equal(store.retryDead({ messageIds: ['bad'] }), 1);
+  t.equal(await store.retryDead({ messageIds: ['bad'] }), 1);
   dispatcher.kick('nhs-pk');
-  await until(t, 'delivered after retry', () => stateOf(store, 'bad') === 'delivered');
+  await until(t, 'delivered after retry', async () => (await stateOf(store, 'bad')) === 'delivered');
   t.same(sim.state.ids, ['bad']);
 });
 
@@ -131,8 +132,8 @@ t.test('a 503 with Retry-After is retried no sooner than the server asked', asyn
   await store.accept(makeWrite({ id: 'later' }));
   const before = Date.now();
   dispatcher.start();
-  await until(t, 'retrying', () => stateOf(store, 'later') === 'retrying');
-  const row = store.getMessage('later')!.destinations[0]!;
+  await until(t, 'retrying', async () => (await stateOf(store, 'later')) === 'retrying');
+  const row = (await store.getMessage('later'))!.destinations[0]!;
   t.equal(row.lastError, 'HTTP 503');
   t.ok(Date.parse(row.nextAttemptAt!) - before >= 30_000, 'next attempt at least 30 s later');
   t.equal(sim.state.failed, 1, 'nothing re-sent in the meantime');
@@ -148,13 +149,13 @@ t.test('the circuit opens while the uplink is down, holds rows back, and closes 
   await until(t, 'open', () => dispatcher.breakerState('nhs-pk') === 'open');
   await until(t, 'the attempts under way have failed', () => dispatcher.states()[0]!.inFlight === 0);
   await new Promise((r) => setTimeout(r, 10));
-  const counts = store.counts();
+  const counts = await store.counts();
   t.notOk(counts.some((c) => c.state === 'delivering'), 'claimed rows were given back while open: ' + JSON.stringify(counts));
   t.ok(counts.some((c) => c.state === 'retrying'), 'the failed ones wait for their retry');
   const triedWhileDown = sim.state.dropped;
   t.ok(triedWhileDown < 30, `only ${triedWhileDown} attempts reached the closed port, not one per row`);
   sim.control({ down: false });
-  await until(t, 'all delivered', () => store.counts().every((c) => c.state === 'delivered'));
+  await until(t, 'all delivered', async () => (await store.counts()).every((c) => c.state === 'delivered'));
   t.equal(dispatcher.breakerState('nhs-pk'), 'closed');
   t.equal(sim.state.ids.length, 30);
 });
@@ -167,8 +168,8 @@ t.test('after max attempts a message is dead-lettered, and past max age it is no
   });
   await store.accept(makeWrite({ id: 'tired' }));
   dispatcher.start();
-  await until(t, 'dead', () => stateOf(store, 'tired') === 'dead');
-  const row = store.getMessage('tired')!.destinations[0]!;
+  await until(t, 'dead', async () => (await stateOf(store, 'tired')) === 'dead');
+  const row = (await store.getMessage('tired'))!.destinations[0]!;
   t.equal(row.attempts, 3);
   t.match(row.lastError, /gave up after 3 attempts: HTTP 503/);
   t.equal(sim.state.failed, 3);
@@ -176,8 +177,8 @@ t.test('after max attempts a message is dead-lettered, and past max age it is no
   const old = await setup(t, { dispatcher: { clock: () => Date.now() + 2 * 3_600_000 } });
   await old.store.accept(makeWrite({ id: 'stale' }));
   old.dispatcher.start();
-  await until(t, 'dead', () => stateOf(old.store, 'stale') === 'dead');
-  t.match(old.store.getMessage('stale')!.destinations[0]!.lastError, /maximum age/);
+  await until(t, 'dead', async () => (await stateOf(old.store, 'stale')) === 'dead');
+  t.match((await old.store.getMessage('stale'))!.destinations[0]!.lastError, /maximum age/);
   t.equal(old.sim.state.total, 0, 'never sent');
 });
 
@@ -189,7 +190,7 @@ t.test('a consent withdrawal found at send time stops the delivery and destroys 
           ? {
               kind: 'withdraw',
               reason: 'consent c9 withdrawn',
-              audit: [{ event: 'consent-withdrawn', time: new Date().toISOString(), messageId: item.messageId, consentId: 'c9' }],
+              audit: [auditEvents.consentWithdrawn({ time: new Date(), messageId: item.messageId, consentId: 'c9', reason: 'consent c9 withdrawn' })],
             }
           : { kind: 'ok' },
     },
@@ -197,7 +198,7 @@ t.test('a consent withdrawal found at send time stops the delivery and destroys 
   await store.accept(makeWrite({ id: 'keep' }));
   await store.accept(makeWrite({ id: 'stop', context: '{"note":"withdrawn"}' }));
   dispatcher.start();
-  await until(t, 'settled', () => stateOf(store, 'keep') === 'delivered' && stateOf(store, 'stop') === 'withdrawn');
+  await until(t, 'settled', async () => (await stateOf(store, 'keep')) === 'delivered' && (await stateOf(store, 'stop')) === 'withdrawn');
   t.same(sim.state.ids, ['keep'], 'never delivered');
   t.equal((db.prepare("SELECT payload FROM queue_items WHERE message_id = 'stop'").get() as { payload: unknown }).payload, null);
   t.match(audited.find((e) => e.event === 'consent-withdrawn'), { messageId: 'stop', consentId: 'c9' });
@@ -216,10 +217,10 @@ t.test('a tampered payload is dead-lettered and the dispatcher keeps going', asy
   for (const id of ['a', 'b', 'c']) await store.accept(makeWrite({ id }));
   db.prepare("UPDATE queue_items SET payload = CAST(X'FF' || payload AS BLOB) WHERE message_id = 'b'").run();
   dispatcher.start();
-  await until(t, 'a and c delivered', () => sim.state.ids.length === 2 && stateOf(store, 'c') === 'delivered');
+  await until(t, 'a and c delivered', async () => sim.state.ids.length === 2 && (await stateOf(store, 'c')) === 'delivered');
   t.same(sim.state.ids, ['a', 'c']);
-  t.equal(stateOf(store, 'b'), 'dead');
-  t.equal(store.getMessage('b')!.destinations[0]!.lastError, 'payload failed authentication');
+  t.equal((await stateOf(store, 'b')), 'dead');
+  t.equal((await store.getMessage('b'))!.destinations[0]!.lastError, 'payload failed authentication');
 });
 
 t.test('stop() waits for deliveries in flight and commits their results', async (t) => {
@@ -230,9 +231,9 @@ t.test('stop() waits for deliveries in flight and commits their results', async 
   await dispatcher.stop();
   t.equal(dispatcher.states()[0]!.inFlight, 0);
   t.same(sim.state.ids, ['s0', 's1']);
-  t.equal(stateOf(store, 's0'), 'delivered');
-  t.equal(stateOf(store, 's1'), 'delivered');
-  t.ok(['s2', 's3', 's4', 's5'].every((id) => stateOf(store, id) === 'queued'), 'unstarted rows were given back');
+  t.equal((await stateOf(store, 's0')), 'delivered');
+  t.equal((await stateOf(store, 's1')), 'delivered');
+  t.same(await Promise.all(['s2', 's3', 's4', 's5'].map((id) => stateOf(store, id))), ['queued', 'queued', 'queued', 'queued'], 'unstarted rows were given back');
 });
 
 t.test('a deliver function that throws counts as a retry, not a crash', async (t) => {
@@ -250,7 +251,7 @@ t.test('a deliver function that throws counts as a retry, not a crash', async (t
   });
   await store.accept(makeWrite({ id: 'x' }));
   dispatcher.start();
-  await until(t, 'delivered', () => stateOf(store, 'x') === 'delivered');
+  await until(t, 'delivered', async () => (await stateOf(store, 'x')) === 'delivered');
   t.equal(calls, 3);
   t.same(errors, ['EBOOM', 'EBOOM']);
 });
@@ -269,10 +270,10 @@ t.test('a consent re-check that fails (unknown state) sends nothing now and keep
   await store.accept(makeWrite({ id: 'unsure' }));
   dispatcher.start();
   dispatcher.kick('no-such-destination');
-  await until(t, 'waiting for a retry', () => stateOf(store, 'unsure') === 'retrying');
-  t.equal(store.getMessage('unsure')!.destinations[0]!.lastError, 'consent re-check failed');
+  await until(t, 'waiting for a retry', async () => (await stateOf(store, 'unsure')) === 'retrying');
+  t.equal((await store.getMessage('unsure'))!.destinations[0]!.lastError, 'consent re-check failed');
   t.equal(sim.state.total, 0, 'unknown means deny: nothing sent');
   broken = false;
-  await until(t, 'delivered once the re-check answers', () => stateOf(store, 'unsure') === 'delivered');
+  await until(t, 'delivered once the re-check answers', async () => (await stateOf(store, 'unsure')) === 'delivered');
   t.same(sim.state.ids, ['unsure']);
 });

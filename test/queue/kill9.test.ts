@@ -4,15 +4,15 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { openDatabase } from '../../src/store/index.js';
-import { QueueStore } from '../../src/queue/index.js';
+import { SqliteQueueStore } from '../../src/queue/index.js';
 
 // A child process accepts messages as fast as it can and prints each id once its
 // accept() resolved. We SIGKILL it mid-stream: every id it printed must be in the file.
 const CHILD = (queueUrl: string, storeUrl: string) => `
-import { QueueStore } from ${JSON.stringify(queueUrl)};
+import { SqliteQueueStore } from ${JSON.stringify(queueUrl)};
 import { openDatabase } from ${JSON.stringify(storeUrl)};
 const db = openDatabase(process.argv[2]);
-const store = QueueStore.open(db, { quotaBytes: 1e12, minFreeDiskBytes: 0 });
+const store = SqliteQueueStore.open(db, { quotaBytes: 1e12, minFreeDiskBytes: 0 });
 let n = 0;
 const one = async () => {
   const id = 'k' + (n++);
@@ -62,8 +62,9 @@ t.test('every message acknowledged before a SIGKILL is in the file afterwards', 
   t.ok(acked.length >= 2_000, `${acked.length} acknowledged before the kill`);
   const db = openDatabase(file);
   t.teardown(() => db.close());
-  const store = QueueStore.open(db, { quotaBytes: 1e12, minFreeDiskBytes: 0 });
-  const missing = acked.filter((id) => !store.getMessage(id));
+  const store = SqliteQueueStore.open(db, { quotaBytes: 1e12, minFreeDiskBytes: 0 });
+  const found = await Promise.all(acked.map((id) => store.getMessage(id)));
+  const missing = acked.filter((_, i) => !found[i]);
   t.same(missing, [], 'no acknowledged message is missing');
   const total = (db.prepare('SELECT COUNT(*) AS n FROM queue_items').get() as { n: number }).n;
   t.ok(total >= acked.length, `${total} rows stored (some committed but not yet printed)`);

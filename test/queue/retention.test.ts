@@ -1,14 +1,14 @@
 import t from 'tap';
 import { join } from 'node:path';
 import { openDatabase } from '../../src/store/index.js';
-import { QueueStore } from '../../src/queue/index.js';
+import { SqliteQueueStore } from '../../src/queue/index.js';
 import { runRetention, scheduleRetention } from '../../src/jobs/retention.js';
 
 t.test('runRetention removes finished rows older than the window and keeps the rest', async (t) => {
   let now = Date.parse('2026-11-20T00:00:00Z');
   const db = openDatabase(join(t.testdir(), 'darwaza.db'));
   t.teardown(() => db.close());
-  const store = QueueStore.open(db, { quotaBytes: 1e9, minFreeDiskBytes: 0, clock: () => now });
+  const store = SqliteQueueStore.open(db, { quotaBytes: 1e9, minFreeDiskBytes: 0, clock: () => now });
   for (const id of ['done', 'waiting']) {
     await store.accept({
       message: { id, receivedAt: new Date(now).toISOString(), source: 'ehr', purpose: 'TREAT', format: 'fhir', outcomes: '[]' },
@@ -18,19 +18,19 @@ t.test('runRetention removes finished rows older than the window and keeps the r
       audit: [],
     });
   }
-  const [done] = store.claim('nhs-pk', 1);
-  store.markDelivered([done!.id], { status: 200 });
+  const [done] = await store.claim('nhs-pk', 1);
+  await store.markDelivered([done!.id], { status: 200 });
   now += 8 * 24 * 3600_000;
-  const r = runRetention(store, now, 7 * 24 * 3600_000);
+  const r = await runRetention(store, now, 7 * 24 * 3600_000);
   t.match(r, { items: 1, messages: 1, scopes: 0, at: new Date(now).toISOString() });
-  t.equal(store.getMessage('done'), undefined);
-  t.equal(store.getMessage('waiting')!.destinations[0]!.state, 'queued', 'undelivered rows are never purged by retention');
-  t.throws(() => runRetention(store, now, 0), /retentionMs must be a positive number/);
+  t.equal(await store.getMessage('done'), undefined);
+  t.equal((await store.getMessage('waiting'))!.destinations[0]!.state, 'queued', 'undelivered rows are never purged by retention');
+  await t.rejects(runRetention(store, now, 0), /retentionMs must be a positive number/);
 });
 
 t.test('scheduleRetention runs the pass on its schedule without an onRun listener, and stops cleanly', async (t) => {
   const calls: number[] = [];
-  const store = { purgeDelivered: (ms: number) => (calls.push(ms), { items: 0, messages: 0, scopes: 0 }) };
+  const store = { purgeDelivered: async (ms: number) => (calls.push(ms), { items: 0, messages: 0, scopes: 0 }) };
   t.throws(() => scheduleRetention({ store, retentionMs: 1000, cron: 'every tuesday' }), /cron expression is not valid/);
   const every = scheduleRetention({ store, retentionMs: 1000, cron: '* * * * * *' });
   const end = Date.now() + 6_000;
@@ -57,8 +57,8 @@ t.test('migration 2 counts the rows of messages already stored, so retention kee
     `INSERT INTO queue_items (message_id, destination, lane, state, enqueued_at, next_attempt_at, updated_at, content_type,
        cipher_scope, patient_tokens, context, payload, payload_bytes) VALUES ('queued', 'nhs-pk', 1, 'ready', 1, 1, 1, 'application/json', 'd:1', '[]', '{}', X'00', 1)`,
   ).run();
-  const store = QueueStore.open(db, { quotaBytes: 1e9, minFreeDiskBytes: 0 });
-  t.match(store.purgeDelivered(1000), { messages: 1 });
-  t.equal(store.getMessage('denied'), undefined);
-  t.equal(store.getMessage('queued')!.destinations[0]!.state, 'queued');
+  const store = SqliteQueueStore.open(db, { quotaBytes: 1e9, minFreeDiskBytes: 0 });
+  t.match(await store.purgeDelivered(1000), { messages: 1 });
+  t.equal(await store.getMessage('denied'), undefined);
+  t.equal((await store.getMessage('queued'))!.destinations[0]!.state, 'queued');
 });

@@ -9,7 +9,7 @@ import { EXIT, DEFAULT_DATA_DIR, UsageError, parseFlags, progress, type CliIo, t
 import { PATH_FLAGS, pathUsage, resolvePaths } from '../paths.js';
 import { openDatabase, databaseFile, DB_FILE_NAME, type Db } from '../../store/index.js';
 import type { AuditSink } from '../../model/index.js';
-import { ITEM_STATES, QueueStore, type ItemState, type ItemStatus } from '../../queue/index.js';
+import { ITEM_STATES, SqliteQueueStore, type ItemState, type ItemStatus } from '../../queue/index.js';
 
 /** What the CLI main may inject: the audit sink for operator actions. */
 export interface QueueCommandDeps {
@@ -86,14 +86,14 @@ export function makeQueueCommand(deps: QueueCommandDeps = {}): Command {
         return EXIT.runtime;
       }
       try {
-        const store = QueueStore.open(db, {
+        const store = SqliteQueueStore.open(db, {
           quotaBytes: Number.MAX_SAFE_INTEGER,
           minFreeDiskBytes: 0,
           audit: deps.openAudit?.(db),
         });
         switch (sub) {
           case 'stats': {
-            const rows = store.counts().sort((a, b) => a.destination.localeCompare(b.destination) || a.state.localeCompare(b.state));
+            const rows = (await store.counts()).sort((a, b) => a.destination.localeCompare(b.destination) || a.state.localeCompare(b.state));
             if (values.json) io.out(JSON.stringify(rows));
             else {
               io.out([pad('destination', 18), pad('state', 11), pad('count', 9), 'bytes held'].join(' '));
@@ -105,7 +105,7 @@ export function makeQueueCommand(deps: QueueCommandDeps = {}): Command {
           case 'list': {
             const limit = values.limit === undefined ? 50 : Number(values.limit);
             if (!(Number.isInteger(limit) && limit > 0)) throw new UsageError(`--limit: "${values.limit}" must be a positive whole number`);
-            const rows = store.list({ state, destination: values.destination, limit });
+            const rows = await store.list({ state, destination: values.destination, limit });
             if (values.json) io.out(JSON.stringify(rows));
             else {
               io.out([pad('message', 38), pad('destination', 18), pad('state', 11), pad('try', 4), 'last error'].join(' '));
@@ -115,7 +115,7 @@ export function makeQueueCommand(deps: QueueCommandDeps = {}): Command {
           }
           case 'inspect': {
             if (rest.length !== 1) throw new UsageError('inspect takes one message id');
-            const m = store.inspect(rest[0]!);
+            const m = await store.inspect(rest[0]!);
             if (!m) {
               io.err(`darwaza queue: no message ${rest[0]}`);
               return EXIT.failed;
@@ -124,14 +124,14 @@ export function makeQueueCommand(deps: QueueCommandDeps = {}): Command {
             return EXIT.ok;
           }
           case 'retry': {
-            const n = store.retryDead({ destination: values.destination, messageIds: rest.length ? rest : undefined });
+            const n = await store.retryDead({ destination: values.destination, messageIds: rest.length ? rest : undefined });
             io.out(`re-queued ${n} dead letter${n === 1 ? '' : 's'}`);
             return EXIT.ok;
           }
           case 'purge': {
             if (state !== 'dead' && state !== 'delivered') return EXIT.usage;
             const bar = progress(io, 'purged');
-            const n = store.purge({ state, destination: values.destination, onProgress: (d, t) => bar.update(d, t) });
+            const n = await store.purge({ state, destination: values.destination, onProgress: (d, t) => bar.update(d, t) });
             bar.done();
             io.out(`purged ${n} ${state} row${n === 1 ? '' : 's'}`);
             return EXIT.ok;

@@ -10,7 +10,7 @@ import { EXIT, DEFAULT_DATA_DIR, UsageError, parseFlags, type CliIo, type Comman
 import { openDatabase, databaseFile, DB_FILE_NAME, type Db } from '../../store/index.js';
 import type { AuditSink } from '../../model/index.js';
 import { loadConfig } from '../../config/index.js';
-import { AuditLog } from '../../audit/index.js';
+import { AuditLog, auditEvents } from '../../audit/index.js';
 import { GRANTS, ROLES, TokenError, TokenStore, parseDuration, type TokenInfo } from '../../auth/index.js';
 
 export interface TokensCommandDeps {
@@ -119,7 +119,7 @@ export function makeTokensCommand(deps: TokensCommandDeps = {}): Command {
         const store = TokenStore.open(db);
         const audit = deps.openAudit?.(db);
         const record = (reason: string) =>
-          audit?.append([{ event: 'admin-action', time: now.toISOString(), actor: 'cli', decision: 'tokens.manage', reason }]);
+          audit?.append([auditEvents.adminAction({ time: now, actor: 'cli', decision: 'tokens.manage', reason })]);
         switch (sub) {
           case 'create': {
             let made: { token: string; info: TokenInfo };

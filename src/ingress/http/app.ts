@@ -32,7 +32,7 @@ export interface ConsentRoutes {
 
 export interface LanAppOptions {
   pipeline: Pipeline;
-  messages: { getMessage(id: string): unknown | undefined; atQuota(): boolean };
+  messages: { getMessage(id: string): Promise<unknown> | unknown; atQuota(): boolean };
   destinationNames: string[];
   defaultPurpose: PurposeOfUse;
   maxBodyBytes: number;
@@ -171,8 +171,8 @@ export function createLanApp(opts: LanAppOptions) {
     return post(c, type);
   });
 
-  app.get('/messages/:id', (c) => {
-    const m = opts.messages.getMessage(c.req.param('id'));
+  app.get('/messages/:id', async (c) => {
+    const m = await opts.messages.getMessage(c.req.param('id'));
     if (!m) return reply(c, notFound('No message with this id'));
     return c.json(m as object);
   });

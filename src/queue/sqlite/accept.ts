@@ -1,0 +1,156 @@
+/**
+ * accept(): a group commit. Every call made in the same turn of the event loop (or until
+ * maxBatch are pending) shares one transaction; each promise resolves only after COMMIT
+ * returned, and with synchronous=FULL that means the WAL was fsynced. Each write runs in
+ * its own savepoint, so one bad write fails alone.
+ */
+import { DuplicateIdempotencyKeyError, LANE_ORDER, QuotaExceededError, type AcceptWrite } from '../types.js';
+import type { StoreContext } from './context.js';
+import type { DiskGuard } from './disk.js';
+import { DEFAULT_QUOTA_RETRY_AFTER_S } from './options.js';
+import { toBuffer } from './rows.js';
+import { mapSqliteError, validateWrite } from './validate.js';
+
+interface Pending {
+  write: AcceptWrite;
+  bytes: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+export class GroupCommit {
+  private pending: Pending[] = [];
+  private flushScheduled = false;
+  private closed = false;
+  private readonly writeOne: (w: AcceptWrite, now: number, scopes: Set<string>) => void;
+  private readonly txAccept: (batch: Pending[], failures: (Error | undefined)[], now: number) => void;
+
+  constructor(
+    private readonly c: StoreContext,
+    private readonly disk: DiskGuard,
+    private readonly maxBatch: number,
+  ) {
+    const { db, s } = c;
+    this.writeOne = db.transaction((w: AcceptWrite, now: number, scopes: Set<string>) => {
+      const m = w.message;
+      if (w.idempotency) {
+        const prior = s.getIdem.get(w.idempotency.key) as { response: string } | undefined;
+        if (prior) throw new DuplicateIdempotencyKeyError(prior.response);
+      }
+      s.insMessage.run(
+        m.id,
+        m.receivedAt,
+        m.source,
+        m.purpose,
+        m.format,
+        m.outcomes,
+        m.idempotencyKey ?? w.idempotency?.key ?? null,
+        w.items.length,
+      );
+      if (w.idempotency) s.insIdem.run(w.idempotency.key, m.id, w.idempotency.response, now);
+      for (const it of w.items) {
+        const sealed = toBuffer(c.cipher.encrypt(it.payload, it.cipherScope));
+        const info = s.insItem.run(
+          it.messageId,
+          it.destination,
+          LANE_ORDER[it.lane],
+          now,
+          now,
+          now,
+          it.contentType,
+          it.cipherScope,
+          JSON.stringify(it.patientTokens),
+          it.context,
+          sealed,
+          it.payload.byteLength,
+        );
+        for (const token of new Set(it.patientTokens)) s.insPatient.run(token, info.lastInsertRowid);
+        scopes.add(it.cipherScope);
+      }
+      if (w.audit.length) c.audit.append(w.audit);
+    });
+
+    this.txAccept = db.transaction((batch: Pending[], failures: (Error | undefined)[], now: number) => {
+      const scopes = new Set<string>();
+      for (const p of batch) {
+        try {
+          this.writeOne(p.write, now, scopes);
+          failures.push(undefined);
+        } catch (err) {
+          failures.push(mapSqliteError(err));
+        }
+      }
+      for (const scope of scopes) s.touchScope.run(scope, now);
+    });
+  }
+
+  /**
+   * Stores one message and its per-destination items. Resolves only after the
+   * transaction holding it committed (fsynced). Rejects with QuotaExceededError
+   * before writing anything when the queue is at quota or the disk nearly full.
+   */
+  accept(write: AcceptWrite): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('queue store is closed'));
+    let bytes: number;
+    try {
+      bytes = validateWrite(write);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.disk.isLow()) {
+      return Promise.reject(new QuotaExceededError('the disk holding the queue is nearly full', DEFAULT_QUOTA_RETRY_AFTER_S));
+    }
+    if (!this.c.held.fits(bytes)) {
+      return Promise.reject(new QuotaExceededError('the queue is at its disk quota', DEFAULT_QUOTA_RETRY_AFTER_S));
+    }
+    this.c.held.reserve(bytes);
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ write, bytes, resolve, reject });
+      if (this.pending.length >= this.maxBatch) {
+        this.flush();
+      } else if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Commits every pending accept() now. */
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    const started = performance.now();
+    const failures: (Error | undefined)[] = [];
+    let total = 0;
+    for (const p of batch) total += p.bytes;
+    try {
+      this.txAccept(batch, failures, this.c.clock());
+    } catch (err) {
+      this.c.held.unreserve(total);
+      const mapped = mapSqliteError(err);
+      for (const p of batch) p.reject(mapped);
+      return;
+    }
+    this.c.held.unreserve(total);
+    let stored = 0;
+    batch.forEach((p, i) => {
+      if (!failures[i]) stored += p.bytes;
+    });
+    this.c.held.change(stored);
+    this.c.observer.committed?.(batch.length, performance.now() - started);
+    batch.forEach((p, i) => {
+      const f = failures[i];
+      if (f) p.reject(f);
+      else p.resolve();
+    });
+  }
+
+  /** Commits what is pending and refuses further writes. */
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * Retention: deletes delivered / withdrawn / purged rows last changed before
+ * now - olderThanMs (their payloads are already gone), messages left without rows,
+ * old idempotency keys; then shreds cipher scopes that hold no payload and were not
+ * used within the window. One summary 'purged' audit event per run that removed anything.
+ */
+import { auditEvents } from '../../audit/index.js';
+import type { RetentionCounts } from '../port.js';
+import type { StoreContext } from './context.js';
+import { PURGE_CHUNK } from './options.js';
+
+export function purgeDelivered(c: StoreContext, olderThanMs: number): RetentionCounts {
+  const { db, s } = c;
+  const now = c.clock();
+  const cutoff = now - olderThanMs;
+  const cutoffIso = new Date(cutoff).toISOString();
+  let items = 0;
+  let messages = 0;
+  let scopes = 0;
+  for (;;) {
+    const n = db.transaction(() => {
+      const gone = s.oldTerminal.all(cutoff, PURGE_CHUNK) as { message_id: string }[];
+      for (const id of new Set(gone.map((g) => g.message_id))) {
+        messages += s.delMessageIfEmpty.run(id, id).changes;
+      }
+      return gone.length;
+    })();
+    items += n;
+    if (n < PURGE_CHUNK) break;
+  }
+  for (;;) {
+    const n = s.delOldItemlessMessages.run(cutoffIso, PURGE_CHUNK).changes;
+    messages += n;
+    if (n < PURGE_CHUNK) break;
+  }
+  db.transaction(() => {
+    s.delOldIdem.run(cutoff);
+    for (const { scope } of s.oldScopes.all(cutoff) as { scope: string }[]) {
+      if (s.scopeInUse.get(scope)) continue;
+      c.cipher.shred(scope);
+      s.delScope.run(scope);
+      scopes++;
+    }
+    if (items || messages || scopes) {
+      c.audit.append([
+        auditEvents.purged({
+          time: now,
+          reason: `retention: ${items} finished deliveries, ${messages} messages, ${scopes} key scopes older than ${Math.round(olderThanMs / 1000)} s`,
+          actor: 'retention',
+        }),
+      ]);
+    }
+  })();
+  return { items, messages, scopes };
+}
