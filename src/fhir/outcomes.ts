@@ -163,7 +163,11 @@ export class QuotaExceededError extends OperationOutcomeError {
 /** Two concurrent requests carried one idempotency key: `response` is the first one's stored answer. */
 export class DuplicateIdempotencyKeyError extends OperationOutcomeError {
   override name = 'DuplicateIdempotencyKeyError';
-  constructor(readonly response: string) {
+  constructor(
+    readonly response: string,
+    /** The SHA-256 of the request the key was first used with (absent for keys stored before it was kept). */
+    readonly requestSha256?: string,
+  ) {
     super(duplicate('a request with this Idempotency-Key was already accepted'));
   }
 }

@@ -4,7 +4,7 @@
  * Decisions are made by the injected stages; this file only sequences them and
  * gathers their reasons. I/O: the store's group commit, nothing else.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type {
   AuditEvent,
   Classification,
@@ -303,17 +303,20 @@ export function createPipeline(opts: PipelineOptions) {
       },
       items,
       audit: [auditReceived(d, req), ...d.prepared.flatMap((p) => p.audit)],
-      ...(idempotencyKey ? { idempotency: { key: idempotencyKey, response: stored } } : {}),
+      ...(idempotencyKey ? { idempotency: { key: idempotencyKey, response: stored, requestSha256: requestSha256(req) } } : {}),
     });
     for (const p of d.prepared) opts.observer?.decided?.(p.outcome.name, p.outcome.decision);
     if (items.length) opts.onQueued?.(items.map((i) => i.destination));
     return stored;
   }
 
-  async function ingest(req: IngestRequest): Promise<IngestResult> {
-    if (req.idempotencyKey) {
-      const prior = await store.findIdempotent(req.idempotencyKey);
-      if (prior !== undefined) return { kind: 'duplicate', stored: prior };
+  async function ingest(original: IngestRequest): Promise<IngestResult> {
+    // One sender's key never answers for another sender, nor HTTP for MLLP; and a key is bound to its request.
+    const idem = original.idempotencyKey ? scopeIdempotency(original) : undefined;
+    const req: IngestRequest = idem ? { ...original, idempotencyKey: idem.key } : original;
+    if (idem) {
+      const prior = await store.findIdempotent(idem.key);
+      if (prior !== undefined) return replay(prior.response, prior.requestSha256, idem.requestSha256);
     }
     const now = clock();
     const resource = req.resource;
@@ -326,7 +329,7 @@ export function createPipeline(opts: PipelineOptions) {
       return { kind: 'accepted', answer, stored };
     } catch (err) {
       // Two concurrent requests with one key: the store kept the first; answer as it did.
-      if (err instanceof DuplicateIdempotencyKeyError) return { kind: 'duplicate', stored: err.response };
+      if (err instanceof DuplicateIdempotencyKeyError) return replay(err.response, err.requestSha256, idem?.requestSha256);
       throw err;
     }
   }
@@ -377,3 +380,35 @@ export function createPipeline(opts: PipelineOptions) {
 }
 
 export type Pipeline = ReturnType<typeof createPipeline>;
+
+/**
+ * The stored key: (source, protocol, the sender's key), hashed so that no sender-chosen text is a
+ * database key and no two scopes can collide. The source is the authenticated sender.
+ */
+export function scopeIdempotency(req: IngestRequest): { key: string; requestSha256: string } {
+  const key = createHash('sha256').update(`${req.source}\u0000${req.format}\u0000${req.idempotencyKey ?? ''}`).digest('hex');
+  return { key: `idem:v1:${key}`, requestSha256: requestSha256(req) };
+}
+
+/**
+ * What a request is, for idempotency: its purpose, destinations and content. HL7 v2 is hashed with
+ * MSH-7 (the message time) blanked, since senders that resend a message may stamp it anew.
+ */
+export function requestSha256(req: IngestRequest): string {
+  const content = req.v2 !== undefined ? req.v2.replace(/^(MSH(.)(?:[^\r\n]*?\2){5})[^\r\n]*?(?=\2|[\r\n]|$)/, '$1') : JSON.stringify(req.resource);
+  return createHash('sha256')
+    .update(JSON.stringify({ purpose: req.purpose, destinations: req.destinations ?? null, format: req.format }))
+    .update('\u0000')
+    .update(content)
+    .digest('hex');
+}
+
+/** A repeated key: the first answer when it is the same request, a 422 naming the conflict when it is not. */
+function replay(stored: string, firstSha256: string | undefined, thisSha256: string | undefined): IngestResult {
+  if (firstSha256 && thisSha256 && firstSha256 !== thisSha256) {
+    throw new OperationOutcomeError(
+      unprocessable('this Idempotency-Key was already used with a different request; use a new key for a new request', undefined, 'conflict'),
+    );
+  }
+  return { kind: 'duplicate', stored };
+}

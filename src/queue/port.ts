@@ -10,6 +10,7 @@ import type {
   AcceptWrite,
   ClaimedItem,
   CountRow,
+  IdempotentAnswer,
   ItemStatus,
   ListFilter,
   MessageStatus,
@@ -23,7 +24,7 @@ export interface IngestStore {
   /** Resolves once the message is durable; rejects with QuotaExceededError, DuplicateIdempotencyKeyError or QueueWriteError. */
   accept(write: AcceptWrite): Promise<void>;
   /** The stored answer of an earlier request with this Idempotency-Key (survives restarts). */
-  findIdempotent(key: string): Promise<string | undefined>;
+  findIdempotent(key: string): Promise<IdempotentAnswer | undefined>;
 }
 
 /** What senders, readiness and the admin API read. */

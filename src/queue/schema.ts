@@ -92,4 +92,11 @@ export const QUEUE_MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 3,
+    description: 'queue: the SHA-256 of the request an idempotency key was first used with (a reuse with another body is refused)',
+    up: (db) => {
+      db.exec(`ALTER TABLE queue_idempotency ADD COLUMN request_sha256 TEXT;`);
+    },
+  },
 ];

@@ -43,8 +43,17 @@ export interface AcceptWrite {
   items: NewQueueItem[];
   /** Audit events that commit with the message (e.g. 'received', 'decided', 'queued'). */
   audit: AuditEvent[];
-  /** Stored so that a retried POST with the same Idempotency-Key gets the first answer. */
-  idempotency?: { key: string; response: string };
+  /**
+   * Stored so that a retried request with the same Idempotency-Key gets the first answer. The key is
+   * already scoped by the pipeline (source, protocol, key); requestSha256 binds it to the request.
+   */
+  idempotency?: { key: string; response: string; requestSha256?: string };
+}
+
+/** What an earlier request with an idempotency key got, and the hash of that request. */
+export interface IdempotentAnswer {
+  response: string;
+  requestSha256?: string;
 }
 
 /** Per-destination state as the sender and the operator see it. */

@@ -244,14 +244,14 @@ t.test('a nearly full disk is a quota too', async (t) => {
 t.test('idempotency keys return the first answer, also across a reopen', async (t) => {
   const { store, db, file } = openStore(t);
   await store.accept(makeWrite({ id: 'first', idem: 'key-1' }));
-  t.equal(await store.findIdempotent('key-1'), JSON.stringify({ id: 'first' }));
+  t.equal((await store.findIdempotent('key-1'))?.response, JSON.stringify({ id: 'first' }));
   const err = await store.accept(makeWrite({ idem: 'key-1' })).catch((e: unknown) => e);
   t.type(err, DuplicateIdempotencyKeyError);
   t.equal((err as DuplicateIdempotencyKeyError).response, JSON.stringify({ id: 'first' }));
   await store.close();
   db.close();
   const { store: again } = openStore(t, {}, file);
-  t.equal(await again.findIdempotent('key-1'), JSON.stringify({ id: 'first' }));
+  t.equal((await again.findIdempotent('key-1'))?.response, JSON.stringify({ id: 'first' }));
   t.equal(await again.findIdempotent('nope'), undefined);
 });
 

@@ -34,8 +34,8 @@ export class GroupCommit {
     this.writeOne = db.transaction((w: AcceptWrite, now: number, scopes: Set<string>) => {
       const m = w.message;
       if (w.idempotency) {
-        const prior = s.getIdem.get(w.idempotency.key) as { response: string } | undefined;
-        if (prior) throw new DuplicateIdempotencyKeyError(prior.response);
+        const prior = s.getIdem.get(w.idempotency.key) as { response: string; request_sha256: string | null } | undefined;
+        if (prior) throw new DuplicateIdempotencyKeyError(prior.response, prior.request_sha256 ?? undefined);
       }
       s.insMessage.run(
         m.id,
@@ -47,7 +47,7 @@ export class GroupCommit {
         m.idempotencyKey ?? w.idempotency?.key ?? null,
         w.items.length,
       );
-      if (w.idempotency) s.insIdem.run(w.idempotency.key, m.id, w.idempotency.response, now);
+      if (w.idempotency) s.insIdem.run(w.idempotency.key, m.id, w.idempotency.response, now, w.idempotency.requestSha256 ?? null);
       for (const it of w.items) {
         const sealed = toBuffer(c.cipher.encrypt(it.payload, it.cipherScope));
         const info = s.insItem.run(

@@ -1,11 +1,12 @@
 /** Status reads: idempotent answers, one message with its rows, counts per destination and state. */
-import type { CountRow, MessageStatus, StoredState } from '../types.js';
+import type { CountRow, IdempotentAnswer, MessageStatus, StoredState } from '../types.js';
 import type { StoreContext } from './context.js';
 import { publicState, toItemStatus } from './rows.js';
 import type { ItemRow } from './statements.js';
 
-export function findIdempotent(c: StoreContext, key: string): string | undefined {
-  return (c.s.getIdem.get(key) as { response: string } | undefined)?.response;
+export function findIdempotent(c: StoreContext, key: string): IdempotentAnswer | undefined {
+  const row = c.s.getIdem.get(key) as { response: string; request_sha256: string | null } | undefined;
+  return row ? { response: row.response, ...(row.request_sha256 ? { requestSha256: row.request_sha256 } : {}) } : undefined;
 }
 
 export function getMessage(c: StoreContext, id: string): MessageStatus | undefined {

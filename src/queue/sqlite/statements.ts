@@ -58,12 +58,12 @@ return {
     heldBytes: db.prepare(
       `SELECT SUM(payload_bytes) AS b FROM queue_items INDEXED BY queue_items_claim WHERE state IN ${HOLDS_PAYLOAD}`,
     ),
-    getIdem: db.prepare('SELECT response FROM queue_idempotency WHERE key = ?'),
+    getIdem: db.prepare('SELECT response, request_sha256 FROM queue_idempotency WHERE key = ?'),
     insMessage: db.prepare(
       `INSERT INTO queue_messages (id, received_at, source, purpose, format, outcomes, idempotency_key, queued_items)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    insIdem: db.prepare('INSERT INTO queue_idempotency (key, message_id, response, created_at) VALUES (?, ?, ?, ?)'),
+    insIdem: db.prepare('INSERT INTO queue_idempotency (key, message_id, response, created_at, request_sha256) VALUES (?, ?, ?, ?, ?)'),
     insItem: db.prepare(
       `INSERT INTO queue_items (message_id, destination, lane, state, attempts, enqueued_at, next_attempt_at, updated_at,
          content_type, cipher_scope, patient_tokens, context, payload, payload_bytes)

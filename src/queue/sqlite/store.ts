@@ -14,6 +14,7 @@ import {
   type AcceptWrite,
   type ClaimedItem,
   type CountRow,
+  type IdempotentAnswer,
   type ItemStatus,
   type ListFilter,
   type MessageStatus,
@@ -109,7 +110,7 @@ export class SqliteQueueStore implements QueueStore {
     this.commits.flush();
   }
 
-  findIdempotent(key: string): Promise<string | undefined> {
+  findIdempotent(key: string): Promise<IdempotentAnswer | undefined> {
     return now(() => reads.findIdempotent(this.c, key));
   }
 
