@@ -8,6 +8,7 @@ import { cpus, totalmem } from 'node:os';
 const suites: Record<string, () => Promise<{ run(): Promise<Record<string, string | number>> }>> = {
   ingest: () => import('./ingest.js'),
   pipeline: () => import('./pipeline.js'),
+  inbound: () => import('./inbound.js'),
   queue: () => import('./queue.js'),
   policy: () => import('./policy.js'),
   sanitize: () => import('./sanitize.js'),

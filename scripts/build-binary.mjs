@@ -1,11 +1,13 @@
 // Builds dist/darwaza: one executable (Node's Single Executable Applications) holding the
-// bundled CLI, the policy pack, and better-sqlite3's native addon as an SEA asset.
+// bundled CLI, the policy pack, and as SEA assets better-sqlite3's native addon and the
+// FHIR R4 StructureDefinitions the ingress validator needs (there is no node_modules).
 // Uses this machine's own node; nothing is downloaded. See docs in README ("Single binary").
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, writeFileSync, chmodSync, statSync, mkdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { trimmedFhirDefinitions } from './fhir-definitions.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -19,6 +21,8 @@ if (!existsSync(addon)) throw new Error(`better-sqlite3's compiled addon is miss
 
 const out = join(root, 'dist');
 mkdirSync(join(out, 'sea'), { recursive: true });
+const definitions = join(out, 'sea/fhir-r4-definitions.json');
+writeFileSync(definitions, trimmedFhirDefinitions());
 const seaConfig = join(out, 'sea/sea-config.json');
 const blob = join(out, 'sea/sea-prep.blob');
 writeFileSync(
@@ -29,7 +33,8 @@ writeFileSync(
       output: blob,
       disableExperimentalSEAWarning: true,
       useCodeCache: true,
-      assets: { 'better_sqlite3.node': addon },
+      // The asset name is FHIR_DEFINITIONS_ASSET in src/fhir/structure.ts.
+      assets: { 'better_sqlite3.node': addon, 'fhir-r4-definitions.json': definitions },
     },
     null,
     2,

@@ -68,7 +68,8 @@ export interface V2Options {
 
 /** Scan a parsed v2 message into `facts`. */
 export function scanV2(msg: ParsedHl7, opts: V2Options, facts: Facts = newFacts(), depth = 0): Facts {
-  facts.resourceTypes.add(`HL7v2:${msg.header.messageType || 'unknown'}`);
+  // No resource type is added for the v2 message itself: types are FHIR names that consents
+  // and policies match on (and audit entries carry); the mapped resources supply them.
   for (const seg of msg.segments) {
     if (!seg.name) continue;
     if (PERSON_SEGMENTS.has(seg.name)) {

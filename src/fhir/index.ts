@@ -1,3 +1,5 @@
 export * from './outcomes.js';
 export * from './validate.js';
 export * from './hono.js';
+export * from './structure.js';
+export * from './depth.js';

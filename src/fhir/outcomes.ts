@@ -10,6 +10,7 @@ export type IssueSeverity = 'fatal' | 'error' | 'warning' | 'information';
 export type IssueCode =
   | 'invalid'
   | 'structure'
+  | 'invariant'
   | 'required'
   | 'value'
   | 'not-supported'

@@ -1,11 +1,12 @@
 /**
- * Shape checks for FHIR JSON arriving from the LAN: the right resourceType, well-formed
- * Bundles, bounded nesting. Not a full profile validator — just enough that later stages
- * can rely on the structure, and that hostile input is refused cheaply and clearly.
+ * Checks for FHIR JSON arriving from the LAN: the right resourceType, well-formed
+ * Bundles, bounded nesting (cheap, clear messages), then the structure against the R4
+ * StructureDefinitions (structure.ts), so no element outside FHIR R4 reaches a destination.
  */
 import { createRequire } from 'node:module';
 import type { FhirResource } from '../model/index.js';
 import { OperationOutcomeError, structureError, badRequest, unprocessable } from './outcomes.js';
+import { validateStructure } from './structure.js';
 
 // Literal require() so esbuild bundles the model; ESM (tests) has no global require.
 const r4 = (
@@ -26,6 +27,9 @@ export interface ShapeLimits {
   maxDepth: number;
   maxEntries: number;
 }
+
+/** The refusal for a body nested past the limit (from the bytes, or from a parsed value). */
+export const tooDeep = (maxDepth: number) => badRequest(`The JSON nests deeper than ${maxDepth} levels (limits.maxDepth)`, undefined, 'too-costly');
 
 export const DEFAULT_SHAPE_LIMITS: ShapeLimits = { maxDepth: 64, maxEntries: 10_000 };
 
@@ -68,7 +72,7 @@ export function checkResource(value: unknown, where: string): FhirResource {
  */
 export function validateInbound(body: unknown, pathType: string | undefined, limits: ShapeLimits = DEFAULT_SHAPE_LIMITS): FhirResource {
   if (nestingDepthExceeds(body, limits.maxDepth)) {
-    fail(badRequest(`The JSON nests deeper than ${limits.maxDepth} levels`));
+    fail(tooDeep(limits.maxDepth));
   }
   const resource = checkResource(body, pathType ?? 'Bundle');
   if (pathType === undefined) {
@@ -79,6 +83,8 @@ export function validateInbound(body: unknown, pathType: string | undefined, lim
     fail(badRequest(`The URL names ${pathType} but the body is a ${resource.resourceType}`, 'resourceType'));
   }
   if (resource.resourceType === 'Bundle') checkBundle(resource, limits);
+  // Shape first (cheap, and the messages above are clearer), then the R4 definitions.
+  validateStructure(resource);
   return resource;
 }
 
@@ -103,6 +109,7 @@ function checkBundle(bundle: FhirResource, limits: ShapeLimits): void {
     checkResource(res, `${where}.resource`);
   });
   if (type === 'message') {
+    if (!list.length) fail(unprocessable('A message Bundle must start with a MessageHeader; it has no entries', 'Bundle.entry[0]'));
     const first = (list[0] as { resource: FhirResource }).resource;
     if (first.resourceType !== 'MessageHeader') fail(unprocessable('A message Bundle must start with a MessageHeader', 'Bundle.entry[0].resource'));
   }

@@ -17,6 +17,7 @@ import { AuditLog, recordConfigChange } from '../audit/index.js';
 import type { PayloadCipher } from '../model/index.js';
 import { readProfiles, policyProfileProblems, bindProfiles, type ProfileSources } from './profiles.js';
 import { buildStages } from './stages.js';
+import { loadFhirDefinitions } from '../fhir/index.js';
 import { policyInForce, type PolicyInForce } from './runtime.js';
 
 export interface PolicyAndProfiles {
@@ -49,6 +50,8 @@ export async function provision(
   deps: { logger: Logger; metrics: Metrics; clock: () => Date },
 ): Promise<Provisioned> {
   const { logger, metrics, clock } = deps;
+  // The R4 StructureDefinitions ingress validates against: indexed once, before any listener.
+  loadFhirDefinitions();
   await getSodium();
   const keys = await loadOrCreateKeyStore(config.certsDir);
   const tokenize = keys.tokenizer();

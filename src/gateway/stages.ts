@@ -10,7 +10,7 @@ import type { Logger } from '../log/index.js';
 import { describeError } from '../log/index.js';
 import type { Destination } from '../model/index.js';
 import type { Stages } from '../pipeline/index.js';
-import { classify, classifyEntries, applyLabels } from '../classify/index.js';
+import { classifyMessage, classifyEntries, applyLabels } from '../classify/index.js';
 import { decide, type CompiledPolicy } from '../policy/index.js';
 import { tokensForIds, dataPeriodOf, type ConsentRegistry } from '../consent/index.js';
 import { deidentifiedForm } from '../sanitize/index.js';
@@ -53,7 +53,7 @@ export function buildStages(deps: StageDeps): Stages {
   };
 
   return {
-    classify: (resource, now) => classify(resource, { now }),
+    classify: (resource, now, v2) => classifyMessage({ resource, ...(v2 !== undefined ? { v2 } : {}) }, { now }),
     classifyEntries: (bundle, now) => classifyEntries(bundle, { now }).map((e) => e.classification),
     applyLabels,
     decide: (input) => decide(deps.policy(), input),

@@ -24,6 +24,7 @@ import type { IngestStore } from '../queue/index.js';
 import { route } from './route.js';
 import type { Stages } from './stages.js';
 import { factsOf, itemContextOf } from './context.js';
+import { noPatientForConsent } from './consent-gate.js';
 
 /** What the pipeline needs from the queue store: the queue port's ingest side. */
 export type MessageStore = IngestStore;
@@ -113,6 +114,8 @@ export function createPipeline(opts: PipelineOptions) {
     let consentOut: DestinationOutcome['consent'];
     const needsConsent = obligations.some((o) => o.kind === 'require-consent');
     if (needsConsent) {
+      const unknownPatient = noPatientForConsent(cls, patientTokens);
+      if (unknownPatient) return denied([unknownPatient], { effect: 'deny' });
       const request = consentRequest({
         classification: cls,
         destination,
@@ -198,13 +201,46 @@ export function createPipeline(opts: PipelineOptions) {
     cls: Classification;
   }
 
+  /** A transaction refused for every destination: what to audit, and the answer. */
+  class TransactionRejected extends OperationOutcomeError {
+    constructor(
+      readonly decided: Decided,
+      outcome: ConstructorParameters<typeof OperationOutcomeError>[0],
+    ) {
+      super(outcome);
+    }
+  }
+
+  function rejectedFor(name: string, msg: { id: string; receivedAt: string; source: string; purpose: PurposeOfUse }, cls: Classification, patientTokens: string[], issues: OperationOutcomeIssue[]): Prepared {
+    const reasons = [`a transaction is all or nothing: ${issues.map((i) => i.details?.text).join('; ')}`];
+    return {
+      outcome: { name, decision: 'denied', reasons },
+      audit: [
+        {
+          event: 'decided',
+          time: msg.receivedAt,
+          messageId: msg.id,
+          source: msg.source,
+          destination: name,
+          purpose: msg.purpose,
+          decision: 'deny',
+          reason: `transaction rejected: ${reasons[0]}`.slice(0, 300),
+          patientToken: patientTokens[0],
+          dataClasses: [...cls.categories, ...cls.resourceTypes],
+        },
+      ],
+    };
+  }
+
   function decideMessage(req: IngestRequest, resource: FhirResource, now: Date, candidates: string[]): Decided {
     const id = newId();
     const receivedAt = now.toISOString();
-    const cls = stages.classify(resource, now);
+    // HL7 v2 input is classified from its own segments too (codes the FHIR mapping drops).
+    const cls = stages.classify(resource, now, req.v2);
     if (req.opaque) {
-      // We cannot see inside: assume the worst (identifiable, normal confidentiality at least).
+      // We cannot see inside: assume the worst (identifiable, and no patient to ask consent of).
       cls.identifiable = true;
+      cls.opaque = true;
     }
     // The identity key's token first: audit entries carry patientTokens[0], documented as the
     // keyed hash of PatientIdentity.key (CNIC, else MRN, ...), not of whichever id came first.
@@ -214,8 +250,13 @@ export function createPipeline(opts: PipelineOptions) {
     const isTransaction = resource.resourceType === 'Bundle' && resource.type === 'transaction';
     const entryDenials = isTransaction ? transactionDenials(req, resource, now, candidates) : new Map<string, OperationOutcomeIssue[]>();
     if (isTransaction && candidates.every((n) => entryDenials.has(n))) {
-      // Nowhere may the whole transaction go: reject it, naming each entry and rule.
-      throw new OperationOutcomeError(unprocessableAll([...entryDenials.values()].flat()));
+      // Nowhere may the whole transaction go: reject it, naming each entry and rule. The
+      // rejection is audited like any denial (one entry per destination) before the answer.
+      const issues = [...entryDenials.values()].flat();
+      throw new TransactionRejected(
+        { id, receivedAt, patientTokens, cls, prepared: candidates.map((name) => rejectedFor(name, { id, receivedAt, source: req.source, purpose: req.purpose }, cls, patientTokens, entryDenials.get(name) ?? [])) },
+        unprocessableAll(issues),
+      );
     }
     const prepared = candidates.map((name) => {
       const decision = stages.decide({ destinationName: name, destination: byName.get(name), purpose: req.purpose, classification: cls, source: req.source, now });
@@ -322,7 +363,15 @@ export function createPipeline(opts: PipelineOptions) {
     const resource = req.resource;
     if (resource.resourceType === 'Bundle' && resource.type === 'batch') return ingestBatch(req, resource, now);
     const candidates = candidatesFor(req, resource);
-    const d = decideMessage(req, resource, now, candidates);
+    let d: Decided;
+    try {
+      d = decideMessage(req, resource, now, candidates);
+    } catch (err) {
+      if (!(err instanceof TransactionRejected)) throw err;
+      // No idempotency record: a retry of a rejected transaction is judged again.
+      await commit(err.decided, req, { id: err.decided.id, destinations: err.decided.prepared.map((p) => p.outcome) });
+      throw err;
+    }
     const answer: IngestAnswer = { id: d.id, destinations: d.prepared.map((p) => p.outcome) };
     try {
       const stored = await commit(d, req, answer, req.idempotencyKey);

@@ -43,7 +43,8 @@ export interface SealInput {
 }
 
 export interface Stages {
-  classify(resource: FhirResource, now: Date): Classification;
+  /** Classify one message; `v2` is the original HL7 v2 text when the input came as v2 (read too). */
+  classify(resource: FhirResource, now: Date, v2?: string): Classification;
   /** Per-entry classification of a Bundle (index → classification), to name the entry at fault. */
   classifyEntries(resource: FhirResource, now: Date): Classification[];
   applyLabels(resource: FhirResource, labels: Coding[]): FhirResource;

@@ -36,4 +36,8 @@ t.test('the binary alone in an empty folder runs the whole path', { skip: exists
   await waitDelivered(ports.lan, id);
   const got = (await (await fetch(`http://127.0.0.1:${ports.sim}/_sim/received`)).json()) as { ids: string[] };
   t.same(got.ids, [id]);
+  // The R4 definitions are embedded: structure validation works without node_modules.
+  const bad = await fetch(`http://127.0.0.1:${ports.lan}/fhir/Observation`, { method: 'POST', headers: fhir, body: JSON.stringify({ ...observation('p-bin'), hospitalPatientName: 'x' }) });
+  t.equal(bad.status, 422, 'an element outside FHIR R4 is refused inside the binary');
+  t.match(await bad.text(), /Observation\.hospitalPatientName/);
 });

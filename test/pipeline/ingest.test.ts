@@ -64,7 +64,13 @@ t.test('a denied consent denies the destination; a transform failure fails close
   const p1 = createPipeline({
     config: testConfig(),
     store,
-    stages: { ...base, decide: requireConsent, checkConsent: () => ({ effect: 'deny', consentId: 'c1', consentVersion: '2', reasons: [{ text: 'the patient withdrew consent' }], obligations: [] }) },
+    stages: {
+      ...base,
+      // A patient is known, so the registry is asked (without one, consent cannot be looked up at all).
+      classify: (r, now) => ({ ...base.classify(r, now), patient: { key: 'Patient/p1', ids: ['Patient/p1'] } }),
+      decide: requireConsent,
+      checkConsent: () => ({ effect: 'deny', consentId: 'c1', consentVersion: '2', reasons: [{ text: 'the patient withdrew consent' }], obligations: [] }),
+    },
   });
   const r1 = await p1.ingest({ resource: obs('1'), source: 'lan', purpose: 'TREAT', format: 'fhir' });
   t.equal((r1 as { answer: any }).answer.destinations[0].decision, 'denied');
@@ -115,7 +121,13 @@ t.test('a transaction with one denied entry is rejected whole with 422 naming th
     t.same(e.result.outcome.issue[0].expression, ['Bundle.entry[1]']);
     t.match(e.result.outcome.issue[0].details?.text ?? '', /r-psy/);
   }
-  t.equal(store.writes.length, 0, 'nothing stored');
+  // Nothing is queued, but the rejection is audited: one 'decided' deny per destination, with the reasons.
+  t.equal(store.writes.length, 1, 'one write: the audit of the rejection');
+  t.equal(store.writes[0].items.length, 0, 'nothing queued');
+  const decided = store.writes[0].audit.filter((a) => a.event === 'decided');
+  t.equal(decided.length, testConfig().destinations.length, 'one decided entry per destination');
+  t.ok(decided.every((a) => a.decision === 'deny' && /transaction rejected: .*r-psy/.test(a.reason ?? '')), 'denied, naming the rule');
+  t.equal(store.writes[0].idempotency, undefined, 'no idempotency record: a retry is judged again');
 });
 
 t.test('a batch is judged entry by entry, each with an outcome', async (t) => {

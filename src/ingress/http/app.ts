@@ -16,6 +16,8 @@ import {
   tooLarge,
   unsupportedMediaType,
   validateInbound,
+  bytesNestDeeper,
+  tooDeep,
   RESOURCE_TYPES,
   type ShapeLimits,
 } from '../../fhir/index.js';
@@ -83,6 +85,8 @@ export function createLanApp(opts: LanAppOptions) {
       throw new OperationOutcomeError(unsupportedMediaType(`Content-Type must be application/fhir+json or application/json, got "${type.slice(0, 80)}"`));
     }
     const bytes = new Uint8Array(await c.req.arrayBuffer());
+    // Before parsing: a deeply nested body costs seconds in JSON.parse and is refused in one pass here.
+    if (bytesNestDeeper(bytes, opts.shape.maxDepth)) throw new OperationOutcomeError(tooDeep(opts.shape.maxDepth));
     let text: string;
     try {
       text = utf8.decode(bytes);
