@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { resolveConfig, DEMO_CONFIG } from '../src/config/index.js';
 import { openDatabase } from '../src/store/index.js';
-import { QueueStore } from '../src/queue/index.js';
+import { SqliteQueueStore } from '../src/queue/index.js';
 import { createPipeline } from '../src/pipeline/index.js';
 import { loadPolicyAndProfiles, provision } from '../src/gateway/index.js';
 import { createMetrics } from '../src/admin/index.js';
@@ -51,7 +51,7 @@ async function perIngest(messages: { text: string; patient: string }[], rounds: 
   const clock = () => new Date();
   const runtime = await provision(config, db, await loadPolicyAndProfiles(config, clock), { logger: silentLogger, metrics: createMetrics(), clock });
   for (const m of new Set(messages.map((x) => x.patient))) runtime.consents.put(consentFor(m));
-  const store = QueueStore.open(db, { quotaBytes: config.limits.queueQuotaBytes, cipher: runtime.cipher, audit: runtime.audit });
+  const store = SqliteQueueStore.open(db, { quotaBytes: config.limits.queueQuotaBytes, cipher: runtime.cipher, audit: runtime.audit });
   const pipeline = createPipeline({ config, store, stages: runtime.stages });
   const once = async (m: { text: string }) => {
     // Parsed afresh, as a request body is.

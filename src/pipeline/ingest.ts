@@ -211,13 +211,13 @@ export function createPipeline(opts: PipelineOptions) {
     }
   }
 
-  function rejectedFor(name: string, msg: { id: string; receivedAt: string; source: string; purpose: PurposeOfUse }, cls: Classification, patientTokens: string[], issues: OperationOutcomeIssue[]): Prepared {
+  function rejectedFor(name: string, msg: { id: string; receivedAt: string; source: string; purpose: PurposeOfUse }, cls: Classification, patientTokens: string[], denial: TransactionDenial | undefined): Prepared {
+    const issues = denial?.issues ?? [];
     const reasons = [`a transaction is all or nothing: ${issues.map((i) => i.details?.text).join('; ')}`];
     return {
       outcome: { name, decision: 'denied', reasons },
       audit: [
-        {
-          event: 'decided',
+        auditEvents.decided({
           time: msg.receivedAt,
           messageId: msg.id,
           source: msg.source,
@@ -227,7 +227,8 @@ export function createPipeline(opts: PipelineOptions) {
           reason: `transaction rejected: ${reasons[0]}`.slice(0, 300),
           patientToken: patientTokens[0],
           dataClasses: [...cls.categories, ...cls.resourceTypes],
-        },
+          policySha256: denial?.policySha256 ?? '',
+        }),
       ],
     };
   }
@@ -248,13 +249,13 @@ export function createPipeline(opts: PipelineOptions) {
     const patientTokens = cls.patient ? [...new Set([stages.tokenize(cls.patient.key), ...stages.patientTokens(ids)])] : [];
     const dataPeriod = stages.dataPeriod(resource);
     const isTransaction = resource.resourceType === 'Bundle' && resource.type === 'transaction';
-    const entryDenials = isTransaction ? transactionDenials(req, resource, now, candidates) : new Map<string, OperationOutcomeIssue[]>();
+    const entryDenials = isTransaction ? transactionDenials(req, resource, now, candidates) : new Map<string, TransactionDenial>();
     if (isTransaction && candidates.every((n) => entryDenials.has(n))) {
       // Nowhere may the whole transaction go: reject it, naming each entry and rule. The
       // rejection is audited like any denial (one entry per destination) before the answer.
-      const issues = [...entryDenials.values()].flat();
+      const issues = [...entryDenials.values()].flatMap((d) => d.issues);
       throw new TransactionRejected(
-        { id, receivedAt, patientTokens, cls, prepared: candidates.map((name) => rejectedFor(name, { id, receivedAt, source: req.source, purpose: req.purpose }, cls, patientTokens, entryDenials.get(name) ?? [])) },
+        { id, receivedAt, patientTokens, cls, prepared: candidates.map((name) => rejectedFor(name, { id, receivedAt, source: req.source, purpose: req.purpose }, cls, patientTokens, entryDenials.get(name))) },
         unprocessableAll(issues),
       );
     }
@@ -262,7 +263,7 @@ export function createPipeline(opts: PipelineOptions) {
       const decision = stages.decide({ destinationName: name, destination: byName.get(name), purpose: req.purpose, classification: cls, source: req.source, now });
       const denied = entryDenials.get(name);
       const effective: PolicyDecision = denied
-        ? { ...decision, effect: 'deny', reasons: [{ text: `a transaction is all or nothing: ${denied.map((i) => i.details?.text).join('; ')}` }] }
+        ? { ...decision, effect: 'deny', reasons: [{ text: `a transaction is all or nothing: ${denied.issues.map((i) => i.details?.text).join('; ')}` }] }
         : decision;
       return prepareFor(name, { id, receivedAt, now, source: req.source, purpose: req.purpose, resource, v2: req.v2, dataPeriod }, cls, patientTokens, effective);
     });
@@ -273,14 +274,15 @@ export function createPipeline(opts: PipelineOptions) {
    * A transaction is all or nothing per destination: an entry the policy
    * denies for a destination keeps the whole bundle from that destination.
    */
-  function transactionDenials(req: IngestRequest, bundle: FhirResource, now: Date, candidates: string[]): Map<string, OperationOutcomeIssue[]> {
+  function transactionDenials(req: IngestRequest, bundle: FhirResource, now: Date, candidates: string[]): Map<string, TransactionDenial> {
     const perEntry = stages.classifyEntries(bundle, now);
-    const denials = new Map<string, OperationOutcomeIssue[]>();
+    const denials = new Map<string, TransactionDenial>();
     perEntry.forEach((cls, index) => {
       for (const name of candidates) {
         const d = stages.decide({ destinationName: name, destination: byName.get(name), purpose: req.purpose, classification: cls, source: req.source, now });
         if (d.effect !== 'deny') continue;
-        const list = denials.get(name) ?? [];
+        const denial = denials.get(name) ?? { issues: [], policySha256: d.policy.sha256 };
+        const list = denial.issues;
         if (list.length < 20) {
           list.push({
             severity: 'error',
@@ -289,7 +291,7 @@ export function createPipeline(opts: PipelineOptions) {
             expression: [`Bundle.entry[${index}]`],
           });
         }
-        denials.set(name, list);
+        denials.set(name, denial);
       }
     });
     return denials;
@@ -460,4 +462,10 @@ function replay(stored: string, firstSha256: string | undefined, thisSha256: str
     );
   }
   return { kind: 'duplicate', stored };
+}
+
+/** Why a transaction may not go to one destination: an issue per denied entry, and the policy that said so. */
+interface TransactionDenial {
+  issues: OperationOutcomeIssue[];
+  policySha256: string;
 }
