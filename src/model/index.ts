@@ -224,7 +224,12 @@ export type AuditEventType =
   | 'policy-activated'
   | 'key-rotated'
   | 'config-changed'
-  | 'admin-action';
+  | 'admin-action'
+  // Security events (src/audit/security-events.ts builds them).
+  | 'access-denied'
+  | 'break-glass'
+  | 'tls-refused'
+  | 'policy-refused';
 
 export interface AuditEvent {
   event: AuditEventType;
@@ -248,6 +253,18 @@ export interface AuditEvent {
   /** Plain-words reason without PHI. */
   reason?: string;
   actor?: string;
+  /** The channel: 'mllp', 'https', 'http'. */
+  protocol?: string;
+  /** A peer's IP address (refused TLS handshakes, refused clients). */
+  peer?: string;
+  /** How many events one aggregated entry stands for (refused TLS handshakes). */
+  count?: number;
+  /** Came over a channel without TLS (an allow-listed plain MLLP sender, a loopback peer). */
+  plain?: boolean;
+  /** The source a message claims (MSH-3|MSH-4, X-Source-System), when it is not the identity. */
+  claimedSource?: string;
+  /** The guarded action refused (access-denied), e.g. 'hl7v2.submit'. */
+  action?: string;
 }
 
 /** Appends audit events inside the caller's open SQLite transaction (same db handle). */
