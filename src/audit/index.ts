@@ -38,9 +38,13 @@ export {
   disclosures,
   breachReport,
   breachSummary,
+  breakGlassReport,
+  breakGlassSummary,
   DEFAULT_BREACH_EVENTS,
   type DisclosureRow,
   type BreachReport,
+  type BreakGlassReport,
+  type BreakGlassUse,
 } from './reports.js';
 export { migrateAudit, AUDIT_MIGRATIONS } from './schema.js';
 export { recordConfigChange, CONFIG_RECORD_MIGRATIONS, CONFIG_RECORD_MODULE } from './config-record.js';
