@@ -17,11 +17,11 @@ export function auditName(name: string): string {
 }
 
 /**
- * A break-glass reason, fit for the audit: every digit replaced by '#' (a reason may quote a
+ * A break-glass reason, fit for the audit: every run of digits replaced by '(n)' (a reason may quote a
  * bed, MRN or phone number), then plain words, capped at BREAK_GLASS_REASON_MAX characters.
  */
 export function scrubBreakGlassReason(text: string): string {
-  const s = plainReason(text.replace(/[0-9]/g, '#').replace(/#+/g, '#'));
+  const s = plainReason(text.replace(/[0-9]+/g, '(n)'));
   return s.length > BREAK_GLASS_REASON_MAX ? `${s.slice(0, BREAK_GLASS_REASON_MAX - 1).replace(/\s+\S*$/, '')}…` : s;
 }
 
