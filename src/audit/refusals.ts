@@ -1,6 +1,6 @@
 /**
  * Refused TLS handshakes as audit entries, rate-limited: a scanner or a misconfigured
- * client must not flood the log. Per peer address, the first refusal is recorded at once,
+ * client must not flood the log. Per listener protocol and peer address, the first refusal is recorded at once,
  * later ones within `windowMs` are counted and recorded as one entry (with the count) when
  * the window ends. At most `maxPeersPerWindow` peers get entries of their own per window;
  * refusals from further peers (a burst from many addresses) become one aggregate entry
@@ -57,7 +57,8 @@ export function createRefusalAudit(opts: RefusalAuditOptions): RefusalAudit {
   const flush = () => {
     const now = clock();
     const events: AuditEvent[] = [];
-    for (const [peer, p] of seen) {
+    for (const [key, p] of seen) {
+      const peer = key.slice(key.indexOf('|') + 1);
       if (p.count > 0) events.push(tlsRefusedEvent({ time: now, peer, count: p.count, protocol: p.protocol, reason: `${p.reason}; repeated within the minute` }));
     }
     if (overflow.count > 0) {
@@ -80,7 +81,9 @@ export function createRefusalAudit(opts: RefusalAuditOptions): RefusalAudit {
 
   return {
     refused(peer, protocol, reason) {
-      const p = seen.get(peer);
+      // Per listener and peer: a peer refused on HTTPS and on MLLP shows up on both.
+      const key = `${protocol}|${peer}`;
+      const p = seen.get(key);
       if (p) {
         p.count++;
         return;
@@ -91,7 +94,7 @@ export function createRefusalAudit(opts: RefusalAuditOptions): RefusalAudit {
         overflow.count++;
         return;
       }
-      seen.set(peer, { protocol, reason: code(reason), count: 0 });
+      seen.set(key, { protocol, reason: code(reason), count: 0 });
       write([tlsRefusedEvent({ time: clock(), peer, count: 1, protocol, reason: code(reason) })]);
     },
     flush,

@@ -4,7 +4,7 @@
  * senders without the role get AR and a security event; break-glass needs the grant and a
  * reason; refused handshakes are reported.
  */
-import t from 'tap';
+import t, { type Test as Tap } from 'tap';
 import tls from 'node:tls';
 import { generateKeyPairSync } from 'node:crypto';
 import forge from 'node-forge';
@@ -38,7 +38,6 @@ async function server(t: Tap, access: AccessConfig, extra: { tls?: tls.TlsOption
   t.teardown(() => s.close());
   return { port: s.port, inputs, events };
 }
-type Tap = Parameters<Parameters<typeof t.test>[1]>[0];
 
 const access = (patch: Partial<AccessConfig>): AccessConfig => ({ ...emptyAccess(), ...patch });
 
