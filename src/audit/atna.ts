@@ -4,7 +4,8 @@
  *
  *   <85>1 2026-03-01T08:00:01.000Z appliance darwaza 1234 darwaza-audit [darwaza@32473 index="12" leaf="…"] BOM{FHIR AuditEvent JSON}
  *
- * PRI 85 = facility 10 (security/authorization) × 8 + severity 5 (notice), as IHE ATNA uses.
+ * PRI 85 = facility 10 (security/authorization) × 8 + severity 5 (notice), as IHE ATNA uses;
+ * security alerts (security-events.ts) go out with severity 4 (PRI 84) as DICOM "Security Alert".
  * The payload is the entry as a FHIR R4 AuditEvent (see fhir.ts), not DICOM XML.
  *
  * Spooling: the audit log itself is the spool. A cursor row (audit_atna_cursor) records the
@@ -24,6 +25,7 @@ import type { AuditLog } from './log.js';
 import type { AuditEntry } from './entry.js';
 import { toFhirAuditEvent } from './fhir.js';
 import { leafHash } from './merkle.js';
+import { securityAlertOf } from './security-events.js';
 
 export interface AtnaTlsOptions {
   /** PEM text or a file path, for each. */
@@ -70,6 +72,8 @@ export const DEFAULT_ATNA = {
 } as const;
 
 export const ATNA_PRI = 10 * 8 + 5;
+/** Security alerts (refused handshakes and roles, break-glass, refused policies): severity 4, warning. */
+export const ATNA_ALERT_PRI = 10 * 8 + 4;
 export const ATNA_SD_ID = 'darwaza@32473';
 
 export interface AtnaFeed {
@@ -82,9 +86,14 @@ export interface AtnaFeed {
 
 /** One RFC 5424 message (bytes), framed for RFC 5425: "LEN SP MSG". */
 export function frameSyslog(index: number, text: string, entry: AuditEntry, host: string, appName: string, procId: string): Buffer {
-  const ev = JSON.stringify(toFhirAuditEvent(index, text, entry));
+  const fhir = toFhirAuditEvent(index, text, entry);
+  // Security events go out as DICOM "Security Alert" (110113) with their subtype, as ATNA
+  // repositories expect; the darwaza event type stays in the subtype list beside it.
+  const alert = securityAlertOf(entry.event);
+  if (alert) Object.assign(fhir, { type: alert.type, subtype: [alert.subtype, ...((fhir.subtype as unknown[]) ?? [])], outcome: alert.outcome });
+  const ev = JSON.stringify(fhir);
   const sd = `[${ATNA_SD_ID} index="${index}" leaf="${leafHash(text).toString('hex')}"]`;
-  const header = `<${ATNA_PRI}>1 ${entry.time} ${host} ${appName} ${procId} darwaza-audit ${sd} `;
+  const header = `<${alert ? ATNA_ALERT_PRI : ATNA_PRI}>1 ${entry.time} ${host} ${appName} ${procId} darwaza-audit ${sd} `;
   const msg = Buffer.concat([Buffer.from(header, 'utf8'), Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(ev, 'utf8')]);
   return Buffer.concat([Buffer.from(`${msg.length} `, 'ascii'), msg]);
 }

@@ -33,6 +33,10 @@ export const AUDIT_EVENT_TYPES: readonly AuditEventType[] = [
   'key-rotated',
   'config-changed',
   'admin-action',
+  'access-denied',
+  'break-glass',
+  'tls-refused',
+  'policy-refused',
 ];
 
 /** What is hashed and stored: an AuditEvent's allowed fields plus the format version. */
@@ -116,6 +120,18 @@ const RULES: Record<keyof AuditFields | 'event', FieldRule> = {
     return plainReason(value);
   },
   actor: idField(NAME_CHARS),
+  protocol: idField(ID_CHARS),
+  peer: idField(ID_CHARS),
+  count: (value, field) => {
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw new AuditEventError(field, 'must be a positive integer');
+    return value;
+  },
+  plain: (value, field) => {
+    if (typeof value !== 'boolean') throw new AuditEventError(field, 'must be true or false');
+    return value;
+  },
+  claimedSource: idField(NAME_CHARS),
+  action: idField(ID_CHARS),
 };
 
 const ALLOWED = Object.keys(RULES) as Array<keyof typeof RULES>;

@@ -39,10 +39,29 @@ export {
   disclosures,
   breachReport,
   breachSummary,
+  breakGlassReport,
+  breakGlassSummary,
   DEFAULT_BREACH_EVENTS,
   type DisclosureRow,
   type BreachReport,
+  type BreakGlassReport,
+  type BreakGlassUse,
 } from './reports.js';
 export { migrateAudit, AUDIT_MIGRATIONS } from './schema.js';
 export { recordConfigChange, CONFIG_RECORD_MIGRATIONS, CONFIG_RECORD_MODULE } from './config-record.js';
-export { startAtnaFeed, frameSyslog, DEFAULT_ATNA, ATNA_PRI, ATNA_SD_ID, type AtnaFeed, type AtnaFeedOptions, type AtnaTlsOptions } from './atna.js';
+export { startAtnaFeed, frameSyslog, DEFAULT_ATNA, ATNA_PRI, ATNA_ALERT_PRI, ATNA_SD_ID, type AtnaFeed, type AtnaFeedOptions, type AtnaTlsOptions } from './atna.js';
+export {
+  accessDeniedEvent,
+  breakGlassEvent,
+  tlsRefusedEvent,
+  policyRefusedEvent,
+  securityAlertOf,
+  scrubBreakGlassReason,
+  auditName,
+  BREAK_GLASS_REASON_MAX,
+  type AccessDeniedInput,
+  type BreakGlassInput,
+  type TlsRefusedInput,
+  type SecurityAlert,
+} from './security-events.js';
+export { createRefusalAudit, DEFAULT_REFUSAL_WINDOW_MS, DEFAULT_MAX_PEERS_PER_WINDOW, type RefusalAudit, type RefusalAuditOptions } from './refusals.js';

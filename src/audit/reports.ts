@@ -164,3 +164,76 @@ export function breachSummary(r: BreachReport): string {
   ];
   return lines.join('\n');
 }
+
+export interface BreakGlassUse {
+  index: number;
+  time: string;
+  actor: string;
+  protocol?: string;
+  /** The reason as audited (digits scrubbed, length-capped). */
+  reason?: string;
+  messageId?: string;
+  plain?: boolean;
+  /** Where the message was decided for, and what was decided (from its `decided` entries). */
+  destinations: Array<{ name: string; decision?: string }>;
+}
+
+export interface BreakGlassReport {
+  window: { since?: string; until?: string };
+  uses: number;
+  actors: Array<{ actor: string; uses: number; first: string; last: string }>;
+  entries: BreakGlassUse[];
+}
+
+/** Every break-glass (purpose ETREAT) use in [since, until), for review: who, when, why, which messages went where. */
+export function breakGlassReport(db: Db, opts: { since?: string; until?: string } = {}): BreakGlassReport {
+  const rows = db
+    .prepare(`SELECT idx, entry FROM audit_entries WHERE event = 'break-glass' ${opts.since ? 'AND time >= ?' : ''} ${opts.until ? 'AND time < ?' : ''} ORDER BY idx`)
+    .all(...(opts.since ? [opts.since] : []), ...(opts.until ? [opts.until] : [])) as Array<{ idx: number; entry: string }>;
+  const decidedOf = db.prepare("SELECT entry FROM audit_entries WHERE message_id = ? AND event = 'decided' ORDER BY idx").pluck();
+  const byActor = new Map<string, { uses: number; first: string; last: string }>();
+  const entries = rows.map((r): BreakGlassUse => {
+    const e = JSON.parse(r.entry) as AuditEntry;
+    const actor = e.actor ?? '(unknown)';
+    const a = byActor.get(actor) ?? { uses: 0, first: e.time, last: e.time };
+    a.uses++;
+    if (e.time < a.first) a.first = e.time;
+    if (e.time > a.last) a.last = e.time;
+    byActor.set(actor, a);
+    const destinations = e.messageId
+      ? (decidedOf.all(e.messageId) as string[]).map((t) => JSON.parse(t) as AuditEntry).filter((d) => d.destination).map((d) => ({ name: d.destination!, ...(d.decision ? { decision: d.decision } : {}) }))
+      : [];
+    return {
+      index: r.idx,
+      time: e.time,
+      actor,
+      ...(e.protocol ? { protocol: e.protocol } : {}),
+      ...(e.reason ? { reason: e.reason } : {}),
+      ...(e.messageId ? { messageId: e.messageId } : {}),
+      ...(e.plain ? { plain: true } : {}),
+      destinations,
+    };
+  });
+  return {
+    window: { ...(opts.since ? { since: opts.since } : {}), ...(opts.until ? { until: opts.until } : {}) },
+    uses: entries.length,
+    actors: [...byActor.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([actor, s]) => ({ actor, ...s })),
+    entries,
+  };
+}
+
+/** The plain-text review list printed without --json. */
+export function breakGlassSummary(r: BreakGlassReport): string {
+  const window = r.window.since || r.window.until ? `${r.window.since ?? 'the beginning'} to ${r.window.until ?? 'now'}` : 'the whole log';
+  const lines = [`Break-glass uses (purpose ETREAT) for ${window}: ${r.uses}`];
+  if (r.uses === 0) return lines.join('\n');
+  lines.push('By identity:');
+  for (const a of r.actors) lines.push(`  ${a.actor}: ${a.uses} use${a.uses === 1 ? '' : 's'}, first ${a.first}, last ${a.last}`);
+  lines.push('Each use (review every one):');
+  for (const u of r.entries) {
+    const where = u.destinations.length ? u.destinations.map((d) => `${d.name}${d.decision ? ` (${d.decision})` : ''}`).join(', ') : 'no destination recorded';
+    lines.push(`  #${u.index} ${u.time} ${u.actor}${u.protocol ? ` over ${u.protocol}` : ''}${u.plain ? ' (plain, no TLS)' : ''}: message ${u.messageId ?? '-'} → ${where}`);
+    lines.push(`      reason: ${u.reason ?? '(none recorded)'}`);
+  }
+  return lines.join('\n');
+}

@@ -48,4 +48,6 @@ export const DEMO_CONFIG = {
     },
   ],
   simulator: { embedded: true, listen: '127.0.0.1:9443' },
+  // The demo: any process on this machine may send and manage consents over the plain loopback listeners.
+  access: { loopback: { roles: ['sender', 'consent-writer'], grants: ['integration-engine'] } },
 } as const;

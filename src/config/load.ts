@@ -10,6 +10,7 @@ import { LineCounter, parseDocument, isNode } from 'yaml';
 import { gatewayConfigSchema } from './schema.js';
 import { DEFAULT_TIMEZONE } from './defaults.js';
 import type { GatewayConfig, HostPort } from './types.js';
+import { parseAccessConfig } from '../auth/index.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -117,7 +118,9 @@ export function resolveConfig(raw: unknown, where: { file: string; text?: string
       if (!names.has(n)) problems.push(`${where.file}: routes[${i}].destinations[${j}]: no destination is named "${n}" (known: ${[...names].join(', ') || 'none'})`);
     }),
   );
-  if (problems.length) throw new ConfigError(problems);
+  const access = parseAccessConfig(c.access, where.file);
+  if (!access.ok) problems.push(...access.errors);
+  if (problems.length || !access.ok) throw new ConfigError(problems);
 
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(where.baseDir, p));
   const hp = (field: string, v: string) => {
@@ -154,6 +157,8 @@ export function resolveConfig(raw: unknown, where: { file: string; text?: string
         : undefined,
     })),
     routes: c.routes,
+    access: access.access,
+    mllp: c.mllp,
     audit: c.audit,
     keys: c.keys,
     dispatcher: c.dispatcher,

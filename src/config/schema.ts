@@ -4,6 +4,7 @@
  * test keeps the two equal. Every limit is explicit here (DESIGN promise 7).
  */
 import { DEFAULT_TIMEZONE } from './defaults.js';
+import { accessConfigSchema } from '../auth/index.js';
 
 const hostPort = { type: 'string', pattern: '^[^\\s:]+:\\d{1,5}$', description: 'HOST:PORT, e.g. 127.0.0.1:8080' };
 const purpose = {
@@ -151,6 +152,24 @@ export const gatewayConfigSchema = {
           },
           destinations: { type: 'array', items: { type: 'string' }, minItems: 1 },
           opaque: { type: 'boolean', default: false, description: 'route unmapped HL7 v2 message types as opaque v2' },
+        },
+      },
+    },
+    access: accessConfigSchema,
+    mllp: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        breakGlass: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          description: 'where an HL7 v2 message asks for break-glass (purpose ETREAT) and gives its reason; HL7 v2 has no purpose-of-use field, so a Z-segment by default (see docs/security.md)',
+          properties: {
+            purposeField: { type: 'string', pattern: '^[A-Z][A-Z0-9]{2}-\\d{1,3}(\\.\\d{1,2})?$', default: 'ZBG-1', description: 'SEG-n[.c] holding the purpose of use code (ETREAT asks for break-glass)' },
+            reasonField: { type: 'string', pattern: '^[A-Z][A-Z0-9]{2}-\\d{1,3}(\\.\\d{1,2})?$', default: 'ZBG-2', description: 'SEG-n[.c] holding the break-glass reason (free text; audited with digits scrubbed)' },
+          },
         },
       },
     },

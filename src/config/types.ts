@@ -1,4 +1,5 @@
 import type { Destination, PurposeOfUse } from '../model/index.js';
+import type { AccessConfig } from '../auth/index.js';
 
 export interface HostPort {
   host: string;
@@ -50,6 +51,10 @@ export interface GatewayConfig {
   policy: { path: string; requireSigned: boolean; trustedSigners: string[]; profilesDir: string };
   destinations: DestinationConfig[];
   routes: Route[];
+  /** Who may do what (see docs/security.md). */
+  access: AccessConfig;
+  /** HL7 v2 break-glass: the fields "SEG-n[.c]" holding the purpose of use and the reason. */
+  mllp: { breakGlass: { purposeField: string; reasonField: string } };
   audit: {
     treeHeadCron: string;
     treeHeadEveryEntries: number;

@@ -22,6 +22,7 @@ import { createReceiver } from '../crypto/index.js';
 import { lanTlsOptions, clientName, checkSpkiPin } from '../pki/index.js';
 import { loadPolicyAndProfiles, provision } from './provision.js';
 import { startRuntime } from './runtime.js';
+import { mllpAccess } from './mllp-access.js';
 
 export interface GatewayOptions {
   logger?: Logger;
@@ -238,12 +239,16 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   });
   (lanServer as { maxConnections?: number }).maxConnections = config.limits.maxConnections;
   if (config.lan.tls) runtime.watchTls(lanServer as never, 'LAN');
+  if (config.lan.tls) runtime.auditHandshakes(lanServer, 'https');
   closers.push(() => new Promise<void>((r) => lanServer.close(() => r())));
 
   // HL7 v2 over MLLP.
   let mllpPort: number | null = null;
   if (config.listen.mllp) {
+    const access = mllpAccess({ config, logger, audit, runtime, clock });
     const mllp = await startMllpServer({
+      identify: access.identify,
+      breakGlass: access.breakGlass,
       host: config.listen.mllp.host,
       port: config.listen.mllp.port,
       maxFrameBytes: config.limits.mllpMaxFrameBytes,
@@ -254,6 +259,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       // v2 times without an offset are local times of the appliance's zone.
       map: { defaultTimezone: config.timezone },
       observer: (e) => {
+        if (access.observe(e)) return;
         if (e.kind === 'ack') for (const code of e.codes) metrics.mllpMessages.inc({ ack: code });
         else if (e.kind === 'internal-error') logger.error({ reason: e.reason }, 'MLLP: a message could not be stored; the sender was told to resend');
         else if (e.kind === 'garbage' || e.kind === 'oversize') logger.warn({ kind: e.kind, bytes: e.bytes }, 'MLLP: discarded bytes that were not a frame');

@@ -9,10 +9,11 @@ import { describeError } from '../log/index.js';
 import type { Metrics } from '../admin/index.js';
 import { watchPolicy, type CompiledPolicy, type PolicyWatcher } from '../policy/index.js';
 import { scheduleKeyRotation, type KeyStore } from '../crypto/index.js';
-import { auditEvents, startAtnaFeed, type AuditLog } from '../audit/index.js';
+import { auditEvents, startAtnaFeed, createRefusalAudit, policyRefusedEvent, type AuditLog } from '../audit/index.js';
 import { scheduleTreeHeads } from '../jobs/tree-heads.js';
 import { scheduleRetention, type RetentionStore } from '../jobs/retention.js';
-import { certificateStatus, watchLanTls } from '../pki/index.js';
+import { certificateStatus, onTlsHandshakeFailure, watchLanTls } from '../pki/index.js';
+import type { EventEmitter } from 'node:events';
 import { policyProfileProblems, type ProfileSources } from './profiles.js';
 
 /** Days ahead of expiry from which a certificate is warned about (at start, then daily). */
@@ -59,6 +60,10 @@ export interface RuntimeOptions {
 }
 
 export interface GatewayRuntime {
+  /** Audits a TLS listener's refused handshakes (rate-limited, aggregated per peer and minute). */
+  auditHandshakes(server: EventEmitter, protocol: string): void;
+  /** One refused handshake, reported by a listener that watches its own (MLLP). */
+  tlsRefused(peer: string, protocol: string, reason: string): void;
   /** Follows a TLS listener's certificates and CRL (revocations and renewals reach it). */
   watchTls(server: { setSecureContext(o: never): void }, what: string): void;
   /** Metrics read on every scrape (certificate days left). */
@@ -84,13 +89,24 @@ export function startRuntime(opts: RuntimeOptions): GatewayRuntime {
     policy.activate(next, why);
   };
   const policyOpts = { trustedSigners: config.policy.trustedSigners, requireSigned: config.policy.requireSigned };
-  const watcher: PolicyWatcher = watchPolicy(config.policy.path, { ...policyOpts, initial: policy.current(), sighup: false }, (next) => {
-    if (next instanceof Error) logger.error({ err: describeError(next) }, 'policy change refused; keeping the last good policy');
-    else accept(next, 'file changed');
+  const watcher: PolicyWatcher = watchPolicy(config.policy.path, { ...policyOpts, initial: policy.current(), sighup: false }, (next, refusal) => {
+    if (next instanceof Error) {
+      logger.error({ err: describeError(next) }, 'policy change refused; keeping the last good policy');
+      // A refused policy is a security event (someone may be trying to swap it): audited, PHI-free.
+      if (refusal) {
+        try {
+          audit.append([policyRefusedEvent({ time: clock(), code: refusal.code, reason: refusal.reason })]);
+        } catch (err) {
+          logger.error({ err: describeError(err) }, 'could not audit a refused policy');
+        }
+      }
+    } else accept(next, 'file changed');
   });
   stops.push(() => watcher.stop());
 
   const tlsChecks: (() => boolean)[] = [];
+  const refusals = createRefusalAudit({ append: (events) => audit.append(events), clock });
+  stops.push(() => refusals.stop());
 
   const treeHeads = scheduleTreeHeads({ log: audit, cron: config.audit.treeHeadCron, everyEntries: config.audit.treeHeadEveryEntries });
   stops.push(() => treeHeads.stop());
@@ -137,6 +153,10 @@ export function startRuntime(opts: RuntimeOptions): GatewayRuntime {
   stops.push(() => clearInterval(expiryTimer));
 
   return {
+    auditHandshakes(server, protocol) {
+      onTlsHandshakeFailure(server, (f) => refusals.refused(f.peer, protocol, f.reason));
+    },
+    tlsRefused: (peer, protocol, reason) => refusals.refused(peer, protocol, reason),
     watchTls(server, what) {
       const w = watchLanTls(server as never, config.certsDir, { onError: (err) => logger.error({ err: describeError(err) }, `could not reload ${what} TLS material`) });
       tlsChecks.push(() => w.check());

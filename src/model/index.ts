@@ -224,7 +224,12 @@ export type AuditEventType =
   | 'policy-activated'
   | 'key-rotated'
   | 'config-changed'
-  | 'admin-action';
+  | 'admin-action'
+  // Security events (src/audit/security-events.ts builds them).
+  | 'access-denied'
+  | 'break-glass'
+  | 'tls-refused'
+  | 'policy-refused';
 
 /** Every field an audit record may carry (the audit log's allow-list); all PHI-free. */
 export interface AuditFields {
@@ -248,6 +253,18 @@ export interface AuditFields {
   /** Plain-words reason without PHI. */
   reason?: string;
   actor?: string;
+  /** The channel: 'mllp', 'https', 'http'. */
+  protocol?: string;
+  /** A peer's IP address (refused TLS handshakes, refused clients). */
+  peer?: string;
+  /** How many events one aggregated entry stands for (refused TLS handshakes). */
+  count?: number;
+  /** Came over a channel without TLS (an allow-listed plain MLLP sender, a loopback peer). */
+  plain?: boolean;
+  /** The source a message claims (MSH-3|MSH-4, X-Source-System), when it is not the identity. */
+  claimedSource?: string;
+  /** The guarded action refused (access-denied), e.g. 'hl7v2.submit'. */
+  action?: string;
 }
 
 type Needs<K extends keyof AuditFields> = Required<Pick<AuditFields, K>>;
@@ -268,6 +285,11 @@ export type PolicyActivatedEvent = AuditFields & Needs<'policySha256' | 'actor'>
 export type KeyRotatedEvent = AuditFields & Needs<'reason' | 'actor'> & { event: 'key-rotated' };
 export type ConfigChangedEvent = AuditFields & Needs<'configSha256' | 'actor'> & { event: 'config-changed' };
 export type AdminActionEvent = AuditFields & Needs<'reason'> & { event: 'admin-action' };
+/** Security events: a refused role, a break-glass use, refused TLS handshakes, a refused policy reload. */
+export type AccessDeniedEvent = AuditFields & Needs<'action' | 'reason'> & { event: 'access-denied' };
+export type BreakGlassEvent = AuditFields & Needs<'actor' | 'reason'> & { event: 'break-glass' };
+export type TlsRefusedEvent = AuditFields & Needs<'count' | 'reason'> & { event: 'tls-refused' };
+export type PolicyRefusedEvent = AuditFields & Needs<'reason'> & { event: 'policy-refused' };
 
 /** One PHI-free audit record (src/audit turns it into a canonical Merkle leaf); build with src/audit's auditEvents. */
 export type AuditEvent =
@@ -281,7 +303,11 @@ export type AuditEvent =
   | PolicyActivatedEvent
   | KeyRotatedEvent
   | ConfigChangedEvent
-  | AdminActionEvent;
+  | AdminActionEvent
+  | AccessDeniedEvent
+  | BreakGlassEvent
+  | TlsRefusedEvent
+  | PolicyRefusedEvent;
 
 /** The record of one kind. */
 export type AuditEventOf<K extends AuditEventType> = Extract<AuditEvent, { event: K }>;

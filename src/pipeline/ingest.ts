@@ -44,6 +44,10 @@ export interface IngestRequest {
   responseFor?: (answer: IngestAnswer) => string;
   /** Opaque content the classifier cannot see into (unmapped HL7 v2): always treated as identifiable. */
   opaque?: boolean;
+  /** The source the message claims (MSH-3|MSH-4) when the sender's identity is the source: audited. */
+  claimedSource?: string;
+  /** Came over a channel without TLS: the received entry is marked plain. */
+  plain?: boolean;
 }
 
 export interface IngestAnswer {
@@ -322,6 +326,8 @@ export function createPipeline(opts: PipelineOptions) {
       time: d.receivedAt,
       messageId: d.id,
       source: req.source,
+      ...(req.claimedSource ? { claimedSource: req.claimedSource.replace(/[^A-Za-z0-9 ._:/@|+=#~-]/g, '_').slice(0, 128) } : {}),
+      ...(req.plain ? { plain: true } : {}),
       purpose: req.purpose,
       patientToken: d.patientTokens[0],
       dataClasses: [...d.cls.categories, ...d.cls.resourceTypes],

@@ -26,6 +26,8 @@ export {
 export {
   lanTlsOptions,
   clientName,
+  clientNames,
+  onTlsHandshakeFailure,
   uplinkTlsOptions,
   spkiSha256,
   watchLanTls,
@@ -33,6 +35,7 @@ export {
   DEFAULT_TLS_RELOAD_INTERVAL_MS,
   type LanTlsOptions,
   type LanTlsReloader,
+  type HandshakeFailure,
   type UplinkTlsConfig,
 } from './tls.js';
 export { PkiError, PKI_FILES } from './files.js';

@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createHash, X509Certificate } from 'node:crypto';
 import { checkServerIdentity as defaultCheckServerIdentity, type PeerCertificate, type TLSSocket } from 'node:tls';
+import type { EventEmitter } from 'node:events';
 import type { AgentOptions } from 'node:https';
 import { crlNextUpdate, refreshCrl } from './ca.js';
 import { PkiError, pkiPath } from './files.js';
@@ -50,6 +51,43 @@ export function clientName(socket: TLSSocket): string | undefined {
   const cert = socket.getPeerCertificate();
   const cn = cert?.subject?.CN as string | string[] | undefined;
   return Array.isArray(cn) ? cn[0] : cn || undefined;
+}
+
+/**
+ * The names of the verified client certificate: CN and subject alternative names (values
+ * without their "DNS:"/"URI:"/"IP Address:" prefixes), or undefined when not authorised.
+ */
+export function clientNames(socket: TLSSocket): { cn?: string; san: string[] } | undefined {
+  if (!socket.authorized) return undefined;
+  const cert = socket.getPeerCertificate();
+  const cn = cert?.subject?.CN as string | string[] | undefined;
+  const san = (cert?.subjectaltname ?? '')
+    .split(/,\s*/)
+    .map((s) => s.replace(/^[A-Za-z ]+:/, '').trim())
+    .filter((s) => s.length > 0);
+  return { ...(Array.isArray(cn) ? { cn: cn[0] } : cn ? { cn } : {}), san };
+}
+
+/** A refused TLS handshake: the peer's address and a short reason code (never certificate content). */
+export interface HandshakeFailure {
+  peer: string;
+  reason: string;
+}
+
+/**
+ * Calls `onFailure` for every handshake a TLS server refuses (no, expired, revoked or foreign
+ * client certificate; not TLS at all). The reason is OpenSSL's reason name or Node's error code.
+ */
+export function onTlsHandshakeFailure(server: EventEmitter, onFailure: (f: HandshakeFailure) => void): void {
+  server.on('tlsClientError', (err: Error & { code?: string; reason?: string }, socket: TLSSocket | undefined) => {
+    const reason = (err.reason || err.code || 'handshake failed').toString().slice(0, 80);
+    const peer = socket?.remoteAddress ?? 'unknown';
+    try {
+      onFailure({ peer, reason });
+    } catch {
+      /* a hook must not break the listener */
+    }
+  });
 }
 
 /** base64 SHA-256 of a certificate's SubjectPublicKeyInfo DER (the HPKP "pin-sha256"). */

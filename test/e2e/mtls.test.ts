@@ -89,6 +89,8 @@ t.test('LAN mTLS on the real gateway: no, expired, revoked or foreign certificat
   const dir = join(root, 'gw');
   const { ports, configFile } = await prepareDir(dir, (c) => {
     c.lan = { tls: true, allowPlainHttp: false };
+    // The certificate's name holds the roles it uses below (HL7 v2 and FHIR submit, consents).
+    c.access = { ...c.access, clients: { 'lab-system': { roles: ['sender', 'consent-writer'] } } };
   });
   const certs = join(dir, 'certs');
   const cli = (...args: string[]) => {
@@ -202,6 +204,15 @@ t.test('LAN mTLS on the real gateway: no, expired, revoked or foreign certificat
     s.setTimeout(5000, () => s.destroy());
   });
   t.notMatch(plainMllp, /MSA\|/, 'plain MLLP (no TLS) gets no ACK');
+
+  // Refused handshakes are security events in the audit log, rate-limited per peer (one entry at once, the rest counted).
+  const { default: Database } = await import('better-sqlite3');
+  const db = new Database(join(dir, 'data', 'darwaza.db'), { readonly: true });
+  const refused = (db.prepare("SELECT entry FROM audit_entries WHERE event = 'tls-refused'").pluck().all() as string[]).map((e) => JSON.parse(e));
+  db.close();
+  t.ok(refused.some((e) => e.protocol === 'https' && /127\.0\.0\.1/.test(e.peer)), 'a refused HTTPS handshake is audited with its peer');
+  t.ok(refused.some((e) => e.protocol === 'mllp'), 'and a refused MLLP/TLS handshake');
+  t.ok(refused.filter((e) => e.protocol === 'https').length <= 2, `at most one entry per peer and window, plus its summary (${refused.length} entries)`);
 });
 
 import net from 'node:net';

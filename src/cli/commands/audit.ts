@@ -17,6 +17,8 @@ import {
   AuditLog,
   breachReport,
   breachSummary,
+  breakGlassReport,
+  breakGlassSummary,
   checkTreeHeadShape,
   DEFAULT_BREACH_EVENTS,
   disclosures,
@@ -47,6 +49,9 @@ Subcommands:
                          every audited event about one patient (run on the appliance)
   breach-report --since T --until T [--destination D] [--events delivered,queued] [--out FILE] [--json]
                          patients (tokens), data classes and destinations in a window
+  break-glass [--since T] [--until T] [--json]
+                         every break-glass (ETREAT) use for review: who, when, how often,
+                         the reasons, and which messages went to which destinations
 
 Options:
 ${pathUsage('config', 'data-dir', 'certs-dir')}
@@ -119,11 +124,11 @@ function isoFlag(value: string | undefined, flag: string, required: boolean): st
   return new Date(ms).toISOString();
 }
 
-const SUBS = ['verify', 'export', 'prove', 'disclosures', 'breach-report'] as const;
+const SUBS = ['verify', 'export', 'prove', 'disclosures', 'breach-report', 'break-glass'] as const;
 
 export const command: Command = {
   name: 'audit',
-  summary: 'verify, export and prove the audit log; disclosures per patient; breach reports',
+  summary: 'verify, export and prove the audit log; disclosures per patient; breach and break-glass reports',
   usage: USAGE,
   async run(args, io) {
     const { values, positionals } = parseFlags(args, {
@@ -188,6 +193,18 @@ export const command: Command = {
             if (values.out) writeFileSync(resolve(io.cwd, values.out), JSON.stringify(r, null, 2) + '\n', { mode: 0o600 });
             if (values.json) io.out(JSON.stringify(r, null, 2));
             else io.out(breachSummary(r) + (values.out ? `\nJSON written to ${values.out}` : ''));
+            return EXIT.ok;
+          } finally {
+            db.close();
+          }
+        }
+        case 'break-glass': {
+          const since = isoFlag(values.since, '--since', false);
+          const until = isoFlag(values.until, '--until', false);
+          const { db } = openLog(io, paths.dataDir());
+          try {
+            const r = breakGlassReport(db, { since, until });
+            io.out(values.json ? JSON.stringify(r, null, 2) : breakGlassSummary(r));
             return EXIT.ok;
           } finally {
             db.close();

@@ -13,7 +13,7 @@ export interface MllpAcceptOptions {
   pipeline: Pick<Pipeline, 'ingest'>;
   /** Back-pressure: at quota the sender gets CR and resends later. */
   messages: { atQuota(): boolean };
-  /** HL7 v2 carries no purpose of use: the gateway's default applies. */
+  /** HL7 v2 carries no purpose of use: the gateway's default applies (ETREAT for an allowed break-glass). */
   defaultPurpose: PurposeOfUse;
   /** Called (no PHI) when storing failed unexpectedly; the sender gets AE and resends. */
   onError?: (err: unknown, messageType: string) => void;
@@ -26,7 +26,10 @@ export function createMllpAccept(opts: MllpAcceptOptions): MllpAccept {
       const r = await opts.pipeline.ingest({
         resource: input.fhir ?? { resourceType: 'Binary', contentType: 'x-application/hl7-v2+er7' },
         source: input.source,
-        purpose: opts.defaultPurpose,
+        ...(input.claimedSource ? { claimedSource: input.claimedSource } : {}),
+        ...(input.plain ? { plain: true } : {}),
+        // Break-glass (allowed by the handler's access check) is the only purpose a v2 message can carry.
+        purpose: input.breakGlass ? 'ETREAT' : opts.defaultPurpose,
         format: 'hl7v2',
         v2: input.text,
         messageType: input.messageType,

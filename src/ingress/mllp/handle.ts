@@ -35,6 +35,7 @@ import {
   type MapOptions,
   type ParsedHl7,
 } from '../../hl7v2/index.js';
+import { decideMllpAccess, type BreakGlassFields, type MllpPeer } from './access.js';
 
 export interface MllpAcceptInput {
   /** The message text as received (segments separated by CR). */
@@ -42,9 +43,19 @@ export interface MllpAcceptInput {
   parsed: ParsedHl7;
   /** The mapped Bundle; null for a message routed opaque (as v2 only). */
   fhir: FhirResource | null;
-  /** TLS client CN, else "MSH-3|MSH-4". */
+  /** The authenticated identity's name; "MSH-3|MSH-4" for an integration engine (or without identities: TLS CN, else MSH). */
   source: string;
-  /** 'hl7v2|' + MSH-3 + '|' + MSH-4 + '|' + MSH-10 — store it in the same commit as the message. */
+  /** "MSH-3|MSH-4" when the message claims a source that was not taken as the source. */
+  claimedSource?: string;
+  /** The connection has no TLS (an allow-listed plain sender, a loopback peer). */
+  plain?: boolean;
+  /** Break-glass was asked for (purpose ETREAT) and allowed, with this reason. */
+  breakGlass?: { reason: string };
+  /**
+   * 'hl7v2|' + MSH-3 + '|' + MSH-4 + '|' + MSH-10 (prefixed by the identity's name when MSH-3|MSH-4
+   * is only claimed, so one sender cannot pre-empt another's control ids) — store it in the same
+   * commit as the message.
+   */
   idempotencyKey: string;
   /** "ADT^A01". */
   messageType: string;
@@ -70,8 +81,17 @@ export type MllpAccept = (input: MllpAcceptInput) => Promise<MllpAcceptResult>;
 
 export const DEFAULT_SUPPORTED_VERSIONS = ['2.3', '2.3.1', '2.4', '2.5', '2.5.1', '2.6', '2.7', '2.7.1', '2.8', '2.8.1', '2.8.2'];
 
+/** Security events of one frame, for the audit (no PHI: names, codes, plain-words reasons). */
+export type MllpSecurityEvent =
+  | { kind: 'access-denied'; actor?: string; action: string; reason: string; peer: string; plain: boolean }
+  | { kind: 'break-glass'; actor: string; reasonText: string; messageId: string; plain: boolean };
+
 export interface HandleDeps {
   accept: MllpAccept;
+  /** Where break-glass is asked for (default ZBG-1 purpose, ZBG-2 reason). */
+  breakGlass?: BreakGlassFields;
+  /** Refused senders and break-glass use, as they happen. */
+  onSecurity?: (e: MllpSecurityEvent) => void;
   supportedVersions?: readonly string[];
   /** True when a route takes this unmapped type as opaque v2 (route `{ match: { format: 'hl7v2', messageType }, opaque: true }`). */
   isOpaqueRouted?: (messageType: string) => boolean;
@@ -134,7 +154,11 @@ export function handleUnexpected(payload: Buffer, now = new Date()): HandledFram
   return { acks, result: 'failed', codes: codesOf(acks), messageType: subject.header.messageType };
 }
 
-export async function handleFrame(payload: Buffer, tlsSource: string | null, deps: HandleDeps): Promise<HandledFrame> {
+/**
+ * `peer` is the connection's peer with its identity (the gateway), or — for a listener run
+ * without identities — the TLS client CN or null (then the source is the CN, else MSH-3|MSH-4).
+ */
+export async function handleFrame(payload: Buffer, peer: MllpPeer | string | null, deps: HandleDeps): Promise<HandledFrame> {
   const now = deps.now ?? (() => new Date());
   const text = decodeHl7Bytes(payload);
   let parsed: ParsedHl7;
@@ -155,6 +179,23 @@ export async function handleFrame(payload: Buffer, tlsSource: string | null, dep
     const acks = respond(parsed, outcome, now());
     return { acks, result, codes: codesOf(acks), messageType: h.messageType };
   };
+
+  // Who sent it, and may they, before anything else is looked at.
+  const claimed = `${h.sendingApplication}|${h.sendingFacility}`;
+  let source = typeof peer === 'string' ? peer : claimed;
+  let claimedSource: string | undefined;
+  let breakGlass: { reason: string } | undefined;
+  const identified = peer !== null && typeof peer === 'object' ? peer : undefined;
+  if (identified) {
+    const access = decideMllpAccess(parsed, identified, deps.breakGlass);
+    if (!access.ok) {
+      deps.onSecurity?.({ kind: 'access-denied', actor: identified.identity?.name, action: access.action, reason: access.reason, peer: identified.ip, plain: identified.plain });
+      return done(ackOutcomeOf(access.outcome), 'rejected');
+    }
+    source = access.source;
+    claimedSource = access.claimedSource;
+    breakGlass = access.breakGlass;
+  }
 
   const versions = deps.supportedVersions ?? DEFAULT_SUPPORTED_VERSIONS;
   if (!versions.includes(h.version)) {
@@ -188,8 +229,11 @@ export async function handleFrame(payload: Buffer, tlsSource: string | null, dep
     text: parsed.text,
     parsed,
     fhir,
-    source: tlsSource ?? `${h.sendingApplication}|${h.sendingFacility}`,
-    idempotencyKey: `hl7v2|${h.sendingApplication}|${h.sendingFacility}|${h.controlId}`,
+    source,
+    ...(claimedSource ? { claimedSource } : {}),
+    ...(identified?.plain ? { plain: true } : {}),
+    ...(breakGlass ? { breakGlass } : {}),
+    idempotencyKey: `hl7v2|${claimedSource ? `${source}|` : ''}${h.sendingApplication}|${h.sendingFacility}|${h.controlId}`,
     messageType: h.messageType,
     ackFor,
   };
@@ -205,6 +249,9 @@ export async function handleFrame(payload: Buffer, tlsSource: string | null, dep
     }
   }
   if (res.kind === 'accepted') {
+    if (breakGlass && identified?.identity) {
+      deps.onSecurity?.({ kind: 'break-glass', actor: identified.identity.name, reasonText: breakGlass.reason, messageId: res.messageId, plain: identified.plain });
+    }
     const acks = splitStoredAcks(res.storedAck ?? ackFor(res.messageId));
     return { acks, result: 'accepted', codes: codesOf(acks), messageType: h.messageType };
   }

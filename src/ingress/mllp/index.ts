@@ -12,7 +12,8 @@ export {
 } from './server.js';
 export type { MllpServer, MllpServerOptions, MllpStats, MllpEvent } from './server.js';
 export { handleFrame, handleOversize, handleUnexpected, ackOutcomeOf, DEFAULT_SUPPORTED_VERSIONS } from './handle.js';
-export type { MllpAccept, MllpAcceptInput, MllpAcceptResult, HandleDeps, HandledFrame, FrameResult } from './handle.js';
+export type { MllpAccept, MllpAcceptInput, MllpAcceptResult, HandleDeps, HandledFrame, FrameResult, MllpSecurityEvent } from './handle.js';
+export { decideMllpAccess, fieldValue, DEFAULT_BREAK_GLASS_FIELDS, type MllpAccess, type MllpPeer, type BreakGlassFields } from './access.js';
 export { MllpFramer, frame, MLLP } from './framer.js';
 export type { FramerEvent, FramerOptions } from './framer.js';
 export { createMllpAccept, type MllpAcceptOptions } from './accept.js';

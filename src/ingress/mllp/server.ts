@@ -10,8 +10,11 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { frame, MllpFramer } from './framer.js';
-import { handleFrame, handleOversize, handleUnexpected, type HandleDeps, type HandledFrame, type MllpAccept } from './handle.js';
+import { handleFrame, handleOversize, handleUnexpected, type HandleDeps, type HandledFrame, type MllpAccept, type MllpSecurityEvent } from './handle.js';
 import type { AckCode, MapOptions } from '../../hl7v2/index.js';
+import type { IdentityResult } from '../../auth/index.js';
+import { clientNames, onTlsHandshakeFailure } from '../../pki/index.js';
+import type { BreakGlassFields, MllpPeer } from './access.js';
 
 export const DEFAULT_MAX_FRAME_BYTES = 2 * 1024 * 1024;
 export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
@@ -23,7 +26,9 @@ export const DEFAULT_MAX_CONNECTIONS = 256;
 export const DEFAULT_CLOSE_GRACE_MS = 5_000;
 
 export type MllpEvent =
-  | { kind: 'connection'; remote: string; tls: boolean }
+  | { kind: 'connection'; remote: string; tls: boolean; identity?: string; plain?: boolean }
+  | MllpSecurityEvent
+  | { kind: 'tls-refused'; peer: string; reason: string }
   | { kind: 'ack'; codes: AckCode[]; result: HandledFrame['result']; messageType: string; latencyMs: number }
   | { kind: 'garbage'; bytes: number }
   | { kind: 'oversize'; bytes: number }
@@ -49,6 +54,15 @@ export interface MllpServerOptions {
   closeGraceMs?: number;
   observer?: (event: MllpEvent) => void;
   now?: () => Date;
+  /**
+   * Who the peer of a new connection is (src/auth: identityFromCertificate over TLS,
+   * identityFromMllpPeer without). When given, every message is checked against the
+   * identity's roles and the identity is the source; without it, the source is the TLS
+   * client CN, else MSH-3|MSH-4 (a listener used outside the gateway, e.g. in tests).
+   */
+  identify?: (peer: { ip: string; tls: boolean; names?: { cn?: string; san: string[] } }) => IdentityResult;
+  /** Where break-glass is asked for in a message (default ZBG-1 purpose, ZBG-2 reason). */
+  breakGlass?: BreakGlassFields;
 }
 
 export interface MllpStats {
@@ -84,7 +98,8 @@ interface Conn {
   framer: MllpFramer;
   queue: Item[];
   busy: boolean;
-  source: string | null;
+  /** The identified peer, or (without opts.identify) the TLS client CN or null. */
+  source: MllpPeer | string | null;
   closing: boolean;
   /** Our ACKs are not being read: the idle limit applies even though we are busy. */
   awaitingDrain: boolean;
@@ -109,6 +124,18 @@ function peerCn(socket: net.Socket): string | null {
   return typeof cn === 'string' && cn ? cn : Array.isArray(cn) && cn[0] ? String(cn[0]) : null;
 }
 
+/** The connection's peer with its identity (or why it has none). */
+function identifyPeer(socket: net.Socket, isTls: boolean, identify: NonNullable<MllpServerOptions['identify']>): MllpPeer {
+  const ip = socket.remoteAddress ?? 'unknown';
+  const names = isTls && socket instanceof tls.TLSSocket ? clientNames(socket) : undefined;
+  try {
+    const r = identify({ ip, tls: isTls, ...(names ? { names } : {}) });
+    return r.ok ? { identity: r.identity, ip, plain: !isTls } : { refusal: r.reason, ip, plain: !isTls };
+  } catch {
+    return { refusal: 'the sender could not be identified', ip, plain: !isTls };
+  }
+}
+
 export async function startMllpServer(opts: MllpServerOptions): Promise<MllpServer> {
   const maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
   const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
@@ -121,6 +148,8 @@ export async function startMllpServer(opts: MllpServerOptions): Promise<MllpServ
     isOpaqueRouted: opts.isOpaqueRouted,
     map: opts.map,
     now: opts.now,
+    breakGlass: opts.breakGlass,
+    onSecurity: (e) => safeObserve(e),
   };
   const stats: MllpStats = {
     connectionsTotal: 0,
@@ -191,11 +220,19 @@ export async function startMllpServer(opts: MllpServerOptions): Promise<MllpServ
       socket.destroy();
       return;
     }
-    const c: Conn = { socket, framer: new MllpFramer({ maxFrameBytes }), queue: [], busy: false, source: isTls ? peerCn(socket) : null, closing: false, awaitingDrain: false };
+    const source = opts.identify ? identifyPeer(socket, isTls, opts.identify) : isTls ? peerCn(socket) : null;
+    const c: Conn = { socket, framer: new MllpFramer({ maxFrameBytes }), queue: [], busy: false, source, closing: false, awaitingDrain: false };
     conns.add(c);
     stats.connectionsTotal++;
     stats.connectionsOpen++;
-    safeObserve({ kind: 'connection', remote: `${socket.remoteAddress ?? ''}`, tls: isTls });
+    const peer = typeof source === 'object' && source !== null ? source : undefined;
+    safeObserve({
+      kind: 'connection',
+      remote: `${socket.remoteAddress ?? ''}`,
+      tls: isTls,
+      ...(peer?.identity ? { identity: peer.identity.name } : {}),
+      ...(peer?.plain && peer.identity ? { plain: true } : {}),
+    });
     socket.setNoDelay(true);
     socket.setTimeout(idleTimeoutMs);
     socket.on('timeout', () => {
@@ -249,9 +286,10 @@ export async function startMllpServer(opts: MllpServerOptions): Promise<MllpServ
     ? tls.createServer(opts.tls, (s) => onConnection(s, true))
     : net.createServer((s) => onConnection(s, false));
   if (opts.tls) {
-    server.on('tlsClientError', () => {
+    onTlsHandshakeFailure(server, (f) => {
       stats.socketErrors++;
       safeObserve({ kind: 'socket-error', code: 'tls-handshake' });
+      safeObserve({ kind: 'tls-refused', peer: f.peer, reason: f.reason });
     });
   }
   server.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
