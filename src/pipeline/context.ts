@@ -14,7 +14,7 @@ export interface ItemContext {
   v: typeof ITEM_CONTEXT_VERSION;
   purpose: PurposeOfUse;
   source: string;
-  classification: Omit<Classification, 'patient'>;
+  classification: Omit<Classification, 'patient' | 'patients' | 'reasons'>;
   consentRequired: boolean;
   policySha256: string;
   dataPeriod?: { start?: string; end?: string };
@@ -54,7 +54,16 @@ export function itemContextOf(input: {
   policySha256: string;
   dataPeriod?: { start?: string; end?: string };
 }): ItemContext {
-  const { patient: _patient, ...classification } = input.classification;
+  // An allow-list, never the classification whole: its patient and patients are identities.
+  const c = input.classification;
+  const classification: ItemContext['classification'] = {
+    categories: c.categories,
+    labels: c.labels,
+    resourceTypes: c.resourceTypes,
+    identifiable: c.identifiable,
+    ageYears: c.ageYears,
+    ...(c.opaque ? { opaque: true } : {}),
+  };
   return {
     v: ITEM_CONTEXT_VERSION,
     purpose: input.purpose,
