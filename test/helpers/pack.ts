@@ -6,7 +6,7 @@
  */
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseDocument } from 'yaml';
+import { parse } from 'yaml';
 import { recipientKeyFingerprint, isLoopbackHost, EMBEDDED_SIMULATOR_KEY, type PackDestination } from '../../src/policy/index.js';
 import { REPO } from './processes.js';
 
@@ -48,18 +48,31 @@ export const packPolicyFile = (dir: string) => join(dir, 'policies', 'pk', 'pk.p
 
 /**
  * Writes pack entries into a policy file's `destinations:` list: an entry replaces the one of
- * the same name, or is appended. Comments and the rest of the file are kept.
+ * the same name, or is appended. Only that top-level block is rewritten (values as JSON, which
+ * is YAML); every other byte of the file stays as it was, so a test may still edit it by text.
  */
 export function declareInPack(policyFile: string, entries: PackDestination[]): void {
-  const doc = parseDocument(readFileSync(policyFile, 'utf8'));
-  const current = ((doc.toJS() as { destinations?: PackDestination[] }).destinations ?? []).slice();
+  const text = readFileSync(policyFile, 'utf8');
+  const current = ((parse(text) as { destinations?: PackDestination[] }).destinations ?? []).slice();
   for (const e of entries) {
     const i = current.findIndex((x) => x.name === e.name);
     if (i >= 0) current[i] = e;
     else current.push(e);
   }
-  doc.set('destinations', doc.createNode(current));
-  writeFileSync(policyFile, doc.toString());
+  const block =
+    'destinations:\n' +
+    current.map((d) => Object.entries(d).map(([k, v], i) => `${i === 0 ? '  - ' : '    '}${k}: ${JSON.stringify(v)}`).join('\n')).join('\n') +
+    '\n';
+  const start = /^destinations:.*\n/m.exec(text);
+  if (!start) {
+    writeFileSync(policyFile, `${text.replace(/\n*$/, '\n')}${block}`);
+    return;
+  }
+  // The block ends at the next line that starts a top-level key (or a top-level comment before one).
+  const rest = text.slice(start.index + start[0].length);
+  const next = /^(?:#.*\n)*[^\s#-][^\n]*:/m.exec(rest);
+  const end = next ? start.index + start[0].length + next.index : text.length;
+  writeFileSync(policyFile, `${text.slice(0, start.index)}${block}\n${text.slice(end)}`);
 }
 
 /**
