@@ -101,6 +101,11 @@ const RULES: Record<keyof AuditFields | 'event', FieldRule> = {
     if (typeof value !== 'string' || !SHA256_HEX.test(value)) throw new AuditEventError(field, 'must be 64 hex digits');
     return value.toLowerCase();
   },
+  /** The policy pack's de-identification profiles' hash (decided entries). */
+  profilesSha256: (value, field) => {
+    if (typeof value !== 'string' || !SHA256_HEX.test(value)) throw new AuditEventError(field, 'must be 64 hex digits');
+    return value.toLowerCase();
+  },
   /** The gateway configuration's hash (config-changed entries). */
   configSha256: (value, field) => {
     if (typeof value !== 'string' || !SHA256_HEX.test(value)) throw new AuditEventError(field, 'must be 64 hex digits');

@@ -20,6 +20,7 @@ import { startSimulator } from '../sim/index.js';
 import { consentHandlers } from '../consent/index.js';
 import { createReceiver } from '../crypto/index.js';
 import { lanTlsOptions, clientName, checkSpkiPin } from '../pki/index.js';
+import { EMBEDDED_SIMULATOR_KEY } from '../policy/index.js';
 import { loadPolicyAndProfiles, provision } from './provision.js';
 import { startRuntime } from './runtime.js';
 import { mllpAccess } from './mllp-access.js';
@@ -83,11 +84,13 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const clock = opts.clock ?? (() => new Date());
   const metrics = createMetrics();
 
-  // Policy and profiles first: a policy naming a profile no file provides refuses the start before the store is opened.
+  // The policy pack first: a config that widens it, or a policy naming a profile it lacks, refuses the start before the store is opened.
   const loaded = await loadPolicyAndProfiles(config, clock);
+  // From here on every destination fact (country, kind, consent model, recipient key, pins) is the pack's.
+  config = loaded.config;
   const db = openDatabase(databaseFile(config.dataDir));
   const closers: (() => Promise<void> | void)[] = [];
-  const { keys, cipher, audit, consents, policy, stages } = await provision(config, db, loaded, { logger, metrics, clock });
+  const { keys, cipher, audit, consents, policy, pack, stages } = await provision(config, db, loaded, { logger, metrics, clock });
 
   const store = SqliteQueueStore.open(db, {
     quotaBytes: config.limits.queueQuotaBytes,
@@ -113,7 +116,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const recovered = await store.recoverInFlight();
   if (recovered) logger.info({ recovered }, 'returned items left in flight by the last run to the queue');
 
-  const runtime = startRuntime({ config, logger, metrics, clock, audit, keys, store, policy, profiles: loaded.profiles });
+  const runtime = startRuntime({ config, logger, metrics, clock, audit, keys, store, policy, pack });
   const recheck = createRecheck({ stages, destinations: config.destinations, timezone: config.timezone, clock });
 
   // A withdrawal stops queued data for the purposes it covered (null = every purpose), but only what
@@ -148,8 +151,9 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   let simulator: Awaited<ReturnType<typeof startSimulator>> | undefined;
   // The demo simulator opens envelopes like a real national service would. Its recipient keys are made
   // (where missing) whether or not it runs here: a simulator in another process reads the same files.
+  // Only destinations the pack seals to the embedded simulator get one.
   const receiver = await createReceiver({
-    recipientKeys: config.destinations.filter((d) => !d.recipientPublicKey).map((d) => keys.demoRecipient(d.name)),
+    recipientKeys: pack.destinations.filter((d) => d.recipientKeyFingerprint === EMBEDDED_SIMULATOR_KEY).map((d) => keys.demoRecipient(d.name)),
     trustedGatewayKeys: () => keys.trustedGatewayKeys(),
   });
   if (opts.simulator ?? config.simulator.embedded) {

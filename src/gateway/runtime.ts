@@ -14,7 +14,7 @@ import { scheduleTreeHeads } from '../jobs/tree-heads.js';
 import { scheduleRetention, type RetentionStore } from '../jobs/retention.js';
 import { certificateStatus, onTlsHandshakeFailure, watchLanTls } from '../pki/index.js';
 import type { EventEmitter } from 'node:events';
-import { policyProfileProblems, type ProfileSources } from './profiles.js';
+import type { PackInForce } from './pack.js';
 
 /** Days ahead of expiry from which a certificate is warned about (at start, then daily). */
 export const CERT_WARN_DAYS = 30;
@@ -55,8 +55,8 @@ export interface RuntimeOptions {
   keys: KeyStore;
   store: RetentionStore;
   policy: PolicyInForce;
-  /** The profiles compiled at start: a new policy that names another is refused. */
-  profiles: ProfileSources;
+  /** The pack's destinations and profiles: a new pack the config no longer matches is refused. */
+  pack: PackInForce;
 }
 
 export interface GatewayRuntime {
@@ -79,14 +79,16 @@ export function startRuntime(opts: RuntimeOptions): GatewayRuntime {
   const { config, logger, metrics, clock, audit, keys, policy } = opts;
   const stops: (() => void | Promise<void>)[] = [];
 
-  // Policy: hot-reloaded atomically; a bad new file, or one naming a profile not provisioned, keeps the last good one.
+  // Policy: hot-reloaded atomically with its pack's profiles and destination facts; a bad new pack, one
+  // the config no longer matches, or one naming a profile it lacks keeps the last good one.
   const accept = (next: CompiledPolicy, why: string) => {
-    const problems = policyProfileProblems(next, opts.profiles, config.policy.profilesDir);
-    if (problems.length) {
-      logger.error({ problems }, 'policy change refused (it names a de-identification profile that was not provisioned at start); keeping the last good policy');
+    const staged = opts.pack.stage(next);
+    if (!staged.ok) {
+      logger.error({ problems: staged.problems }, 'policy change refused (the gateway config does not match the new policy pack, or the pack lacks a profile its rules name); keeping the last good policy');
       return;
     }
     policy.activate(next, why);
+    staged.commit();
   };
   const policyOpts = { trustedSigners: config.policy.trustedSigners, requireSigned: config.policy.requireSigned };
   const watcher: PolicyWatcher = watchPolicy(config.policy.path, { ...policyOpts, initial: policy.current(), sighup: false }, (next, refusal) => {

@@ -1,17 +1,16 @@
 /**
  * The pipeline's stages, plugged together from the folders that make each decision:
  * classify → policy → consent → sanitize → seal. Each stage calls into its folder;
- * what is decided is decided there.
+ * what is decided is decided there. Destination facts a decision rests on (country, region,
+ * kind, whose key the data is sealed to) are read from the policy pack in force.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { GatewayConfig } from '../config/index.js';
 import type { Logger } from '../log/index.js';
 import { describeError } from '../log/index.js';
 import type { Destination } from '../model/index.js';
 import type { Stages } from '../pipeline/index.js';
 import { classifyMessage, classifyEntries, applyLabels } from '../classify/index.js';
-import { decide, type CompiledPolicy } from '../policy/index.js';
+import { decide, withPackFacts, recipientKeyFingerprint, EMBEDDED_SIMULATOR_KEY, type CompiledPolicy } from '../policy/index.js';
 import { tokensForIds, dataPeriodOf, type ConsentRegistry } from '../consent/index.js';
 import { deidentifiedForm } from '../sanitize/index.js';
 import { sealAndSerialize, resolveRecipient, type KeyStore } from '../crypto/index.js';
@@ -34,34 +33,44 @@ export function buildStages(deps: StageDeps): Stages {
   const { config, keys, tokenize, logger } = deps;
 
   /**
-   * The destination's recipient key: configured, or the demo key made by init. Resolved once
-   * per destination (it reads key files); a destination without either fails closed at seal time.
+   * The destination's recipient key, as the pack in force names it: the configured key whose
+   * fingerprint the pack lists, or (pack says "embedded-simulator") the demo key made on this
+   * appliance. Resolved once per destination and pack key (it reads key files); anything else
+   * fails closed at seal time.
    */
   const recipients = new Map<string, ReturnType<typeof resolveRecipient> | undefined>();
   const recipientOf = (d: Destination) => {
-    if (!recipients.has(d.name)) {
+    const packKey = deps.policy().destinations.find((p) => p.name === d.name)?.recipientKey;
+    const cacheKey = `${d.name}\u0000${packKey ?? ''}`;
+    if (!recipients.has(cacheKey)) {
       let r: ReturnType<typeof resolveRecipient> | undefined;
       try {
-        const demo = existsSync(join(config.certsDir, `recipient-${d.name}.pub`));
-        r = resolveRecipient(d, demo ? keys : undefined);
+        if (packKey === EMBEDDED_SIMULATOR_KEY) r = resolveRecipient({ name: d.name }, keys);
+        else if (packKey && d.recipientPublicKey && recipientKeyFingerprint(d.recipientPublicKey) === packKey) r = resolveRecipient(d);
+        else logger.error({ destination: d.name }, 'the policy pack names no recipient key this destination has: sealed data for it is refused');
       } catch (err) {
         logger.error({ err: describeError(err), destination: d.name }, 'no usable recipient key: sealed data for this destination is refused');
       }
-      recipients.set(d.name, r);
+      recipients.set(cacheKey, r);
     }
-    return recipients.get(d.name);
+    return recipients.get(cacheKey);
   };
 
   return {
     classify: (resource, now, v2) => classifyMessage({ resource, ...(v2 !== undefined ? { v2 } : {}) }, { now }),
     classifyEntries: (bundle, now) => classifyEntries(bundle, { now }).map((e) => e.classification),
     applyLabels,
-    decide: (input) => decide(deps.policy(), input),
+    decide: (input) => {
+      const policy = deps.policy();
+      // The facts from the pack in force, whatever the destination object carries; the profiles' hash for the audit entry.
+      const d = decide(policy, { ...input, destination: withPackFacts(input.destination, policy) });
+      return policy.pack ? { ...d, profilesSha256: policy.pack.profilesSha256 } : d;
+    },
     checkConsent: (input) => deps.consents.evaluate(input.patientTokens, input.request),
     sanitize: (profile, destination, resource) => {
       const p = deps.profiles.get(profile, destination.name);
-      // Start refuses a policy naming a profile no file provides; this guards a destination added since.
-      if (!p) throw new OperationOutcomeError(unprocessable(`the policy names de-identification profile "${profile}", which is not in ${config.policy.profilesDir}`));
+      // Start and reload refuse a policy naming a profile its pack lacks; this guards anything else.
+      if (!p) throw new OperationOutcomeError(unprocessable(`the policy names de-identification profile "${profile}", which the policy pack in force does not provide`));
       const r = p.apply(resource);
       // A profile that hit a processing error and emptied the content ('skip') must not send the husk.
       if (r.skipped) throw new OperationOutcomeError(unprocessable(`de-identification with ${profile} could not process this content`));

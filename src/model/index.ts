@@ -185,6 +185,8 @@ export interface PolicyDecision {
   ruleIds: string[];
   reasons: Reason[];
   obligations: Obligation[];
+  /** sha256 of the de-identification profiles of the policy pack that decided (its manifest's profile lines). */
+  profilesSha256?: string;
 }
 
 export interface ConsentDecision {
@@ -242,6 +244,8 @@ export interface AuditFields {
   decision?: string;
   ruleIds?: string[];
   policySha256?: string;
+  /** SHA-256 of the policy pack's de-identification profiles in force (decided). */
+  profilesSha256?: string;
   /** SHA-256 of the gateway configuration (config-changed). */
   configSha256?: string;
   consentId?: string;

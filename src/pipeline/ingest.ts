@@ -103,6 +103,7 @@ export function createPipeline(opts: PipelineOptions) {
       destination: name,
       purpose: msg.purpose,
       policySha256: decision.policy.sha256,
+      profilesSha256: decision.profilesSha256,
       ruleIds: decision.ruleIds,
       patientToken: patientTokens[0],
       dataClasses: [...cls.categories, ...cls.resourceTypes],

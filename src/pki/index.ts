@@ -39,4 +39,4 @@ export {
   type UplinkTlsConfig,
 } from './tls.js';
 export { PkiError, PKI_FILES } from './files.js';
-export { checkSpkiPin, type PinnedDestination } from './pin.js';
+export { checkSpkiPin, fetchSpkiPin, type PinnedDestination } from './pin.js';

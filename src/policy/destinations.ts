@@ -205,3 +205,19 @@ export function resolveDestinations<T extends ConfigDestination>(config: T[], pa
     } as ResolvedDestination<T>;
   });
 }
+
+/**
+ * The destination as a decision must see it: the facts a rule may look at (country, region,
+ * kind) from the pack, whatever the object passed in says; undefined (unknown, so denied) when
+ * the pack does not declare it. Pure.
+ */
+export function withPackFacts<T extends { name: string; country: string; kind: DestinationKind; region?: string }>(
+  destination: T | undefined,
+  pack: { destinations: PackDestination[] },
+): T | undefined {
+  if (!destination) return undefined;
+  const p = pack.destinations.find((x) => x.name === destination.name);
+  if (!p) return undefined;
+  const { region: _region, ...rest } = destination;
+  return { ...rest, country: p.country, kind: p.kind, ...(p.region !== undefined ? { region: p.region } : {}) } as unknown as T;
+}

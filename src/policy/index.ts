@@ -13,6 +13,7 @@ export {
   resolveDestinations,
   recipientKeyFingerprint,
   isLoopbackHost,
+  withPackFacts,
   PackMismatchError,
 } from './destinations.js';
 export type { ConfigDestination, PackProblem, ResolvedDestination } from './destinations.js';

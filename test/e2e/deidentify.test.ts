@@ -17,6 +17,7 @@ import { createHmac } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FIXTURES, REPO, prepareDir, runCli, startGatewayProcess, waitDelivered } from '../helpers/processes.js';
+import { packAgreesWithConfig } from '../helpers/pack.js';
 import { freePort, sleep } from '../helpers/net.js';
 import { startCaptureServer, type CaptureServer } from '../helpers/capture.js';
 import { startRecordingSimulator } from '../helpers/recording-sim.js';
@@ -100,6 +101,7 @@ const { ports } = await prepareDir(dir, (c) => {
   c.routes.push({ name: 'research', match: { purpose: ['HRESCH'] }, destinations: ['research-registry', 'research-abroad', 'ai-triage'] });
   c.routes.push({ name: 'v2-research', match: { format: ['hl7v2'] }, destinations: ['research-v2'] });
 });
+packAgreesWithConfig(dir); // the test's pack declares the research and AI destinations as its config does
 const national = await startRecordingSimulator(join(dir, 'certs'), ports.sim);
 const pkResearch = await startCaptureServer(pkResearchPort);
 const deResearch = await startCaptureServer(deResearchPort);
@@ -332,6 +334,7 @@ t.test('a profile missing from policies/profiles is refused at start: the file a
     c.destinations.push(destination('research-registry', researchPort, 'PK'));
     c.routes.push({ name: 'research', match: { purpose: ['HRESCH'] }, destinations: ['research-registry'] });
   });
+  packAgreesWithConfig(dir2);
   rmSync(join(dir2, 'policies', 'profiles', 'pk-research.yaml'));
   const r = runCli(['start', '--config', join(dir2, 'gateway.config.json'), '--no-simulator'], { cwd: dir2 });
   t.equal(r.code, 3, "start exits with the config error code");

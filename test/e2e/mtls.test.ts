@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import forge from 'node-forge';
 import { join } from 'node:path';
 import { prepareDir, runCli, startGatewayProcess, waitDelivered, waitFor } from '../helpers/processes.js';
+import { packAgreesWithConfig } from '../helpers/pack.js';
 import { freePort } from '../helpers/net.js';
 import { initCa, issueCertificate } from '../../src/pki/index.js';
 import { frame, MllpFramer } from '../../src/ingress/mllp/index.js';
@@ -274,6 +275,7 @@ t.test('uplink over mTLS: the gateway presents its certificate (from "certs csr"
     c.destinations[0].tls = { ca: join(national, 'ca.crt'), cert: join(dir, 'certs', 'uplink.crt'), key: join(dir, 'certs', 'uplink.key'), pinSha256: [p] };
   };
   const { ports, configFile } = await prepareDir(dir, setPin(goodPin));
+  packAgreesWithConfig(dir); // the test's pack allows the uplink host "localhost"
   const csr = runCli(['certs', 'csr', '--cn', 'demo-hospital', '--config', configFile], { cwd: dir });
   t.equal(csr.code, 0, `darwaza certs csr ${csr.stderr}`);
   writeFileSync(join(dir, 'certs', 'uplink.crt'), signCsr(t, national, readFileSync(join(dir, 'certs', 'uplink.csr'), 'utf8')));

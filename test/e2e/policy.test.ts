@@ -12,6 +12,7 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { prepareDir, runCli, startGatewayProcess, startSimulatorProcess, waitDelivered, waitFor } from '../helpers/processes.js';
+import { packAgreesWithConfig } from '../helpers/pack.js';
 import { freePort, sleep } from '../helpers/net.js';
 import { startRecordingSimulator } from '../helpers/recording-sim.js';
 import { consentFor, observation } from '../../bench/fixtures.js';
@@ -75,6 +76,7 @@ const { ports, configFile } = await prepareDir(dir, (c) => {
   c.routes[0].destinations.push('foreign-clinic');
   c.audit = { ...c.audit, treeHeadEveryEntries: 5 }; // signed tree heads during the run, for audit verify
 });
+packAgreesWithConfig(dir); // the test's pack declares foreign-clinic (DE) as its config does
 const gw = await startGatewayProcess(dir);
 // The national service (PK), in this process so the test can read what it opened.
 const pk = await startRecordingSimulator(join(dir, 'certs'), ports.sim);

@@ -4,7 +4,7 @@
  * the upstream simulator in this process opening what is delivered.
  */
 import t from 'tap';
-import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import net from 'node:net';
 import { Writable } from 'node:stream';
@@ -14,7 +14,8 @@ import { createLogger } from '../../src/log/index.js';
 import { frame, MllpFramer } from '../../src/ingress/mllp/index.js';
 import { testConfig } from '../helpers/config.js';
 import { freePort, sleep, waitFor } from '../helpers/net.js';
-import { FIXTURES, REPO } from '../helpers/processes.js';
+import { FIXTURES } from '../helpers/processes.js';
+import { copyPolicies, declareInPack, packEntryFor } from '../helpers/pack.js';
 import { startRecordingSimulator, type RecordingSimulator } from '../helpers/recording-sim.js';
 import { consentFor } from '../../bench/fixtures.js';
 
@@ -42,7 +43,7 @@ interface Setup {
   config: ReturnType<typeof testConfig>;
 }
 
-/** A temp folder with certs, data, the repository's policy and (unless patched) its profiles; free ports. */
+/** A temp folder with certs, data and a copy of the repository's policy pack; free ports. */
 async function setup(t: { testdir(): string }, patch: (c: any) => void = () => {}): Promise<Setup> {
   const dir = t.testdir();
   const simPort = await freePort();
@@ -52,8 +53,7 @@ async function setup(t: { testdir(): string }, patch: (c: any) => void = () => {
     c.listen = { lan: '127.0.0.1:0', admin: '127.0.0.1:0', mllp: '127.0.0.1:0' };
     c.simulator = { embedded: false, listen: `127.0.0.1:${simPort}` };
     c.dispatcher = { pollMs: 50, breakerFailures: 100, breakerCooldownMs: 200 };
-    c.policy.path = join(REPO, 'policies', 'pk');
-    c.policy.profilesDir = join(REPO, 'policies', 'profiles');
+    c.policy.path = copyPolicies(dir); // its own copy of the pack, which a test may change
     for (const d of c.destinations) {
       d.url = `http://127.0.0.1:${simPort}/ingest`;
       d.retry = FAST_RETRY;
@@ -111,12 +111,9 @@ t.test('a consent and a bundle: queued, then delivered to the simulator, which o
   t.ok(explain.destinations[0].trace.length > 0, 'with the trace of the policy in force');
 });
 
-t.test('start refuses a policy rule that names a profile no file provides', async (t) => {
+t.test('start refuses a policy rule that names a profile its pack does not provide', async (t) => {
   const s = await setup(t);
-  const profiles = join(s.dir, 'profiles');
-  mkdirSync(profiles);
-  copyFileSync(join(REPO, 'policies', 'profiles', 'safe-harbor.json'), join(profiles, 'safe-harbor.json'));
-  s.config.policy.profilesDir = profiles;
+  rmSync(join(s.dir, 'policies', 'profiles', 'pk-research.yaml'));
   const { logger } = memoryLogger();
   const err = await startGateway(s.config, { logger, simulator: false }).then(
     async (gw) => (await gw.stop(), undefined),
@@ -125,23 +122,19 @@ t.test('start refuses a policy rule that names a profile no file provides', asyn
   t.equal(err?.name, 'ConfigError', 'the start is refused');
   t.match(err?.message, /rule "research-and-ai-get-deidentified-data"/, 'naming the rule');
   t.match(err?.message, /profile "pk-research"/, 'and the profile');
-  t.match(err?.message, /safe-harbor/, `and what the folder does provide: ${err?.message}`);
+  t.match(err?.message, /safe-harbor/, `and what the pack does provide: ${err?.message}`);
 });
 
-t.test('start refuses two profile files that claim one profile name', async (t) => {
+t.test('start refuses a pack profile that does not compile, naming the profile', async (t) => {
   const s = await setup(t);
-  const profiles = join(s.dir, 'profiles');
-  mkdirSync(profiles);
-  copyFileSync(join(REPO, 'policies', 'profiles', 'pk-research.yaml'), join(profiles, 'pk-research.yaml'));
-  copyFileSync(join(REPO, 'policies', 'profiles', 'safe-harbor.json'), join(profiles, 'pk-research.json'));
-  s.config.policy.profilesDir = profiles;
+  writeFileSync(join(s.dir, 'policies', 'profiles', 'pk-research.yaml'), 'fhirPathRules: [ { path: "Resource.id", method: nonsense } ]\n');
   const { logger } = memoryLogger();
   const err = await startGateway(s.config, { logger, simulator: false }).then(
     async (gw) => (await gw.stop(), undefined),
     (e: Error) => e,
   );
   t.equal(err?.name, 'ConfigError', 'the start is refused');
-  t.match(err?.message, /two files define profile "pk-research"/, `naming the profile claimed twice: ${err?.message}`);
+  t.match(err?.message, /profile "pk-research"/, `naming the profile: ${err?.message}`);
 });
 
 /** Sends one frame and returns the first ACK frame. */
@@ -174,6 +167,8 @@ t.test('config.timezone reaches the HL7 v2 mapper: a v2 time without offset is r
     c.timezone = 'America/New_York';
     c.destinations[0].consentModel = 'opt-out';
   });
+  // Opt-out is a fact of the pack: this test's pack says so for national-telemed.
+  declareInPack(join(s.dir, 'policies', 'pk', 'pk.policy.yaml'), [packEntryFor(s.config.destinations[0] as any)]);
   const sim = await startSim(s);
   const { logger } = memoryLogger();
   const gw = await startGateway(s.config, { logger, simulator: false });

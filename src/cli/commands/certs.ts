@@ -14,6 +14,7 @@ import {
   issueCertificate,
   revokeCertificate,
   spkiSha256,
+  fetchSpkiPin,
   DEFAULT_CERT_DAYS,
 } from '../../pki/index.js';
 
@@ -37,12 +38,13 @@ Subcommands:
   csr --cn NAME [--org O] [--country CC]
                                       key + CSR for the uplink client certificate (national CA):
                                       uplink.key, uplink.csr; put the signed cert in uplink.crt
-  pin <cert.pem>                      the base64 SHA-256 SPKI pin of a certificate (tls.pinSha256)
+  pin --url https://HOST:PORT         the base64 SHA-256 SPKI pin of the certificate a server presents
+  pin --cert FILE  (or pin FILE)      … of a PEM certificate file; for the pack's spkiPins (or tls.pinSha256)
 
 Options:
 ${pathUsage('certs-dir', 'config')}
   --days N               validity in days (default ${DEFAULT_CERT_DAYS}; CA 3650)
-  --json                 machine-readable output (list)
+  --json                 machine-readable output (list, pin)
 Keys are written 0600 and never overwritten.`;
 
 export const command: Command = {
@@ -60,6 +62,8 @@ export const command: Command = {
       cn: { type: 'string' },
       country: { type: 'string' },
       json: { type: 'boolean' },
+      url: { type: 'string' },
+      cert: { type: 'string' },
     });
     const [sub, arg, ...extra] = positionals;
     if (!sub) throw new UsageError('a subcommand is required (init, issue, revoke, list, csr, pin)');
@@ -71,8 +75,25 @@ export const command: Command = {
     }
     try {
       if (sub === 'pin') {
-        if (!arg) throw new UsageError('pin needs a certificate file');
-        io.out(spkiSha256(readFileSync(resolve(io.cwd, arg))));
+        const file = values.cert ?? arg;
+        if ((file ? 1 : 0) + (values.url ? 1 : 0) !== 1) throw new UsageError('pin needs one of --url https://HOST:PORT or --cert FILE');
+        if (values.url) {
+          let got;
+          try {
+            got = await fetchSpkiPin(values.url);
+          } catch (err) {
+            io.err(`certs: pin: ${(err as Error).message}`);
+            return EXIT.failed;
+          }
+          if (values.json) io.out(JSON.stringify({ url: values.url, spkiPin: got.pin, subject: got.subject, issuer: got.issuer, validTo: got.validTo }));
+          else {
+            io.out(got.pin);
+            io.err(`certs: pin of the certificate ${values.url} presented (subject "${got.subject}", issuer "${got.issuer}", valid to ${got.validTo}); the chain was not verified: compare it with the pin the service publishes before signing it into the pack`);
+          }
+          return EXIT.ok;
+        }
+        const pin = spkiSha256(readFileSync(resolve(io.cwd, file!)));
+        io.out(values.json ? JSON.stringify({ cert: file, spkiPin: pin }) : pin);
         return EXIT.ok;
       }
       const dir = resolveCertsDir(io, values);
@@ -126,7 +147,7 @@ export const command: Command = {
         return EXIT.failed;
       }
       if ((err as NodeJS.ErrnoException).code === 'ENOENT' && sub === 'pin') {
-        io.err(`certs: ${arg}: no such file`);
+        io.err(`certs: ${values.cert ?? arg}: no such file`);
         return EXIT.badInput;
       }
       throw err;
