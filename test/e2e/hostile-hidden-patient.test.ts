@@ -9,12 +9,14 @@ import t, { type Test } from 'tap';
 import { prepareDir, startGatewayProcess } from '../helpers/processes.js';
 import { post } from '../helpers/http.js';
 import { CNIC, b64, hivBundle } from '../classify/helpers.js';
+import { packAgreesWithConfig } from '../helpers/pack.js';
 
 const dir = t.testdir();
 const { ports } = await prepareDir(dir, (c) => {
   c.destinations.push({ ...c.destinations[0], name: 'district-clinic', organization: 'district-clinic', consentModel: 'opt-out' });
   c.routes[0].destinations.push('district-clinic');
 });
+packAgreesWithConfig(dir); // the test's own pack declares the destinations its config adds
 const gw = await startGatewayProcess(dir);
 t.teardown(() => gw.kill());
 

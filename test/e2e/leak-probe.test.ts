@@ -16,6 +16,7 @@ import { startCaptureServer } from '../helpers/capture.js';
 import { startRecordingSimulator } from '../helpers/recording-sim.js';
 import { post } from '../helpers/http.js';
 import { createReceiver, loadOrCreateKeyStore } from '../../src/crypto/index.js';
+import { packAgreesWithConfig } from '../helpers/pack.js';
 
 const AYESHA = JSON.parse(readFileSync(join(REPO, 'test/fixtures/pk-patients/ayesha-leak-probe.json'), 'utf8'));
 
@@ -60,6 +61,7 @@ const { ports } = await prepareDir(dir, (c) => {
   });
   c.routes.push({ name: 'research', match: { purpose: ['HRESCH'] }, destinations: ['research-abroad'] });
 });
+packAgreesWithConfig(dir); // the test's own pack declares the destinations its config adds
 const national = await startRecordingSimulator(join(dir, 'certs'), ports.sim);
 const abroad = await startCaptureServer(abroadPort);
 const gw = await startGatewayProcess(dir);
