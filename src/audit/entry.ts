@@ -33,6 +33,8 @@ export const AUDIT_EVENT_TYPES: readonly AuditEventType[] = [
   'key-rotated',
   'config-changed',
   'admin-action',
+  'access-denied',
+  'break-glass',
 ];
 
 /** What is hashed and stored: an AuditEvent's allowed fields plus the format version. */
@@ -118,6 +120,14 @@ const RULES: Record<keyof AuditEvent, FieldRule> = {
     return plainReason(value);
   },
   actor: idField(NAME_CHARS),
+  action: idField(ID_CHARS),
+  route: idField(NAME_CHARS),
+  claimedSource: idField(NAME_CHARS),
+  reasonText: (value, field) => {
+    if (typeof value !== 'string') throw new AuditEventError(field, 'must be a string');
+    return plainReason(value.replace(/[0-9]/g, '#'));
+  },
+  protocol: idField(ID_CHARS),
 };
 
 const ALLOWED = Object.keys(RULES) as Array<keyof AuditEvent>;

@@ -18,6 +18,9 @@ export const DEMO_CONFIG = {
   defaultPurpose: 'TREAT',
   listen: { lan: '127.0.0.1:8080', admin: '127.0.0.1:9090', mllp: '127.0.0.1:2575' },
   lan: { tls: false, allowPlainHttp: true },
+  // The demo trusts any process on this machine (plain HTTP on loopback); start warns. Production
+  // names each client certificate in access.clients and leaves loopback out.
+  access: { loopback: { roles: ['sender', 'consent-writer', 'consent-reader', 'operator', 'auditor'] } },
   limits: {
     maxBodyBytes: 10485760,
     maxDepth: 64,

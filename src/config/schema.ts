@@ -4,6 +4,7 @@
  * test keeps the two equal. Every limit is explicit here (DESIGN promise 7).
  */
 import { DEFAULT_TIMEZONE } from './defaults.js';
+import { accessConfigSchema } from '../auth/index.js';
 
 const hostPort = { type: 'string', pattern: '^[^\\s:]+:\\d{1,5}$', description: 'HOST:PORT, e.g. 127.0.0.1:8080' };
 const purpose = {
@@ -47,10 +48,11 @@ export const gatewayConfigSchema = {
           type: 'array',
           default: [],
           items: { type: 'string', minLength: 1 },
-          description: 'names of LAN systems allowed to send (client certificate CNs); empty = any certificate from our CA',
+          description: 'deprecated: use access.clients. Each name (a client certificate CN or SAN) is given the role "sender"; start warns',
         },
       },
     },
+    access: accessConfigSchema,
     limits: {
       type: 'object',
       additionalProperties: false,

@@ -1,4 +1,5 @@
 import type { Destination, PurposeOfUse } from '../model/index.js';
+import type { AccessConfig } from '../auth/index.js';
 
 export interface HostPort {
   host: string;
@@ -33,7 +34,12 @@ export interface GatewayConfig {
   timezone: string;
   defaultPurpose: PurposeOfUse;
   listen: { lan: HostPort; admin: HostPort; mllp: HostPort | null };
+  /** senders: deprecated, folded into access.clients as role "sender" (see deprecations). */
   lan: { tls: boolean; allowPlainHttp: boolean; senders: string[] };
+  /** Who may do what (src/auth); lan.senders already folded in. */
+  access: AccessConfig;
+  /** Settings that still work but should change; start prints each. */
+  deprecations: string[];
   limits: {
     maxBodyBytes: number;
     maxDepth: number;

@@ -224,7 +224,11 @@ export type AuditEventType =
   | 'policy-activated'
   | 'key-rotated'
   | 'config-changed'
-  | 'admin-action';
+  | 'admin-action'
+  /** A request refused for its identity (no credentials, no role, rate limit). */
+  | 'access-denied'
+  /** A submission with purpose ETREAT under the break-glass grant. */
+  | 'break-glass';
 
 export interface AuditEvent {
   event: AuditEventType;
@@ -247,7 +251,18 @@ export interface AuditEvent {
   dataClasses?: string[];
   /** Plain-words reason without PHI. */
   reason?: string;
+  /** The authenticated identity (certificate, token or allow-listed name); never a patient. */
   actor?: string;
+  /** The guarded action (src/auth), e.g. consent.write. */
+  action?: string;
+  /** The route pattern, e.g. "GET /fhir/Consent" (never a query or an id). */
+  route?: string;
+  /** The source a sender claimed (X-Source-System), kept apart from the authenticated one. */
+  claimedSource?: string;
+  /** A person's stated reason (break-glass), digits scrubbed and length-capped. */
+  reasonText?: string;
+  /** http or mllp. */
+  protocol?: string;
 }
 
 /** Appends audit events inside the caller's open SQLite transaction (same db handle). */
