@@ -45,7 +45,12 @@ export interface MessageStore {
 
 export interface IngestRequest {
   resource: FhirResource;
+  /** The source routes match on: the authenticated identity, or what an integration engine claimed. */
   source: string;
+  /** The authenticated identity that sent it (audited beside the source). */
+  actor?: string;
+  /** X-Source-System as sent, honoured or not (audited apart from the authenticated actor). */
+  claimedSource?: string;
   purpose: PurposeOfUse;
   format: SourceFormat;
   /** Original HL7 v2 text. */
@@ -100,7 +105,7 @@ export function createPipeline(opts: PipelineOptions) {
   /** The per-destination chain for one message. Never throws for a decision; fails closed. */
   function prepareFor(
     name: string,
-    msg: { id: string; receivedAt: string; now: Date; source: string; purpose: PurposeOfUse; resource: FhirResource; v2?: string; dataPeriod?: { start?: string; end?: string } },
+    msg: { id: string; receivedAt: string; now: Date; source: string; actor?: string; claimedSource?: string; purpose: PurposeOfUse; resource: FhirResource; v2?: string; dataPeriod?: { start?: string; end?: string } },
     cls: Classification,
     patientTokens: string[],
     decision: PolicyDecision,
@@ -111,6 +116,8 @@ export function createPipeline(opts: PipelineOptions) {
       time: msg.receivedAt,
       messageId: msg.id,
       source: msg.source,
+      ...(msg.actor ? { actor: msg.actor } : {}),
+      ...(msg.claimedSource ? { claimedSource: msg.claimedSource } : {}),
       destination: name,
       purpose: msg.purpose,
       policySha256: decision.policy.sha256,
@@ -239,7 +246,7 @@ export function createPipeline(opts: PipelineOptions) {
       const effective: PolicyDecision = denied
         ? { ...decision, effect: 'deny', reasons: [{ text: `a transaction is all or nothing: ${denied.map((i) => i.details?.text).join('; ')}` }] }
         : decision;
-      return prepareFor(name, { id, receivedAt, now, source: req.source, purpose: req.purpose, resource, v2: req.v2, dataPeriod }, cls, patientTokens, effective);
+      return prepareFor(name, { id, receivedAt, now, source: req.source, actor: req.actor, claimedSource: req.claimedSource, purpose: req.purpose, resource, v2: req.v2, dataPeriod }, cls, patientTokens, effective);
     });
     return { id, receivedAt, prepared, patientTokens, cls };
   }
@@ -296,6 +303,8 @@ export function createPipeline(opts: PipelineOptions) {
       time: d.receivedAt,
       messageId: d.id,
       source: req.source,
+      ...(req.actor ? { actor: req.actor } : {}),
+      ...(req.claimedSource ? { claimedSource: req.claimedSource } : {}),
       purpose: req.purpose,
       patientToken: d.patientTokens[0],
       dataClasses: [...d.cls.categories, ...d.cls.resourceTypes],
