@@ -30,7 +30,10 @@ export interface AccessDeniedInput {
   /** The identity's name, or undefined for an unknown peer. */
   actor?: string;
   action: string;
-  protocol: string;
+  /** 'http' when not given (the LAN and admin APIs). */
+  protocol?: string;
+  /** The route pattern refused (HTTP), never a query or an id. */
+  route?: string;
   reason: string;
   peer?: string;
   plain?: boolean;
@@ -42,8 +45,9 @@ export function accessDeniedEvent(i: AccessDeniedInput): AuditEvent {
     time: i.time.toISOString(),
     actor: auditName(i.actor ?? 'unauthenticated'),
     action: i.action,
-    protocol: i.protocol,
+    protocol: i.protocol ?? 'http',
     reason: i.reason,
+    ...(i.route ? { route: auditName(i.route) } : {}),
     ...(i.peer ? { peer: i.peer } : {}),
     ...(i.plain ? { plain: true } : {}),
   };

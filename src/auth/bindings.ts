@@ -54,7 +54,7 @@ export function checkBindings(input: BindingsInput): BindingsReport {
   if (!admin.tls && !isLoopbackHost(admin.listen.host)) {
     problems.push({
       field: 'admin.tls',
-      message: `the admin API listens on ${at(admin.listen)} without TLS: plain HTTP is allowed only on loopback. Set admin.tls to true, or listen.admin to 127.0.0.1:${admin.listen.port}`,
+      message: `the admin API listens on ${at(admin.listen)} without TLS: plain HTTP is allowed only on loopback. Set listen.admin to 127.0.0.1:${admin.listen.port}`,
     });
   }
   if (!admin.tls && !admin.tokens) {

@@ -5,7 +5,8 @@
  *     "clients": { "<certificate CN or SAN>": { "roles": ["sender"], "grants": ["integration-engine"] } },
  *     "mllpPlainSenders": [ { "ip": "10.1.2.3", "name": "legacy-lab", "roles": ["sender"] } ],
  *     "loopback": { "roles": ["sender"] },
- *     "metricsToken": "env:DARWAZA_METRICS_TOKEN"
+ *     "metricsToken": "env:DARWAZA_METRICS_TOKEN",
+ *     "consentReadsPerMinute": 60
  *   }
  *
  * - clients: names from client certificates issued by darwaza's CA.
@@ -14,6 +15,8 @@
  *   a co-located integration engine); absent = none.
  * - metricsToken: the Prometheus bearer token for /metrics, "env:NAME" (the token is in that
  *   environment variable) or "sha256:<64 hex>" (only its hash is in the config).
+ * - consentReadsPerMinute: Consent reads and searches one identity may make per minute (a
+ *   token bucket holding a minute's worth), against enumerating the registry; default 60.
  * API tokens carry their own roles (made by `darwaza tokens create`); they are not listed here.
  * The whole section is optional: absent, nobody but token holders has any role.
  */
@@ -39,10 +42,13 @@ export interface AccessConfig {
   mllpPlainSenders: PlainMllpSender[];
   loopback: RoleSet | null;
   metricsToken: MetricsTokenRef | null;
+  consentReadsPerMinute: number;
 }
 
+export const DEFAULT_CONSENT_READS_PER_MINUTE = 60;
+
 /** No section: nobody but API-token holders has any role. */
-export const emptyAccess = (): AccessConfig => ({ clients: {}, mllpPlainSenders: [], loopback: null, metricsToken: null });
+export const emptyAccess = (): AccessConfig => ({ clients: {}, mllpPlainSenders: [], loopback: null, metricsToken: null, consentReadsPerMinute: DEFAULT_CONSENT_READS_PER_MINUTE });
 
 export type ParsedAccess = { ok: true; access: AccessConfig } | { ok: false; errors: string[] };
 
@@ -79,6 +85,13 @@ export const accessConfigSchema = {
     },
     loopback: { ...roleSetSchema, description: 'roles of unauthenticated peers on loopback listeners without TLS (demo)' },
     metricsToken: { type: 'string', pattern: METRICS_REF.source, description: '"env:NAME" or "sha256:<hex>": bearer token for /metrics' },
+    consentReadsPerMinute: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 100000,
+      default: DEFAULT_CONSENT_READS_PER_MINUTE,
+      description: 'Consent reads and searches per identity per minute (429 beyond, audited)',
+    },
   },
 } as const;
 
@@ -94,7 +107,7 @@ export function parseAccessConfig(raw: unknown, file: string): ParsedAccess {
     err('access', `must be an object, not ${show(raw)}`);
     return { ok: false, errors };
   }
-  const known = ['clients', 'mllpPlainSenders', 'loopback', 'metricsToken'];
+  const known = ['clients', 'mllpPlainSenders', 'loopback', 'metricsToken', 'consentReadsPerMinute'];
   for (const k of Object.keys(raw)) if (!known.includes(k)) err(`access.${k}`, `unknown field (expected one of: ${known.join(', ')})`);
 
   const roleSet = (field: string, v: unknown, extra: string[] = []): RoleSet | undefined => {
@@ -165,7 +178,14 @@ export function parseAccessConfig(raw: unknown, file: string): ParsedAccess {
     else metricsToken = m[1] ? { from: 'env', variable: m[1] } : { from: 'sha256', hash: m[2]! };
   }
 
-  return errors.length ? { ok: false, errors } : { ok: true, access: { clients, mllpPlainSenders, loopback, metricsToken } };
+  let consentReadsPerMinute = DEFAULT_CONSENT_READS_PER_MINUTE;
+  if (raw.consentReadsPerMinute !== undefined) {
+    const n = raw.consentReadsPerMinute;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 100000) err('access.consentReadsPerMinute', `${show(n)} is not a whole number from 1 to 100000`);
+    else consentReadsPerMinute = n;
+  }
+
+  return errors.length ? { ok: false, errors } : { ok: true, access: { clients, mllpPlainSenders, loopback, metricsToken, consentReadsPerMinute } };
 }
 
 /**

@@ -23,4 +23,11 @@ export type { AccessConfig, RoleSet, PlainMllpSender, MetricsTokenRef, ParsedAcc
 export { checkBindings } from './bindings.js';
 export type { BindingsInput, BindingProblem, BindingsReport, Listener } from './bindings.js';
 export { isLoopbackHost, isLoopbackIp, normalizeIp } from './net.js';
-export { roleMatrixMarkdown } from './matrix.js';
+export { ROUTE_RULES, routeRule, routeLabel } from './routes.js';
+export type { Api, RouteRule } from './routes.js';
+export { RateLimiter } from './rate.js';
+export type { RateVerdict } from './rate.js';
+export { createHttpAuth } from './hono.js';
+export type { HttpAuth, HttpAuthOptions, Denial } from './hono.js';
+export { roleMatrixMarkdown, routeMatrixMarkdown, routeExpectation, ASKERS } from './matrix.js';
+export type { Asker } from './matrix.js';

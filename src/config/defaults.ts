@@ -18,6 +18,9 @@ export const DEMO_CONFIG = {
   defaultPurpose: 'TREAT',
   listen: { lan: '127.0.0.1:8080', admin: '127.0.0.1:9090', mllp: '127.0.0.1:2575' },
   lan: { tls: false, allowPlainHttp: true },
+  // The demo trusts any process on this machine (plain HTTP on loopback); start warns. Production
+  // names each client certificate in access.clients and leaves loopback out.
+  access: { loopback: { roles: ['sender', 'consent-writer', 'consent-reader', 'operator', 'auditor'], grants: ['break-glass', 'integration-engine'] } },
   limits: {
     maxBodyBytes: 10485760,
     maxDepth: 64,
@@ -48,6 +51,4 @@ export const DEMO_CONFIG = {
     },
   ],
   simulator: { embedded: true, listen: '127.0.0.1:9443' },
-  // The demo: any process on this machine may send and manage consents over the plain loopback listeners.
-  access: { loopback: { roles: ['sender', 'consent-writer'], grants: ['integration-engine'] } },
 } as const;

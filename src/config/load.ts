@@ -10,7 +10,7 @@ import { LineCounter, parseDocument, isNode } from 'yaml';
 import { gatewayConfigSchema } from './schema.js';
 import { DEFAULT_TIMEZONE } from './defaults.js';
 import type { GatewayConfig, HostPort } from './types.js';
-import { parseAccessConfig } from '../auth/index.js';
+import { parseAccessConfig, type AccessConfig } from '../auth/index.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -88,6 +88,41 @@ function describe(err: ErrorObject, data: unknown): { path: (string | number)[];
   }
 }
 
+/** "access.clients[\"lab\"].roles[0]" → ["access", "clients", "lab", "roles", 0]. */
+function pathOfField(field: string): (string | number)[] {
+  const path: (string | number)[] = [];
+  const re = /\.?([A-Za-z_$][\w$]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]/gy;
+  for (let m = re.exec(field); m && m[0]; m = re.exec(field)) path.push(m[1] ?? (m[2] !== undefined ? Number(m[2]) : (JSON.parse(m[3]!) as string)));
+  return path;
+}
+
+/** Puts the line of the named field after the file in a "<file>: <field>: <text>" message. */
+function withLine(message: string, where: { file: string; text?: string }): string {
+  const prefix = `${where.file}: `;
+  if (!where.text || !message.startsWith(prefix)) return message;
+  const rest = message.slice(prefix.length);
+  const field = /^(.*?): /.exec(rest)?.[1];
+  return field ? `${where.file}${lineOf(where.text, pathOfField(field))}: ${rest}` : message;
+}
+
+/**
+ * lan.senders, the old allow-list of client names, is kept as a deprecated alias: each
+ * name holds the role "sender" (added to its access.clients entry, if it has one).
+ * Returns the deprecation notices for start to print.
+ */
+function foldSenders(access: AccessConfig, senders: string[], file: string): string[] {
+  if (!senders.length) return [];
+  for (const name of senders) {
+    const entry = Object.hasOwn(access.clients, name) ? access.clients[name]! : undefined;
+    if (entry) {
+      if (!entry.roles.includes('sender')) entry.roles = [...entry.roles, 'sender'];
+    } else access.clients[name] = { roles: ['sender'], grants: [] };
+  }
+  return [
+    `${file}: lan.senders is deprecated: its names (${senders.length}) were given the role "sender"; move them to access.clients, e.g. "access": { "clients": { "${senders[0]}": { "roles": ["sender"] } } }`,
+  ];
+}
+
 /**
  * Validates raw config data (already parsed). `text` (the file's text) gives line numbers.
  * Returns the config with defaults applied and paths resolved against `baseDir`.
@@ -118,9 +153,16 @@ export function resolveConfig(raw: unknown, where: { file: string; text?: string
       if (!names.has(n)) problems.push(`${where.file}: routes[${i}].destinations[${j}]: no destination is named "${n}" (known: ${[...names].join(', ') || 'none'})`);
     }),
   );
+  ((c.lan.senders ?? []) as string[]).forEach((n, i) => {
+    // The same names access.clients takes (so "__proto__" never becomes a key).
+    if (!/^[A-Za-z0-9][A-Za-z0-9._@:/-]{0,127}$/.test(n)) problems.push(withLine(`${where.file}: lan.senders[${i}]: ${JSON.stringify(n).slice(0, 80)} is not a certificate name (letters, digits and . _ @ : / -)`, where));
+  });
   const access = parseAccessConfig(c.access, where.file);
-  if (!access.ok) problems.push(...access.errors);
+  if (!access.ok) {
+    for (const e of access.errors) problems.push(withLine(e, where));
+  }
   if (problems.length || !access.ok) throw new ConfigError(problems);
+  const deprecations = foldSenders(access.access, c.lan.senders ?? [], where.file);
 
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(where.baseDir, p));
   const hp = (field: string, v: string) => {
@@ -143,6 +185,8 @@ export function resolveConfig(raw: unknown, where: { file: string; text?: string
       mllp: c.listen.mllp === null ? null : hp('listen.mllp', c.listen.mllp),
     },
     lan: c.lan,
+    access: access.access,
+    deprecations,
     limits: c.limits,
     policy: {
       ...c.policy,
@@ -157,7 +201,6 @@ export function resolveConfig(raw: unknown, where: { file: string; text?: string
         : undefined,
     })),
     routes: c.routes,
-    access: access.access,
     mllp: c.mllp,
     audit: c.audit,
     keys: c.keys,

@@ -48,10 +48,11 @@ export const gatewayConfigSchema = {
           type: 'array',
           default: [],
           items: { type: 'string', minLength: 1 },
-          description: 'names of LAN systems allowed to send (client certificate CNs); empty = any certificate from our CA',
+          description: 'deprecated: use access.clients. Each name (a client certificate CN or SAN) is given the role "sender"; start warns',
         },
       },
     },
+    access: accessConfigSchema,
     limits: {
       type: 'object',
       additionalProperties: false,
@@ -155,7 +156,6 @@ export const gatewayConfigSchema = {
         },
       },
     },
-    access: accessConfigSchema,
     mllp: {
       type: 'object',
       additionalProperties: false,

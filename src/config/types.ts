@@ -34,7 +34,12 @@ export interface GatewayConfig {
   timezone: string;
   defaultPurpose: PurposeOfUse;
   listen: { lan: HostPort; admin: HostPort; mllp: HostPort | null };
+  /** senders: deprecated, folded into access.clients as role "sender" (see deprecations). */
   lan: { tls: boolean; allowPlainHttp: boolean; senders: string[] };
+  /** Who may do what (src/auth); lan.senders already folded in. */
+  access: AccessConfig;
+  /** Settings that still work but should change; start prints each. */
+  deprecations: string[];
   limits: {
     maxBodyBytes: number;
     maxDepth: number;
@@ -51,8 +56,6 @@ export interface GatewayConfig {
   policy: { path: string; requireSigned: boolean; trustedSigners: string[]; profilesDir: string };
   destinations: DestinationConfig[];
   routes: Route[];
-  /** Who may do what (see docs/security.md). */
-  access: AccessConfig;
   /** HL7 v2 break-glass: the fields "SEG-n[.c]" holding the purpose of use and the reason. */
   mllp: { breakGlass: { purposeField: string; reasonField: string } };
   audit: {

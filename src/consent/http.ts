@@ -19,10 +19,11 @@ export interface HandlerResult {
 
 export type SearchQuery = Record<string, string | string[] | undefined>;
 
+/** actor: the authenticated identity that writes (named in the audit entry). */
 export interface ConsentHandlers {
-  post(body: unknown): HandlerResult;
-  put(id: string, body: unknown): HandlerResult;
-  delete(id: string): HandlerResult;
+  post(body: unknown, actor?: string): HandlerResult;
+  put(id: string, body: unknown, actor?: string): HandlerResult;
+  delete(id: string, actor?: string): HandlerResult;
   read(id: string, version?: string): HandlerResult;
   search(query: SearchQuery): HandlerResult;
 }
@@ -60,16 +61,16 @@ export function consentHandlers(registry: ConsentRegistry): ConsentHandlers {
     return { status: created ? 201 : 200, body: s.resource };
   };
   return {
-    post: guarded((body: unknown) => {
-      const r = registry.put(body);
+    post: guarded((body: unknown, actor?: string) => {
+      const r = registry.put(body, actor ? { actor } : {});
       return stored(r.id, r.version, r.version === 1 && !r.unchanged);
     }),
-    put: guarded((id: string, body: unknown) => {
-      const r = registry.put(body, { id });
+    put: guarded((id: string, body: unknown, actor?: string) => {
+      const r = registry.put(body, { id, ...(actor ? { actor } : {}) });
       return stored(r.id, r.version, r.version === 1 && !r.unchanged);
     }),
-    delete: guarded((id: string) => {
-      const r = registry.withdraw(id, 'DELETE');
+    delete: guarded((id: string, actor?: string) => {
+      const r = registry.withdraw(id, 'DELETE', actor);
       return { status: 200, body: allOk(`Consent/${r.id} withdrawn (version ${r.version}, status inactive)`) };
     }),
     read: guarded((id: string, version?: string) => {

@@ -165,7 +165,7 @@ export class ConsentRegistry {
   }
 
   /** Stores a Consent as a new version (validating it). `opts.id` is the id of a PUT URL. */
-  put(resource: unknown, opts: { id?: string; reason?: string } = {}): PutResult {
+  put(resource: unknown, opts: { id?: string; reason?: string; actor?: string } = {}): PutResult {
     const events: Array<() => void> = [];
     const result = this.db.transaction(() => this.putOne(resource, opts, events))();
     for (const e of events) e();
@@ -189,7 +189,7 @@ export class ConsentRegistry {
     return results;
   }
 
-  private putOne(resource: unknown, opts: { id?: string; reason?: string }, events: Array<() => void>): PutResult {
+  private putOne(resource: unknown, opts: { id?: string; reason?: string; actor?: string }, events: Array<() => void>): PutResult {
     const compiled = compileConsent(resource, { timezone: this.timezone });
     const res = resource as FhirResource;
     if (opts.id !== undefined && !FHIR_ID.test(opts.id)) throw new ConsentValidationError('Consent.id', 'the id in the URL is not a FHIR id');
@@ -222,7 +222,7 @@ export class ConsentRegistry {
     for (const t of tokens) this.tokenCache.delete(t);
     this.remember({ id, version, status: compiled.status, receivedAt, compiled: { ...compiled, id, version } });
     const withdrawn = current?.status === 'active' && (WITHDRAWN_STATUSES as readonly string[]).includes(compiled.status);
-    const fields = { time: receivedAt, consentId: id, consentVersion: String(version), ...(tokens[0] ? { patientToken: tokens[0] } : {}) };
+    const fields = { time: receivedAt, consentId: id, consentVersion: String(version), ...(opts.actor ? { actor: opts.actor } : {}), ...(tokens[0] ? { patientToken: tokens[0] } : {}) };
     this.opts.audit?.append([
       withdrawn
         ? auditEvents.consentWithdrawn({ ...fields, reason: `consent withdrawn (status ${compiled.status}${opts.reason ? `, ${opts.reason}` : ''})` })
@@ -237,14 +237,14 @@ export class ConsentRegistry {
   }
 
   /** Withdraws a consent (DELETE): a new version with status inactive. Idempotent. `reason`: fixed words, no PHI. */
-  withdraw(id: string, reason?: string): { id: string; version: number } {
+  withdraw(id: string, reason?: string, actor?: string): { id: string; version: number } {
     const current = this.q.current.get(id) as CurrentRow | undefined;
     if (!current) throw new ConsentNotFoundError(id);
     if ((WITHDRAWN_STATUSES as readonly string[]).includes(current.status)) return { id, version: current.version };
     const latest = this.readVersion(id, current.version, true);
     if (!latest) throw new ConsentNotFoundError(id);
     const { meta: _meta, ...rest } = latest.resource;
-    const r = this.put({ ...rest, status: 'inactive' }, { id, reason: reason ?? 'withdrawn' });
+    const r = this.put({ ...rest, status: 'inactive' }, { id, reason: reason ?? 'withdrawn', ...(actor ? { actor } : {}) });
     return { id, version: r.version };
   }
 

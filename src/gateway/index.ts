@@ -6,7 +6,6 @@
 import { serve, type ServerType } from '@hono/node-server';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { TLSSocket } from 'node:tls';
 import { ConfigError, type GatewayConfig } from '../config/index.js';
 import { openDatabase, databaseFile, type Db } from '../store/index.js';
 import { createLogger, describeError, type Logger } from '../log/index.js';
@@ -19,11 +18,12 @@ import { createUplink } from '../egress/index.js';
 import { startSimulator } from '../sim/index.js';
 import { consentHandlers } from '../consent/index.js';
 import { createReceiver } from '../crypto/index.js';
-import { lanTlsOptions, clientName, checkSpkiPin } from '../pki/index.js';
+import { lanTlsOptions, checkSpkiPin } from '../pki/index.js';
 import { EMBEDDED_SIMULATOR_KEY } from '../policy/index.js';
 import { loadPolicyAndProfiles, provision } from './provision.js';
 import { startRuntime } from './runtime.js';
 import { mllpAccess } from './mllp-access.js';
+import { checkAccessAtStart, createGatewayAuth } from './access.js';
 
 export interface GatewayOptions {
   logger?: Logger;
@@ -80,7 +80,9 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       `${config.file}: lan: the LAN API has no TLS (lan.tls is false) and plain HTTP is not allowed. Set lan.tls to true (after \`darwaza certs init\` and \`darwaza certs issue --server …\`), or set lan.allowPlainHttp to true explicitly for a loopback-only integration engine`,
     ]);
   }
+  const accessWarnings = checkAccessAtStart(config);
   const logger = opts.logger ?? createLogger();
+  for (const w of accessWarnings) logger.warn(`WARNING: ${w}`);
   const clock = opts.clock ?? (() => new Date());
   const metrics = createMetrics();
 
@@ -199,6 +201,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   dispatcher.start();
 
   // LAN HTTP API.
+  const auth = createGatewayAuth(config, db, audit, logger, clock);
   const handlers = consentHandlers(consents);
   const lanApp = createLanApp({
     pipeline,
@@ -207,17 +210,14 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     defaultPurpose: config.defaultPurpose,
     maxBodyBytes: config.limits.maxBodyBytes,
     shape: { maxDepth: config.limits.maxDepth, maxEntries: config.limits.maxEntries },
+    auth: auth.lan,
+    onBreakGlass: auth.breakGlass,
     consent: {
-      post: (body) => handlers.post(body),
-      put: (id, body) => handlers.put(id, body),
-      delete: (id) => handlers.delete(id),
+      post: (body, actor) => handlers.post(body, actor),
+      put: (id, body, actor) => handlers.put(id, body, actor),
+      delete: (id, actor) => handlers.delete(id, actor),
       search: (q) => handlers.search(q),
       read: (id, version) => handlers.read(id, version),
-    },
-    sourceOf: (c) => {
-      const socket = (c.env as { incoming?: { socket?: TLSSocket } })?.incoming?.socket;
-      const cn = socket && 'getPeerCertificate' in socket ? clientName(socket) : undefined;
-      return cn ?? c.req.header('x-source-system')?.slice(0, 64) ?? 'lan';
     },
     observer: {
       error: (err, errorId) => logger.error({ err: describeError(err), errorId }, 'request failed'),
@@ -283,6 +283,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
 
   // Admin API.
   const adminApp = createAdminApp({
+    auth: auth.admin,
     metrics,
     beforeScrape: async () => {
       metrics.queueDepth.reset();

@@ -4,10 +4,10 @@
  * MLLP (checked before the listener opens; allow-listed plain senders are warned about
  * loudly), and the security events the listener reports, as audit entries.
  */
-import { ConfigError, type GatewayConfig } from '../config/index.js';
+import type { GatewayConfig } from '../config/index.js';
 import type { Logger } from '../log/index.js';
 import { describeError } from '../log/index.js';
-import { checkBindings, identityFromCertificate, identityFromMllpPeer, type IdentityResult } from '../auth/index.js';
+import { identityFromCertificate, identityFromMllpPeer, type IdentityResult } from '../auth/index.js';
 import { accessDeniedEvent, breakGlassEvent, type AuditLog } from '../audit/index.js';
 import type { MllpEvent, MllpServerOptions } from '../ingress/mllp/index.js';
 import type { GatewayRuntime } from './runtime.js';
@@ -29,19 +29,8 @@ export interface MllpAccessWiring {
 
 export function mllpAccess(deps: MllpAccessDeps): MllpAccessWiring {
   const { config, logger, audit, runtime, clock } = deps;
-  const listen = config.listen.mllp!;
-  const tls = config.lan.tls;
-  const report = checkBindings({
-    lan: { listen: config.listen.lan, tls: config.lan.tls },
-    admin: { listen: config.listen.admin, tls: false, tokens: true },
-    mllp: { listen, tls },
-    access: config.access,
-  });
-  const ours = (field: string) => field.startsWith('mllp') || field.startsWith('access.mllpPlainSenders');
-  const problems = report.problems.filter((p) => ours(p.field));
-  if (problems.length) throw new ConfigError(problems.map((p) => `${config.file}: ${p.field}: ${p.message}`));
-  for (const w of report.warnings.filter((x) => ours(x.field))) logger.warn({ field: w.field }, `WARNING: ${w.message}`);
-
+  // The binding rules (plain MLLP only on loopback or from allow-listed senders) were checked at
+  // start, before any listener opened (checkAccessAtStart), and their warnings printed there.
   const identify = (peer: { ip: string; tls: boolean; names?: { cn?: string; san: string[] } }): IdentityResult => {
     if (peer.tls) return peer.names ? identityFromCertificate(peer.names, config.access) : { ok: false, reason: 'no verified client certificate' };
     return identityFromMllpPeer(peer.ip, config.access);

@@ -256,6 +256,7 @@ export interface AuditFields {
   dataClasses?: string[];
   /** Plain-words reason without PHI. */
   reason?: string;
+  /** The authenticated identity (certificate, token or allow-listed name); never a patient. */
   actor?: string;
   /** The channel: 'mllp', 'https', 'http'. */
   protocol?: string;
@@ -265,10 +266,14 @@ export interface AuditFields {
   count?: number;
   /** Came over a channel without TLS (an allow-listed plain MLLP sender, a loopback peer). */
   plain?: boolean;
-  /** The source a message claims (MSH-3|MSH-4, X-Source-System), when it is not the identity. */
+  /** The source a sender claimed (MSH-3|MSH-4, X-Source-System), kept apart from the authenticated one. */
   claimedSource?: string;
-  /** The guarded action refused (access-denied), e.g. 'hl7v2.submit'. */
+  /** The guarded action (src/auth), e.g. consent.write. */
   action?: string;
+  /** The route pattern, e.g. "GET /fhir/Consent" (never a query or an id). */
+  route?: string;
+  /** A person's stated reason (break-glass), digits scrubbed and length-capped. */
+  reasonText?: string;
 }
 
 type Needs<K extends keyof AuditFields> = Required<Pick<AuditFields, K>>;

@@ -31,7 +31,12 @@ export type MessageStore = IngestStore;
 
 export interface IngestRequest {
   resource: FhirResource;
+  /** The source routes match on: the authenticated identity, or what an integration engine claimed. */
   source: string;
+  /** The authenticated identity that sent it (audited beside the source). */
+  actor?: string;
+  /** The source the message claims (X-Source-System, MSH-3|MSH-4), honoured or not: audited apart from the identity. */
+  claimedSource?: string;
   purpose: PurposeOfUse;
   format: SourceFormat;
   /** Original HL7 v2 text. */
@@ -44,8 +49,6 @@ export interface IngestRequest {
   responseFor?: (answer: IngestAnswer) => string;
   /** Opaque content the classifier cannot see into (unmapped HL7 v2): always treated as identifiable. */
   opaque?: boolean;
-  /** The source the message claims (MSH-3|MSH-4) when the sender's identity is the source: audited. */
-  claimedSource?: string;
   /** Came over a channel without TLS: the received entry is marked plain. */
   plain?: boolean;
 }
@@ -90,7 +93,7 @@ export function createPipeline(opts: PipelineOptions) {
   /** The per-destination chain for one message. Never throws for a decision; fails closed. */
   function prepareFor(
     name: string,
-    msg: { id: string; receivedAt: string; now: Date; source: string; purpose: PurposeOfUse; resource: FhirResource; v2?: string; dataPeriod?: { start?: string; end?: string } },
+    msg: { id: string; receivedAt: string; now: Date; source: string; actor?: string; claimedSource?: string; purpose: PurposeOfUse; resource: FhirResource; v2?: string; dataPeriod?: { start?: string; end?: string } },
     cls: Classification,
     patientTokens: string[],
     decision: PolicyDecision,
@@ -100,6 +103,8 @@ export function createPipeline(opts: PipelineOptions) {
       time: msg.receivedAt,
       messageId: msg.id,
       source: msg.source,
+      ...(msg.actor ? { actor: msg.actor } : {}),
+      ...(msg.claimedSource ? { claimedSource: msg.claimedSource } : {}),
       destination: name,
       purpose: msg.purpose,
       policySha256: decision.policy.sha256,
@@ -270,7 +275,7 @@ export function createPipeline(opts: PipelineOptions) {
       const effective: PolicyDecision = denied
         ? { ...decision, effect: 'deny', reasons: [{ text: `a transaction is all or nothing: ${denied.issues.map((i) => i.details?.text).join('; ')}` }] }
         : decision;
-      return prepareFor(name, { id, receivedAt, now, source: req.source, purpose: req.purpose, resource, v2: req.v2, dataPeriod }, cls, patientTokens, effective);
+      return prepareFor(name, { id, receivedAt, now, source: req.source, actor: req.actor, claimedSource: req.claimedSource, purpose: req.purpose, resource, v2: req.v2, dataPeriod }, cls, patientTokens, effective);
     });
     return { id, receivedAt, prepared, patientTokens, cls };
   }
@@ -327,6 +332,7 @@ export function createPipeline(opts: PipelineOptions) {
       time: d.receivedAt,
       messageId: d.id,
       source: req.source,
+      ...(req.actor ? { actor: req.actor } : {}),
       ...(req.claimedSource ? { claimedSource: req.claimedSource.replace(/[^A-Za-z0-9 ._:/@|+=#~-]/g, '_').slice(0, 128) } : {}),
       ...(req.plain ? { plain: true } : {}),
       purpose: req.purpose,

@@ -107,3 +107,18 @@ t.test('end to end: the built CLI on a real data dir made by init', async (t) =>
   t.equal(bad.code, 2, 'a bad role is a usage error');
   t.match(bad.stderr, /not a role/);
 });
+
+t.test('tokens finds the database like the other commands: --config, then ./gateway.config.json, then ./data', async (t) => {
+  const dir = t.testdir();
+  mkdirSync(join(dir, 'elsewhere'));
+  const { writeFileSync } = await import('node:fs');
+  const { DEMO_CONFIG } = await import('../../src/config/index.js');
+  writeFileSync(join(dir, 'gateway.config.json'), JSON.stringify({ ...DEMO_CONFIG, dataDir: './elsewhere' }));
+  const cmd = makeTokensCommand({ openAudit: (db) => AuditLog.open(db) });
+  const c = io(dir);
+  t.equal(await cmd.run(['create', '--name', 'implicit', '--roles', 'auditor'], c.io), 0, c.err.join('\n'));
+  t.equal(await cmd.run(['create', '--name', 'explicit', '--roles', 'auditor', '--config', 'gateway.config.json'], c.io), 0, c.err.join('\n'));
+  const db = openDatabase(join(dir, 'elsewhere', 'darwaza.db'));
+  t.same(TokenStore.open(db).list().map((x) => x.name), ['implicit', 'explicit'], "both went to the config's dataDir");
+  db.close();
+});

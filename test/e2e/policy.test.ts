@@ -176,7 +176,7 @@ t.test('a transaction is all or nothing: an entry no destination may take gives 
 });
 
 t.test('in an emergency (ETREAT) mental-health data goes to a treatment service in Pakistan without consent, labelled and audited', async (t) => {
-  const r = await send(lan, 'POST', '/fhir/Condition', depression('pol-er-1'), { 'x-purpose-of-use': 'ETREAT' });
+  const r = await send(lan, 'POST', '/fhir/Condition', depression('pol-er-1'), { 'x-purpose-of-use': 'ETREAT', 'x-break-glass-reason': 'unconscious patient in the emergency room' });
   t.equal(r.status, 202, r.text);
   const o = outcomeFor(r.body, 'national-telemed');
   t.equal(o.decision, 'queued', `no consent on file, released for the vital interest: ${o.reasons.join(' | ')}`);

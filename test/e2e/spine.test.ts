@@ -62,7 +62,7 @@ t.test('the uplink down: everything queued is delivered when it returns, emergen
   const normal: string[] = [];
   for (let i = 0; i < 5; i++) normal.push((await post(ports.lan, '/fhir/Observation', observation('p-fifo', i))).body.id);
   const urgent: string[] = [];
-  for (let i = 0; i < 2; i++) urgent.push((await post(ports.lan, '/fhir/Observation', observation('p-fifo', 10 + i), { 'x-purpose-of-use': 'ETREAT' })).body.id);
+  for (let i = 0; i < 2; i++) urgent.push((await post(ports.lan, '/fhir/Observation', observation('p-fifo', 10 + i), { 'x-purpose-of-use': 'ETREAT', 'x-break-glass-reason': 'unconscious patient in the emergency room' })).body.id);
   const status = await (await fetch(`http://127.0.0.1:${ports.lan}/messages/${normal[0]}`)).json() as any;
   t.not(status.destinations[0].state, 'delivered', 'nothing is delivered while the uplink is down');
 

@@ -44,6 +44,9 @@ export async function prepareDir(dir: string, patch: (config: any, ports: Ports)
   for (const d of config.destinations) d.url = d.url.replace('127.0.0.1:9443', `127.0.0.1:${ports.sim}`);
   // Tests do not wait out production-length breaker cool-downs.
   config.dispatcher = { pollMs: 200, breakerFailures: 5, breakerCooldownMs: 1000 };
+  // The default grant: loopback peers as in the demo (from init), and the client certificate the
+  // mTLS tests issue ("lab-system") as a sender that also registers consents.
+  config.access = { ...config.access, clients: { 'lab-system': { roles: ['sender', 'consent-writer'] }, ...config.access?.clients } };
   patch(config, ports);
   writeFileSync(configFile, JSON.stringify(config, null, 2));
   return { ports, configFile };

@@ -5,17 +5,15 @@
  * the next request.
  */
 import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { EXIT, DEFAULT_DATA_DIR, UsageError, parseFlags, type CliIo, type Command } from '../command.js';
+import { dirname } from 'node:path';
+import { EXIT, UsageError, parseFlags, type Command } from '../command.js';
+import { PATH_FLAGS, pathUsage, resolvePaths } from '../paths.js';
 import { openDatabase, databaseFile, DB_FILE_NAME, type Db } from '../../store/index.js';
 import type { AuditSink } from '../../model/index.js';
-import { loadConfig } from '../../config/index.js';
 import { AuditLog, auditEvents } from '../../audit/index.js';
 import { GRANTS, ROLES, TokenError, TokenStore, parseDuration, type TokenInfo } from '../../auth/index.js';
 
 export interface TokensCommandDeps {
-  /** Resolves --config FILE to the gateway's dataDir. */
-  dataDirFromConfig?: (configFile: string, io: CliIo) => string;
   /** Audit sink on the opened database; without it, nothing is audited. */
   openAudit?: (db: Db) => AuditSink;
   /** The clock (tests). */
@@ -30,9 +28,8 @@ Subcommands:
   list           every token: id, name, roles, grants, state, expiry, last use (never secrets)
   revoke <id>    revoke a token for good (a running gateway refuses it on the next request)
 
-Options:
-  --config FILE    the gateway config whose dataDir holds ${DB_FILE_NAME}
-  --data-dir DIR   where the gateway keeps ${DB_FILE_NAME} (default ${DEFAULT_DATA_DIR})
+Options (${DB_FILE_NAME} is in the data folder):
+${pathUsage('config', 'data-dir')}
   --expires D      lifetime: Nd, Nh or Nm (default 90d), or a date (YYYY-MM-DD)
   --json           machine-readable output
 Roles: ${ROLES.join(', ')}. Grants (sender only): ${GRANTS.join(', ')}.`;
@@ -73,8 +70,8 @@ export function makeTokensCommand(deps: TokensCommandDeps = {}): Command {
     usage: USAGE,
     async run(args, io) {
       const { values, positionals } = parseFlags(args, {
-        config: { type: 'string' },
-        'data-dir': { type: 'string' },
+        config: PATH_FLAGS.config,
+        'data-dir': PATH_FLAGS['data-dir'],
         name: { type: 'string' },
         roles: { type: 'string' },
         grants: { type: 'string' },
@@ -84,8 +81,6 @@ export function makeTokensCommand(deps: TokensCommandDeps = {}): Command {
       const [sub, ...rest] = positionals;
       if (!sub) throw new UsageError('a subcommand is required (create, list, revoke)');
       if (!['create', 'list', 'revoke'].includes(sub)) throw new UsageError(`unknown subcommand: ${sub}`);
-      if (values.config && values['data-dir']) throw new UsageError('give --config or --data-dir, not both');
-      if (values.config && !deps.dataDirFromConfig) throw new UsageError('--config is not supported by this build of `tokens`; use --data-dir');
       const now = deps.now?.() ?? new Date();
       if (sub === 'create') {
         if (rest.length) throw new UsageError('create takes no positional arguments');
@@ -97,7 +92,7 @@ export function makeTokensCommand(deps: TokensCommandDeps = {}): Command {
 
       let dataDir: string;
       try {
-        dataDir = values.config && deps.dataDirFromConfig ? deps.dataDirFromConfig(resolve(io.cwd, values.config), io) : resolve(io.cwd, values['data-dir'] ?? DEFAULT_DATA_DIR);
+        dataDir = resolvePaths(io, values).dataDir();
       } catch (err) {
         io.err(`darwaza tokens: ${(err as Error).message}`);
         return EXIT.badInput;
@@ -180,6 +175,5 @@ export function makeTokensCommand(deps: TokensCommandDeps = {}): Command {
 }
 
 export const command: Command = makeTokensCommand({
-  dataDirFromConfig: (file) => loadConfig(file).dataDir,
   openAudit: (db) => AuditLog.open(db),
 });

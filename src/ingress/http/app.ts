@@ -2,6 +2,11 @@
  * The LAN HTTP API as a hono app: POST /fhir, POST /fhir/{type}, GET /messages/{id},
  * and the Consent registry routes. Parsing and shape checks happen here; decisions
  * happen in the pipeline. Every error is a FHIR OperationOutcome.
+ *
+ * Each route is guarded by its row in src/auth's route table (`auth`); the source of a
+ * message is the authenticated identity, X-Source-System is honoured only for an identity
+ * with the integration-engine grant, and purpose ETREAT needs the break-glass grant and
+ * an X-Break-Glass-Reason (see docs/security.md).
  */
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -22,12 +27,14 @@ import {
   type ShapeLimits,
 } from '../../fhir/index.js';
 import type { Pipeline } from '../../pipeline/index.js';
+import { authorize, routeRule, type HttpAuth, type RouteRule } from '../../auth/index.js';
 
 /** Success answers; refusals are thrown as OperationOutcomeError and answered by onError. */
+/** actor: the authenticated identity's name, for the consent's audit entry. */
 export interface ConsentRoutes {
-  post(body: unknown): { status: number; body: unknown };
-  put(id: string, body: unknown): { status: number; body: unknown };
-  delete(id: string): { status: number; body: unknown };
+  post(body: unknown, actor?: string): { status: number; body: unknown };
+  put(id: string, body: unknown, actor?: string): { status: number; body: unknown };
+  delete(id: string, actor?: string): { status: number; body: unknown };
   search(query: Record<string, string>): { status: number; body: unknown };
   read?(id: string, version?: string): { status: number; body: unknown };
 }
@@ -40,8 +47,15 @@ export interface LanAppOptions {
   maxBodyBytes: number;
   shape: ShapeLimits;
   consent?: ConsentRoutes;
-  /** The authenticated sender (mTLS client name) or a fallback for plain HTTP. */
+  /**
+   * Authentication and the per-route guard. Without it every route is open and the source
+   * comes from `sourceOf`: for tests of parsing only; the gateway always passes one.
+   */
+  auth?: HttpAuth;
+  /** Source without `auth` (tests). */
   sourceOf?: (c: Context) => string;
+  /** A submission under break glass was accepted (audit it: actor, stated reason, message id). */
+  onBreakGlass?: (e: { actor: string; reasonText: string; messageId: string }) => void;
   /** Seconds a sender should wait when the queue is full. */
   retryAfterSeconds?: number;
   observer?: { request?(route: string, status: number): void; error?(err: unknown, errorId: string): void };
@@ -54,6 +68,10 @@ export function createLanApp(opts: LanAppOptions) {
   const app = new Hono();
   const retryAfter = opts.retryAfterSeconds ?? 30;
   const known = new Set(opts.destinationNames);
+  const open: MiddlewareHandler = async (_c, next) => next();
+  const guard = (method: RouteRule['method'], path: string, ownerOf?: (c: Context) => string | undefined | Promise<string | undefined>): MiddlewareHandler =>
+    opts.auth ? opts.auth.guard(routeRule('lan', method, path), ownerOf) : open;
+  const actorOf = (c: Context) => opts.auth?.identityOf(c)?.name;
 
   // Every error, ours or not, is answered here (a quota hit during the commit included).
   app.onError(outcomeErrorHandler((err, errorId) => opts.observer?.error?.(err, errorId)));
@@ -131,51 +149,88 @@ export function createLanApp(opts: LanAppOptions) {
     return key;
   }
 
-  async function post(c: Context, pathType: string | undefined) {
+  /** X-Source-System as sent: a system name (1–64 of letters, digits and . _ : / @ - and space), else 400. */
+  function claimedSourceOf(c: Context): string | undefined {
+    const raw = c.req.header('x-source-system');
+    if (raw === undefined || raw === '') return undefined;
+    if (!/^[A-Za-z0-9][A-Za-z0-9 ._:/@-]{0,63}$/.test(raw)) {
+      throw new OperationOutcomeError(badRequest('X-Source-System must be a system name: 1–64 letters, digits and . _ : / @ - or space', 'X-Source-System'));
+    }
+    return raw;
+  }
+
+  async function post(c: Context, rule: RouteRule, pathType: string | undefined) {
     if (opts.messages.atQuota()) return reply(c, quotaExceeded(retryAfter));
     const purpose = purposeOf(c);
     const destinations = destinationsOf(c);
     const idempotencyKey = idempotencyKeyOf(c);
+    const claimedSource = claimedSourceOf(c);
+    const identity = opts.auth?.identityOf(c);
+    let source = opts.sourceOf?.(c) ?? 'lan';
+    let breakGlass: string | undefined;
+    if (opts.auth) {
+      if (!identity) throw new Error('the guard let a request through without an identity');
+      // The authenticated identity is the source; a claim counts only from an integration engine.
+      source = claimedSource && authorize(identity, 'source.claim').allowed ? claimedSource : identity.name;
+      if (purpose === 'ETREAT') {
+        const reasonText = c.req.header('x-break-glass-reason') ?? '';
+        const a = authorize(identity, 'purpose.etreat', { breakGlassReason: reasonText });
+        if (!a.allowed) return opts.auth.deny(c, rule, a, identity);
+        breakGlass = reasonText;
+      }
+    }
     const body = await readJson(c);
     const resource: FhirResource = validateInbound(body, pathType, opts.shape);
     const result = await opts.pipeline.ingest({
       resource,
-      source: opts.sourceOf?.(c) ?? 'lan',
+      source,
+      ...(identity ? { actor: identity.name } : {}),
+      ...(claimedSource ? { claimedSource } : {}),
       purpose,
       format: 'fhir',
       destinations,
       idempotencyKey,
     });
     const answer = result.kind === 'accepted' ? result.answer : (JSON.parse(result.stored) as { id: string });
+    if (breakGlass !== undefined && identity && result.kind === 'accepted') {
+      opts.onBreakGlass?.({ actor: identity.name, reasonText: breakGlass, messageId: answer.id });
+    }
     c.header('Location', `/messages/${answer.id}`);
     if (result.kind === 'duplicate') c.header('Idempotent-Replayed', 'true');
     return c.json(answer, 202);
   }
 
-  app.post('/fhir', limit, (c) => post(c, undefined));
-  app.post('/fhir/', limit, (c) => post(c, undefined));
+  const bundleRule = routeRule('lan', 'POST', '/fhir');
+  app.post('/fhir', guard('POST', '/fhir'), limit, (c) => post(c, bundleRule, undefined));
+  app.post('/fhir/', guard('POST', '/fhir'), limit, (c) => post(c, bundleRule, undefined));
 
   if (opts.consent) {
     const consent = opts.consent;
     const send = (c: Context, r: { status: number; body: unknown }) => c.json(r.body as object, r.status as 200);
-    app.post('/fhir/Consent', limit, async (c) => send(c, consent.post(await readJson(c))));
-    app.put('/fhir/Consent/:id', limit, async (c) => send(c, consent.put(c.req.param('id'), await readJson(c))));
-    app.delete('/fhir/Consent/:id', (c) => send(c, consent.delete(c.req.param('id'))));
-    app.get('/fhir/Consent', (c) => send(c, consent.search(c.req.query())));
+    app.post('/fhir/Consent', guard('POST', '/fhir/Consent'), limit, async (c) => send(c, consent.post(await readJson(c), actorOf(c))));
+    app.put('/fhir/Consent/:id', guard('PUT', '/fhir/Consent/:id'), limit, async (c) => send(c, consent.put(c.req.param('id'), await readJson(c), actorOf(c))));
+    app.delete('/fhir/Consent/:id', guard('DELETE', '/fhir/Consent/:id'), (c) => send(c, consent.delete(c.req.param('id'), actorOf(c))));
+    app.get('/fhir/Consent', guard('GET', '/fhir/Consent'), (c) => send(c, consent.search(c.req.query())));
     if (consent.read) {
       const read = consent.read.bind(consent);
-      app.get('/fhir/Consent/:id', (c) => send(c, read(c.req.param('id'))));
-      app.get('/fhir/Consent/:id/_history/:vid', (c) => send(c, read(c.req.param('id'), c.req.param('vid'))));
+      app.get('/fhir/Consent/:id', guard('GET', '/fhir/Consent/:id'), (c) => send(c, read(c.req.param('id'))));
+      app.get('/fhir/Consent/:id/_history/:vid', guard('GET', '/fhir/Consent/:id/_history/:vid'), (c) => send(c, read(c.req.param('id'), c.req.param('vid'))));
     }
   }
 
-  app.post('/fhir/:type', limit, (c) => {
+  const typeRule = routeRule('lan', 'POST', '/fhir/:type');
+  app.post('/fhir/:type', guard('POST', '/fhir/:type'), limit, (c) => {
     const type = c.req.param('type');
     if (!RESOURCE_TYPES.has(type)) throw new OperationOutcomeError(notFound(`"${type.slice(0, 64)}" is not a FHIR R4 resource type`));
-    return post(c, type);
+    return post(c, typeRule, type);
   });
 
-  app.get('/messages/:id', async (c) => {
+  // The sender of a message may read it back; anyone else needs an oversight role. An unknown id has no owner (403, not 404, for a sender).
+  const ownerOf = async (c: Context) => {
+    const source = ((await opts.messages.getMessage(c.req.param('id') ?? '')) as { source?: unknown } | undefined)?.source;
+    return typeof source === 'string' ? source : undefined;
+  };
+  app.get('/messages/:id', guard('GET', '/messages/:id', ownerOf), async (c) => {
     const m = await opts.messages.getMessage(c.req.param('id'));
     if (!m) return reply(c, notFound('No message with this id'));
     return c.json(m as object);

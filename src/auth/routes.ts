@@ -1,0 +1,51 @@
+/**
+ * Which action each HTTP route needs: the LAN API and the admin API, one row per route.
+ * The apps guard each route with its row, the route matrix in docs/security.md is made
+ * from it, and a test sends real requests for every row × role. Pure data.
+ *
+ * - action null: open (only /healthz and /readyz, for load balancers; they show no patient
+ *   data and no message ids).
+ * - orOwn: the identity may also pass with this action when it sent the message itself
+ *   (GET /messages/{id}: oversight roles for any message, a sender for its own).
+ * - rateLimited: counted against access.consentReadsPerMinute (reading and searching
+ *   Consents, against enumeration).
+ */
+import type { Action } from './roles.js';
+
+export type Api = 'lan' | 'admin';
+
+export interface RouteRule {
+  api: Api;
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** hono path pattern. */
+  path: string;
+  action: Action | null;
+  orOwn?: Action;
+  rateLimited?: boolean;
+}
+
+export const ROUTE_RULES: readonly RouteRule[] = [
+  { api: 'lan', method: 'POST', path: '/fhir', action: 'fhir.submit' },
+  { api: 'lan', method: 'POST', path: '/fhir/:type', action: 'fhir.submit' },
+  { api: 'lan', method: 'POST', path: '/fhir/Consent', action: 'consent.write' },
+  { api: 'lan', method: 'PUT', path: '/fhir/Consent/:id', action: 'consent.write' },
+  { api: 'lan', method: 'DELETE', path: '/fhir/Consent/:id', action: 'consent.write' },
+  { api: 'lan', method: 'GET', path: '/fhir/Consent', action: 'consent.read', rateLimited: true },
+  { api: 'lan', method: 'GET', path: '/fhir/Consent/:id', action: 'consent.read', rateLimited: true },
+  { api: 'lan', method: 'GET', path: '/fhir/Consent/:id/_history/:vid', action: 'consent.read', rateLimited: true },
+  { api: 'lan', method: 'GET', path: '/messages/:id', action: 'message.read.any', orOwn: 'message.read.own' },
+  { api: 'admin', method: 'GET', path: '/healthz', action: null },
+  { api: 'admin', method: 'GET', path: '/readyz', action: null },
+  { api: 'admin', method: 'GET', path: '/metrics', action: 'metrics.read' },
+  { api: 'admin', method: 'GET', path: '/status', action: 'status.read' },
+  { api: 'admin', method: 'GET', path: '/messages/:id/explain', action: 'audit.explain' },
+];
+
+/** The row for a route; throws for a route the table does not know (a wiring mistake, caught by tests). */
+export function routeRule(api: Api, method: RouteRule['method'], path: string): RouteRule {
+  const r = ROUTE_RULES.find((x) => x.api === api && x.method === method && x.path === path);
+  if (!r) throw new Error(`no access rule for ${api} ${method} ${path}`);
+  return r;
+}
+
+export const routeLabel = (r: Pick<RouteRule, 'method' | 'path'>) => `${r.method} ${r.path}`;
