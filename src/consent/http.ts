@@ -19,12 +19,13 @@ export interface HandlerResult {
 
 export type SearchQuery = Record<string, string | string[] | undefined>;
 
+/** `source`: the authenticated sender; weak patient ids (Patient/123) are namespaced by it. */
 export interface ConsentHandlers {
-  post(body: unknown): HandlerResult;
-  put(id: string, body: unknown): HandlerResult;
+  post(body: unknown, source?: string): HandlerResult;
+  put(id: string, body: unknown, source?: string): HandlerResult;
   delete(id: string): HandlerResult;
   read(id: string, version?: string): HandlerResult;
-  search(query: SearchQuery): HandlerResult;
+  search(query: SearchQuery, source?: string): HandlerResult;
 }
 
 /** The registry's own errors as outcomes; any other error passes through untouched. */
@@ -60,12 +61,12 @@ export function consentHandlers(registry: ConsentRegistry): ConsentHandlers {
     return { status: created ? 201 : 200, body: s.resource };
   };
   return {
-    post: guarded((body: unknown) => {
-      const r = registry.put(body);
+    post: guarded((body: unknown, source?: string) => {
+      const r = registry.put(body, source ? { source } : {});
       return stored(r.id, r.version, r.version === 1 && !r.unchanged);
     }),
-    put: guarded((id: string, body: unknown) => {
-      const r = registry.put(body, { id });
+    put: guarded((id: string, body: unknown, source?: string) => {
+      const r = registry.put(body, { id, ...(source ? { source } : {}) });
       return stored(r.id, r.version, r.version === 1 && !r.unchanged);
     }),
     delete: guarded((id: string) => {
@@ -79,13 +80,13 @@ export function consentHandlers(registry: ConsentRegistry): ConsentHandlers {
       if (!s) throw new ConsentNotFoundError(id);
       return { status: 200, body: s.resource };
     }),
-    search: guarded((query: SearchQuery) => {
+    search: guarded((query: SearchQuery, source?: string) => {
       const unknown = Object.keys(query).filter((k) => !['patient', 'status', '_format'].includes(k));
       if (unknown.length > 0) refuse(`search parameter not supported: ${unknown.join(', ')}`, undefined, 'not-supported');
       const patientIds = values(query.patient);
       if (patientIds.length === 0) refuse('search needs a patient parameter (reference, id or system|value)', undefined, 'required');
       const status = values(query.status)[0];
-      return { status: 200, body: registry.search({ patientIds, ...(status ? { status } : {}) }) };
+      return { status: 200, body: registry.search({ patientIds, ...(status ? { status } : {}), ...(source ? { source } : {}) }) };
     }),
   };
 }

@@ -198,10 +198,10 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     maxBodyBytes: config.limits.maxBodyBytes,
     shape: { maxDepth: config.limits.maxDepth, maxEntries: config.limits.maxEntries },
     consent: {
-      post: (body) => handlers.post(body),
-      put: (id, body) => handlers.put(id, body),
+      post: (body, source) => handlers.post(body, source),
+      put: (id, body, source) => handlers.put(id, body, source),
       delete: (id) => handlers.delete(id),
-      search: (q) => handlers.search(q),
+      search: (q, source) => handlers.search(q, source),
       read: (id, version) => handlers.read(id, version),
     },
     sourceOf: (c) => {

@@ -18,8 +18,9 @@ import type {
 } from '../model/index.js';
 import type { DestinationConfig, GatewayConfig } from '../config/index.js';
 import { DuplicateIdempotencyKeyError, OperationOutcomeError, unprocessable, unprocessableAll, outcomeOf, type OperationOutcomeIssue } from '../fhir/index.js';
-import { consentRequest } from '../consent/index.js';
+import { consentRequest, identityConflict } from '../consent/index.js';
 import { route } from './route.js';
+import { v2FormOf, v2RouteRefusal } from './v2form.js';
 import type { Stages } from './stages.js';
 import { factsOf, itemContextOf } from './context.js';
 
@@ -100,7 +101,7 @@ export function createPipeline(opts: PipelineOptions) {
   /** The per-destination chain for one message. Never throws for a decision; fails closed. */
   function prepareFor(
     name: string,
-    msg: { id: string; receivedAt: string; now: Date; source: string; purpose: PurposeOfUse; resource: FhirResource; v2?: string; dataPeriod?: { start?: string; end?: string } },
+    msg: { id: string; receivedAt: string; now: Date; source: string; purpose: PurposeOfUse; resource: FhirResource; v2?: string; dataPeriod?: { start?: string; end?: string }; identityConflict?: string },
     cls: Classification,
     patientTokens: string[],
     decision: PolicyDecision,
@@ -128,6 +129,7 @@ export function createPipeline(opts: PipelineOptions) {
     const obligations: Obligation[] = [...decision.obligations];
     let consentOut: DestinationOutcome['consent'];
     const needsConsent = obligations.some((o) => o.kind === 'require-consent');
+    if (needsConsent && msg.identityConflict) return denied([msg.identityConflict]);
     if (needsConsent) {
       const request = consentRequest({
         classification: cls,
@@ -146,9 +148,9 @@ export function createPipeline(opts: PipelineOptions) {
     let payload: Uint8Array;
     let payloadType: string;
     const sealRequired = obligations.some((o) => o.kind === 'seal' && o.required) || destination.seal !== false;
+    const labels: Coding[] = [...cls.labels];
+    for (const o of obligations) if (o.kind === 'label') labels.push(...o.labels);
     try {
-      const labels: Coding[] = [...cls.labels];
-      for (const o of obligations) if (o.kind === 'label') labels.push(...o.labels);
       if (destination.format === 'hl7v2' && msg.v2) {
         // A sanitize profile is FHIR; the v2 form would leave with its free text and exact dates
         // untouched, so a destination that must get de-identified data gets no v2 at all.
@@ -176,6 +178,7 @@ export function createPipeline(opts: PipelineOptions) {
       payload,
       payloadType,
       sealRequired,
+      labels,
     });
     const context = itemContextOf({
       purpose: msg.purpose,
@@ -217,7 +220,7 @@ export function createPipeline(opts: PipelineOptions) {
   function decideMessage(req: IngestRequest, resource: FhirResource, now: Date, candidates: string[]): Decided {
     const id = newId();
     const receivedAt = now.toISOString();
-    const cls = stages.classify(resource, now);
+    const cls = stages.classify(resource, now, req.v2);
     if (req.opaque) {
       // We cannot see inside: assume the worst (identifiable, normal confidentiality at least).
       cls.identifiable = true;
@@ -225,7 +228,14 @@ export function createPipeline(opts: PipelineOptions) {
     // The identity key's token first: audit entries carry patientTokens[0], documented as the
     // keyed hash of PatientIdentity.key (CNIC, else MRN, ...), not of whichever id came first.
     const ids = cls.patient ? (cls.patient.ids.includes(cls.patient.key) ? [cls.patient.key, ...cls.patient.ids] : cls.patient.ids) : [];
-    const patientTokens = cls.patient ? [...new Set([stages.tokenize(cls.patient.key), ...stages.patientTokens(ids)])] : [];
+    // Consents are matched by the patient's own identifiers (a Patient resource's), not by ids
+    // found elsewhere (a note's CNIC, a second PID); all of them are checked for a conflict.
+    const own = cls.patients?.[0] ? [cls.patient!.key, ...cls.patients[0].ids] : ids;
+    const patientTokens = cls.patient ? stages.patientTokens(own, req.source) : [];
+    const conflict = cls.patient ? identityConflict(cls.patient.ids) : undefined;
+    const form = v2FormOf(req);
+    const opaqueVia = new Set(form?.opaque ? route(config.routes, routeInput(req, resource)).opaqueDestinations : []);
+    if (cls.patient && stages.recallAge) cls.ageYears = stages.recallAge(patientTokens, cls.patient.birthDate, now);
     const dataPeriod = stages.dataPeriod(resource);
     const isTransaction = resource.resourceType === 'Bundle' && resource.type === 'transaction';
     const entryDenials = isTransaction ? transactionDenials(req, resource, now, candidates) : new Map<string, OperationOutcomeIssue[]>();
@@ -234,12 +244,17 @@ export function createPipeline(opts: PipelineOptions) {
       throw new OperationOutcomeError(unprocessableAll([...entryDenials.values()].flat()));
     }
     const prepared = candidates.map((name) => {
-      const decision = stages.decide({ destinationName: name, destination: byName.get(name), purpose: req.purpose, classification: cls, source: req.source, now });
+      const v2Opaque = byName.get(name)?.format === 'hl7v2' && form?.opaque === true;
+      const decision = stages.decide({ destinationName: name, destination: byName.get(name), purpose: req.purpose, classification: cls, source: req.source, now, ...(v2Opaque ? { opaque: true } : {}) });
       const denied = entryDenials.get(name);
+      const refused = v2RouteRefusal(form, byName.get(name)?.format, opaqueVia.has(name));
       const effective: PolicyDecision = denied
         ? { ...decision, effect: 'deny', reasons: [{ text: `a transaction is all or nothing: ${denied.map((i) => i.details?.text).join('; ')}` }] }
-        : decision;
-      return prepareFor(name, { id, receivedAt, now, source: req.source, purpose: req.purpose, resource, v2: req.v2, dataPeriod }, cls, patientTokens, effective);
+        : refused
+          ? { ...decision, effect: 'deny', reasons: [{ text: refused }] }
+          : decision;
+      const m = { id, receivedAt, now, source: req.source, purpose: req.purpose, resource, v2: req.v2, dataPeriod, ...(conflict ? { identityConflict: conflict } : {}) };
+      return prepareFor(name, m, cls, patientTokens, effective);
     });
     return { id, receivedAt, prepared, patientTokens, cls };
   }
@@ -270,12 +285,16 @@ export function createPipeline(opts: PipelineOptions) {
     return denials;
   }
 
-  function candidatesFor(req: IngestRequest, resource: FhirResource): string[] {
+  function routeInput(req: IngestRequest, resource: FhirResource) {
     const resourceTypes =
       resource.resourceType === 'Bundle'
         ? [...new Set(((resource.entry as { resource: FhirResource }[] | undefined) ?? []).map((e) => e.resource.resourceType))]
         : [resource.resourceType];
-    const routed = route(config.routes, { format: req.format, purpose: req.purpose, resourceTypes, source: req.source, messageType: req.messageType });
+    return { format: req.format, purpose: req.purpose, resourceTypes, source: req.source, messageType: req.messageType };
+  }
+
+  function candidatesFor(req: IngestRequest, resource: FhirResource): string[] {
+    const routed = route(config.routes, routeInput(req, resource));
     let names = routed.destinations;
     if (req.destinations?.length) {
       const wanted = new Set(req.destinations);

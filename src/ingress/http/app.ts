@@ -23,10 +23,11 @@ import type { Pipeline } from '../../pipeline/index.js';
 
 /** Success answers; refusals are thrown as OperationOutcomeError and answered by onError. */
 export interface ConsentRoutes {
-  post(body: unknown): { status: number; body: unknown };
-  put(id: string, body: unknown): { status: number; body: unknown };
+  /** `source`: the sender, as for messages; a consent's weak patient ids are namespaced by it. */
+  post(body: unknown, source: string): { status: number; body: unknown };
+  put(id: string, body: unknown, source: string): { status: number; body: unknown };
   delete(id: string): { status: number; body: unknown };
-  search(query: Record<string, string>): { status: number; body: unknown };
+  search(query: Record<string, string>, source: string): { status: number; body: unknown };
   read?(id: string, version?: string): { status: number; body: unknown };
 }
 
@@ -154,10 +155,11 @@ export function createLanApp(opts: LanAppOptions) {
   if (opts.consent) {
     const consent = opts.consent;
     const send = (c: Context, r: { status: number; body: unknown }) => c.json(r.body as object, r.status as 200);
-    app.post('/fhir/Consent', limit, async (c) => send(c, consent.post(await readJson(c))));
-    app.put('/fhir/Consent/:id', limit, async (c) => send(c, consent.put(c.req.param('id'), await readJson(c))));
+    const sourceOf = (c: Context) => opts.sourceOf?.(c) ?? 'lan';
+    app.post('/fhir/Consent', limit, async (c) => send(c, consent.post(await readJson(c), sourceOf(c))));
+    app.put('/fhir/Consent/:id', limit, async (c) => send(c, consent.put(c.req.param('id'), await readJson(c), sourceOf(c))));
     app.delete('/fhir/Consent/:id', (c) => send(c, consent.delete(c.req.param('id'))));
-    app.get('/fhir/Consent', (c) => send(c, consent.search(c.req.query())));
+    app.get('/fhir/Consent', (c) => send(c, consent.search(c.req.query(), sourceOf(c))));
     if (consent.read) {
       const read = consent.read.bind(consent);
       app.get('/fhir/Consent/:id', (c) => send(c, read(c.req.param('id'))));
