@@ -217,8 +217,9 @@ export class ConsentRegistry {
     const receivedAt = this.clock().toISOString();
     const stored: FhirResource = { ...res, id, meta: { ...(res.meta ?? {}), versionId: String(version), lastUpdated: receivedAt } };
     const oldTokens = current ? (this.q.tokensOf.all(id) as string[]) : [];
-    const tokens = opts.keepTokens ? oldTokens : this.indexTokens(res.patient, opts.source ?? DEFAULT_SOURCE);
-    if (oldTokens.length > 0 && !tokens.some((t) => oldTokens.includes(t))) {
+    const named = opts.keepTokens ? { index: oldTokens, all: oldTokens } : this.indexTokens(res.patient, opts.source ?? DEFAULT_SOURCE);
+    const tokens = named.index;
+    if (oldTokens.length > 0 && !named.all.some((t) => oldTokens.includes(t))) {
       throw new ConsentValidationError('Consent.patient', 'a new version must be about the same patient (post a new Consent instead)');
     }
     const plain = enc.encode(JSON.stringify(stored));
@@ -271,11 +272,12 @@ export class ConsentRegistry {
    * consent, so a message whose Patient/123 carries another CNIC never finds it. A consent with
    * only weak ids is found by them, namespaced by the source that filed it.
    */
-  private indexTokens(patient: unknown, source: string): string[] {
+  private indexTokens(patient: unknown, source: string): { index: string[]; all: string[] } {
     const k = tokensByKind(patientIdStrings(patient as { reference?: unknown }), this.opts.tokenize, source);
-    if (!k.strong.length) return [...k.weak, ...k.other];
+    const all = [...k.strong, ...k.weak, ...k.other];
+    if (!k.strong.length) return { index: all, all };
     for (const w of k.weak) this.opts.memory?.bind(w, k.strong);
-    return k.strong;
+    return { index: k.strong, all };
   }
 
   /** One version (default: the latest), with its resource. Throws ConsentUnreadableError when it cannot be decoded. */

@@ -85,6 +85,8 @@ export interface PipelineOptions {
 }
 
 const dayScope = (iso: string) => `d:${iso.slice(0, 10)}`;
+/** Audit data classes: categories and types; a v2 type "HL7v2:ADT^A01" is written "HL7v2:ADT_A01" (audit ids have no "^"). */
+const dataClassesOf = (cls: Classification) => [...cls.categories, ...cls.resourceTypes.map((t) => t.replace(/\^/g, '_'))];
 
 export function createPipeline(opts: PipelineOptions) {
   const { config, store, stages } = opts;
@@ -117,7 +119,7 @@ export function createPipeline(opts: PipelineOptions) {
       policySha256: decision.policy.sha256,
       ruleIds: decision.ruleIds,
       patientToken: patientTokens[0],
-      dataClasses: [...cls.categories, ...cls.resourceTypes],
+      dataClasses: dataClassesOf(cls),
     };
     const denied = (reasons: string[], consent?: DestinationOutcome['consent']): Prepared => ({
       outcome: { name, decision: 'denied', reasons, policy: decision.policy, ruleIds: decision.ruleIds, ...(consent ? { consent } : {}) },
@@ -230,8 +232,8 @@ export function createPipeline(opts: PipelineOptions) {
     const ids = cls.patient ? (cls.patient.ids.includes(cls.patient.key) ? [cls.patient.key, ...cls.patient.ids] : cls.patient.ids) : [];
     // Consents are matched by the patient's own identifiers (a Patient resource's), not by ids
     // found elsewhere (a note's CNIC, a second PID); all of them are checked for a conflict.
-    const own = cls.patients?.[0] ? [cls.patient!.key, ...cls.patients[0].ids] : ids;
-    const patientTokens = cls.patient ? stages.patientTokens(own, req.source) : [];
+    const own = cls.patients?.[0] ? [...new Set([cls.patient!.key, ...cls.patients[0].ids])] : ids;
+    const patientTokens = cls.patient ? [...new Set(stages.patientTokens(own, req.source))] : [];
     const conflict = cls.patient ? identityConflict(cls.patient.ids) : undefined;
     const form = v2FormOf(req);
     const opaqueVia = new Set(form?.opaque ? route(config.routes, routeInput(req, resource)).opaqueDestinations : []);
@@ -317,7 +319,7 @@ export function createPipeline(opts: PipelineOptions) {
       source: req.source,
       purpose: req.purpose,
       patientToken: d.patientTokens[0],
-      dataClasses: [...d.cls.categories, ...d.cls.resourceTypes],
+      dataClasses: dataClassesOf(d.cls),
     };
   }
 
