@@ -54,7 +54,8 @@ export function itemContextOf(input: {
   policySha256: string;
   dataPeriod?: { start?: string; end?: string };
 }): ItemContext {
-  const { patient: _patient, ...classification } = input.classification;
+  // Who the data is about stays out of the stored context (it is kept in clear): patient and every identity found.
+  const { patient: _patient, patients: _patients, ...classification } = input.classification;
   return {
     v: ITEM_CONTEXT_VERSION,
     purpose: input.purpose,
