@@ -31,8 +31,11 @@ export function v2Understanding(v2: string | ParsedHl7): V2Understanding {
     return { understood: false, unknownSegments: ['(unparseable)'] };
   }
   const unknown = new Set<string>();
+  let pids = 0;
   for (const s of msg.segments) {
     if (!s.name) continue;
+    // The mapper reads one patient; a second PID is a person nobody mapped.
+    if (s.name === 'PID' && ++pids > 1) unknown.add('PID (repeated)');
     // Segment ids are three upper-case letters or digits; anything else is named by its shape only.
     if (!UNDERSTOOD_SEGMENTS.has(s.name)) unknown.add(/^[A-Z][A-Z0-9]{2}$/.test(s.name) ? s.name : '(malformed)');
   }

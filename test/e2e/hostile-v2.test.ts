@@ -202,6 +202,9 @@ t.test('hostile HL7 v2 under a general consent', async (t) => {
     const o = await accepted(t, gw, m);
     t.equal(o.get(FHIR)?.decision, 'denied');
     t.equal(o.get(V2)?.decision, 'denied');
+    const both = await accepted(t, gw, adt('MRN-H1', ['PID|2||MRN-H1^^^HOSP^MR||Khan^Ayesha||19800101|F']));
+    t.equal(both.get(V2)?.decision, 'denied', 'even when both PIDs have consent, a repeated PID is not understood as v2');
+    t.match(both.get(V2)!.reasons.join(' '), /PID \(repeated\)/);
   });
 });
 
