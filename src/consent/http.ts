@@ -19,13 +19,16 @@ export interface HandlerResult {
 
 export type SearchQuery = Record<string, string | string[] | undefined>;
 
-/** actor: the authenticated identity that writes (named in the audit entry). */
+/**
+ * actor: the authenticated identity that writes (named in the audit entry); it is also the source
+ * by which weak patient ids (Patient/123) are namespaced.
+ */
 export interface ConsentHandlers {
   post(body: unknown, actor?: string): HandlerResult;
   put(id: string, body: unknown, actor?: string): HandlerResult;
   delete(id: string, actor?: string): HandlerResult;
   read(id: string, version?: string): HandlerResult;
-  search(query: SearchQuery): HandlerResult;
+  search(query: SearchQuery, source?: string): HandlerResult;
 }
 
 /** The registry's own errors as outcomes; any other error passes through untouched. */
@@ -62,11 +65,11 @@ export function consentHandlers(registry: ConsentRegistry): ConsentHandlers {
   };
   return {
     post: guarded((body: unknown, actor?: string) => {
-      const r = registry.put(body, actor ? { actor } : {});
+      const r = registry.put(body, actor ? { actor, source: actor } : {});
       return stored(r.id, r.version, r.version === 1 && !r.unchanged);
     }),
     put: guarded((id: string, body: unknown, actor?: string) => {
-      const r = registry.put(body, { id, ...(actor ? { actor } : {}) });
+      const r = registry.put(body, { id, ...(actor ? { actor, source: actor } : {}) });
       return stored(r.id, r.version, r.version === 1 && !r.unchanged);
     }),
     delete: guarded((id: string, actor?: string) => {
@@ -80,13 +83,13 @@ export function consentHandlers(registry: ConsentRegistry): ConsentHandlers {
       if (!s) throw new ConsentNotFoundError(id);
       return { status: 200, body: s.resource };
     }),
-    search: guarded((query: SearchQuery) => {
+    search: guarded((query: SearchQuery, source?: string) => {
       const unknown = Object.keys(query).filter((k) => !['patient', 'status', '_format'].includes(k));
       if (unknown.length > 0) refuse(`search parameter not supported: ${unknown.join(', ')}`, undefined, 'not-supported');
       const patientIds = values(query.patient);
       if (patientIds.length === 0) refuse('search needs a patient parameter (reference, id or system|value)', undefined, 'required');
       const status = values(query.status)[0];
-      return { status: 200, body: registry.search({ patientIds, ...(status ? { status } : {}) }) };
+      return { status: 200, body: registry.search({ patientIds, ...(status ? { status } : {}), ...(source ? { source } : {}) }) };
     }),
   };
 }

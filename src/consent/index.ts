@@ -3,7 +3,7 @@
  * The one door of this folder: import only from here.
  */
 export { ConsentRegistry, ConsentNotFoundError, ConsentUnreadableError, DEFAULT_CACHE_SIZE, DEFAULT_TOKEN_CACHE_SIZE, CIPHER_SCOPE } from './registry.js';
-export type { ConsentRegistryOptions, PutResult, PutManyResult, WithdrawInfo, WithdrawListener } from './registry.js';
+export type { PutOptions, ConsentRegistryOptions, PutResult, PutManyResult, WithdrawInfo, WithdrawListener } from './registry.js';
 export { evaluateConsent, acceptedScopes, consentPurposes, PURPOSE_COVERS, CONTAINER_TYPES } from './evaluate.js';
 export { compileConsent, validateConsent, ConsentValidationError, MAX_PROVISION_DEPTH, MAX_PROVISIONS } from './compile.js';
 export {
@@ -12,7 +12,15 @@ export {
   normalizeIdentifier,
   normalizePatientIdStrings,
   tokensForIds,
+  tokensByKind,
+  scopeIds,
+  isStrongId,
+  isWeakId,
+  identityConflict,
+  DEFAULT_SOURCE,
 } from './ids.js';
+export { PatientMemory, resolvePatientTokens, PATIENT_MEMORY_MIGRATIONS, MEMORY_CIPHER_SCOPE } from './memory.js';
+export type { PatientMemoryOptions } from './memory.js';
 export type { PatientRefLike, IdentifierLike } from './ids.js';
 export { consentHandlers } from './http.js';
 export type { ConsentHandlers, HandlerResult, SearchQuery } from './http.js';

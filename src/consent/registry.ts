@@ -9,7 +9,8 @@ import { auditEvents } from '../audit/index.js';
 import { migrate, type Db } from '../store/index.js';
 import { compileConsent, ConsentValidationError } from './compile.js';
 import { consentPurposes, evaluateConsent } from './evaluate.js';
-import { patientIdStrings, tokensForIds } from './ids.js';
+import { DEFAULT_SOURCE, patientIdStrings, tokensByKind, tokensForIds } from './ids.js';
+import type { PatientMemory } from './memory.js';
 import { CONSENT_MIGRATIONS } from './schema.js';
 import { DEFAULT_TIMEZONE, isValidTimezone } from './time.js';
 import {
@@ -42,6 +43,18 @@ export interface ConsentRegistryOptions {
   newId?: () => string;
   /** Audit sink on the same database: every stored version is audited in the same transaction (no PHI). */
   audit?: AuditSink;
+  /** Where a consent naming both a weak and a strong id records the binding (see memory.ts). */
+  memory?: Pick<PatientMemory, 'bind'>;
+}
+
+/** Who filed a consent: its weak ids (Patient/123, |77) are namespaced by this source. */
+export interface PutOptions {
+  id?: string;
+  reason?: string;
+  /** The authenticated sender: weak patient ids (Patient/123) are namespaced by it. */
+  source?: string;
+  /** Who wrote it, named in the audit entry. */
+  actor?: string;
 }
 
 export interface PutResult {
@@ -165,7 +178,7 @@ export class ConsentRegistry {
   }
 
   /** Stores a Consent as a new version (validating it). `opts.id` is the id of a PUT URL. */
-  put(resource: unknown, opts: { id?: string; reason?: string; actor?: string } = {}): PutResult {
+  put(resource: unknown, opts: PutOptions = {}): PutResult {
     const events: Array<() => void> = [];
     const result = this.db.transaction(() => this.putOne(resource, opts, events))();
     for (const e of events) e();
@@ -173,12 +186,12 @@ export class ConsentRegistry {
   }
 
   /** Stores many Consents in one transaction; a bad one is reported and skipped, the rest are kept. */
-  putMany(resources: readonly unknown[]): PutManyResult[] {
+  putMany(resources: readonly unknown[], opts: { source?: string } = {}): PutManyResult[] {
     const events: Array<() => void> = [];
     const results = this.db.transaction(() =>
       resources.map((r): PutManyResult => {
         try {
-          return { ok: true, ...this.putOne(r, {}, events) };
+          return { ok: true, ...this.putOne(r, opts, events) };
         } catch (err) {
           if (err instanceof ConsentValidationError) return { ok: false, error: err };
           throw err;
@@ -189,7 +202,7 @@ export class ConsentRegistry {
     return results;
   }
 
-  private putOne(resource: unknown, opts: { id?: string; reason?: string; actor?: string }, events: Array<() => void>): PutResult {
+  private putOne(resource: unknown, opts: PutOptions & { keepTokens?: boolean }, events: Array<() => void>): PutResult {
     const compiled = compileConsent(resource, { timezone: this.timezone });
     const res = resource as FhirResource;
     if (opts.id !== undefined && !FHIR_ID.test(opts.id)) throw new ConsentValidationError('Consent.id', 'the id in the URL is not a FHIR id');
@@ -207,9 +220,10 @@ export class ConsentRegistry {
     const version = (current?.version ?? 0) + 1;
     const receivedAt = this.clock().toISOString();
     const stored: FhirResource = { ...res, id, meta: { ...(res.meta ?? {}), versionId: String(version), lastUpdated: receivedAt } };
-    const tokens = tokensForIds(patientIdStrings(res.patient as { reference?: unknown }), this.opts.tokenize);
     const oldTokens = current ? (this.q.tokensOf.all(id) as string[]) : [];
-    if (oldTokens.length > 0 && !tokens.some((t) => oldTokens.includes(t))) {
+    const named = opts.keepTokens ? { index: oldTokens, all: oldTokens } : this.indexTokens(res.patient, opts.source ?? DEFAULT_SOURCE);
+    const tokens = named.index;
+    if (oldTokens.length > 0 && !named.all.some((t) => oldTokens.includes(t))) {
       throw new ConsentValidationError('Consent.patient', 'a new version must be about the same patient (post a new Consent instead)');
     }
     const plain = enc.encode(JSON.stringify(stored));
@@ -244,8 +258,24 @@ export class ConsentRegistry {
     const latest = this.readVersion(id, current.version, true);
     if (!latest) throw new ConsentNotFoundError(id);
     const { meta: _meta, ...rest } = latest.resource;
-    const r = this.put({ ...rest, status: 'inactive' }, { id, reason: reason ?? 'withdrawn', ...(actor ? { actor } : {}) });
+    const events: Array<() => void> = [];
+    const r = this.db.transaction(() => this.putOne({ ...rest, status: 'inactive' }, { id, reason: reason ?? 'withdrawn', keepTokens: true, ...(actor ? { actor } : {}) }, events))();
+    for (const e of events) e();
     return { id, version: r.version };
+  }
+
+  /**
+   * The tokens a consent is found by. A consent that names a strong id (CNIC, system|MRN) binds
+   * to it alone: a weak id beside it is recorded as bound to it (memory) but does not index the
+   * consent, so a message whose Patient/123 carries another CNIC never finds it. A consent with
+   * only weak ids is found by them, namespaced by the source that filed it.
+   */
+  private indexTokens(patient: unknown, source: string): { index: string[]; all: string[] } {
+    const k = tokensByKind(patientIdStrings(patient as { reference?: unknown }), this.opts.tokenize, source);
+    const all = [...k.strong, ...k.weak, ...k.other];
+    if (!k.strong.length) return { index: all, all };
+    for (const w of k.weak) this.opts.memory?.bind(w, k.strong);
+    return { index: k.strong, all };
   }
 
   /** One version (default: the latest), with its resource. Throws ConsentUnreadableError when it cannot be decoded. */
@@ -303,10 +333,10 @@ export class ConsentRegistry {
    * Latest versions for patients (id strings, normalised and tokenized here), or all when none given.
    * Versions that cannot be decoded are left out and counted in `unreadable`.
    */
-  list(query: { patientIds?: string[]; limit?: number } = {}): StoredConsentWithResource[] & { unreadable: number } {
+  list(query: { patientIds?: string[]; limit?: number; source?: string } = {}): StoredConsentWithResource[] & { unreadable: number } {
     const limit = query.limit ?? 1_000_000;
     const rows = query.patientIds
-      ? this.forTokens(tokensForIds(query.patientIds, this.opts.tokenize)).slice(0, limit)
+      ? this.forTokens(tokensForIds(query.patientIds, this.opts.tokenize, query.source ?? DEFAULT_SOURCE)).slice(0, limit)
       : (this.q.all.all(limit) as CurrentRow[]).map((r) => ({ id: r.id, version: r.version }));
     const out = Object.assign([] as StoredConsentWithResource[], { unreadable: 0 });
     for (const r of rows) {
@@ -318,8 +348,8 @@ export class ConsentRegistry {
   }
 
   /** GET /fhir/Consent?patient=… : a searchset Bundle of the latest versions (an outcome entry notes unreadable ones). */
-  search(query: { patientIds?: string[]; status?: string }): FhirResource {
-    const listed = this.list({ patientIds: query.patientIds, limit: 1000 });
+  search(query: { patientIds?: string[]; status?: string; source?: string }): FhirResource {
+    const listed = this.list({ patientIds: query.patientIds, limit: 1000, ...(query.source ? { source: query.source } : {}) });
     const found = listed.filter((c) => query.status === undefined || c.status === query.status);
     const entry: unknown[] = found.map((c) => ({ fullUrl: `Consent/${c.id}`, resource: c.resource, search: { mode: 'match' } }));
     if (listed.unreadable > 0) {

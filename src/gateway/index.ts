@@ -216,7 +216,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       post: (body, actor) => handlers.post(body, actor),
       put: (id, body, actor) => handlers.put(id, body, actor),
       delete: (id, actor) => handlers.delete(id, actor),
-      search: (q) => handlers.search(q),
+      search: (q, actor) => handlers.search(q, actor),
       read: (id, version) => handlers.read(id, version),
     },
     observer: {

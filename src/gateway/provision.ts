@@ -12,7 +12,7 @@ import type { Logger } from '../log/index.js';
 import type { Metrics } from '../admin/index.js';
 import type { Stages } from '../pipeline/index.js';
 import { loadPolicy, unsignedPolicyWarning, type CompiledPolicy } from '../policy/index.js';
-import { ConsentRegistry } from '../consent/index.js';
+import { ConsentRegistry, PatientMemory } from '../consent/index.js';
 import { getSodium, loadOrCreateKeyStore, openAtRestCipher, kekSourceFromConfig, type KeyStore } from '../crypto/index.js';
 import { AuditLog, recordConfigChange } from '../audit/index.js';
 import type { PayloadCipher } from '../model/index.js';
@@ -89,7 +89,8 @@ export async function provision(
   };
   const audit = AuditLog.open(db, { signer: activeSigner, clock });
   // Every stored Consent version is audited in the same transaction as its write.
-  const consents = ConsentRegistry.open(db, { tokenize, cipher, clock, timezone: config.timezone, audit });
+  const memory = PatientMemory.open(db, { cipher, clock });
+  const consents = ConsentRegistry.open(db, { tokenize, cipher, clock, timezone: config.timezone, audit, memory });
   const policy = policyInForce(loaded.policy, { audit, metrics, logger, clock });
   recordConfigChange(db, audit, configText(config), clock);
   // Each destination's profiles are bound to its own keys here, and again for each accepted pack.
@@ -100,6 +101,7 @@ export async function provision(
     policy: policy.current,
     profiles,
     consents,
+    memory,
     keys,
     tokenize,
     logger,

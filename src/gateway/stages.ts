@@ -9,9 +9,9 @@ import type { Logger } from '../log/index.js';
 import { describeError } from '../log/index.js';
 import type { Destination } from '../model/index.js';
 import type { Stages } from '../pipeline/index.js';
-import { classifyMessage, classifyEntries, applyLabels } from '../classify/index.js';
+import { classifyMessage, classifyEntries, applyLabels, ageInYears } from '../classify/index.js';
 import { decide, withPackFacts, recipientKeyFingerprint, EMBEDDED_SIMULATOR_KEY, type CompiledPolicy } from '../policy/index.js';
-import { tokensForIds, dataPeriodOf, type ConsentRegistry } from '../consent/index.js';
+import { tokensForIds, tokensByKind, resolvePatientTokens, dataPeriodOf, type ConsentRegistry, type PatientMemory } from '../consent/index.js';
 import { deidentifiedForm } from '../sanitize/index.js';
 import { sealAndSerialize, resolveRecipient, type KeyStore } from '../crypto/index.js';
 import { sanitizeV2 } from '../hl7v2/index.js';
@@ -24,9 +24,16 @@ export interface StageDeps {
   policy: () => CompiledPolicy;
   profiles: DestinationProfiles;
   consents: Pick<ConsentRegistry, 'evaluate'>;
+  /** Birth dates and weak-id bindings seen before (src/consent memory.ts); none: nothing remembered. */
+  memory?: Pick<PatientMemory, 'birthDate' | 'rememberBirthDate' | 'boundTo' | 'bind'>;
   keys: KeyStore;
   tokenize: (s: string) => string;
   logger: Logger;
+}
+
+/** Security labels as one metadata string: "system|code" pairs, space-separated, sorted (no PHI: codes only). */
+export function labelsMeta(labels: readonly { system?: string; code?: string }[]): string {
+  return [...new Set(labels.filter((l) => l.code).map((l) => `${l.system ?? ''}|${l.code}`))].sort().join(' ');
 }
 
 export function buildStages(deps: StageDeps): Stages {
@@ -57,7 +64,7 @@ export function buildStages(deps: StageDeps): Stages {
   };
 
   return {
-    classify: (resource, now, v2) => classifyMessage({ resource, ...(v2 !== undefined ? { v2 } : {}) }, { now }),
+    classify: (resource, now, v2) => classifyMessage({ resource, ...(typeof v2 === 'string' ? { v2 } : {}) }, { now }),
     classifyEntries: (bundle, now) => classifyEntries(bundle, { now }).map((e) => e.classification),
     applyLabels,
     decide: (input) => {
@@ -92,6 +99,8 @@ export function buildStages(deps: StageDeps): Stages {
           policySha256: input.policySha256,
           created: input.createdAt,
           contentType: input.payloadType,
+          // The labels travel outside the payload too, so a v2 receiver (no meta.security) sees them.
+          ...(input.labels?.length ? { securityLabels: labelsMeta(input.labels) } : {}),
         },
         payload: input.payload,
         recipient,
@@ -101,7 +110,20 @@ export function buildStages(deps: StageDeps): Stages {
       return { body: Buffer.from(body, 'utf8'), contentType: 'application/vnd.darwaza.envelope+json' };
     },
     tokenize,
-    patientTokens: (ids) => tokensForIds(ids, tokenize),
+    patientTokens: (ids, source) => {
+      // The identity key leads (ids[0]); weak ids are namespaced by the sender and checked against the
+      // strong identity they were first seen with.
+      const first = ids.length ? tokensForIds([ids[0]!], tokenize, source)[0] : undefined;
+      return resolvePatientTokens({ ...(first ? { first } : {}), ...tokensByKind(ids, tokenize, source) }, deps.memory);
+    },
+    recallAge: (tokens, birthDate, now) => {
+      if (!tokens.length || !deps.memory) return ageInYears(birthDate, now);
+      if (birthDate) {
+        deps.memory.rememberBirthDate(tokens, birthDate);
+        return ageInYears(birthDate, now);
+      }
+      return ageInYears(deps.memory.birthDate(tokens), now);
+    },
     dataPeriod: (resource) => dataPeriodOf(resource, config.timezone),
   };
 }

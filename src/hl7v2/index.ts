@@ -30,3 +30,5 @@ export type { MapOptions, MapResult } from './map.js';
 export { normalizeCnic, codeSystemUri, CODE_SYSTEMS } from './datatypes.js';
 export { sanitizeV2 } from './sanitize.js';
 export type { SanitizeV2Options } from './sanitize.js';
+export { v2Understanding, UNDERSTOOD_SEGMENTS } from './understood.js';
+export type { V2Understanding } from './understood.js';

@@ -18,10 +18,11 @@ import type {
 } from '../model/index.js';
 import type { DestinationConfig, GatewayConfig } from '../config/index.js';
 import { DuplicateIdempotencyKeyError, OperationOutcomeError, unprocessable, unprocessableAll, outcomeOf, type OperationOutcomeIssue } from '../fhir/index.js';
-import { consentRequest } from '../consent/index.js';
+import { consentRequest, identityConflict } from '../consent/index.js';
 import { auditEvents } from '../audit/index.js';
 import type { IngestStore } from '../queue/index.js';
 import { route } from './route.js';
+import { v2FormOf, v2RouteRefusal } from './v2form.js';
 import type { Stages } from './stages.js';
 import { factsOf, itemContextOf } from './context.js';
 import { noPatientForConsent } from './consent-gate.js';
@@ -77,6 +78,8 @@ export interface PipelineOptions {
 }
 
 const dayScope = (iso: string) => `d:${iso.slice(0, 10)}`;
+/** Audit data classes: categories and types; a v2 type "HL7v2:ADT^A01" is written "HL7v2:ADT_A01" (audit ids have no "^"). */
+const dataClassesOf = (cls: Classification) => [...cls.categories, ...cls.resourceTypes.map((t) => t.replace(/\^/g, '_'))];
 
 export function createPipeline(opts: PipelineOptions) {
   const { config, store, stages } = opts;
@@ -93,7 +96,7 @@ export function createPipeline(opts: PipelineOptions) {
   /** The per-destination chain for one message. Never throws for a decision; fails closed. */
   function prepareFor(
     name: string,
-    msg: { id: string; receivedAt: string; now: Date; source: string; actor?: string; claimedSource?: string; purpose: PurposeOfUse; resource: FhirResource; v2?: string; dataPeriod?: { start?: string; end?: string } },
+    msg: { id: string; receivedAt: string; now: Date; source: string; actor?: string; claimedSource?: string; purpose: PurposeOfUse; resource: FhirResource; v2?: string; dataPeriod?: { start?: string; end?: string }; identityConflict?: string },
     cls: Classification,
     patientTokens: string[],
     decision: PolicyDecision,
@@ -111,7 +114,7 @@ export function createPipeline(opts: PipelineOptions) {
       profilesSha256: decision.profilesSha256,
       ruleIds: decision.ruleIds,
       patientToken: patientTokens[0],
-      dataClasses: [...cls.categories, ...cls.resourceTypes],
+      dataClasses: dataClassesOf(cls),
     };
     const denied = (reasons: string[], consent?: DestinationOutcome['consent']): Prepared => ({
       outcome: { name, decision: 'denied', reasons, policy: decision.policy, ruleIds: decision.ruleIds, ...(consent ? { consent } : {}) },
@@ -123,6 +126,7 @@ export function createPipeline(opts: PipelineOptions) {
     const obligations: Obligation[] = [...decision.obligations];
     let consentOut: DestinationOutcome['consent'];
     const needsConsent = obligations.some((o) => o.kind === 'require-consent');
+    if (needsConsent && msg.identityConflict) return denied([msg.identityConflict]);
     if (needsConsent) {
       const unknownPatient = noPatientForConsent(cls, patientTokens);
       if (unknownPatient) return denied([unknownPatient], { effect: 'deny' });
@@ -143,9 +147,9 @@ export function createPipeline(opts: PipelineOptions) {
     let payload: Uint8Array;
     let payloadType: string;
     const sealRequired = obligations.some((o) => o.kind === 'seal' && o.required) || destination.seal !== false;
+    const labels: Coding[] = [...cls.labels];
+    for (const o of obligations) if (o.kind === 'label') labels.push(...o.labels);
     try {
-      const labels: Coding[] = [...cls.labels];
-      for (const o of obligations) if (o.kind === 'label') labels.push(...o.labels);
       if (destination.format === 'hl7v2' && msg.v2) {
         // A sanitize profile is FHIR; the v2 form would leave with its free text and exact dates
         // untouched, so a destination that must get de-identified data gets no v2 at all.
@@ -173,6 +177,7 @@ export function createPipeline(opts: PipelineOptions) {
       payload,
       payloadType,
       sealRequired,
+      labels,
     });
     const context = itemContextOf({
       purpose: msg.purpose,
@@ -236,7 +241,7 @@ export function createPipeline(opts: PipelineOptions) {
           decision: 'deny',
           reason: `transaction rejected: ${reasons[0]}`.slice(0, 300),
           patientToken: patientTokens[0],
-          dataClasses: [...cls.categories, ...cls.resourceTypes],
+          dataClasses: dataClassesOf(cls),
           policySha256: denial?.policySha256 ?? '',
         }),
       ],
@@ -256,7 +261,14 @@ export function createPipeline(opts: PipelineOptions) {
     // The identity key's token first: audit entries carry patientTokens[0], documented as the
     // keyed hash of PatientIdentity.key (CNIC, else MRN, ...), not of whichever id came first.
     const ids = cls.patient ? (cls.patient.ids.includes(cls.patient.key) ? [cls.patient.key, ...cls.patient.ids] : cls.patient.ids) : [];
-    const patientTokens = cls.patient ? [...new Set([stages.tokenize(cls.patient.key), ...stages.patientTokens(ids)])] : [];
+    // Consents are matched by the patient's own identifiers (a Patient resource's), not by ids
+    // found elsewhere (a note's CNIC, a second PID); all of them are checked for a conflict.
+    const own = cls.patients?.[0] ? [...new Set([cls.patient!.key, ...cls.patients[0].ids])] : ids;
+    const patientTokens = cls.patient ? [...new Set(stages.patientTokens(own, req.source))] : [];
+    const conflict = cls.patient ? identityConflict(cls.patient.ids) : undefined;
+    const form = v2FormOf(req);
+    const opaqueVia = new Set(form?.opaque ? route(config.routes, routeInput(req, resource)).opaqueDestinations : []);
+    if (cls.patient && stages.recallAge) cls.ageYears = stages.recallAge(patientTokens, cls.patient.birthDate, now);
     const dataPeriod = stages.dataPeriod(resource);
     const isTransaction = resource.resourceType === 'Bundle' && resource.type === 'transaction';
     const entryDenials = isTransaction ? transactionDenials(req, resource, now, candidates) : new Map<string, TransactionDenial>();
@@ -270,12 +282,17 @@ export function createPipeline(opts: PipelineOptions) {
       );
     }
     const prepared = candidates.map((name) => {
-      const decision = stages.decide({ destinationName: name, destination: byName.get(name), purpose: req.purpose, classification: cls, source: req.source, now });
+      const v2Opaque = byName.get(name)?.format === 'hl7v2' && form?.opaque === true;
+      const decision = stages.decide({ destinationName: name, destination: byName.get(name), purpose: req.purpose, classification: cls, source: req.source, now, ...(v2Opaque ? { opaque: true } : {}) });
       const denied = entryDenials.get(name);
+      const refused = v2RouteRefusal(form, byName.get(name)?.format, opaqueVia.has(name));
       const effective: PolicyDecision = denied
         ? { ...decision, effect: 'deny', reasons: [{ text: `a transaction is all or nothing: ${denied.issues.map((i) => i.details?.text).join('; ')}` }] }
-        : decision;
-      return prepareFor(name, { id, receivedAt, now, source: req.source, actor: req.actor, claimedSource: req.claimedSource, purpose: req.purpose, resource, v2: req.v2, dataPeriod }, cls, patientTokens, effective);
+        : refused
+          ? { ...decision, effect: 'deny', reasons: [{ text: refused }] }
+          : decision;
+      const m = { id, receivedAt, now, source: req.source, actor: req.actor, claimedSource: req.claimedSource, purpose: req.purpose, resource, v2: req.v2, dataPeriod, ...(conflict ? { identityConflict: conflict } : {}) };
+      return prepareFor(name, m, cls, patientTokens, effective);
     });
     return { id, receivedAt, prepared, patientTokens, cls };
   }
@@ -307,12 +324,16 @@ export function createPipeline(opts: PipelineOptions) {
     return denials;
   }
 
-  function candidatesFor(req: IngestRequest, resource: FhirResource): string[] {
+  function routeInput(req: IngestRequest, resource: FhirResource) {
     const resourceTypes =
       resource.resourceType === 'Bundle'
         ? [...new Set(((resource.entry as { resource: FhirResource }[] | undefined) ?? []).map((e) => e.resource.resourceType))]
         : [resource.resourceType];
-    const routed = route(config.routes, { format: req.format, purpose: req.purpose, resourceTypes, source: req.source, messageType: req.messageType });
+    return { format: req.format, purpose: req.purpose, resourceTypes, source: req.source, messageType: req.messageType };
+  }
+
+  function candidatesFor(req: IngestRequest, resource: FhirResource): string[] {
+    const routed = route(config.routes, routeInput(req, resource));
     let names = routed.destinations;
     if (req.destinations?.length) {
       const wanted = new Set(req.destinations);
@@ -337,7 +358,7 @@ export function createPipeline(opts: PipelineOptions) {
       ...(req.plain ? { plain: true } : {}),
       purpose: req.purpose,
       patientToken: d.patientTokens[0],
-      dataClasses: [...d.cls.categories, ...d.cls.resourceTypes],
+      dataClasses: dataClassesOf(d.cls),
     });
   }
 

@@ -21,6 +21,8 @@ export interface RouteResult {
   routes: string[];
   /** True when a matching route carries unmapped v2 as opaque text. */
   opaque: boolean;
+  /** Destinations reached through a matching route marked opaque. */
+  opaqueDestinations: string[];
 }
 
 const hits = <T>(wanted: readonly T[] | undefined, actual: T) => !wanted || wanted.length === 0 || wanted.includes(actual);
@@ -29,6 +31,7 @@ export function route(routes: readonly Route[], input: RouteInput): RouteResult 
   const destinations = new Set<string>();
   const matched: string[] = [];
   let opaque = false;
+  const opaqueDestinations = new Set<string>();
   for (const r of routes) {
     const m = r.match ?? {};
     if (!hits(m.format, input.format)) continue;
@@ -38,7 +41,10 @@ export function route(routes: readonly Route[], input: RouteInput): RouteResult 
     if (m.resourceTypes?.length && !input.resourceTypes.some((t) => m.resourceTypes!.includes(t))) continue;
     matched.push(r.name);
     if (r.opaque) opaque = true;
-    for (const d of r.destinations) destinations.add(d);
+    for (const d of r.destinations) {
+      destinations.add(d);
+      if (r.opaque) opaqueDestinations.add(d);
+    }
   }
-  return { destinations: [...destinations], routes: matched, opaque };
+  return { destinations: [...destinations], routes: matched, opaque, opaqueDestinations: [...opaqueDestinations] };
 }

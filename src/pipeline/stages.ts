@@ -23,6 +23,8 @@ export interface PolicyInput {
   classification: Classification;
   source: string;
   now: Date;
+  /** The form leaving for this destination holds content that could not be classified (HL7 v2 outside the understood segments). */
+  opaque?: boolean;
 }
 
 /** One consent question: the patient's tokens and the request consentRequest built. */
@@ -40,10 +42,12 @@ export interface SealInput {
   payload: Uint8Array;
   payloadType: string;
   sealRequired: boolean;
+  /** The security labels the data carries (for the envelope's metadata, whatever the payload format). */
+  labels?: Coding[];
 }
 
 export interface Stages {
-  /** Classify one message; `v2` is the original HL7 v2 text when the input came as v2 (read too). */
+  /** `v2`: the original HL7 v2 text, read too (segments the mapping leaves out still count). */
   classify(resource: FhirResource, now: Date, v2?: string): Classification;
   /** Per-entry classification of a Bundle (index → classification), to name the entry at fault. */
   classifyEntries(resource: FhirResource, now: Date): Classification[];
@@ -56,8 +60,13 @@ export interface Stages {
   seal(input: SealInput): { body: Uint8Array; contentType: string };
   /** Keyed hash of a patient id string (no PHI leaves this function). */
   tokenize(id: string): string;
-  /** The patient's tokens from every id string classification found (normalised the way consents are). */
-  patientTokens(ids: string[]): string[];
+  /**
+   * The patient's tokens from every id string classification found (normalised the way consents are;
+   * weak local ids namespaced by `source`), the identity key's (ids[0]) first.
+   */
+  patientTokens(ids: string[], source: string): string[];
+  /** The patient's age: from `birthDate` (then remembered), else from a birth date seen before; null when unknown. */
+  recallAge?(patientTokens: string[], birthDate: string | undefined, now: Date): number | null;
   /** The period the data covers, for consent dataPeriod provisions. */
   dataPeriod(resource: FhirResource): { start?: string; end?: string } | undefined;
 }

@@ -117,6 +117,14 @@ function boolCondition(field: string, value: boolean): Condition {
         test: (c) => c.data.categories.length > 0 === value,
         actual: (c) => (c.data.categories.length ? c.data.categories : 'no sensitive category'),
       };
+    case 'data.opaque':
+      return {
+        field,
+        spec,
+        text: value ? 'the data holds content darwaza could not classify (opaque)' : 'every part of the data was classified',
+        test: (c) => c.opaque === value,
+        actual: (c) => (c.opaque ? 'opaque content' : 'classified content'),
+      };
     case 'data.unknownLabels':
       return {
         field,
@@ -200,6 +208,7 @@ export function compileConditions(when: PolicyFileRule['when']): Condition[] {
   if (data.categories !== undefined) out.push(matchCondition('data.categories', data.categories));
   if (data.labels !== undefined) out.push(matchCondition('data.labels', data.labels));
   if (data.unknownLabels !== undefined) out.push(boolCondition('data.unknownLabels', data.unknownLabels));
+  if (data.opaque !== undefined) out.push(boolCondition('data.opaque', data.opaque));
   if (data.resourceTypes !== undefined) out.push(matchCondition('data.resourceTypes', data.resourceTypes));
   if (data.ageUnder !== undefined) out.push(ageCondition('ageUnder', data.ageUnder));
   if (data.ageAtLeast !== undefined) out.push(ageCondition('ageAtLeast', data.ageAtLeast));

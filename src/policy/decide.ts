@@ -27,7 +27,7 @@ function contextOf(input: PolicyInput, data: Classification): EvalContext {
     labelKeys.add(`${l.system ?? ''}|${l.code ?? ''}`);
     if (!unknownLabels && !isKnownLabel(l)) unknownLabels = true;
   }
-  return { destination: input.destination, purpose: input.purpose, source: input.source, data, labelKeys, unknownLabels, now: input.now };
+  return { destination: input.destination, purpose: input.purpose, source: input.source, data, labelKeys, unknownLabels, opaque: input.opaque === true, now: input.now };
 }
 
 /** The data as it will leave after a de-identifying sanitize profile. */

@@ -55,6 +55,7 @@ function fieldWords(field: string): string {
     'data.categories': "the data's sensitive categories",
     'data.labels': "the data's security labels",
     'data.unknownLabels': 'what the data carries',
+    'data.opaque': 'what the data carries',
     'data.resourceTypes': 'the resource types',
     'data.ageUnder': "the patient's age",
     'data.ageAtLeast': "the patient's age",

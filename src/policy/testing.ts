@@ -64,6 +64,8 @@ interface DataDescription {
   labels?: string[];
   ageYears?: number | null;
   resourceTypes?: string[];
+  /** The form leaving holds content darwaza could not classify (PolicyInput.opaque). */
+  opaque?: boolean;
 }
 
 interface CaseSpec {
@@ -220,6 +222,7 @@ async function runFile(file: string): Promise<TestFileResult> {
       classification,
       source: c.source ?? 'lan',
       now,
+      ...(c.data?.opaque ? { opaque: true } : {}),
     });
     for (const s of decision.trace) if (s.matched) exercised.add(s.ruleId);
     const outcome = outcomeAfterConsent(decision, c.consent);
@@ -238,7 +241,7 @@ async function runFile(file: string): Promise<TestFileResult> {
 
 const CASE_FIELDS = new Set(['name', 'destination', 'purpose', 'source', 'data', 'resource', 'message', 'consent', 'expect']);
 const EXPECT_FIELDS = new Set(['decision', 'outcome', 'rules', 'obligations', 'without', 'deidentified']);
-const DATA_FIELDS = new Set(['identifiable', 'categories', 'labels', 'ageYears', 'resourceTypes']);
+const DATA_FIELDS = new Set(['identifiable', 'categories', 'labels', 'ageYears', 'resourceTypes', 'opaque']);
 const OBLIGATION_KINDS = new Set(['require-consent', 'sanitize', 'label', 'seal']);
 
 function checkCaseShape(c: CaseSpec): string[] {

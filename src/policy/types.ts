@@ -39,6 +39,8 @@ export interface PolicyFileRule {
       categories?: Match<Category>;
       labels?: Match<string>;
       unknownLabels?: boolean;
+      /** The form leaving for this destination holds content darwaza could not classify (see PolicyInput.opaque). */
+      opaque?: boolean;
       resourceTypes?: Match<string>;
       ageUnder?: number;
       ageAtLeast?: number;
@@ -143,6 +145,12 @@ export interface PolicyInput {
   /** The sending LAN system. */
   source: string;
   now: Date;
+  /**
+   * The form that would leave for this destination holds content darwaza could not classify:
+   * HL7 v2 segments outside the understood list (Z-segments …), or an unmapped message type
+   * sent as v2. Unset: everything leaving was classified.
+   */
+  opaque?: boolean;
 }
 
 /** The evaluation context of one decision (the data as it arrives, or as it will leave). */
@@ -154,6 +162,8 @@ export interface EvalContext {
   /** Label codes on the data (system-qualified "system|code"). */
   labelKeys: Set<string>;
   unknownLabels: boolean;
+  /** PolicyInput.opaque. */
+  opaque: boolean;
   /** Decision time (for time windows). */
   now: Date;
 }

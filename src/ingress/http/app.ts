@@ -32,10 +32,11 @@ import { authorize, routeRule, type HttpAuth, type RouteRule } from '../../auth/
 /** Success answers; refusals are thrown as OperationOutcomeError and answered by onError. */
 /** actor: the authenticated identity's name, for the consent's audit entry. */
 export interface ConsentRoutes {
+  /** actor: the authenticated identity; it names the writer in the audit, and namespaces weak patient ids. */
   post(body: unknown, actor?: string): { status: number; body: unknown };
   put(id: string, body: unknown, actor?: string): { status: number; body: unknown };
   delete(id: string, actor?: string): { status: number; body: unknown };
-  search(query: Record<string, string>): { status: number; body: unknown };
+  search(query: Record<string, string>, actor?: string): { status: number; body: unknown };
   read?(id: string, version?: string): { status: number; body: unknown };
 }
 
@@ -210,7 +211,7 @@ export function createLanApp(opts: LanAppOptions) {
     app.post('/fhir/Consent', guard('POST', '/fhir/Consent'), limit, async (c) => send(c, consent.post(await readJson(c), actorOf(c))));
     app.put('/fhir/Consent/:id', guard('PUT', '/fhir/Consent/:id'), limit, async (c) => send(c, consent.put(c.req.param('id'), await readJson(c), actorOf(c))));
     app.delete('/fhir/Consent/:id', guard('DELETE', '/fhir/Consent/:id'), (c) => send(c, consent.delete(c.req.param('id'), actorOf(c))));
-    app.get('/fhir/Consent', guard('GET', '/fhir/Consent'), (c) => send(c, consent.search(c.req.query())));
+    app.get('/fhir/Consent', guard('GET', '/fhir/Consent'), (c) => send(c, consent.search(c.req.query(), actorOf(c))));
     if (consent.read) {
       const read = consent.read.bind(consent);
       app.get('/fhir/Consent/:id', guard('GET', '/fhir/Consent/:id'), (c) => send(c, read(c.req.param('id'))));
