@@ -33,6 +33,7 @@ export const AUDIT_EVENT_TYPES: readonly AuditEventType[] = [
   'key-rotated',
   'config-changed',
   'admin-action',
+  'integrity-failure',
 ];
 
 /** What is hashed and stored: an AuditEvent's allowed fields plus the format version. */

@@ -45,3 +45,4 @@ export {
 export { migrateAudit, AUDIT_MIGRATIONS } from './schema.js';
 export { recordConfigChange, CONFIG_RECORD_MIGRATIONS, CONFIG_RECORD_MODULE } from './config-record.js';
 export { startAtnaFeed, frameSyslog, DEFAULT_ATNA, ATNA_PRI, ATNA_SD_ID, type AtnaFeed, type AtnaFeedOptions, type AtnaTlsOptions } from './atna.js';
+export { integrityFailureEvent, type IntegrityFailure, type IntegrityTable } from './integrity.js';

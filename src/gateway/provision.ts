@@ -12,9 +12,8 @@ import type { Metrics } from '../admin/index.js';
 import type { Stages } from '../pipeline/index.js';
 import { loadPolicy, type CompiledPolicy } from '../policy/index.js';
 import { ConsentRegistry } from '../consent/index.js';
-import { getSodium, loadOrCreateKeyStore, openAtRestCipher, kekSourceFromConfig, type KeyStore } from '../crypto/index.js';
+import { getSodium, loadOrCreateKeyStore, openAtRestCipher, kekSourceFromConfig, type AtRestCipher, type KeyStore } from '../crypto/index.js';
 import { AuditLog, recordConfigChange } from '../audit/index.js';
-import type { PayloadCipher } from '../model/index.js';
 import { readProfiles, policyProfileProblems, bindProfiles, type ProfileSources } from './profiles.js';
 import { buildStages } from './stages.js';
 import { policyInForce, type PolicyInForce } from './runtime.js';
@@ -35,7 +34,7 @@ export async function loadPolicyAndProfiles(config: GatewayConfig, clock: () => 
 
 export interface Provisioned {
   keys: KeyStore;
-  cipher: PayloadCipher;
+  cipher: AtRestCipher;
   audit: AuditLog;
   consents: ConsentRegistry;
   policy: PolicyInForce;

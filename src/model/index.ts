@@ -224,7 +224,9 @@ export type AuditEventType =
   | 'policy-activated'
   | 'key-rotated'
   | 'config-changed'
-  | 'admin-action';
+  | 'admin-action'
+  /** A stored row failed its integrity check and was refused (src/audit/integrity.ts). */
+  | 'integrity-failure';
 
 export interface AuditEvent {
   event: AuditEventType;
@@ -255,11 +257,15 @@ export interface AuditSink {
   append(events: AuditEvent[]): void;
 }
 
-/** Encrypts queue payloads at rest under a data key chosen by scope (e.g. the day, or a patient token). */
+/**
+ * Encrypts queue payloads and consents at rest under a data key chosen by scope (e.g. the day,
+ * or a patient token). `aad` names the row the ciphertext belongs to (src/crypto bindRow): a
+ * ciphertext decrypts only with the same scope AND the same row binding.
+ */
 export interface PayloadCipher {
-  encrypt(plain: Uint8Array, scope: string): Uint8Array;
-  /** Throws PayloadTamperedError (from src/crypto) when the ciphertext was altered. */
-  decrypt(cipher: Uint8Array, scope: string): Uint8Array;
+  encrypt(plain: Uint8Array, scope: string, aad: Uint8Array): Uint8Array;
+  /** Throws PayloadTamperedError (from src/crypto) when the ciphertext was altered or belongs to another row. */
+  decrypt(cipher: Uint8Array, scope: string, aad: Uint8Array): Uint8Array;
   /** Destroys the data key of a scope: everything under it becomes unrecoverable. */
   shred(scope: string): void;
 }

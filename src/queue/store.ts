@@ -16,6 +16,8 @@ import { statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { AuditEvent, AuditSink, PayloadCipher } from '../model/index.js';
 import { migrate, type Db } from '../store/index.js';
+import { queueItemAad } from '../crypto/index.js';
+import { integrityFailureEvent } from '../audit/index.js';
 import { QUEUE_MIGRATIONS } from './schema.js';
 import {
   DuplicateIdempotencyKeyError,
@@ -298,7 +300,7 @@ export class QueueStore {
       );
       if (w.idempotency) this.s.insIdem.run(w.idempotency.key, m.id, w.idempotency.response, now);
       for (const it of w.items) {
-        const sealed = toBuffer(this.cipher.encrypt(it.payload, it.cipherScope));
+        const sealed = toBuffer(this.cipher.encrypt(it.payload, it.cipherScope, queueItemAad(it.messageId, it.destination)));
         const info = this.s.insItem.run(
           it.messageId,
           it.destination,
@@ -339,9 +341,11 @@ export class QueueStore {
         let payload: Uint8Array;
         try {
           if (!r.payload) throw new Error('payload missing');
-          payload = this.cipher.decrypt(r.payload, r.cipher_scope);
+          payload = this.cipher.decrypt(r.payload, r.cipher_scope, queueItemAad(r.message_id, r.destination));
         } catch {
-          this.deadLetter(r.seq, 'payload failed authentication', undefined, now, false);
+          // Bound to (message id, destination): a payload altered, or moved here from another row, is refused.
+          this.audit.append([integrityFailureEvent({ table: 'queue_items', reason: 'payload failed authentication', time: new Date(now), messageId: r.message_id, destination: r.destination })]);
+          this.deadLetter(r.seq, 'payload failed authentication (tampered with at rest, or moved from another row)', undefined, now, false);
           continue;
         }
         this.s.updClaim.run(now + this.leaseMs, now, r.seq);

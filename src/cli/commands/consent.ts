@@ -166,7 +166,11 @@ export function makeConsentCommand(deps: ConsentCommandDeps = {}): Command {
       }
       try {
         const cipher = await deps.openCipher?.(db, io, paths.certsDir());
-        const registry = ConsentRegistry.open(db, { tokenize, ...(cipher ? { cipher } : {}) });
+        if (!cipher) {
+          io.err('consent: no at-rest cipher (key-encryption key): consents are never stored or read in clear');
+          return EXIT.failed;
+        }
+        const registry = ConsentRegistry.open(db, { tokenize, cipher });
         if (sub === 'list') {
           const found = registry.list(values.patient ? { patientIds: values.patient, limit } : { limit });
           if (values.json) io.out(JSON.stringify(found.map(({ id, version, status, receivedAt }) => ({ id, version, status, receivedAt }))));
