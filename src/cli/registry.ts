@@ -15,7 +15,7 @@ import { command as tokens } from './commands/tokens.js';
 import { AuditLog } from '../audit/index.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { openAtRestCipher, kekSourceFromConfig, ensureKekFile } from '../crypto/index.js';
+import { openAtRestCipher, kekSourceFromConfig } from '../crypto/index.js';
 
 const queue = makeQueueCommand({
   // Operator actions (retry, purge) go into the same tamper-evident log as the gateway's.
@@ -23,16 +23,11 @@ const queue = makeQueueCommand({
 });
 
 // Consents imported by hand are stored like the gateway stores them: encrypted under the
-// appliance's KEK (certs/kek.key or DARWAZA_KEK), indexed by the same patient tokens. Nothing is
-// stored in clear: with neither, certs/kek.key is made, as `darwaza init` would.
+// appliance's KEK (certs/kek.key or DARWAZA_KEK), indexed by the same patient tokens.
 const consent = makeConsentCommand({
   openCipher: async (db, io, certsDir) => {
-    let fromFile = existsSync(join(certsDir, 'kek.key'));
-    if (!fromFile && !io.env.DARWAZA_KEK) {
-      const made = ensureKekFile(certsDir);
-      if (made.created) io.err(`created key-encryption key ${made.path} (mode 0600)`);
-      fromFile = true;
-    }
+    const fromFile = existsSync(join(certsDir, 'kek.key'));
+    if (!fromFile && !io.env.DARWAZA_KEK) return undefined;
     return openAtRestCipher(db, { kek: kekSourceFromConfig(fromFile ? 'file' : 'env', { certsDir, env: io.env }) });
   },
 });

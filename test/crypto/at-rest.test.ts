@@ -12,6 +12,11 @@ import {
   KekError,
   AT_REST_OVERHEAD,
   bindRow,
+  queueItemAad,
+  consentRowAad,
+  rebindLegacyRows,
+  getSodium,
+  type LegacyRowSpec,
   type KekSource,
 } from '../../src/crypto/index.js';
 
@@ -70,15 +75,15 @@ t.test('a tampered ciphertext throws PayloadTamperedError, whichever byte change
   const cipher = await openAtRestCipher(db, { kek: fixedKek() });
   const ct = cipher.encrypt(Buffer.from('secret clinical note'), 'd:2026-11-26', ROW);
   t.equal(ct.length, 'secret clinical note'.length + AT_REST_OVERHEAD);
-  t.equal(ct[0], 1, 'format version byte first');
+  t.equal(ct[0], 2, 'format version byte first (v2: bound to its row)');
   for (const at of [20, 30, 45, ct.length - 1]) {
     const bad = new Uint8Array(ct);
     bad[at] ^= 0x80;
     t.throws(() => cipher.decrypt(bad, 'd:2026-11-26', ROW), PayloadTamperedError, `byte ${at}`);
   }
   const v = new Uint8Array(ct);
-  v[0] = 2;
-  t.throws(() => cipher.decrypt(v, 'd:2026-11-26', ROW), { name: 'PayloadTamperedError', message: /format version 2/ });
+  v[0] = 3;
+  t.throws(() => cipher.decrypt(v, 'd:2026-11-26', ROW), { name: 'PayloadTamperedError', message: /format version 3/ });
   t.throws(() => cipher.decrypt(ct.subarray(0, 30), 'd:2026-11-26', ROW), PayloadTamperedError, 'truncated');
   cipher.encrypt(Buffer.from('x'), 'd:2026-11-27', ROW);
   t.throws(() => cipher.decrypt(ct, 'd:2026-11-27', ROW), { name: 'PayloadTamperedError', message: /scope/ }, 'moved to another scope');
@@ -230,4 +235,64 @@ t.test('an altered wrapped-key row makes decrypt throw PayloadTamperedError nami
   t.teardown(() => fresh.close());
   const c2 = await openAtRestCipher(fresh, { kek: fixedKek() });
   t.throws(() => c2.decrypt(ct, 'd:2026-11-29', ROW), { name: 'PayloadTamperedError', message: /stored row was altered/ });
+});
+
+t.test('finding: queue ciphertexts were bound to a day, not to their row — now a ciphertext decrypts only for the row it was written for', async (t) => {
+  const { db } = openDb(t);
+  const cipher = await openAtRestCipher(db, { kek: fixedKek() });
+  const scope = 'd:2026-11-26';
+  const a = cipher.encrypt(Buffer.from('payload of m1'), scope, queueItemAad('m1', 'nih'));
+  t.equal(Buffer.from(cipher.decrypt(a, scope, queueItemAad('m1', 'nih'))).toString(), 'payload of m1');
+  t.throws(() => cipher.decrypt(a, scope, queueItemAad('m2', 'nih')), { name: 'PayloadTamperedError', message: /moved from another row/ }, 'another message');
+  t.throws(() => cipher.decrypt(a, scope, queueItemAad('m1', 'other')), PayloadTamperedError, 'another destination');
+  const c = cipher.encrypt(Buffer.from('{}'), 'consent', consentRowAad('c1', 2, 'active'));
+  t.throws(() => cipher.decrypt(c, 'consent', consentRowAad('c1', 3, 'active')), PayloadTamperedError, 'another version');
+  t.throws(() => cipher.decrypt(c, 'consent', consentRowAad('c1', 2, 'inactive')), PayloadTamperedError, 'another status');
+  t.throws(() => cipher.decrypt(c, 'consent', consentRowAad('c2', 2, 'active')), PayloadTamperedError, 'another id');
+  t.not(Buffer.from(bindRow('x', 'ab', 'c')).toString('hex'), Buffer.from(bindRow('x', 'a', 'bc')).toString('hex'), 'parts are length-prefixed');
+  t.throws(() => cipher.encrypt(Buffer.from('x'), scope, undefined as unknown as Uint8Array), /aad/, 'a row binding is required');
+});
+
+t.test('v1 ciphertexts (no row binding) are refused by decrypt, and re-encrypted once, in one migration, bound to their rows', async (t) => {
+  const { db } = openDb(t);
+  const kek = new Uint8Array(32).fill(7);
+  const cipher = await openAtRestCipher(db, { kek: fixedKek() });
+  const scope = 'd:2026-11-26';
+  // A v1 ciphertext as the previous version wrote it: same data key, associated data = prefix ‖ 1 ‖ keyId ‖ scope.
+  cipher.encrypt(Buffer.from('warm'), scope, ROW);
+  const row = db.prepare('SELECT key_id, wrapped FROM crypto_data_keys WHERE scope = ?').get(scope) as { key_id: Buffer; wrapped: Buffer };
+  const s = await getSodium();
+  const key = s.crypto_aead_xchacha20poly1305_ietf_decrypt(
+    null, row.wrapped.subarray(24), Buffer.concat([Buffer.from('darwaza-data-key-v1\0'), row.key_id, Buffer.from(scope)]), row.wrapped.subarray(0, 24), kek,
+  );
+  const v1 = (plain: string) => {
+    const nonce = randomBytes(24);
+    const ad = Buffer.concat([Buffer.from('darwaza-at-rest-v1\0'), Buffer.of(1), row.key_id, Buffer.from(scope)]);
+    return Buffer.concat([Buffer.of(1), row.key_id, nonce, s.crypto_aead_xchacha20poly1305_ietf_encrypt(Buffer.from(plain), ad, null, nonce, key)]);
+  };
+  db.exec('CREATE TABLE legacy (id INTEGER PRIMARY KEY, m TEXT NOT NULL, body BLOB NOT NULL) STRICT');
+  const put = db.prepare('INSERT INTO legacy (m, body) VALUES (?, ?)');
+  for (let i = 0; i < 1203; i++) put.run(`m${i}`, v1(`body ${i}`));
+  const tampered = v1('tampered');
+  tampered[tampered.length - 1] ^= 1;
+  put.run('bad', tampered);
+  t.throws(() => cipher.decrypt(v1('x'), scope, ROW), { name: 'PayloadTamperedError', message: /without row binding/ }, 'decrypt never reads v1');
+  type Legacy = { id: number; m: string; body: Buffer };
+  const spec: LegacyRowSpec<Legacy> = {
+    module: 'test-legacy',
+    select: 'SELECT id, m, body FROM legacy WHERE id > ? ORDER BY id LIMIT ?',
+    cursor: (r) => r.id,
+    blob: (r) => r.body,
+    scope: () => scope,
+    aad: (r) => queueItemAad(r.m, 'nih'),
+    update: (tx, r, b) => void tx.prepare('UPDATE legacy SET body = ? WHERE id = ?').run(Buffer.from(b), r.id),
+  };
+  t.same(rebindLegacyRows(db, cipher, spec), { rebound: 1203, left: 1 }, 'every page re-encrypted; the altered one left for its reader to refuse');
+  const got = db.prepare('SELECT m, body FROM legacy WHERE m IN (?, ?)').all('m0', 'm1202') as { m: string; body: Buffer }[];
+  for (const r of got) t.equal(Buffer.from(cipher.decrypt(new Uint8Array(r.body), scope, queueItemAad(r.m, 'nih'))).toString(), `body ${r.m.slice(1)}`);
+  // Planted after the migration ran: never laundered into v2.
+  put.run('late', v1('planted'));
+  t.same(rebindLegacyRows(db, cipher, spec), { rebound: 0, left: 0 }, 'the migration runs once');
+  const late = db.prepare("SELECT body FROM legacy WHERE m = 'late'").get() as { body: Buffer };
+  t.throws(() => cipher.decrypt(new Uint8Array(late.body), scope, queueItemAad('late', 'nih')), PayloadTamperedError);
 });
