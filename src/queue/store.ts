@@ -345,7 +345,7 @@ export class QueueStore {
         } catch {
           // Bound to (message id, destination): a payload altered, or moved here from another row, is refused.
           this.audit.append([integrityFailureEvent({ table: 'queue_items', reason: 'payload failed authentication', time: new Date(now), messageId: r.message_id, destination: r.destination })]);
-          this.deadLetter(r.seq, 'payload failed authentication (tampered with at rest, or moved from another row)', undefined, now, false);
+          this.deadLetter(r.seq, 'payload failed authentication', undefined, now, false);
           continue;
         }
         this.s.updClaim.run(now + this.leaseMs, now, r.seq);
