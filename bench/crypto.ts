@@ -29,7 +29,10 @@ import {
   openAtRestCipher,
   canonicalJson,
   b64,
+  queueItemAad,
 } from '../src/crypto/index.js';
+
+const ROW = queueItemAad('bench-message', 'bench-destination');
 
 const RUNS = Number(process.env.BENCH_CRYPTO_RUNS ?? 5);
 const N = Number(process.env.BENCH_CRYPTO_N ?? 5000);
@@ -94,9 +97,9 @@ export async function run(): Promise<Record<string, string | number>> {
     const db = openDatabase(join(dir, 'bench.db'));
     const cipher = await openAtRestCipher(db, { kek: { from: 'key', key: new Uint8Array(randomBytes(32)) } });
     const scopes = ['d:2026-11-26', 'd:2026-11-25', 'consent', 'p:tok-1'];
-    const encRate = runs(N * 4, (i) => cipher.encrypt(payload, scopes[i & 3]));
-    const cts = Array.from({ length: 4096 }, (_, i) => cipher.encrypt(payload, scopes[i & 3]));
-    const decRate = runs(N * 4, (i) => cipher.decrypt(cts[i & 4095], scopes[i & 3]));
+    const encRate = runs(N * 4, (i) => cipher.encrypt(payload, scopes[i & 3], ROW));
+    const cts = Array.from({ length: 4096 }, (_, i) => cipher.encrypt(payload, scopes[i & 3], ROW));
+    const decRate = runs(N * 4, (i) => cipher.decrypt(cts[i & 4095], scopes[i & 3], ROW));
     const key = new Uint8Array(randomBytes(32));
     const rawRate = runs(N * 4, () => {
       const nonce = new Uint8Array(randomBytes(24));

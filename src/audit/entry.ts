@@ -37,6 +37,7 @@ export const AUDIT_EVENT_TYPES: readonly AuditEventType[] = [
   'break-glass',
   'tls-refused',
   'policy-refused',
+  'integrity-failure',
 ];
 
 /** What is hashed and stored: an AuditEvent's allowed fields plus the format version. */

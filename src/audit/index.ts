@@ -65,3 +65,4 @@ export {
   type SecurityAlert,
 } from './security-events.js';
 export { createRefusalAudit, DEFAULT_REFUSAL_WINDOW_MS, DEFAULT_MAX_PEERS_PER_WINDOW, type RefusalAudit, type RefusalAuditOptions } from './refusals.js';
+export { integrityFailureEvent, type IntegrityFailure, type IntegrityTable } from './integrity.js';

@@ -14,6 +14,7 @@
  */
 import type { PayloadCipher } from '../model/index.js';
 import { migrate, type Db, type Migration } from '../store/index.js';
+import { patientMemoryAad } from '../crypto/index.js';
 
 /** Cipher scope of the memory's values (never shredded by retention, which shreds day scopes). */
 export const MEMORY_CIPHER_SCOPE = 'patient-memory';
@@ -113,7 +114,7 @@ export class PatientMemory {
     this.db.transaction(() => {
       for (const r of rows) {
         const plain = Buffer.from(r.value, 'utf8');
-        const blob = this.opts.cipher ? this.opts.cipher.encrypt(plain, MEMORY_CIPHER_SCOPE) : plain;
+        const blob = this.opts.cipher ? this.opts.cipher.encrypt(plain, MEMORY_CIPHER_SCOPE, patientMemoryAad(r.token, r.kind)) : plain;
         (r.replace ? this.q.upsert : this.q.insert).run(r.token, r.kind, this.opts.cipher ? 1 : 0, blob, now);
       }
     })();
@@ -137,7 +138,8 @@ export class PatientMemory {
     let value: string | null = null;
     if (row) {
       try {
-        value = Buffer.from(row.encrypted ? this.requireCipher().decrypt(row.value, MEMORY_CIPHER_SCOPE) : row.value).toString('utf8');
+        // There is no clear read path: a row not encrypted (written without a cipher, or forged) reads as unknown.
+        value = row.encrypted && this.opts.cipher ? Buffer.from(this.opts.cipher.decrypt(row.value, MEMORY_CIPHER_SCOPE, patientMemoryAad(token, kind))).toString('utf8') : null;
       } catch {
         value = null; // altered or keyless: as if never seen (the stricter reading follows from an unknown age)
       }
@@ -166,11 +168,6 @@ export class PatientMemory {
     this.cache.delete(key);
     this.cache.set(key, value);
     if (this.cache.size > CACHE) this.cache.delete(this.cache.keys().next().value as string);
-  }
-
-  private requireCipher(): PayloadCipher {
-    if (!this.opts.cipher) throw new Error('patient memory: values are encrypted and no cipher was given');
-    return this.opts.cipher;
   }
 }
 

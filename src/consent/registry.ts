@@ -2,11 +2,23 @@
  * The consent registry: every version of every Consent, in the shared SQLite file,
  * found by patient token (never by a patient identifier in clear), with compiled
  * provisions cached per (id, version) — versions never change, so the cache is never stale.
+ *
+ * Someone who can write the database file but has no KEK must not be able to change what a
+ * consent says. So every resource is encrypted, bound to its row's (id, version, status)
+ * (consentRowAad), and the clear columns lookups use are checked against the decrypted
+ * content on read (integrity.ts): a row in clear, a ciphertext moved to another row, a status
+ * or version edited in a clear column, a current pointer rolled back, or a token row pointing
+ * at another patient's consent is refused, audited (integrity-failure) and never acted on —
+ * the patient's consents then deny everything until an operator repairs the store.
+ * Deleting rows outright is not detectable here; the audit log keeps every stored version.
  */
 import { randomUUID } from 'node:crypto';
 import type { AuditSink, ConsentDecision, FhirResource, PayloadCipher, PurposeOfUse } from '../model/index.js';
 import { auditEvents } from '../audit/index.js';
 import { migrate, type Db } from '../store/index.js';
+import { consentRowAad } from '../crypto/index.js';
+import { integrityFailureEvent, type IntegrityTable } from '../audit/index.js';
+import { rebindLegacyConsents } from './rebind.js';
 import { compileConsent, ConsentValidationError } from './compile.js';
 import { consentPurposes, evaluateConsent } from './evaluate.js';
 import { DEFAULT_SOURCE, patientIdStrings, tokensByKind, tokensForIds } from './ids.js';
@@ -31,8 +43,12 @@ export const CIPHER_SCOPE = 'consent';
 export interface ConsentRegistryOptions {
   /** Keyed hash of a patient id string (the crypto folder's HMAC with the appliance key). */
   tokenize: (id: string) => string;
-  /** Encrypts stored resources at rest under scope "consent" when given. */
-  cipher?: PayloadCipher;
+  /**
+   * Encrypts stored resources at rest under scope "consent", bound to their rows. Required:
+   * nothing is stored or read in clear. With rebindLegacy (the at-rest cipher), rows written
+   * before row binding are re-encrypted once at open.
+   */
+  cipher: PayloadCipher & { rebindLegacy?: (data: Uint8Array, scope: string, aad: Uint8Array) => Uint8Array };
   clock?: () => Date;
   /** Zone for date-only values in provisions (default Asia/Karachi). */
   timezone?: string;
@@ -85,14 +101,25 @@ export class ConsentNotFoundError extends Error {
   }
 }
 
-/** A stored version that cannot be decoded: its ciphertext was altered, or this process has no key to it. */
+/** A stored version that cannot be decoded: its row was forged or altered, or this process has no key to it. */
 export class ConsentUnreadableError extends Error {
   override name = 'ConsentUnreadableError';
   constructor(
     readonly id: string,
     readonly version: number,
+    readonly why = 'altered, or no key to the at-rest cipher here',
   ) {
-    super(`Consent/${id} version ${version} cannot be read (altered, or no key to the at-rest cipher here)`);
+    super(`Consent/${id} version ${version} cannot be read (${why})`);
+  }
+}
+
+/** A row whose clear columns or ciphertext do not hold together: refused (table and fixed words only). */
+class IntegrityError extends Error {
+  constructor(
+    readonly table: IntegrityTable,
+    readonly why: string,
+  ) {
+    super(why);
   }
 }
 
@@ -126,6 +153,10 @@ function unreadable(row: CurrentRow): CompiledConsent {
 
 export class ConsentRegistry {
   private readonly cache = new Map<string, StoredConsent>();
+  /** Patient tokens derived from each cached version's own (decrypted) content. */
+  private readonly tokensOf = new Map<string, Set<string>>();
+  /** Integrity failures already audited by this process. */
+  private readonly audited = new Set<string>();
   private readonly tokenCache = new Map<string, CurrentRow[]>();
   private dataVersion = -1;
   private readonly listeners = new Set<WithdrawListener>();
@@ -140,7 +171,9 @@ export class ConsentRegistry {
     if (opts.timezone !== undefined && !isValidTimezone(opts.timezone)) {
       throw new Error(`consent timezone "${opts.timezone}" is not an IANA zone known to this Node or a ±hh:mm offset`);
     }
+    if (!opts.cipher) throw new Error('consent registry: a cipher is required (consents are never stored or read in clear)');
     migrate(db, 'consent', CONSENT_MIGRATIONS);
+    if (opts.cipher.rebindLegacy) rebindLegacyConsents(db, opts.cipher as Parameters<typeof rebindLegacyConsents>[1]);
     return new ConsentRegistry(db, opts);
   }
 
@@ -155,6 +188,7 @@ export class ConsentRegistry {
     this.newId = opts.newId ?? randomUUID;
     this.q = {
       current: db.prepare('SELECT id, version, status, received_at FROM consent_current WHERE id = ?'),
+      maxVersion: db.prepare('SELECT max(version) FROM consent_version WHERE id = ?').pluck(),
       version: db.prepare('SELECT * FROM consent_version WHERE id = ? AND version = ?'),
       history: db.prepare('SELECT * FROM consent_version WHERE id = ? ORDER BY version'),
       all: db.prepare('SELECT id, version, status, received_at FROM consent_current ORDER BY received_at, id LIMIT ?'),
@@ -227,14 +261,14 @@ export class ConsentRegistry {
       throw new ConsentValidationError('Consent.patient', 'a new version must be about the same patient (post a new Consent instead)');
     }
     const plain = enc.encode(JSON.stringify(stored));
-    const blob = this.opts.cipher ? this.opts.cipher.encrypt(plain, CIPHER_SCOPE) : plain;
-    this.q.insertVersion.run(id, version, compiled.status, receivedAt, opts.reason ?? null, this.opts.cipher ? 1 : 0, blob);
+    const blob = this.opts.cipher.encrypt(plain, CIPHER_SCOPE, consentRowAad(id, version, compiled.status));
+    this.q.insertVersion.run(id, version, compiled.status, receivedAt, opts.reason ?? null, 1, blob);
     this.q.upsertCurrent.run(id, version, compiled.status, receivedAt);
     this.q.deleteTokens.run(id);
     for (const t of tokens) this.q.insertToken.run(t, id);
     for (const t of oldTokens) this.tokenCache.delete(t);
     for (const t of tokens) this.tokenCache.delete(t);
-    this.remember({ id, version, status: compiled.status, receivedAt, compiled: { ...compiled, id, version } });
+    this.remember({ id, version, status: compiled.status, receivedAt, compiled: { ...compiled, id, version } }, tokens);
     const withdrawn = current?.status === 'active' && (WITHDRAWN_STATUSES as readonly string[]).includes(compiled.status);
     const fields = { time: receivedAt, consentId: id, consentVersion: String(version), ...(opts.actor ? { actor: opts.actor } : {}), ...(tokens[0] ? { patientToken: tokens[0] } : {}) };
     this.opts.audit?.append([
@@ -314,8 +348,15 @@ export class ConsentRegistry {
       }
       for (const row of rows) {
         if (seen.has(row.id)) continue;
+        const c = this.compiledFor(row);
+        // The token index is a clear column: a row naming this patient for another patient's consent is refused.
+        const own = this.tokensOf.get(`${c.id}@${c.version}`);
+        if (own && !own.has(token)) {
+          this.refused(new IntegrityError('consent_token', 'token row points at a consent about another patient'), row.id, row.version);
+          continue;
+        }
         seen.add(row.id);
-        out.push(this.compiledFor(row));
+        out.push(c);
       }
     }
     return out;
@@ -377,6 +418,7 @@ export class ConsentRegistry {
   /** No timers or handles of its own; the database belongs to the caller. Clears the cache. */
   close(): void {
     this.cache.clear();
+    this.tokensOf.clear();
     this.tokenCache.clear();
     this.listeners.clear();
   }
@@ -399,18 +441,51 @@ export class ConsentRegistry {
       this.cache.set(key, hit);
       return hit;
     }
-    const full = this.readVersion(row.id, row.version);
+    let full: StoredConsentWithResource | undefined;
+    try {
+      this.checkCurrent(row);
+      full = this.readVersion(row.id, row.version);
+    } catch (err) {
+      if (!(err instanceof IntegrityError)) throw err;
+      this.refused(err, row.id, row.version);
+    }
     if (!full) {
       return { id: row.id, version: row.version, status: 'active', receivedAt: row.received_at, compiled: unreadable(row) };
     }
-    const { resource: _r, ...stored } = full;
-    this.remember(stored);
+    const { resource, ...stored } = full;
+    this.remember(stored, tokensForIds(patientIdStrings(resource.patient as { reference?: unknown }), this.opts.tokenize));
     return stored;
   }
 
-  private remember(s: StoredConsent): void {
-    this.cache.set(`${s.id}@${s.version}`, s);
-    if (this.cache.size > this.cacheSize) this.cache.delete(this.cache.keys().next().value as string);
+  /** The current pointer is a clear row: it must name the latest stored version, with that version's status. */
+  private checkCurrent(row: CurrentRow): void {
+    const max = this.q.maxVersion.get(row.id) as number | null;
+    if (max !== row.version) throw new IntegrityError('consent_current', 'current pointer does not name the latest stored version');
+    const v = this.q.version.get(row.id, row.version) as VersionRow | undefined;
+    if (v && v.status !== row.status) throw new IntegrityError('consent_current', 'current status differs from the stored version');
+  }
+
+  private remember(s: StoredConsent, tokens: readonly string[]): void {
+    const key = `${s.id}@${s.version}`;
+    this.cache.set(key, s);
+    this.tokensOf.set(key, new Set(tokens));
+    if (this.cache.size > this.cacheSize) {
+      const old = this.cache.keys().next().value as string;
+      this.cache.delete(old);
+      this.tokensOf.delete(old);
+    }
+  }
+
+  /** A refused row, audited once per process (no content of the row, only its identifiers). */
+  private refused(err: IntegrityError, id: string, version: number): void {
+    const key = `${err.table}|${id}|${version}|${err.why}`;
+    if (this.audited.has(key)) return;
+    this.audited.add(key);
+    try {
+      this.opts.audit?.append([integrityFailureEvent({ table: err.table, reason: err.why, time: this.clock(), consentId: id, consentVersion: version })]);
+    } catch {
+      this.audited.delete(key); // try again at the next lookup; the row stays refused either way
+    }
   }
 
   /** Reads and decodes one version; undefined when missing, and when unreadable unless `strict` (then it throws). */
@@ -428,21 +503,33 @@ export class ConsentRegistry {
   private decodeOrThrow(row: VersionRow): StoredConsentWithResource {
     try {
       return this.decode(row);
-    } catch {
-      throw new ConsentUnreadableError(row.id, row.version);
+    } catch (err) {
+      throw new ConsentUnreadableError(row.id, row.version, err instanceof IntegrityError ? `refused: ${err.why}` : undefined);
     }
   }
 
+  /** Decrypts a version bound to its (id, version, status) and checks the content agrees; refuses (and audits) otherwise. */
   private decode(row: VersionRow): StoredConsentWithResource {
-    const bytes = row.encrypted ? this.requireCipher().decrypt(row.resource, CIPHER_SCOPE) : row.resource;
-    const resource = JSON.parse(dec.decode(bytes)) as FhirResource;
-    const compiled = compileConsent(resource, { timezone: this.timezone, id: row.id, version: row.version });
-    return { id: row.id, version: row.version, status: row.status as ConsentStatus, receivedAt: row.received_at, compiled, resource };
-  }
-
-  private requireCipher(): PayloadCipher {
-    if (!this.opts.cipher) throw new Error('consent registry: stored consents are encrypted and no cipher was given');
-    return this.opts.cipher;
+    try {
+      if (row.encrypted !== 1) throw new IntegrityError('consent_version', 'the row is not encrypted');
+      let bytes: Uint8Array;
+      try {
+        bytes = this.opts.cipher.decrypt(row.resource, CIPHER_SCOPE, consentRowAad(row.id, row.version, row.status));
+      } catch (err) {
+        if ((err as { code?: string })?.code === 'DATA_KEY_GONE') throw err; // a missing key is not a forgery
+        throw new IntegrityError('consent_version', 'ciphertext failed authentication for this id, version and status');
+      }
+      const resource = JSON.parse(dec.decode(bytes)) as FhirResource;
+      const compiled = compileConsent(resource, { timezone: this.timezone, id: row.id, version: row.version });
+      const meta = (resource.meta ?? {}) as { versionId?: unknown };
+      if (resource.id !== row.id || meta.versionId !== String(row.version) || compiled.status !== row.status) {
+        throw new IntegrityError('consent_version', 'decrypted content disagrees with the row');
+      }
+      return { id: row.id, version: row.version, status: compiled.status, receivedAt: row.received_at, compiled, resource };
+    } catch (err) {
+      if (err instanceof IntegrityError) this.refused(err, row.id, row.version);
+      throw err;
+    }
   }
 }
 

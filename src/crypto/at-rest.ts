@@ -5,8 +5,13 @@
  * - One 32-byte data key per scope ('d:2026-11-26' per day, 'p:<patient token>' per
  *   patient, 'consent', ...), made on first use, stored WRAPPED under the KEK in
  *   crypto_data_keys, cached unwrapped in memory.
- * - Ciphertext v1 = 0x01 ‖ keyId(16) ‖ nonce(24) ‖ XChaCha20-Poly1305(dataKey, nonce,
- *   aad = "darwaza-at-rest-v1\0" ‖ 0x01 ‖ keyId ‖ UTF-8(scope), plain) — 57 bytes overhead.
+ * - Ciphertext v2 = 0x02 ‖ keyId(16) ‖ nonce(24) ‖ XChaCha20-Poly1305(dataKey, nonce,
+ *   aad = "darwaza-at-rest-v2\0" ‖ 0x02 ‖ keyId ‖ u32be(len scope) ‖ UTF-8(scope) ‖ rowAad, plain)
+ *   — 57 bytes overhead. rowAad (bindRow in row-aad.ts) names the row the ciphertext belongs
+ *   to (a consent's id, version and status; a queue item's message id and destination), so a
+ *   ciphertext copied to another row, or a row whose clear columns were edited, fails to decrypt.
+ * - v1 (no row binding) is never accepted by decrypt(); only rebindLegacy() reads it, once,
+ *   to re-encrypt rows written before v2 (see rebind.ts).
  * - shred(scope) deletes the wrapped key (secure_delete=ON zeroes the row) and runs
  *   wal_checkpoint(TRUNCATE) so no copy of the page stays in the WAL.
  * What shredding does not reach (backups, SSD wear levelling) is in docs/crypto.md.
@@ -20,13 +25,16 @@ import { bytesEqual, concatBytes, hex, utf8 } from './encoding.js';
 import { DataKeyGoneError, KekError, PayloadTamperedError } from './errors.js';
 import { DEFAULT_PWHASH_MEM, DEFAULT_PWHASH_OPS, loadKek, type KdfParams, type KekSource } from './kek.js';
 
-export const AT_REST_VERSION = 0x01;
+export const AT_REST_VERSION = 0x02;
+/** The format before row binding: read only by rebindLegacy(). */
+export const AT_REST_LEGACY_VERSION = 0x01;
 const KEY_ID_BYTES = 16;
 const NONCE_BYTES = 24;
 const TAG_BYTES = 16;
 const HEADER_BYTES = 1 + KEY_ID_BYTES + NONCE_BYTES;
 export const AT_REST_OVERHEAD = HEADER_BYTES + TAG_BYTES;
-const AAD_PREFIX = utf8('darwaza-at-rest-v1\0');
+const AAD_PREFIX_V1 = utf8('darwaza-at-rest-v1\0');
+const AAD_PREFIX = utf8('darwaza-at-rest-v2\0');
 const WRAP_PREFIX = utf8('darwaza-data-key-v1\0');
 const CHECK_CONTEXT = utf8('darwaza-kek-check-v1');
 export const DEFAULT_KEY_CACHE_SIZE = 100_000;
@@ -70,6 +78,11 @@ export interface ShredResult {
 }
 
 export interface AtRestCipher extends PayloadCipher {
+  /**
+   * Re-encrypts a v1 ciphertext (bound to its scope only) as v2 bound to `aad`. For the
+   * one-time migration of rows written before row binding; refuses anything but v1.
+   */
+  rebindLegacy(data: Uint8Array, scope: string, aad: Uint8Array): Uint8Array;
   /** shred() with its outcome. Call outside a transaction, so the WAL can be truncated. */
   shredScope(scope: string): ShredResult;
   /** Scopes that hold a key, optionally by prefix (retention: shred 'd:' days older than N). */
@@ -145,7 +158,44 @@ export async function openAtRestCipher(db: Db, options: AtRestOptions): Promise<
     if (closed) throw new Error('at-rest cipher is closed');
     if (typeof scope !== 'string' || scope.length === 0 || scope.length > 512) throw new TypeError('scope: expected a non-empty string');
   };
-  const aadOf = (keyId: Uint8Array, scope: string) => concatBytes(AAD_PREFIX, Uint8Array.of(AT_REST_VERSION), keyId, utf8(scope));
+  const aadOf = (keyId: Uint8Array, scope: string, rowAad: Uint8Array) => {
+    const sc = utf8(scope);
+    const len = new Uint8Array(4);
+    new DataView(len.buffer).setUint32(0, sc.length);
+    return concatBytes(AAD_PREFIX, Uint8Array.of(AT_REST_VERSION), keyId, len, sc, rowAad);
+  };
+  const legacyAadOf = (keyId: Uint8Array, scope: string) => concatBytes(AAD_PREFIX_V1, Uint8Array.of(AT_REST_LEGACY_VERSION), keyId, utf8(scope));
+  const checkAad = (aad: unknown) => {
+    if (!(aad instanceof Uint8Array)) throw new TypeError('aad: expected bytes naming the row (bindRow)');
+  };
+
+  /** The key of a ciphertext's scope (header checked): throws PayloadTamperedError / DataKeyGoneError. */
+  function keyFor(data: Uint8Array, scope: string, version: number): { keyId: Uint8Array; key: Uint8Array } {
+    if (!(data instanceof Uint8Array) || data.length < AT_REST_OVERHEAD) throw new PayloadTamperedError('ciphertext is truncated');
+    if (data[0] !== version) {
+      throw new PayloadTamperedError(
+        data[0] === AT_REST_LEGACY_VERSION ? 'ciphertext is in the format without row binding (v1), refused' : `unknown ciphertext format version ${data[0]}`,
+      );
+    }
+    const keyId = data.subarray(1, 1 + KEY_ID_BYTES);
+    const row = q.byScope.get(scope);
+    if (!row || !bytesEqual(new Uint8Array(row.key_id), keyId)) {
+      if (q.byKeyId.get(Buffer.from(keyId))) throw new PayloadTamperedError('ciphertext does not belong to this scope');
+      throw new DataKeyGoneError(`data key ${hex(keyId)} no longer exists (shredded): the payload is unrecoverable`);
+    }
+    try {
+      return { keyId, key: keyOf(row) };
+    } catch {
+      throw new PayloadTamperedError(`data key ${hex(keyId)} does not unwrap: its stored row was altered`);
+    }
+  }
+  const open = (data: Uint8Array, ad: Uint8Array, key: Uint8Array, what: string) => {
+    try {
+      return s.crypto_aead_xchacha20poly1305_ietf_decrypt(null, data.subarray(HEADER_BYTES), ad, data.subarray(1 + KEY_ID_BYTES, HEADER_BYTES), key);
+    } catch {
+      throw new PayloadTamperedError(what);
+    }
+  };
 
   /** The live key row of a scope, made on first use (another process may win the race: we take its key). */
   function liveRow(scope: string): KeyRow {
@@ -164,13 +214,14 @@ export async function openAtRestCipher(db: Db, options: AtRestOptions): Promise<
   }
 
   const cipher: AtRestCipher = {
-    encrypt(plain, scope) {
+    encrypt(plain, scope, aad) {
       checkScope(scope);
       if (!(plain instanceof Uint8Array)) throw new TypeError('plain: expected bytes');
+      checkAad(aad);
       const row = liveRow(scope);
       const keyId = new Uint8Array(row.key_id);
       const nonce = new Uint8Array(randomBytes(NONCE_BYTES));
-      const ct = s.crypto_aead_xchacha20poly1305_ietf_encrypt(plain, aadOf(keyId, scope), null, nonce, keyOf(row));
+      const ct = s.crypto_aead_xchacha20poly1305_ietf_encrypt(plain, aadOf(keyId, scope, aad), null, nonce, keyOf(row));
       const out = new Uint8Array(HEADER_BYTES + ct.length);
       out[0] = AT_REST_VERSION;
       out.set(keyId, 1);
@@ -178,32 +229,21 @@ export async function openAtRestCipher(db: Db, options: AtRestOptions): Promise<
       out.set(ct, HEADER_BYTES);
       return out;
     },
-    decrypt(data, scope) {
+    decrypt(data, scope, aad) {
       checkScope(scope);
-      if (!(data instanceof Uint8Array) || data.length < AT_REST_OVERHEAD) throw new PayloadTamperedError('ciphertext is truncated');
-      if (data[0] !== AT_REST_VERSION) throw new PayloadTamperedError(`unknown ciphertext format version ${data[0]}`);
-      const keyId = data.subarray(1, 1 + KEY_ID_BYTES);
-      const row = q.byScope.get(scope);
-      if (!row || !bytesEqual(new Uint8Array(row.key_id), keyId)) {
-        if (q.byKeyId.get(Buffer.from(keyId))) throw new PayloadTamperedError('ciphertext does not belong to this scope');
-        throw new DataKeyGoneError(`data key ${hex(keyId)} no longer exists (shredded): the payload is unrecoverable`);
-      }
-      let key: Uint8Array;
+      checkAad(aad);
+      const { keyId, key } = keyFor(data, scope, AT_REST_VERSION);
+      return open(data, aadOf(keyId, scope, aad), key, 'ciphertext failed authentication (altered, or moved from another row)');
+    },
+    rebindLegacy(data, scope, aad) {
+      checkScope(scope);
+      checkAad(aad);
+      const { keyId, key } = keyFor(data, scope, AT_REST_LEGACY_VERSION);
+      const plain = open(data, legacyAadOf(keyId, scope), key, 'v1 ciphertext failed authentication (altered)');
       try {
-        key = keyOf(row);
-      } catch {
-        throw new PayloadTamperedError(`data key ${hex(keyId)} does not unwrap: its stored row was altered`);
-      }
-      try {
-        return s.crypto_aead_xchacha20poly1305_ietf_decrypt(
-          null,
-          data.subarray(HEADER_BYTES),
-          aadOf(keyId, scope),
-          data.subarray(1 + KEY_ID_BYTES, HEADER_BYTES),
-          key,
-        );
-      } catch {
-        throw new PayloadTamperedError('ciphertext failed authentication (altered)');
+        return cipher.encrypt(plain, scope, aad);
+      } finally {
+        plain.fill(0);
       }
     },
     shred(scope) {

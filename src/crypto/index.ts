@@ -48,6 +48,7 @@ export { loadOrCreateTokenKey, readTokenKey, TOKEN_KEY_FILE } from './token-key.
 export { createTokenizer } from './tokenizer.js';
 export {
   loadKek,
+  ensureKekFile,
   kekSourceFromConfig,
   DEFAULT_KEK_ENV,
   DEFAULT_KEK_PASSPHRASE_ENV,
@@ -58,6 +59,7 @@ export {
 } from './kek.js';
 export {
   openAtRestCipher,
+  AT_REST_LEGACY_VERSION,
   dayScope,
   patientScope,
   CRYPTO_MIGRATIONS,
@@ -69,3 +71,5 @@ export {
   type ShredResult,
 } from './at-rest.js';
 export { scheduleKeyRotation, rotateNow, DEFAULT_ROTATION_CRON, DEFAULT_OVERLAP_MS, type RotationOptions } from './rotation.js';
+export { bindRow, consentRowAad, queueItemAad, patientMemoryAad } from './row-aad.js';
+export { rebindLegacyRows, type LegacyRowSpec, type RebindResult } from './rebind.js';

@@ -9,8 +9,10 @@
  *   key         raw bytes handed in (tests, embedding).
  */
 import { readFileSync } from 'node:fs';
-import { assertPrivateFile, readKeyFile } from './keyfiles.js';
-import { fromB64 } from './encoding.js';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { assertPrivateFile, createExclusive, ensurePrivateDir, readKeyFile } from './keyfiles.js';
+import { b64, fromB64 } from './encoding.js';
 import { KekError, KeyFileError } from './errors.js';
 import { getSodium } from './sodium.js';
 
@@ -113,4 +115,13 @@ function readKeyFileText(path: string): string {
   // Same rule as key files: a passphrase file must be readable by its owner only.
   assertPrivateFile(path);
   return readFileSync(path, 'utf8');
+}
+
+/** Makes certs/kek.key (32 random bytes, base64, 0600) unless it exists. Returns its path and whether it was made. */
+export function ensureKekFile(certsDir: string): { path: string; created: boolean } {
+  ensurePrivateDir(certsDir);
+  const path = join(certsDir, 'kek.key');
+  const created = createExclusive(path, b64(randomBytes(32)) + '\n');
+  assertPrivateFile(path);
+  return { path, created };
 }

@@ -3,7 +3,8 @@
  * creation (a key file is never overwritten), and a refusal — with the fix in the
  * message — when a secret file is readable by group or others.
  */
-import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { KeyFileError } from './errors.js';
 import { fromB64 } from './encoding.js';
@@ -91,3 +92,32 @@ export function safeName(name: string, field = 'destination'): string {
 }
 
 export const keyPath = (dir: string, name: string) => join(dir, name);
+
+/**
+ * Destroys a secret file: overwrites its bytes with random ones (fsynced), then unlinks it.
+ * The overwrite matters on file systems that reuse blocks in place; what it cannot reach
+ * (SSD wear levelling, snapshots, backups) is in docs/crypto.md. Returns false if it was absent.
+ */
+export function destroyKeyFile(file: string): boolean {
+  if (!existsSync(file)) return false;
+  const size = statSync(file).size;
+  const fd = openSync(file, 'r+');
+  try {
+    writeSync(fd, randomBytes(Math.max(size, 1)), 0, Math.max(size, 1), 0);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  unlinkSync(file);
+  try {
+    const dir = openSync(dirname(file), 'r');
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
+  } catch {
+    /* a directory fsync is best effort (not every platform allows it) */
+  }
+  return true;
+}

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { getSodium } from './sodium.js';
 import { b64, b64url, fromB64, keyIdOf } from './encoding.js';
 import { KeyFileError } from './errors.js';
-import { assertPrivateFile, createExclusive, ensurePrivateDir, readKeyFile, replaceAtomic, safeName } from './keyfiles.js';
+import { assertPrivateFile, createExclusive, destroyKeyFile, ensurePrivateDir, readKeyFile, replaceAtomic, safeName } from './keyfiles.js';
 import { recipientFromSecret, signerFromSeed, type EnvelopeSigner, type PublicKeyRef, type RecipientKeyPair } from './signer.js';
 import { createTokenizer } from './tokenizer.js';
 import { loadOrCreateTokenKey, TOKEN_KEY_FILE } from './token-key.js';
@@ -57,9 +57,13 @@ export interface KeyStore {
   trustedGatewayKeys(): PublicKeyRef[];
   /** Makes a new signing key and activates it; the previous one stays listed (overlap). */
   rotateSigningKey(now?: Date): SigningKeyInfo;
-  /** Drops a retired key from the list (its file stays; it is no longer offered as trusted). Refuses the active key. */
+  /**
+   * Ends a retired key's overlap now: it is no longer offered as trusted and its seed file is
+   * destroyed (overwritten, unlinked); its public key stays in the manifest for verifying what it
+   * signed. Refuses the active key.
+   */
   removeSigningKey(keyId: string): void;
-  /** Drops retired keys whose retirement is older than `overlapMs`. Returns the ids dropped. */
+  /** Drops (as removeSigningKey) retired keys whose retirement is older than `overlapMs`. Returns the ids dropped. */
   pruneRetired(overlapMs: number, now?: Date): string[];
   /** Re-reads signing-keys.json (after `darwaza keys rotate` in another process). */
   reload(): void;
@@ -117,6 +121,12 @@ export async function loadOrCreateKeyStore(certsDir: string): Promise<KeyStore> 
     return s;
   }
 
+  /** A retired signing seed, once its overlap is over: overwritten and unlinked (the public key stays listed). */
+  function destroySeed(keyId: string): void {
+    signers.delete(keyId);
+    destroyKeyFile(join(certsDir, `signing-${keyId}.key`));
+  }
+
   function newSigningKey(now: Date): Manifest['keys'][number] {
     const seed = new Uint8Array(randomBytes(32));
     const s = signerFromSeed(seed);
@@ -152,6 +162,8 @@ export async function loadOrCreateKeyStore(certsDir: string): Promise<KeyStore> 
     if (!make(MANIFEST, JSON.stringify(manifest, null, 2) + '\n')) manifest = readManifest();
   }
   loadSigner(manifest.active);
+  // Seeds of keys removed earlier (by a version that kept them, or before a crash) are destroyed now.
+  for (const k of manifest.keys) if (k.removedAt && k.keyId !== manifest.active) destroySeed(k.keyId);
 
   const listed = () => manifest.keys.filter((k) => !k.removedAt);
   const info = (k: Manifest['keys'][number]): SigningKeyInfo => {
@@ -181,7 +193,9 @@ export async function loadOrCreateKeyStore(certsDir: string): Promise<KeyStore> 
       if (!k) throw new KeyFileError(`no listed signing key ${keyId}`);
       k.removedAt = new Date().toISOString();
       signers.delete(keyId);
+      // The manifest first: a crash between the two leaves a listed-as-removed key whose seed the next open destroys.
       writeManifest(manifest);
+      destroySeed(keyId);
     },
     pruneRetired(overlapMs, now = new Date()) {
       manifest = readManifest();
@@ -195,6 +209,7 @@ export async function loadOrCreateKeyStore(certsDir: string): Promise<KeyStore> 
         }
       }
       if (dropped.length) writeManifest(manifest);
+      for (const id of dropped) destroySeed(id);
       return dropped;
     },
     reload() {

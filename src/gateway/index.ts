@@ -24,6 +24,7 @@ import { loadPolicyAndProfiles, provision } from './provision.js';
 import { startRuntime } from './runtime.js';
 import { mllpAccess } from './mllp-access.js';
 import { checkAccessAtStart, createGatewayAuth } from './access.js';
+import { rebindLegacyQueueRows } from './at-rest.js';
 
 export interface GatewayOptions {
   logger?: Logger;
@@ -53,22 +54,6 @@ function listen(app: { fetch: (req: Request, env: unknown) => Response | Promise
     const server = serve({ fetch: app.fetch as never, hostname: host, port, ...extra }, () => resolve(server));
     server.once('error', reject);
   });
-}
-
-/**
- * The at-rest cipher binds a payload to its day's scope, not to its row: a ciphertext copied or
- * swapped between two rows of the same day decrypts fine. The envelope inside names its message
- * and destination (signed), so such a payload is caught here instead of going out under another
- * message's id (a copy would even make the receiver answer 409 and the other message look delivered).
- */
-function notThisRows(payload: Uint8Array, messageId: string, destination: string): string | undefined {
-  try {
-    const meta = (JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8')) as { meta?: { id?: unknown; destination?: unknown } }).meta;
-    if (meta?.id === messageId && meta?.destination === destination) return undefined;
-  } catch {
-    /* not an envelope at all */
-  }
-  return 'payload tampered with at rest: the stored envelope belongs to another message or destination';
 }
 
 export { loadPolicyAndProfiles, provision, type PolicyAndProfiles, type Provisioned } from './provision.js';
@@ -115,6 +100,8 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       logger.warn({ destination: r.destination, state: r.state, count: r.count }, 'queued messages for a destination that is no longer configured: they wait until it is configured again');
     }
   }
+  const rebound = rebindLegacyQueueRows(db, cipher);
+  if (rebound.rebound || rebound.left) logger.info(rebound, 'queue payloads written before row binding were re-encrypted bound to their rows');
   const recovered = await store.recoverInFlight();
   if (recovered) logger.info({ recovered }, 'returned items left in flight by the last run to the queue');
 
@@ -188,11 +175,8 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   dispatcher = new Dispatcher({
     store,
     destinations: config.destinations,
-    deliver: (d, item) => {
-      const wrong = notThisRows(item.payload, item.messageId, d.name);
-      if (wrong) return Promise.resolve({ kind: 'dead', status: 0, error: wrong });
-      return uplink.deliver(d, item.payload, { idempotencyKey: item.messageId, contentType: item.contentType });
-    },
+    // Each payload is bound at rest to its (message id, destination): one moved between rows never reaches here.
+    deliver: (d, item) => uplink.deliver(d, item.payload, { idempotencyKey: item.messageId, contentType: item.contentType }),
     recheck,
     pollMs: config.dispatcher.pollMs,
     breaker: { failureThreshold: config.dispatcher.breakerFailures, cooldownMs: config.dispatcher.breakerCooldownMs },

@@ -13,7 +13,7 @@ import type { Metrics } from '../admin/index.js';
 import type { Stages } from '../pipeline/index.js';
 import { loadPolicy, unsignedPolicyWarning, type CompiledPolicy } from '../policy/index.js';
 import { ConsentRegistry, PatientMemory } from '../consent/index.js';
-import { getSodium, loadOrCreateKeyStore, openAtRestCipher, kekSourceFromConfig, type KeyStore } from '../crypto/index.js';
+import { getSodium, loadOrCreateKeyStore, openAtRestCipher, kekSourceFromConfig, type AtRestCipher, type KeyStore } from '../crypto/index.js';
 import { AuditLog, recordConfigChange } from '../audit/index.js';
 import type { PayloadCipher } from '../model/index.js';
 import { bindProfiles, type ProfileSources } from './profiles.js';
@@ -54,7 +54,7 @@ export async function loadPolicyAndProfiles(config: GatewayConfig, clock: () => 
 
 export interface Provisioned {
   keys: KeyStore;
-  cipher: PayloadCipher;
+  cipher: AtRestCipher;
   audit: AuditLog;
   consents: ConsentRegistry;
   policy: PolicyInForce;

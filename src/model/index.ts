@@ -231,7 +231,9 @@ export type AuditEventType =
   | 'access-denied'
   | 'break-glass'
   | 'tls-refused'
-  | 'policy-refused';
+  | 'policy-refused'
+  /** A stored row failed its integrity check and was refused (src/audit/integrity.ts). */
+  | 'integrity-failure';
 
 /** Every field an audit record may carry (the audit log's allow-list); all PHI-free. */
 export interface AuditFields {
@@ -299,6 +301,8 @@ export type AccessDeniedEvent = AuditFields & Needs<'action' | 'reason'> & { eve
 export type BreakGlassEvent = AuditFields & Needs<'actor' | 'reason'> & { event: 'break-glass' };
 export type TlsRefusedEvent = AuditFields & Needs<'count' | 'reason'> & { event: 'tls-refused' };
 export type PolicyRefusedEvent = AuditFields & Needs<'reason'> & { event: 'policy-refused' };
+/** A stored row failed its integrity check (forged, swapped or in clear) and was refused. */
+export type IntegrityFailureEvent = AuditFields & Needs<'reason'> & { event: 'integrity-failure' };
 
 /** One PHI-free audit record (src/audit turns it into a canonical Merkle leaf); build with src/audit's auditEvents. */
 export type AuditEvent =
@@ -316,7 +320,8 @@ export type AuditEvent =
   | AccessDeniedEvent
   | BreakGlassEvent
   | TlsRefusedEvent
-  | PolicyRefusedEvent;
+  | PolicyRefusedEvent
+  | IntegrityFailureEvent;
 
 /** The record of one kind. */
 export type AuditEventOf<K extends AuditEventType> = Extract<AuditEvent, { event: K }>;
@@ -326,11 +331,15 @@ export interface AuditSink {
   append(events: AuditEvent[]): void;
 }
 
-/** Encrypts queue payloads at rest under a data key chosen by scope (e.g. the day, or a patient token). */
+/**
+ * Encrypts queue payloads and consents at rest under a data key chosen by scope (e.g. the day,
+ * or a patient token). `aad` names the row the ciphertext belongs to (src/crypto bindRow): a
+ * ciphertext decrypts only with the same scope AND the same row binding.
+ */
 export interface PayloadCipher {
-  encrypt(plain: Uint8Array, scope: string): Uint8Array;
-  /** Throws PayloadTamperedError (from src/crypto) when the ciphertext was altered. */
-  decrypt(cipher: Uint8Array, scope: string): Uint8Array;
+  encrypt(plain: Uint8Array, scope: string, aad: Uint8Array): Uint8Array;
+  /** Throws PayloadTamperedError (from src/crypto) when the ciphertext was altered or belongs to another row. */
+  decrypt(cipher: Uint8Array, scope: string, aad: Uint8Array): Uint8Array;
   /** Destroys the data key of a scope: everything under it becomes unrecoverable. */
   shred(scope: string): void;
 }

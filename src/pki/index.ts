@@ -7,6 +7,8 @@ export {
   initCa,
   loadCa,
   issueCertificate,
+  issueFromCsr,
+  type CsrIssued,
   revokeCertificate,
   refreshCrl,
   crlNextUpdate,

@@ -196,13 +196,11 @@ t.test('search answers a searchset Bundle of the latest versions for a patient',
   t.equal((registry.search({ patientIds: ['Patient/123'], status: 'active' }) as unknown as { total: number }).total, 1);
 });
 
-t.test('without a cipher the registry still works (resources stored as plain JSON)', async (t) => {
+t.test('without a cipher the registry does not open: nothing is stored or read in clear', async (t) => {
   const dir = t.testdir({});
   const db = openDatabase(join(dir, 'p.db'));
   t.teardown(() => db.close());
-  const registry = ConsentRegistry.open(db, { tokenize });
-  registry.put(makeConsent({ id: 'plain' }));
-  t.equal(registry.get('plain')!.resource.id, 'plain');
+  t.throws(() => ConsentRegistry.open(db, { tokenize } as unknown as Parameters<typeof ConsentRegistry.open>[1]), /cipher is required/);
 });
 
 t.test('a change committed by another connection (the CLI) is seen at the next lookup', async (t) => {
@@ -254,6 +252,6 @@ t.test('a new version may add identifiers of the patient but not move the consen
 t.test('an unknown timezone is refused when the registry opens', async (t) => {
   const db = openDatabase(':memory:');
   t.teardown(() => db.close());
-  t.throws(() => ConsentRegistry.open(db, { tokenize, timezone: 'Mars/Olympus' }), /consent timezone "Mars\/Olympus"/);
-  t.ok(ConsentRegistry.open(db, { tokenize, timezone: '+05:00' }));
+  t.throws(() => ConsentRegistry.open(db, { tokenize, cipher: testCipher(), timezone: 'Mars/Olympus' }), /consent timezone "Mars\/Olympus"/);
+  t.ok(ConsentRegistry.open(db, { tokenize, cipher: testCipher(), timezone: '+05:00' }));
 });

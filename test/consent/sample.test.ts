@@ -7,6 +7,7 @@ import { captureIo } from '../helpers/cli.js';
 import { openDatabase } from '../../src/store/index.js';
 import { ConsentRegistry, hmacTokenizer, tokensForIds } from '../../src/consent/index.js';
 import { makeRequest } from '../fixtures/consents/make.js';
+import { openAtRestCipher } from '../../src/crypto/index.js';
 
 const SAMPLE = join(process.cwd(), 'test', 'fixtures', 'consents', 'sample.ndjson');
 
@@ -21,7 +22,9 @@ t.test('the sample consents, imported by the CLI, decide as their README says', 
   const db = openDatabase(join(cwd, 'data', 'darwaza.db'));
   t.teardown(() => db.close());
   const tokenize = hmacTokenizer(key);
-  const registry = ConsentRegistry.open(db, { tokenize });
+  // The import made certs/kek.key (nothing is stored in clear): read with the same key.
+  const cipher = await openAtRestCipher(db, { kek: { from: 'file', path: join(cwd, 'certs', 'kek.key') } });
+  const registry = ConsentRegistry.open(db, { tokenize, cipher });
   const ask = (ids: string[], o: Parameters<typeof makeRequest>[0]) =>
     registry.evaluate(tokensForIds(ids, tokenize), makeRequest({ now: new Date('2026-06-01T12:00:00+05:00'), ...o }));
   const nih = { destination: 'nih', organization: 'pk-nih-telehealth' };

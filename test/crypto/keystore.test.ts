@@ -160,3 +160,33 @@ t.test('a rotation made by another process (the CLI) is not undone by this proce
   gateway.reload();
   t.equal(gateway.signer().keyId, viaGateway);
 });
+
+t.test('finding: retired signing seeds stayed on disk — now the seed is destroyed when the overlap ends; the public key stays listed', async (t) => {
+  const dir = t.testdir();
+  const keys = await loadOrCreateKeyStore(dir);
+  const first = keys.signer().keyId;
+  const seedOf = (id: string) => join(dir, `signing-${id}.key`);
+  const t0 = new Date('2026-11-01T03:00:00Z');
+  const a = rotateNow(keys, { clock: () => t0, overlapMs: 10 * 86400e3 });
+  t.ok(statSync(seedOf(first)).isFile(), 'during the overlap the retired seed is kept (it still signs nothing, but stays trusted)');
+  const b = rotateNow(keys, { clock: () => new Date('2026-11-12T03:00:00Z'), overlapMs: 10 * 86400e3 });
+  t.same(b.pruned, [first]);
+  t.notOk(readdirSync(dir).includes(`signing-${first}.key`), 'after the overlap: no seed file of the pruned key remains');
+  const manifest = JSON.parse(readFileSync(join(dir, 'signing-keys.json'), 'utf8')) as { keys: Array<{ keyId: string; publicKey: string; removedAt?: string }> };
+  t.match(manifest.keys.find((k) => k.keyId === first), { publicKey: String, removedAt: String }, 'its public key stays for verification');
+
+  // `keys remove` ends an overlap at once, and destroys the seed the same way.
+  keys.removeSigningKey(a.rotated.keyId);
+  t.notOk(readdirSync(dir).includes(`signing-${a.rotated.keyId}.key`), 'after keys remove: no seed file remains');
+  t.ok(statSync(seedOf(b.rotated.keyId)).isFile(), 'the active seed is untouched');
+  t.same(
+    readdirSync(dir).filter((f) => /^signing-[0-9a-f]{16}\.key$/.test(f)),
+    [`signing-${b.rotated.keyId}.key`],
+    'only the active seed is on disk',
+  );
+
+  // A seed left behind by an earlier version (removed in the manifest, file still there) is destroyed at the next open.
+  writeFileSync(seedOf(first), Buffer.alloc(32, 1).toString('base64') + '\n', { mode: 0o600 });
+  await loadOrCreateKeyStore(dir);
+  t.notOk(readdirSync(dir).includes(`signing-${first}.key`), 'a leftover retired seed is destroyed at open');
+});

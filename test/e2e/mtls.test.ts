@@ -101,8 +101,10 @@ t.test('LAN mTLS on the real gateway: no, expired, revoked or foreign certificat
   };
   cli('init', '--config', configFile);
   cli('issue', '--server', 'localhost', '--config', configFile);
-  cli('issue', 'lab-system', '--config', configFile);
-  cli('issue', 'stolen-laptop', '--config', configFile);
+  // Demo issuing keeps no client key on the appliance: the key and .p12 go where the operator says.
+  const handover = join(root, 'handover');
+  cli('issue', 'lab-system', '--out', handover, '--config', configFile);
+  cli('issue', 'stolen-laptop', '--out', handover, '--config', configFile);
   cli('revoke', 'stolen-laptop', '--config', configFile);
   cli('issue', 'lab-ehr-soon', '--days', '10', '--config', configFile);
   // `certs issue` has --days but no clock: an expired certificate comes from the library with a clock in the past.
@@ -130,8 +132,9 @@ t.test('LAN mTLS on the real gateway: no, expired, revoked or foreign certificat
   t.notOk(warnings.some((l) => /"certificate":"(lab-system|stolen-laptop|ca|server)"/.test(l)), 'but not of valid or revoked ones');
 
   const ca = readFileSync(join(certs, 'ca.crt'));
-  const client = (d: string, name: string): Creds => ({ ca, key: readFileSync(join(d, 'clients', `${name}.key`)), cert: readFileSync(join(d, 'clients', `${name}.crt`)) });
-  t.ok(existsSync(join(certs, 'clients', 'lab-system.p12')), 'a PKCS#12 bundle is made for systems that need one');
+  const keyOf = (d: string, name: string) => (existsSync(join(handover, `${name}.key`)) && d === certs ? join(handover, `${name}.key`) : join(d, 'clients', `${name}.key`));
+  const client = (d: string, name: string): Creds => ({ ca, key: readFileSync(keyOf(d, name)), cert: readFileSync(join(d, 'clients', `${name}.crt`)) });
+  t.ok(existsSync(join(handover, 'lab-system.p12')), 'a PKCS#12 bundle is made for systems that need one');
   const good = client(certs, 'lab-system');
 
   // Plain HTTP is not served at all.

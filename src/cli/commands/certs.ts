@@ -2,7 +2,8 @@
  * `darwaza certs` — the hospital LAN's certificate authority: init, issue (client or
  * --server), revoke (CRL), list (with days left), csr (for the national CA), pin.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { EXIT, UsageError, parseFlags, type CliIo, type Command } from '../command.js';
 import { PATH_FLAGS, pathUsage, resolvePaths, type PathValues } from '../paths.js';
@@ -12,6 +13,7 @@ import {
   createUplinkCsr,
   initCa,
   issueCertificate,
+  issueFromCsr,
   revokeCertificate,
   spkiSha256,
   fetchSpkiPin,
@@ -29,7 +31,12 @@ const USAGE = `Usage: darwaza certs <subcommand> [--certs-dir DIR | --config FIL
 
 Subcommands:
   init [--org NAME] [--days N]        make the LAN CA (ca.key, ca.crt) and an empty CRL, if missing
-  issue <client-name> [--days N]      client certificate: clients/<name>.key .csr .crt .p12 (+ .p12.pass)
+  issue --csr FILE [--days N]         client certificate for a LAN system's own CSR (RSA ≥ 2048; its
+                                      commonName is the client name): clients/<name>.crt; the
+                                      system's private key never exists on the appliance
+  issue <client-name> [--out DIR]     DEMO ONLY: makes the client's key here and writes key, .p12
+                                      and .p12.pass to DIR (or the key and certificate to stdout);
+                                      certs/clients keeps only the certificate
   issue --server <host> [--host H]... the gateway's LAN server certificate (server.key, server.crt)
         [--renew]                     replace an existing one (old files kept as <name>.<serial>-<time>.*)
   revoke <name|serial>                revoke and re-sign crl.pem (a running gateway honours it within a minute, at once on SIGHUP);
@@ -64,6 +71,8 @@ export const command: Command = {
       json: { type: 'boolean' },
       url: { type: 'string' },
       cert: { type: 'string' },
+      csr: { type: 'string' },
+      out: { type: 'string' },
     });
     const [sub, arg, ...extra] = positionals;
     if (!sub) throw new UsageError('a subcommand is required (init, issue, revoke, list, csr, pin)');
@@ -104,7 +113,15 @@ export const command: Command = {
           return EXIT.ok;
         }
         case 'issue': {
-          if (!arg) throw new UsageError(values.server ? 'issue --server needs a host name' : 'issue needs a client name');
+          if (values.csr !== undefined) {
+            if (values.server || arg) throw new UsageError('issue --csr takes no name and no --server: the CSR names the client');
+            const c = issueFromCsr(dir, readFileSync(resolve(io.cwd, values.csr), 'utf8'), { days, renew: values.renew });
+            io.out(`certs: issued client certificate "${c.name}" serial ${c.serial}, valid until ${c.notAfter}, for the key in its CSR`);
+            io.out(`  certificate ${c.certFile}`);
+            return EXIT.ok;
+          }
+          if (!arg) throw new UsageError(values.server ? 'issue --server needs a host name' : 'issue needs a client name (or --csr FILE)');
+          if (!values.server) return issueDemoClient(io, dir, arg, { days, renew: values.renew, out: values.out });
           const c = issueCertificate(dir, arg, { days, server: values.server, hosts: values.host, renew: values.renew });
           io.out(`certs: issued ${values.server ? 'server' : 'client'} certificate "${c.name}" serial ${c.serial}, valid until ${c.notAfter}`);
           io.out(`  certificate ${c.certFile}`);
@@ -154,3 +171,30 @@ export const command: Command = {
     }
   },
 };
+
+/**
+ * A client certificate whose key is made here: for demos only. The key, .p12 and its password
+ * go to --out DIR, or (without it) the key and certificate are printed and nothing of the key
+ * is kept: certs/clients holds the certificate and request only.
+ */
+function issueDemoClient(io: CliIo, certsDir: string, name: string, o: { days?: number; renew?: boolean; out?: string }): number {
+  io.err('certs: WARNING — DEMO ONLY: this makes the client\'s private key on the appliance. Enrol real LAN systems with');
+  io.err('       "darwaza certs issue --csr FILE" so their private key never exists here.');
+  const keyDir = o.out ? resolve(io.cwd, o.out) : mkdtempSync(join(tmpdir(), 'darwaza-client-'));
+  try {
+    const c = issueCertificate(certsDir, name, { days: o.days, renew: o.renew, keyDir });
+    io.out(`certs: issued client certificate "${c.name}" serial ${c.serial}, valid until ${c.notAfter}`);
+    io.out(`  certificate ${c.certFile}`);
+    if (o.out) {
+      io.out(`  key         ${c.keyFile}`);
+      io.out(`  PKCS#12     ${c.p12File} (password in ${c.p12PasswordFile})`);
+      io.out('  move these to the client system and delete them here');
+    } else {
+      io.out(readFileSync(c.keyFile, 'utf8').trimEnd());
+      io.out(readFileSync(c.certFile, 'utf8').trimEnd());
+    }
+    return EXIT.ok;
+  } finally {
+    if (!o.out) rmSync(keyDir, { recursive: true, force: true });
+  }
+}

@@ -5,11 +5,11 @@
  * certs folder (made, with the rest of the key set, when missing), or --token-key-file.
  */
 import { createReadStream, existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { EXIT, DEFAULT_DATA_DIR, DEFAULT_TOKEN_KEY_FILE, UsageError, parseFlags, progress, type CliIo, type Command } from '../command.js';
 import { PATH_FLAGS, ensureKeys, pathUsage, resolvePaths } from '../paths.js';
-import { describeKeyFile } from '../../crypto/index.js';
+import { describeKeyFile, ensureKekFile, kekSourceFromConfig, openAtRestCipher } from '../../crypto/index.js';
 import { openDatabase, databaseFile, type Db } from '../../store/index.js';
 import type { PayloadCipher } from '../../model/index.js';
 import {
@@ -27,8 +27,22 @@ export const IMPORT_BATCH = 1000;
 export interface ConsentCommandDeps {
   /** The gateway's tokenizer (crypto folder). Without it: HMAC-SHA256 with --token-key-file. */
   tokenize?: (id: string) => string;
-  /** The gateway's at-rest cipher on this database (keys in certsDir). Without it: resources are stored unencrypted. */
+  /**
+   * The gateway's at-rest cipher on this database (keys in certsDir). When it gives none, the
+   * default is used: certs/kek.key or DARWAZA_KEK, and with neither, certs/kek.key is made
+   * (as \`darwaza init\` would). Nothing is ever stored or read in clear.
+   */
   openCipher?: (db: Db, io: CliIo, certsDir: string) => PayloadCipher | undefined | Promise<PayloadCipher | undefined>;
+}
+
+async function defaultCipher(db: Db, io: CliIo, certsDir: string): Promise<PayloadCipher> {
+  let fromFile = existsSync(join(certsDir, 'kek.key'));
+  if (!fromFile && !io.env.DARWAZA_KEK) {
+    const made = ensureKekFile(certsDir);
+    if (made.created) io.err(`created key-encryption key ${made.path} (mode 0600)`);
+    fromFile = true;
+  }
+  return openAtRestCipher(db, { kek: kekSourceFromConfig(fromFile ? 'file' : 'env', { certsDir, env: io.env }) });
 }
 
 const USAGE = `Usage: darwaza consent <subcommand> [options]
@@ -165,8 +179,8 @@ export function makeConsentCommand(deps: ConsentCommandDeps = {}): Command {
         return EXIT.runtime;
       }
       try {
-        const cipher = await deps.openCipher?.(db, io, paths.certsDir());
-        const registry = ConsentRegistry.open(db, { tokenize, ...(cipher ? { cipher } : {}) });
+        const cipher = (await deps.openCipher?.(db, io, paths.certsDir())) ?? (await defaultCipher(db, io, paths.certsDir()));
+        const registry = ConsentRegistry.open(db, { tokenize, cipher });
         if (sub === 'list') {
           const found = registry.list(values.patient ? { patientIds: values.patient, limit } : { limit });
           if (values.json) io.out(JSON.stringify(found.map(({ id, version, status, receivedAt }) => ({ id, version, status, receivedAt }))));

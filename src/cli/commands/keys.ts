@@ -14,7 +14,9 @@ Subcommands:
                                   receivers should pin: { "trustedGatewayKeys": [{ keyId, publicKey }] }
   rotate [--overlap-days N]       new signing key, active at once; the old one stays trusted for
                                   N days (default ${DEFAULT_OVERLAP_MS / 86_400_000}), then is dropped by the next rotation
-  remove <keyId>                  stop listing a retired key now (ends its overlap)
+                                  and its private seed destroyed (overwritten, deleted)
+  remove <keyId>                  end a retired key's overlap now: no longer trusted, its private
+                                  seed destroyed; the public key stays listed for verification
   recipient <destination>         the demo recipient key of a destination (made if missing):
                                   recipientPublicKey and recipientKeyId for the config
 
@@ -63,14 +65,14 @@ export const command: Command = {
         case 'rotate': {
           const { rotated, pruned } = rotateNow(keys, { overlapMs });
           io.out(`keys: new signing key ${rotated.keyId} (${rotated.publicKey}) is active`);
-          for (const id of pruned) io.out(`keys: dropped ${id} (overlap over)`);
+          for (const id of pruned) io.out(`keys: dropped ${id} (overlap over; its seed file was destroyed)`);
           io.out('  give receivers the new public key: darwaza keys list --json');
           return EXIT.ok;
         }
         case 'remove': {
           if (!arg) throw new UsageError('remove needs a key id');
           keys.removeSigningKey(arg);
-          io.out(`keys: ${arg} is no longer listed as trusted`);
+          io.out(`keys: ${arg} is no longer listed as trusted; its seed file was destroyed`);
           return EXIT.ok;
         }
         case 'recipient': {

@@ -4,6 +4,7 @@
  * returned, and with synchronous=FULL that means the WAL was fsynced. Each write runs in
  * its own savepoint, so one bad write fails alone.
  */
+import { queueItemAad } from '../../crypto/index.js';
 import { DuplicateIdempotencyKeyError, LANE_ORDER, QuotaExceededError, type AcceptWrite } from '../types.js';
 import type { StoreContext } from './context.js';
 import type { DiskGuard } from './disk.js';
@@ -49,7 +50,7 @@ export class GroupCommit {
       );
       if (w.idempotency) s.insIdem.run(w.idempotency.key, m.id, w.idempotency.response, now, w.idempotency.requestSha256 ?? null);
       for (const it of w.items) {
-        const sealed = toBuffer(c.cipher.encrypt(it.payload, it.cipherScope));
+        const sealed = toBuffer(c.cipher.encrypt(it.payload, it.cipherScope, queueItemAad(it.messageId, it.destination)));
         const info = s.insItem.run(
           it.messageId,
           it.destination,

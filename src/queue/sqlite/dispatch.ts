@@ -4,7 +4,8 @@
  * is dead-lettered on the spot, never thrown); settle() applies many results in one
  * transaction with their audit events; recover() frees rows a crash left in flight.
  */
-import { auditEvents } from '../../audit/index.js';
+import { queueItemAad } from '../../crypto/index.js';
+import { auditEvents, integrityFailureEvent } from '../../audit/index.js';
 import type { ClaimedItem, Settlement } from '../types.js';
 import type { StoreContext } from './context.js';
 import { laneName, tokenOf } from './rows.js';
@@ -27,8 +28,10 @@ export class DispatchSide {
         let payload: Uint8Array;
         try {
           if (!r.payload) throw new Error('payload missing');
-          payload = c.cipher.decrypt(r.payload, r.cipher_scope);
+          payload = c.cipher.decrypt(r.payload, r.cipher_scope, queueItemAad(r.message_id, r.destination));
         } catch {
+          // Bound to (message id, destination): a payload altered, or moved here from another row, is refused.
+          c.audit.append([integrityFailureEvent({ table: 'queue_items', reason: 'payload failed authentication', time: new Date(now), messageId: r.message_id, destination: r.destination })]);
           this.deadLetter(r.seq, 'payload failed authentication', undefined, now, false);
           continue;
         }
