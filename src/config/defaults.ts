@@ -20,7 +20,7 @@ export const DEMO_CONFIG = {
   lan: { tls: false, allowPlainHttp: true },
   // The demo trusts any process on this machine (plain HTTP on loopback); start warns. Production
   // names each client certificate in access.clients and leaves loopback out.
-  access: { loopback: { roles: ['sender', 'consent-writer', 'consent-reader', 'operator', 'auditor'], grants: ['break-glass', 'integration-engine'] } },
+  access: { loopback: { roles: ['sender', 'consent-writer', 'consent-reader', 'operator', 'auditor'], grants: ['break-glass'] } },
   limits: {
     maxBodyBytes: 10485760,
     maxDepth: 64,

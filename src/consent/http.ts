@@ -20,12 +20,13 @@ export interface HandlerResult {
 export type SearchQuery = Record<string, string | string[] | undefined>;
 
 /**
- * actor: the authenticated identity that writes (named in the audit entry); it is also the source
- * by which weak patient ids (Patient/123) are namespaced.
+ * actor: the authenticated identity that writes (named in the audit entry). source: the sender as
+ * messages know it (the identity, or an integration engine's claimed system); it namespaces weak
+ * patient ids (Patient/123); without it the actor does.
  */
 export interface ConsentHandlers {
-  post(body: unknown, actor?: string): HandlerResult;
-  put(id: string, body: unknown, actor?: string): HandlerResult;
+  post(body: unknown, actor?: string, source?: string): HandlerResult;
+  put(id: string, body: unknown, actor?: string, source?: string): HandlerResult;
   delete(id: string, actor?: string): HandlerResult;
   read(id: string, version?: string): HandlerResult;
   search(query: SearchQuery, source?: string): HandlerResult;
@@ -64,12 +65,12 @@ export function consentHandlers(registry: ConsentRegistry): ConsentHandlers {
     return { status: created ? 201 : 200, body: s.resource };
   };
   return {
-    post: guarded((body: unknown, actor?: string) => {
-      const r = registry.put(body, actor ? { actor, source: actor } : {});
+    post: guarded((body: unknown, actor?: string, source?: string) => {
+      const r = registry.put(body, { ...(actor ? { actor } : {}), ...((source ?? actor) ? { source: source ?? actor } : {}) });
       return stored(r.id, r.version, r.version === 1 && !r.unchanged);
     }),
-    put: guarded((id: string, body: unknown, actor?: string) => {
-      const r = registry.put(body, { id, ...(actor ? { actor, source: actor } : {}) });
+    put: guarded((id: string, body: unknown, actor?: string, source?: string) => {
+      const r = registry.put(body, { id, ...(actor ? { actor } : {}), ...((source ?? actor) ? { source: source ?? actor } : {}) });
       return stored(r.id, r.version, r.version === 1 && !r.unchanged);
     }),
     delete: guarded((id: string, actor?: string) => {

@@ -253,9 +253,12 @@ export class ConsentRegistry {
     }
     const version = (current?.version ?? 0) + 1;
     const receivedAt = this.clock().toISOString();
-    const stored: FhirResource = { ...res, id, meta: { ...(res.meta ?? {}), versionId: String(version), lastUpdated: receivedAt } };
+    // meta.source records who filed it (inside the encrypted, row-bound resource), so the token
+    // index can be re-derived on read: weak ids are namespaced by that source.
+    const source = opts.source ?? DEFAULT_SOURCE;
+    const stored: FhirResource = { ...res, id, meta: { ...(res.meta ?? {}), versionId: String(version), lastUpdated: receivedAt, source: filedBySource(source) } };
     const oldTokens = current ? (this.q.tokensOf.all(id) as string[]) : [];
-    const named = opts.keepTokens ? { index: oldTokens, all: oldTokens } : this.indexTokens(res.patient, opts.source ?? DEFAULT_SOURCE);
+    const named = opts.keepTokens ? { index: oldTokens, all: oldTokens } : this.indexTokens(res.patient, source);
     const tokens = named.index;
     if (oldTokens.length > 0 && !named.all.some((t) => oldTokens.includes(t))) {
       throw new ConsentValidationError('Consent.patient', 'a new version must be about the same patient (post a new Consent instead)');
@@ -293,7 +296,9 @@ export class ConsentRegistry {
     if (!latest) throw new ConsentNotFoundError(id);
     const { meta: _meta, ...rest } = latest.resource;
     const events: Array<() => void> = [];
-    const r = this.db.transaction(() => this.putOne({ ...rest, status: 'inactive' }, { id, reason: reason ?? 'withdrawn', keepTokens: true, ...(actor ? { actor } : {}) }, events))();
+    const r = this.db.transaction(() =>
+      this.putOne({ ...rest, status: 'inactive' }, { id, reason: reason ?? 'withdrawn', keepTokens: true, source: sourceOfStored(latest.resource), ...(actor ? { actor } : {}) }, events),
+    )();
     for (const e of events) e();
     return { id, version: r.version };
   }
@@ -453,7 +458,7 @@ export class ConsentRegistry {
       return { id: row.id, version: row.version, status: 'active', receivedAt: row.received_at, compiled: unreadable(row) };
     }
     const { resource, ...stored } = full;
-    this.remember(stored, tokensForIds(patientIdStrings(resource.patient as { reference?: unknown }), this.opts.tokenize));
+    this.remember(stored, tokensForIds(patientIdStrings(resource.patient as { reference?: unknown }), this.opts.tokenize, sourceOfStored(resource)));
     return stored;
   }
 
@@ -550,8 +555,16 @@ function canonical(v: unknown): string {
 function sameContent(stored: FhirResource, incoming: FhirResource): boolean {
   const strip = (r: FhirResource) => {
     const { id: _id, meta, ...rest } = r;
-    const { versionId: _v, lastUpdated: _l, ...m } = (meta ?? {}) as Record<string, unknown>;
+    const { versionId: _v, lastUpdated: _l, source: _s, ...m } = (meta ?? {}) as Record<string, unknown>;
     return { ...rest, meta: m };
   };
   return canonical(strip(stored)) === canonical(strip(incoming));
+}
+
+const SOURCE_URN = 'urn:darwaza:source:';
+const filedBySource = (source: string) => SOURCE_URN + encodeURIComponent(source);
+/** The source a stored version was filed by (versions stored before it was recorded: the default). */
+function sourceOfStored(resource: FhirResource): string {
+  const s = (resource.meta as { source?: unknown } | undefined)?.source;
+  return typeof s === 'string' && s.startsWith(SOURCE_URN) ? decodeURIComponent(s.slice(SOURCE_URN.length)) : DEFAULT_SOURCE;
 }

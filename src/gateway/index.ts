@@ -197,10 +197,10 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     auth: auth.lan,
     onBreakGlass: auth.breakGlass,
     consent: {
-      post: (body, actor) => handlers.post(body, actor),
-      put: (id, body, actor) => handlers.put(id, body, actor),
+      post: (body, actor, source) => handlers.post(body, actor, source),
+      put: (id, body, actor, source) => handlers.put(id, body, actor, source),
       delete: (id, actor) => handlers.delete(id, actor),
-      search: (q, actor) => handlers.search(q, actor),
+      search: (q, source) => handlers.search(q, source),
       read: (id, version) => handlers.read(id, version),
     },
     observer: {

@@ -14,6 +14,9 @@ export const UNDERSTOOD_SEGMENTS: ReadonlySet<string> = new Set([
   'PID', 'NK1', 'PV1', 'OBR', 'OBX',
   // Not mapped, but read by classification (codes and free text).
   'DG1', 'PR1', 'AL1', 'NTE',
+  // Order and visit detail of the standard ORU/ORM/ADT structures: order numbers, timing and
+  // visit data, whose coded fields classification reads like any other segment's.
+  'ORC', 'PV2', 'PD1', 'TQ1',
 ]);
 
 export interface V2Understanding {

@@ -274,8 +274,6 @@ export interface AuditFields {
   action?: string;
   /** The route pattern, e.g. "GET /fhir/Consent" (never a query or an id). */
   route?: string;
-  /** A person's stated reason (break-glass), digits scrubbed and length-capped. */
-  reasonText?: string;
 }
 
 type Needs<K extends keyof AuditFields> = Required<Pick<AuditFields, K>>;

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { prepareDir, simReceived, startGatewayProcess, startSimulatorProcess, waitDelivered, waitFor } from '../helpers/processes.js';
 import { consentFor, observation } from '../../bench/fixtures.js';
 import { post } from '../helpers/http.js';
+import { packAgreesWithConfig } from '../helpers/pack.js';
 
 const FAST_RETRY = { maxAttempts: 1000, baseDelayMs: 50, maxDelayMs: 200, maxAgeMs: 600000 };
 const TELEMED = 'national-telemed';
@@ -36,6 +37,7 @@ t.test('forged consent and queue rows are refused, audited, and never acted on',
     // A second destination, so a queue row can be moved to it.
     c.destinations.push({ ...c.destinations[0], name: OTHER });
   });
+  packAgreesWithConfig(dir); // the test's own pack declares the second destination
   // Phase 1: the uplink is down; consents are stored and withdrawn; messages queue up.
   let gw = await startGatewayProcess(dir);
   const consentIds: Record<string, string> = {};

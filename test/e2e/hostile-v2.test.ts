@@ -14,6 +14,7 @@ import { loadOrCreateKeyStore } from '../../src/crypto/index.js';
 import { createLogger } from '../../src/log/index.js';
 import { frame, MllpFramer } from '../../src/ingress/mllp/index.js';
 import { testConfig } from '../helpers/config.js';
+import { declareInPack, packEntryFor } from '../helpers/pack.js';
 import { freePort, waitFor } from '../helpers/net.js';
 import { REPO } from '../helpers/processes.js';
 import { startRecordingSimulator } from '../helpers/recording-sim.js';
@@ -128,6 +129,8 @@ async function setup(t: Test, opts: { opaqueRoute?: boolean; permitOpaque?: bool
       { name: 'v2', match: { format: ['hl7v2'], purpose: ['TREAT'] }, destinations: [V2], ...(opts.opaqueRoute ? { opaque: true } : {}) },
     ];
   }, dir);
+  // The test's pack declares the destinations its config adds, as an operator's signed pack would.
+  declareInPack(join(policyDir, 'pk.policy.yaml'), config.destinations.map((d) => packEntryFor(d as never)));
   const keys = await loadOrCreateKeyStore(config.certsDir);
   keys.ensureKekFile();
   keys.demoRecipient(FHIR);

@@ -33,10 +33,10 @@ import { authorize, routeRule, type HttpAuth, type RouteRule } from '../../auth/
 /** actor: the authenticated identity's name, for the consent's audit entry. */
 export interface ConsentRoutes {
   /** actor: the authenticated identity; it names the writer in the audit, and namespaces weak patient ids. */
-  post(body: unknown, actor?: string): { status: number; body: unknown };
-  put(id: string, body: unknown, actor?: string): { status: number; body: unknown };
+  post(body: unknown, actor?: string, source?: string): { status: number; body: unknown };
+  put(id: string, body: unknown, actor?: string, source?: string): { status: number; body: unknown };
   delete(id: string, actor?: string): { status: number; body: unknown };
-  search(query: Record<string, string>, actor?: string): { status: number; body: unknown };
+  search(query: Record<string, string>, source?: string): { status: number; body: unknown };
   read?(id: string, version?: string): { status: number; body: unknown };
 }
 
@@ -160,6 +160,14 @@ export function createLanApp(opts: LanAppOptions) {
     return raw;
   }
 
+  /** The authenticated identity is the source; a claim (X-Source-System) counts only from an integration engine. */
+  function sourceOfRequest(c: Context): string {
+    const identity = opts.auth?.identityOf(c);
+    if (!opts.auth || !identity) return opts.sourceOf?.(c) ?? 'lan';
+    const claimedSource = claimedSourceOf(c);
+    return claimedSource && authorize(identity, 'source.claim').allowed ? claimedSource : identity.name;
+  }
+
   async function post(c: Context, rule: RouteRule, pathType: string | undefined) {
     if (opts.messages.atQuota()) return reply(c, quotaExceeded(retryAfter));
     const purpose = purposeOf(c);
@@ -167,12 +175,10 @@ export function createLanApp(opts: LanAppOptions) {
     const idempotencyKey = idempotencyKeyOf(c);
     const claimedSource = claimedSourceOf(c);
     const identity = opts.auth?.identityOf(c);
-    let source = opts.sourceOf?.(c) ?? 'lan';
+    const source = sourceOfRequest(c);
     let breakGlass: string | undefined;
     if (opts.auth) {
       if (!identity) throw new Error('the guard let a request through without an identity');
-      // The authenticated identity is the source; a claim counts only from an integration engine.
-      source = claimedSource && authorize(identity, 'source.claim').allowed ? claimedSource : identity.name;
       if (purpose === 'ETREAT') {
         const reasonText = c.req.header('x-break-glass-reason') ?? '';
         const a = authorize(identity, 'purpose.etreat', { breakGlassReason: reasonText });
@@ -208,10 +214,11 @@ export function createLanApp(opts: LanAppOptions) {
   if (opts.consent) {
     const consent = opts.consent;
     const send = (c: Context, r: { status: number; body: unknown }) => c.json(r.body as object, r.status as 200);
-    app.post('/fhir/Consent', guard('POST', '/fhir/Consent'), limit, async (c) => send(c, consent.post(await readJson(c), actorOf(c))));
-    app.put('/fhir/Consent/:id', guard('PUT', '/fhir/Consent/:id'), limit, async (c) => send(c, consent.put(c.req.param('id'), await readJson(c), actorOf(c))));
+    // Weak patient ids in a consent are namespaced by the same source a message from this sender gets.
+    app.post('/fhir/Consent', guard('POST', '/fhir/Consent'), limit, async (c) => send(c, consent.post(await readJson(c), actorOf(c), sourceOfRequest(c))));
+    app.put('/fhir/Consent/:id', guard('PUT', '/fhir/Consent/:id'), limit, async (c) => send(c, consent.put(c.req.param('id'), await readJson(c), actorOf(c), sourceOfRequest(c))));
     app.delete('/fhir/Consent/:id', guard('DELETE', '/fhir/Consent/:id'), (c) => send(c, consent.delete(c.req.param('id'), actorOf(c))));
-    app.get('/fhir/Consent', guard('GET', '/fhir/Consent'), (c) => send(c, consent.search(c.req.query(), actorOf(c))));
+    app.get('/fhir/Consent', guard('GET', '/fhir/Consent'), (c) => send(c, consent.search(c.req.query(), sourceOfRequest(c))));
     if (consent.read) {
       const read = consent.read.bind(consent);
       app.get('/fhir/Consent/:id', guard('GET', '/fhir/Consent/:id'), (c) => send(c, read(c.req.param('id'))));

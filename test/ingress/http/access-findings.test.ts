@@ -184,7 +184,7 @@ t.test('break glass over HTTP: ETREAT needs the grant and a reason; each use is 
   t.equal(bg[0]!.actor, 'er-desk');
   t.equal(bg[0]!.messageId, ok.body.id);
   t.equal(bg[0]!.protocol, 'http');
-  t.notMatch(String(bg[0]!.reasonText), /[0-9]/, `the stated reason has no digits: "${bg[0]!.reasonText}"`);
-  t.match(String(bg[0]!.reasonText), /unconscious/);
+  t.notMatch(String(bg[0]!.reason), /[0-9]/, `the stated reason has no digits: "${bg[0]!.reason}"`);
+  t.match(String(bg[0]!.reason), /unconscious/);
   t.ok(f.audit('access-denied').filter((e) => e.action === 'purpose.etreat').length === 2, 'both refusals audited');
 });
