@@ -13,6 +13,7 @@ import { getSodium } from '../../crypto/sodium.js';
 import { KeyFileError, TOKEN_KEY_FILE, createTokenizer, readTokenKey } from '../../crypto/index.js';
 import { PATH_FLAGS, pathUsage, resolvePaths, type CliPaths } from '../paths.js';
 import { cnicOf } from '../../classify/index.js';
+import { DEFAULT_SOURCE, tokensForIds } from '../../consent/index.js';
 import {
   AuditLog,
   breachReport,
@@ -45,7 +46,7 @@ Subcommands:
                          the range with inclusion and consistency proofs; fhir: AuditEvent.ndjson
   prove <entry-index|message-id>
                          inclusion proof (JSON) against the latest signed tree head
-  disclosures --patient ID [--token-key-file FILE] [--json]
+  disclosures --patient ID [--source SYSTEM] [--token-key-file FILE] [--json]
                          every audited event about one patient (run on the appliance)
   breach-report --since T --until T [--destination D] [--events delivered,queued] [--out FILE] [--json]
                          patients (tokens), data classes and destinations in a window
@@ -143,6 +144,7 @@ export const command: Command = {
       format: { type: 'string' },
       patient: { type: 'string' },
       'token-key-file': { type: 'string' },
+      source: { type: 'string' },
       destination: { type: 'string' },
       events: { type: 'string' },
       json: { type: 'boolean' },
@@ -351,10 +353,17 @@ async function patientDisclosures(values: Record<string, string | boolean | unde
   }
   await getSodium();
   const tokenize = createTokenizer(key);
-  const tokens = patientIdForms(values.patient).map(tokenize);
-  const token = tokens[0]!;
   const { db } = openLog(io, paths.dataDir());
   try {
+    // A bare local id (Patient/123) means something only at the system that sent it: tokens are
+    // namespaced by source. --source names it; otherwise every source the log has seen is tried.
+    const sources =
+      typeof values.source === 'string' && values.source !== ''
+        ? [values.source]
+        : [DEFAULT_SOURCE, ...(db.prepare("SELECT DISTINCT json_extract(entry, '$.source') FROM audit_entries WHERE event = 'received'").pluck().all() as (string | null)[]).filter((s): s is string => typeof s === 'string')];
+    const forms = patientIdForms(values.patient);
+    const tokens = [...new Set([forms.map(tokenize), ...sources.map((s) => tokensForIds(forms, tokenize, s))].flat())];
+    const token = tokens[0]!;
     const rows = disclosures(db, tokens);
     if (values.json) {
       io.out(JSON.stringify({ patientToken: token, entries: rows }, null, 2));
