@@ -69,6 +69,18 @@ export const gatewayConfigSchema = {
         mllpMaxFrameBytes: { type: 'integer', minimum: 1024, default: 8388608 },
         mllpIdleTimeoutMs: { type: 'integer', minimum: 1000, default: 300000 },
         mllpMaxConnections: { type: 'integer', minimum: 1, default: 256 },
+        mllpMaxPendingBytesPerConnection: {
+          type: 'integer',
+          minimum: 65536,
+          default: 16777216,
+          description: 'bytes of HL7 v2 frames one connection may have received but not yet answered before reading from it pauses',
+        },
+        mllpMaxPendingBytes: {
+          type: 'integer',
+          minimum: 65536,
+          default: 67108864,
+          description: 'the same, summed over all MLLP connections: busy connections pause until answers bring it under',
+        },
       },
     },
     requireSignedPolicies: {

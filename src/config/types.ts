@@ -52,6 +52,10 @@ export interface GatewayConfig {
     mllpMaxFrameBytes: number;
     mllpIdleTimeoutMs: number;
     mllpMaxConnections: number;
+    /** Bytes of frames received on one MLLP connection and not yet answered before it is paused. */
+    mllpMaxPendingBytesPerConnection: number;
+    /** The same over all MLLP connections. */
+    mllpMaxPendingBytes: number;
   };
   policy: { path: string; requireSigned: boolean; trustedSigners: string[]; profilesDir: string };
   destinations: DestinationConfig[];

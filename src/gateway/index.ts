@@ -244,6 +244,8 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       ...(config.lan.tls ? { tls: lanTlsOptions(config.certsDir) } : {}),
       isOpaqueRouted: (messageType) => config.routes.some((r) => r.opaque && (r.match.messageType ?? []).includes(messageType)),
       maxConnections: config.limits.mllpMaxConnections,
+      maxPendingBytesPerConnection: config.limits.mllpMaxPendingBytesPerConnection,
+      maxPendingBytes: config.limits.mllpMaxPendingBytes,
       // v2 times without an offset are local times of the appliance's zone.
       map: { defaultTimezone: config.timezone },
       observer: (e) => {

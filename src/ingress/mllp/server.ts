@@ -5,7 +5,8 @@
  * never buffers the oversize frame; an idle limit that never cuts a message
  * whose ACK is pending; one message at a time per connection so ACKs leave in
  * order and only after the pipeline's durable commit; back-pressure (pause
- * reading) when a sender pipelines faster than we commit; and a clean close.
+ * reading) when a sender pipelines faster than we commit, by frames and by
+ * bytes (per connection and over all connections); and a clean close.
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -20,6 +21,10 @@ export const DEFAULT_MAX_FRAME_BYTES = 2 * 1024 * 1024;
 export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
 /** Frames queued on one connection before we stop reading from it. */
 export const DEFAULT_MAX_PENDING_FRAMES = 32;
+/** Bytes received on one connection and not yet answered before we stop reading from it. */
+export const DEFAULT_MAX_PENDING_BYTES_PER_CONNECTION = 16 * 1024 * 1024;
+/** The same over all connections. */
+export const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
 /** Open connections beyond this are refused (closed at once, counted). */
 export const DEFAULT_MAX_CONNECTIONS = 256;
 /** How long close() waits for in-flight messages before cutting connections. */
@@ -50,6 +55,14 @@ export interface MllpServerOptions {
   isOpaqueRouted?: (messageType: string) => boolean;
   map?: MapOptions;
   maxPendingFrames?: number;
+  /**
+   * Byte budgets for what was received but not yet answered (queued frames, the frame being
+   * handled, the partial frame in the framer). Over either, reading pauses until answers bring
+   * it under; nothing is dropped. A connection with nothing awaiting an answer is never paused
+   * (its one frame in progress is bounded by maxFrameBytes), so every pause ends.
+   */
+  maxPendingBytesPerConnection?: number;
+  maxPendingBytes?: number;
   maxConnections?: number;
   closeGraceMs?: number;
   observer?: (event: MllpEvent) => void;
@@ -81,6 +94,13 @@ export interface MllpStats {
   connectionsRefused: number;
   partialFramesDropped: number;
   socketErrors: number;
+  /** Bytes received and not yet answered, over all connections (now, and the most ever). */
+  pendingBytes: number;
+  pendingBytesPeak: number;
+  /** The most one connection ever had received and not yet answered. */
+  pendingBytesPeakPerConnection: number;
+  /** Times reading from a connection was paused (too many frames or bytes awaiting answers). */
+  pauses: number;
 }
 
 export interface MllpServer {
@@ -93,6 +113,9 @@ export interface MllpServer {
 
 type Item = { kind: 'frame'; payload: Buffer; at: number } | { kind: 'oversize'; head: Buffer; bytes: number; at: number };
 
+/** Bytes an item holds in memory until it is answered (an oversize frame keeps only its head). */
+const heldBytes = (item: Item): number => (item.kind === 'frame' ? item.payload.length : item.head.length);
+
 interface Conn {
   socket: net.Socket;
   framer: MllpFramer;
@@ -103,6 +126,12 @@ interface Conn {
   closing: boolean;
   /** Our ACKs are not being read: the idle limit applies even though we are busy. */
   awaitingDrain: boolean;
+  /** Bytes of queued and in-hand frames (released once answered). */
+  frameBytes: number;
+  /** Bytes the framer holds for the frame in progress. */
+  framerBytes: number;
+  /** We paused reading (socket.isPaused() is not reliable for a socket in flowing mode). */
+  paused: boolean;
 }
 
 /** Resolves when the socket's write buffer drained, or it closed. */
@@ -140,6 +169,8 @@ export async function startMllpServer(opts: MllpServerOptions): Promise<MllpServ
   const maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
   const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   const maxPending = opts.maxPendingFrames ?? DEFAULT_MAX_PENDING_FRAMES;
+  const connBudget = opts.maxPendingBytesPerConnection ?? DEFAULT_MAX_PENDING_BYTES_PER_CONNECTION;
+  const totalBudget = opts.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
   const graceMs = opts.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
   const observe = opts.observer ?? (() => {});
   const deps: HandleDeps = {
@@ -167,6 +198,10 @@ export async function startMllpServer(opts: MllpServerOptions): Promise<MllpServ
     connectionsRefused: 0,
     partialFramesDropped: 0,
     socketErrors: 0,
+    pendingBytes: 0,
+    pendingBytesPeak: 0,
+    pendingBytesPeakPerConnection: 0,
+    pauses: 0,
   };
   const conns = new Set<Conn>();
   let closing = false;
@@ -178,13 +213,49 @@ export async function startMllpServer(opts: MllpServerOptions): Promise<MllpServ
     }
   };
 
+  /** Adds (or with a negative delta releases) bytes held for a connection. */
+  const hold = (c: Conn, frameDelta: number, framerBytes: number) => {
+    stats.pendingBytes += frameDelta + framerBytes - c.framerBytes;
+    c.frameBytes += frameDelta;
+    c.framerBytes = framerBytes;
+    stats.pendingBytesPeak = Math.max(stats.pendingBytesPeak, stats.pendingBytes);
+    stats.pendingBytesPeakPerConnection = Math.max(stats.pendingBytesPeakPerConnection, c.frameBytes + c.framerBytes);
+  };
+
+  /**
+   * Pauses or resumes reading from a connection. Frames: pause at maxPending queued, resume
+   * under half. Bytes: pause while over its own budget or the total is over, but only while an
+   * answer is awaited on it — that answer releases bytes and brings it back here, so no pause
+   * waits on something that never comes.
+   */
+  const regulate = (c: Conn) => {
+    if (c.closing || c.socket.destroyed) return;
+    const tooManyFrames = c.queue.length >= (c.paused ? maxPending / 2 : maxPending);
+    const awaiting = c.busy || c.queue.length > 0;
+    const tooManyBytes = awaiting && (c.frameBytes + c.framerBytes > connBudget || stats.pendingBytes > totalBudget);
+    const pause = tooManyFrames || tooManyBytes;
+    if (pause && !c.paused) {
+      c.paused = true;
+      stats.pauses++;
+      c.socket.pause();
+    } else if (!pause && c.paused) {
+      c.paused = false;
+      c.socket.resume();
+    }
+  };
+
+  /** After bytes were released, a connection paused on the total may read again. */
+  const regulateAll = () => {
+    for (const c of conns) if (c.paused) regulate(c);
+  };
+
   const pump = async (c: Conn): Promise<void> => {
     if (c.busy) return;
     c.busy = true;
     try {
       while (c.queue.length > 0) {
         const item = c.queue.shift()!;
-        if (c.socket.isPaused() && c.queue.length < maxPending / 2 && !c.closing) c.socket.resume();
+        regulate(c);
         let handled: HandledFrame;
         try {
           handled =
@@ -207,10 +278,15 @@ export async function startMllpServer(opts: MllpServerOptions): Promise<MllpServ
             c.awaitingDrain = false;
           }
         }
+        // answered: its bytes no longer count against either budget
+        hold(c, -heldBytes(item), c.framerBytes);
+        regulateAll();
+        if (!c.paused) regulate(c);
         safeObserve({ kind: 'ack', codes: handled.codes, result: handled.result, messageType: handled.messageType, latencyMs: Date.now() - item.at });
       }
     } finally {
       c.busy = false;
+      regulate(c);
       if (c.closing && !c.socket.destroyed) c.socket.end(() => c.socket.destroy());
     }
   };
@@ -221,7 +297,18 @@ export async function startMllpServer(opts: MllpServerOptions): Promise<MllpServ
       return;
     }
     const source = opts.identify ? identifyPeer(socket, isTls, opts.identify) : isTls ? peerCn(socket) : null;
-    const c: Conn = { socket, framer: new MllpFramer({ maxFrameBytes }), queue: [], busy: false, source, closing: false, awaitingDrain: false };
+    const c: Conn = {
+      socket,
+      framer: new MllpFramer({ maxFrameBytes }),
+      queue: [],
+      busy: false,
+      source,
+      closing: false,
+      awaitingDrain: false,
+      frameBytes: 0,
+      framerBytes: 0,
+      paused: false,
+    };
     conns.add(c);
     stats.connectionsTotal++;
     stats.connectionsOpen++;
@@ -251,6 +338,7 @@ export async function startMllpServer(opts: MllpServerOptions): Promise<MllpServ
         return;
       }
       const at = Date.now();
+      let received = 0;
       for (const e of events) {
         if (e.kind === 'garbage') {
           stats.garbageBytes += e.bytes;
@@ -258,14 +346,17 @@ export async function startMllpServer(opts: MllpServerOptions): Promise<MllpServ
         } else if (e.kind === 'frame') {
           stats.frames++;
           c.queue.push({ kind: 'frame', payload: e.payload, at });
+          received += e.payload.length;
         } else {
           stats.frames++;
           stats.oversizeFrames++;
           safeObserve({ kind: 'oversize', bytes: e.bytes });
           c.queue.push({ kind: 'oversize', head: e.head, bytes: e.bytes, at });
+          received += e.head.length;
         }
       }
-      if (c.queue.length >= maxPending) socket.pause();
+      hold(c, received, c.framer.buffered);
+      regulate(c);
       if (c.queue.length > 0) void pump(c);
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
@@ -277,8 +368,11 @@ export async function startMllpServer(opts: MllpServerOptions): Promise<MllpServ
         stats.partialFramesDropped++;
         safeObserve({ kind: 'partial-frame-dropped', bytes: c.framer.buffered });
       }
+      // the partial frame is gone; queued frames are still answered (to nobody) by pump
+      hold(c, 0, 0);
       conns.delete(c);
       stats.connectionsOpen--;
+      regulateAll();
     });
   };
 
