@@ -1,3 +1,5 @@
+// Longer than most files here: the registry's writes, reads and the integrity checks that guard
+// them share one set of prepared statements and caches, and split apart they would share state.
 /**
  * The consent registry: every version of every Consent, in the shared SQLite file,
  * found by patient token (never by a patient identifier in clear), with compiled

@@ -1,3 +1,5 @@
+// About 500 lines: ingest, batches and transactions are one sequence over shared closures;
+// the decisions themselves live in their folders and in ./context, ./recheck, ./explain.
 /**
  * One message through the gateway: route → classify → for each destination
  * (policy → consent → label/sanitize → seal) → one durable commit → the answer.
