@@ -69,6 +69,9 @@ async function setup(t: Test): Promise<RunningGateway> {
     c.policy.path = join(REPO, 'policies', 'pk');
     c.policy.profilesDir = join(REPO, 'policies', 'profiles');
     c.destinations[0].url = `http://127.0.0.1:${simPort}/ingest`;
+    // Loopback here stands for an integration engine relaying several hospital systems, each
+    // named by X-Source-System (honoured only with the integration-engine grant).
+    c.access = { ...c.access, loopback: { roles: ['sender', 'consent-writer', 'consent-reader'], grants: ['integration-engine'] } };
   }, dir);
   const keys = await loadOrCreateKeyStore(config.certsDir);
   keys.ensureKekFile();
