@@ -67,7 +67,14 @@ async function start(t: Test, opts: { accept: MllpAccept; perConnection: number;
 t.test('finding 11: MLLP back-pressure counts bytes, not frames: a connection is paused on its byte budget and every frame is answered once', async (t) => {
   const budget = 4 * MiB;
   const stored: string[] = [];
-  const server = await start(t, { accept: slowAccept(stored, 10), perConnection: budget, total: 64 * MiB });
+  // The first frames wait until the server has paused the connection: on a busy machine a 10 ms
+  // accept alone may keep up with the sender, and the budget would never be reached.
+  const gate = { open: Promise.resolve(), senders: ['BIG'] };
+  const server = await start(t, { accept: slowAccept(stored, 10, gate), perConnection: budget, total: 64 * MiB });
+  gate.open = new Promise<void>((resolve) => {
+    const poll = setInterval(() => server.stats().pauses > 0 && (clearInterval(poll), resolve()), 5);
+    setTimeout(() => (clearInterval(poll), resolve()), 20_000).unref();
+  });
   let sampledMax = 0;
   const sampler = setInterval(() => (sampledMax = Math.max(sampledMax, server.stats().pendingBytes)), 2);
   t.teardown(() => clearInterval(sampler));
