@@ -31,5 +31,5 @@ t.test('no file of the repository names a path outside it', async (t) => {
     // git grep exits 1 when nothing matches; without git (an unpacked tarball) there is nothing to check.
     if ((e as { status?: number }).status !== 1) t.comment('git grep unavailable');
   }
-  t.equal(out, '', 'git grep finds no reference to ../shared');
+  t.equal(out, '', 'git grep finds no path to the shared folder beside the repository');
 });
