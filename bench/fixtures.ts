@@ -27,6 +27,15 @@ export function observation(patientId: string, i = 0) {
   };
 }
 
+/**
+ * The Patient that observation() is about: an adult with a birth date. Posted once before the
+ * observations, it lets the gateway remember the patient's age; without it the age is unknown,
+ * and an unknown age is read as a minor's (only a guardian's consent permits).
+ */
+export function patientFor(patientId: string, birthDate = '1980-05-01') {
+  return { resourceType: 'Patient', id: patientId, gender: 'female', birthDate };
+}
+
 /** A Consent permitting treatment disclosures of this patient to national-telemed. */
 export function consentFor(patientId: string) {
   return {

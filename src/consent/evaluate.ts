@@ -211,7 +211,10 @@ const where = (c: CompiledConsent, n: CompiledProvision) => `consent ${c.id} (ve
 export function evaluateConsent(consents: readonly CompiledConsent[], request: ConsentRequest): ConsentDecision {
   const p = prepare(request);
   const scopes = acceptedScopes(request);
-  const minor = request.ageYears !== null && request.ageYears < DEFAULT_MINOR_AGE;
+  // An unknown age (no birth date in the message, none remembered for this patient) takes the
+  // stricter reading: consent as for a minor, so only a guardian's consent can permit.
+  const ageUnknown = request.ageYears === null;
+  const minor = ageUnknown || request.ageYears! < DEFAULT_MINOR_AGE;
   const notes: Reason[] = [];
 
   const usable = consents.filter((c) => c.status === 'active' && c.scopes.some((s) => scopes.includes(s)));
@@ -241,7 +244,9 @@ export function evaluateConsent(consents: readonly CompiledConsent[], request: C
           minorNoted.add(c.id);
           notes.push({
             ruleId: ruleId(c, r.node),
-            text: `consent ${c.id} (version ${c.version}) cannot permit: the patient is under ${DEFAULT_MINOR_AGE} and no RelatedPerson (guardian) is its performer`,
+            text: ageUnknown
+              ? `consent ${c.id} (version ${c.version}) cannot permit: the patient's age is unknown (no birth date in the message or seen before), so consent counts as for a minor, and no RelatedPerson (guardian) is its performer`
+              : `consent ${c.id} (version ${c.version}) cannot permit: the patient is under ${DEFAULT_MINOR_AGE} and no RelatedPerson (guardian) is its performer`,
           });
         }
         continue;

@@ -68,7 +68,7 @@ function build(file: PolicyFile, parsed: ParsedPolicy, fileName: string): Built 
     });
     let conditions: Condition[];
     try {
-      conditions = compileConditions(r.when ?? {});
+      conditions = compileConditions(r.when ?? {}, r.then.effect !== 'permit');
     } catch (err) {
       if (!(err instanceof ConditionError)) throw err;
       at([...where, 'when', 'time', 'timezone'], 'bad-value', `rule "${r.id}": ${err.message}`);

@@ -138,12 +138,18 @@ function boolCondition(field: string, value: boolean): Condition {
   }
 }
 
-function ageCondition(type: 'ageUnder' | 'ageAtLeast', value: number): Condition {
+/**
+ * An age condition. An unknown age (no birth date in the message, none remembered) takes the
+ * stricter reading: it matches the condition of a rule that restricts (deny, or obligations
+ * such as require-consent) and never that of a rule that permits. "Unknown means deny."
+ */
+function ageCondition(type: 'ageUnder' | 'ageAtLeast', value: number, unknownMatches: boolean): Condition {
   const field = `data.${type}`;
   const spec: ConditionSpec = { field, type, value };
+  const unknown = unknownMatches ? ' (an unknown age counts: this rule restricts)' : '';
   return type === 'ageUnder'
-    ? { field, spec, text: `the patient is younger than ${value}`, test: (c) => c.data.ageYears !== null && c.data.ageYears < value, actual: (c) => c.data.ageYears ?? 'unknown age' }
-    : { field, spec, text: `the patient is ${value} or older`, test: (c) => c.data.ageYears !== null && c.data.ageYears >= value, actual: (c) => c.data.ageYears ?? 'unknown age' };
+    ? { field, spec, text: `the patient is younger than ${value}${unknown}`, test: (c) => (c.data.ageYears === null ? unknownMatches : c.data.ageYears < value), actual: (c) => c.data.ageYears ?? 'unknown age' }
+    : { field, spec, text: `the patient is ${value} or older${unknown}`, test: (c) => (c.data.ageYears === null ? unknownMatches : c.data.ageYears >= value), actual: (c) => c.data.ageYears ?? 'unknown age' };
 }
 
 
@@ -191,8 +197,12 @@ function timeCondition(spec: { timezone: string; hours?: string; days?: string[]
   };
 }
 
-/** Compile a rule's `when` into conditions, in a fixed, readable order. */
-export function compileConditions(when: PolicyFileRule['when']): Condition[] {
+/**
+ * Compile a rule's `when` into conditions, in a fixed, readable order. `restricts`: the rule
+ * denies or only adds obligations (it never permits), so an unknown age matches its age
+ * conditions.
+ */
+export function compileConditions(when: PolicyFileRule['when'], restricts = false): Condition[] {
   const out: Condition[] = [];
   const d = when.destination ?? {};
   if (d.known !== undefined) out.push(boolCondition('destination.known', d.known));
@@ -210,8 +220,8 @@ export function compileConditions(when: PolicyFileRule['when']): Condition[] {
   if (data.unknownLabels !== undefined) out.push(boolCondition('data.unknownLabels', data.unknownLabels));
   if (data.opaque !== undefined) out.push(boolCondition('data.opaque', data.opaque));
   if (data.resourceTypes !== undefined) out.push(matchCondition('data.resourceTypes', data.resourceTypes));
-  if (data.ageUnder !== undefined) out.push(ageCondition('ageUnder', data.ageUnder));
-  if (data.ageAtLeast !== undefined) out.push(ageCondition('ageAtLeast', data.ageAtLeast));
+  if (data.ageUnder !== undefined) out.push(ageCondition('ageUnder', data.ageUnder, restricts));
+  if (data.ageAtLeast !== undefined) out.push(ageCondition('ageAtLeast', data.ageAtLeast, restricts));
   if (when.time !== undefined) out.push(timeCondition(when.time));
   return out;
 }

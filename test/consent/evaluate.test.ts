@@ -261,7 +261,10 @@ t.test('minors: without a RelatedPerson performer a consent cannot permit, but i
   t.equal(evaluateConsent([byContained], child).effect, 'permit', 'a contained RelatedPerson');
   t.equal(evaluateConsent([containedPatient], child).effect, 'deny', 'a contained Patient is not a guardian');
   t.equal(evaluateConsent([bySelf], makeRequest({ ageYears: 18 })).effect, 'permit', '18 is not a minor');
-  t.equal(evaluateConsent([bySelf], makeRequest({ ageYears: null })).effect, 'permit', 'unknown age is not treated as minor');
+  const unknownAge = evaluateConsent([bySelf], makeRequest({ ageYears: null }));
+  t.equal(unknownAge.effect, 'deny', 'finding 11: an unknown age is read as a minor, so a self-given consent cannot permit');
+  t.ok(unknownAge.reasons.some((r) => /age is unknown/.test(r.text)), 'and the reason says the age is unknown');
+  t.equal(evaluateConsent([byGuardian], makeRequest({ ageYears: null })).effect, 'permit', "a guardian's consent permits whatever the age");
   const selfDeny = c({ ...denyRoot({}), performer: [{ reference: 'Patient/123' }] }, 'selfdeny');
   t.equal(evaluateConsent([selfDeny, byGuardian], child).effect, 'deny');
   t.equal(evaluateConsent([bySelf], { ...child, defaultWhenNone: 'permit' }).effect, 'permit', 'falls to the default');

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { prepareDir, simReceived, startGatewayProcess, startSimulatorProcess, waitDelivered, waitFor } from '../helpers/processes.js';
 import { sleep } from '../helpers/net.js';
-import { consentFor, observation } from '../../bench/fixtures.js';
+import { consentFor, observation, patientFor } from '../../bench/fixtures.js';
 
 const FHIR = { 'content-type': 'application/fhir+json' };
 const FAST_RETRY = { maxAttempts: 1000, baseDelayMs: 50, maxDelayMs: 200, maxAgeMs: 600000 };
@@ -57,6 +57,11 @@ t.test('a withdrawal reaches the queue: with the uplink down, P withdraws; when 
   t.teardown(() => gw.kill());
   const lan = ports.lan;
 
+  // Each patient is registered first (denied: no consent yet), so the gateway knows their age;
+  // an unknown age is read as a minor's, and these consents are not a guardian's.
+  for (const p of ['cons-p', 'cons-q', 'cons-r', 'cons-e', 'cons-n', 'cons-t']) {
+    t.equal((await send(lan, 'POST', '/fhir/Patient', patientFor(p))).status, 202, `${p} registered`);
+  }
   const consentIds: Record<string, string> = {};
   for (const p of ['cons-p', 'cons-q', 'cons-r']) {
     const r = await send(lan, 'POST', '/fhir/Consent', consentFor(p));
@@ -276,6 +281,7 @@ t.test('a minor\'s consent counts only with a RelatedPerson performer (age from 
 });
 
 t.test('a Consent that arrives after data was denied does not resend that data; posting it again does', async (t) => {
+  t.equal((await send(lan, 'POST', '/fhir/Patient', patientFor('cons-late-1'))).status, 202, 'the patient is registered (its age known)');
   const first = await send(lan, 'POST', '/fhir/Observation', observation('cons-late-1', 1), { 'idempotency-key': 'cons-late-1-a' });
   t.equal(first.status, 202);
   t.equal(telemed(first.body).decision, 'denied', `no consent yet: denied (opt-in): ${telemed(first.body).reasons.join(' | ')}`);

@@ -15,7 +15,7 @@ import { REPO, prepareDir, runCli, simReceived, startGatewayProcess, startSimula
 import { freePort } from '../helpers/net.js';
 import { startCaptureServer } from '../helpers/capture.js';
 import { findPhi } from '../helpers/phi.js';
-import { consentFor, observation } from '../../bench/fixtures.js';
+import { consentFor, observation, patientFor } from '../../bench/fixtures.js';
 import { getSodium, sealAndSerialize, signerFromSeed } from '../../src/crypto/index.js';
 import { post } from '../helpers/http.js';
 
@@ -279,6 +279,7 @@ t.test('key rotation with overlap: envelopes queued under the old signing key an
   t.equal(before.trustedGatewayKeys.length, 1, 'one gateway key at first');
   const oldKid: string = before.trustedGatewayKeys[0].keyId;
 
+  t.equal((await post(ports.lan, '/fhir/Patient', patientFor('p-rot'))).status, 202, 'registered first: the age is known');
   t.equal((await post(ports.lan, '/fhir/Consent', consentFor('p-rot'))).status, 201);
   const oldIds: string[] = [];
   for (let i = 0; i < 3; i++) oldIds.push((await post(ports.lan, '/fhir/Observation', observation('p-rot', i))).body.id);
@@ -329,6 +330,7 @@ t.test('a payload tampered with at rest is dead-lettered with a clear reason; th
     c.destinations[0].retry = FAST_RETRY;
   });
   let gw = await startGatewayProcess(dir);
+  t.equal((await post(ports.lan, '/fhir/Patient', patientFor('p-tamper'))).status, 202, 'registered first: the age is known');
   t.equal((await post(ports.lan, '/fhir/Consent', consentFor('p-tamper'))).status, 201);
   const ids: string[] = [];
   for (let i = 0; i < 6; i++) ids.push((await post(ports.lan, '/fhir/Observation', observation('p-tamper', i))).body.id);

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { join } from 'node:path';
 import { prepareDir, simReceived, startGatewayProcess, startSimulatorProcess, waitDelivered, waitFor } from '../helpers/processes.js';
-import { consentFor, observation } from '../../bench/fixtures.js';
+import { consentFor, observation, patientFor } from '../../bench/fixtures.js';
 import { post } from '../helpers/http.js';
 import { packAgreesWithConfig } from '../helpers/pack.js';
 
@@ -41,6 +41,10 @@ t.test('forged consent and queue rows are refused, audited, and never acted on',
   // Phase 1: the uplink is down; consents are stored and withdrawn; messages queue up.
   let gw = await startGatewayProcess(dir);
   const consentIds: Record<string, string> = {};
+  for (const p of ['p-plain', 'p-flip', 'p-copy', 'p-bump', 'p-rollback', 'p-ok', 'p-queue']) {
+    // Registered first, so the age is known: only the consent decides below.
+    t.equal((await post(ports.lan, '/fhir/Patient', patientFor(p))).status, 202, `${p} registered`);
+  }
   for (const p of ['p-plain', 'p-flip', 'p-copy', 'p-bump', 'p-rollback', 'p-ok', 'p-queue']) {
     const r = await post(ports.lan, '/fhir/Consent', consentFor(p));
     t.equal(r.status, 201, `consent of ${p} stored`);

@@ -35,6 +35,10 @@ t.teardown(async () => {
   await sim.kill();
 });
 
+// Registered before the consent (so denied, never delivered): the gateway learns her age, since
+// an unknown age is read as a minor's and this consent is not a guardian's.
+const registered = await post(ports.lan, '/fhir/Patient', { resourceType: 'Patient', identifier: [CNIC], birthDate: '1985-02-11' });
+if (registered.status !== 202) throw new Error(`patient not accepted: ${registered.text.slice(0, 200)}`);
 const consent = await post(ports.lan, '/fhir/Consent', {
   resourceType: 'Consent',
   status: 'active',

@@ -38,12 +38,15 @@ const consent = (patient: object) => ({
   provision: { type: 'permit', period: { start: '2026-01-01' } },
 });
 
+/** An adult's birth date, given unless a test sets birthDate itself (undefined: leave it out). */
+const ADULT_BIRTH = '1980-05-01';
+
 function bundle(patient: Record<string, unknown>, i: number) {
   return {
     resourceType: 'Bundle',
     type: 'collection',
     entry: [
-      { fullUrl: `urn:uuid:00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, resource: { resourceType: 'Patient', gender: 'female', ...patient } },
+      { fullUrl: `urn:uuid:00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, resource: { resourceType: 'Patient', gender: 'female', birthDate: ADULT_BIRTH, ...patient } },
       {
         resource: {
           resourceType: 'Observation',
@@ -126,13 +129,28 @@ t.test('hostile identities', async (t) => {
   });
 
   await t.test('the gateway remembers a birth date: a later message without one is judged by the age it knows', async (t) => {
-    // A 10-year-old's consent without a guardian cannot permit; a later message that leaves out the birth date must not get around that.
+    // A 10-year-old's consent without a guardian cannot permit, with or without the birth date in the message.
     const child = { system: CNIC_SYSTEM, value: '35202-0000007-7' };
     t.equal((await postJson(gw.lanPort, '/fhir/Consent', consent({ identifier: child }))).status, 201);
     t.equal(decision(await send({ identifier: [child], birthDate: '2016-01-01' })), 'denied', 'with the birth date: a minor without a guardian performer');
-    t.equal(decision(await send({ identifier: [child] })), 'denied', 'without it: the remembered age still applies');
+    t.equal(decision(await send({ identifier: [child], birthDate: undefined })), 'denied', 'without it: still a minor');
+    // An adult seen once with a birth date is an adult in a later message without one.
+    const adult = { system: CNIC_SYSTEM, value: '35202-0000008-8' };
+    t.equal((await postJson(gw.lanPort, '/fhir/Consent', consent({ identifier: adult }))).status, 201);
+    t.equal(decision(await send({ identifier: [adult], birthDate: '1975-03-03' })), 'queued', 'with the birth date: an adult');
+    t.equal(decision(await send({ identifier: [adult], birthDate: undefined })), 'queued', 'without it: the remembered age applies');
     const bytes = gw.db.prepare('SELECT value FROM patient_memory').all() as { value: Uint8Array }[];
     t.ok(bytes.length > 0, 'something is remembered');
-    t.notOk(bytes.some((b) => Buffer.from(b.value).toString('latin1').includes('2016-01-01')), 'birth dates are encrypted at rest');
+    t.notOk(bytes.some((b) => Buffer.from(b.value).toString('latin1').includes('2016-01-01') || Buffer.from(b.value).toString('latin1').includes('1975-03-03')), 'birth dates are encrypted at rest');
+  });
+
+  await t.test('finding 11: a patient never seen with a birth date is judged as a minor: a self-given consent does not release the data', async (t) => {
+    const stranger = { system: CNIC_SYSTEM, value: '35202-0000009-9' };
+    t.equal((await postJson(gw.lanPort, '/fhir/Consent', consent({ identifier: stranger }))).status, 201);
+    const r = await send({ identifier: [stranger], birthDate: undefined });
+    t.equal(decision(r), 'denied', 'unknown age: consent as for a minor');
+    const reasons: string[] = r.body.destinations.find((d: any) => d.name === DEST).reasons;
+    t.match(reasons.join(' '), /age is unknown/, `the reason says so: ${reasons.join(' | ')}`);
+    t.notMatch(reasons.join(' '), /35202/, 'without the CNIC');
   });
 });

@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { prepareDir, runCli, startGatewayProcess, startSimulatorProcess, simReceived, waitFor } from '../helpers/processes.js';
-import { consentFor, observation } from '../../bench/fixtures.js';
+import { consentFor, observation, patientFor } from '../../bench/fixtures.js';
 
 const FHIR = { 'content-type': 'application/fhir+json' };
 
@@ -20,6 +20,7 @@ t.test('at the queue quota the gateway answers 503 + Retry-After and keeps what 
   });
   const gw = await startGatewayProcess(dir); // the uplink is down: everything stays queued
   t.teardown(() => gw.kill());
+  t.equal((await fetch(`http://127.0.0.1:${ports.lan}/fhir/Patient`, { method: 'POST', headers: FHIR, body: JSON.stringify(patientFor('p-quota')) })).status, 202, 'registered first: the age is known');
   t.equal((await fetch(`http://127.0.0.1:${ports.lan}/fhir/Consent`, { method: 'POST', headers: FHIR, body: JSON.stringify(consentFor('p-quota')) })).status, 201);
   const accepted: string[] = [];
   let full: Response | undefined;

@@ -16,7 +16,7 @@ import { packAgreesWithConfig } from '../helpers/pack.js';
 import { freePort } from '../helpers/net.js';
 import { initCa, issueCertificate } from '../../src/pki/index.js';
 import { frame, MllpFramer } from '../../src/ingress/mllp/index.js';
-import { consentFor, observation } from '../../bench/fixtures.js';
+import { consentFor, observation, patientFor } from '../../bench/fixtures.js';
 
 const DAY = 86_400_000;
 const { pki } = forge;
@@ -153,6 +153,8 @@ t.test('LAN mTLS on the real gateway: no, expired, revoked or foreign certificat
     if (!r.ok) t.match(r.error, /SSL|TLS|ECONNRESET|EPIPE|socket hang up/, `${label}: the TLS layer ended it (${r.error})`);
   }
 
+  await request(ports.lan, good, 'POST', '/fhir/Patient', patientFor('p-mtls')); // registered first: its age is known
+
   const consent = await request(ports.lan, good, 'POST', '/fhir/Consent', consentFor('p-mtls'));
   t.same(consent.ok && consent.status, 201, `the good certificate registers a consent ${consent.ok ? consent.body.slice(0, 200) : consent.error}`);
   const posted = await request(ports.lan, good, 'POST', '/fhir/Observation', observation('p-mtls', 2));
@@ -286,6 +288,7 @@ t.test('uplink over mTLS: the gateway presents its certificate (from "certs csr"
   let gw = await startGatewayProcess(dir);
   t.teardown(() => gw.kill());
   const post = (path: string, body: unknown) => fetch(`http://127.0.0.1:${ports.lan}${path}`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(body) });
+  await post('/fhir/Patient', patientFor('p-up')); // registered first: its age is known
   t.equal((await post('/fhir/Consent', consentFor('p-up'))).status, 201);
   const firstRes = await post('/fhir/Observation', observation('p-up', 1));
   const first = (await firstRes.json()) as { id: string };

@@ -15,7 +15,7 @@ import { prepareDir, runCli, startGatewayProcess, startSimulatorProcess, waitDel
 import { packAgreesWithConfig } from '../helpers/pack.js';
 import { freePort, sleep } from '../helpers/net.js';
 import { startRecordingSimulator } from '../helpers/recording-sim.js';
-import { consentFor, observation } from '../../bench/fixtures.js';
+import { consentFor, observation, patientFor } from '../../bench/fixtures.js';
 
 const FHIR = { 'content-type': 'application/fhir+json' };
 const V3 = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
@@ -92,6 +92,7 @@ const lan = ports.lan;
 const admin = ports.admin;
 
 t.test('identifiable data to a destination outside Pakistan is denied by the residency rule, and that simulator receives 0 bytes', async (t) => {
+  await send(lan, 'POST', '/fhir/Patient', patientFor('pol-de-1')); // registered first: its age is known
   t.equal((await send(lan, 'POST', '/fhir/Consent', consentFor('pol-de-1'))).status, 201, 'the patient consents to treatment disclosures');
   const r = await send(lan, 'POST', '/fhir/Observation', observation('pol-de-1', 1));
   t.equal(r.status, 202, r.text);
@@ -118,6 +119,7 @@ t.test('identifiable data to a destination outside Pakistan is denied by the res
 });
 
 t.test('a mental-health Condition under a general consent is denied; a consent naming PSY lets it through, labelled no-re-disclosure', async (t) => {
+  await send(lan, 'POST', '/fhir/Patient', patientFor('pol-mh-1')); // registered first: its age is known
   const general = await send(lan, 'POST', '/fhir/Consent', consentFor('pol-mh-1'));
   t.equal(general.status, 201);
   const consentId = general.body.id;
@@ -154,6 +156,7 @@ t.test('a mental-health Condition under a general consent is denied; a consent n
 
 t.test('a transaction is all or nothing: an entry no destination may take gives 422 naming the entry and rule; one denied abroad keeps the whole bundle from there', async (t) => {
   const entry = (resource: object) => ({ resource, request: { method: 'POST', url: (resource as { resourceType: string }).resourceType } });
+  await send(lan, 'POST', '/fhir/Patient', patientFor('pol-tx-1')); // registered first: its age is known
   t.equal((await send(lan, 'POST', '/fhir/Consent', consentFor('pol-tx-1'))).status, 201);
   const strange = { ...observation('pol-tx-1', 2), meta: { security: [{ system: 'urn:example:labels', code: 'SECRET-X' }] } };
   const refused = await send(lan, 'POST', '/fhir', { resourceType: 'Bundle', type: 'transaction', entry: [entry(observation('pol-tx-1', 1)), entry(strange)] });
@@ -214,6 +217,7 @@ t.test('the admin explain for a stored message gives the decisions, policy hash 
       { resource: observation('pol-ex-1', 7) },
     ],
   };
+  await send(lan, 'POST', '/fhir/Patient', patientFor('pol-ex-1')); // registered first: its age is known
   t.equal((await send(lan, 'POST', '/fhir/Consent', consentFor('pol-ex-1'))).status, 201);
   const r = await send(lan, 'POST', '/fhir', bundle);
   t.equal(r.status, 202, r.text);
@@ -262,6 +266,8 @@ t.test('hot reload: a changed policy decides new messages with its hash; a broke
   const explained = runCli(['policy', 'explain', '--message', join(dir, 'obs.json'), '--destination', 'national-telemed', '--policy', policyFile, '--config', configFile, '--json'], { cwd: dir });
   t.equal(explained.code, 0, explained.stderr);
   t.equal(JSON.parse(explained.stdout).policy.sha256, after.sha256, 'the regulator\'s CLI computes the same policy hash for the file');
+
+  await send(lan, 'POST', '/fhir/Patient', patientFor('pol-hot-1')); // registered first: its age is known
 
   t.equal((await send(lan, 'POST', '/fhir/Consent', consentFor('pol-hot-1'))).status, 201);
   const r = await send(lan, 'POST', '/fhir/Observation', observation('pol-hot-1', 1));

@@ -16,7 +16,7 @@ import {
   waitDelivered,
   waitFor,
 } from '../helpers/processes.js';
-import { consentFor, observation } from '../../bench/fixtures.js';
+import { consentFor, observation, patientFor } from '../../bench/fixtures.js';
 import { post } from '../helpers/http.js';
 
 const SYNTHEA = join(FIXTURES, 'synthea-r4', 'Carolee951_Sanford861_d88f994a-5efa-421d-9c40-5f116d2114a6.json');
@@ -58,6 +58,7 @@ t.test('the uplink down: everything queued is delivered when it returns, emergen
   });
   const gw = await startGatewayProcess(dir);
   t.teardown(() => gw.kill());
+  await post(ports.lan, '/fhir/Patient', patientFor('p-fifo')); // registered first: its age is known
   t.equal((await post(ports.lan, '/fhir/Consent', consentFor('p-fifo'))).status, 201);
   const normal: string[] = [];
   for (let i = 0; i < 5; i++) normal.push((await post(ports.lan, '/fhir/Observation', observation('p-fifo', i))).body.id);
@@ -87,6 +88,7 @@ t.test('503 with Retry-After and dropped connections are retried; a 400 is a dea
     await gw.kill();
     await sim.kill();
   });
+  await post(ports.lan, '/fhir/Patient', patientFor('p-retry')); // registered first: its age is known
   t.equal((await post(ports.lan, '/fhir/Consent', consentFor('p-retry'))).status, 201);
 
   await simControl(ports.sim, { failRate: 1, failStatus: 503, retryAfterS: 1 });

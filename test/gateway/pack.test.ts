@@ -18,7 +18,7 @@ import { loadOrCreateKeyStore } from '../../src/crypto/index.js';
 import { generateSigningKey, loadPolicy, recipientKeyFingerprint, signPack } from '../../src/policy/index.js';
 import { initCa, issueCertificate, spkiSha256 } from '../../src/pki/index.js';
 import { command as certsCommand } from '../../src/cli/commands/certs.js';
-import { consentFor, observation } from '../../bench/fixtures.js';
+import { consentFor, observation, patientFor } from '../../bench/fixtures.js';
 import { captureIo } from '../helpers/cli.js';
 import { FAST_RETRY, memoryLogger, setupGateway, type GatewaySetup } from '../helpers/gateway.js';
 import { declareInPack, packEntryFor } from '../helpers/pack.js';
@@ -197,6 +197,7 @@ t.test('finding: a reload whose pack no longer matches the config is refused and
     await gw.stop();
     await sim.stop();
   });
+  await post(gw.lanPort, '/fhir/Patient', patientFor('p-stay')); // registered first: its age is known
   t.equal((await post(gw.lanPort, '/fhir/Consent', consentFor('p-stay'))).status, 201);
 
   // The new pack moves national-telemed abroad: the config (PK) no longer matches it.
@@ -248,6 +249,7 @@ t.test('the pack\'s SPKI pins reach the uplink: a server whose key the pack does
     const { logger } = memoryLogger();
     const gw = await startGateway(s.config, { logger, simulator: false });
     try {
+      await post(gw.lanPort, '/fhir/Patient', patientFor('p-pin')); // registered first: its age is known
       t.equal((await post(gw.lanPort, '/fhir/Consent', consentFor('p-pin'))).status, 201);
       const r = await post(gw.lanPort, '/fhir/Observation', observation('p-pin'));
       t.equal(r.status, 202);

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO, prepareDir, simReceived, startGatewayProcess, startSimulatorProcess, waitFor, type Ports, type Running } from './processes.js';
 import { RawClient } from '../fixtures/hl7v2/mllp-client.js';
-import { consentFor, observation } from '../../bench/fixtures.js';
+import { consentFor, observation, patientFor } from '../../bench/fixtures.js';
 import { sleep } from './net.js';
 
 export interface NothingLostOptions {
@@ -93,6 +93,11 @@ const mllpSender: Sender = async (ports, tag, running, acked, refused) => {
 
 async function sendConsent(ports: Ports, protocol: 'http' | 'mllp') {
   const body = protocol === 'http' ? consentFor('p-kill') : cnicConsent;
+  if (protocol === 'http') {
+    // Registered first, so the age is known (an unknown age is read as a minor's); the ORU fixture carries PID-7.
+    const p = await fetch(`http://127.0.0.1:${ports.lan}/fhir/Patient`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(patientFor('p-kill')) });
+    if (p.status !== 202) throw new Error(`patient refused: ${p.status}`);
+  }
   const r = await fetch(`http://127.0.0.1:${ports.lan}/fhir/Consent`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(body) });
   if (r.status !== 201) throw new Error(`consent refused: ${r.status}`);
 }

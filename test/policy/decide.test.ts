@@ -191,3 +191,44 @@ rules:
   t.equal(decide(p, input({ destination: reg, now: new Date('2026-06-01T20:00:00Z') })).effect, 'permit', '01:00 crosses midnight');
   t.equal(decide(p, input({ destination: reg, now: new Date('2026-06-01T07:00:00Z') })).effect, 'deny', 'noon');
 });
+
+t.test('finding 11: an unknown age takes the stricter reading: it matches a denying age rule, never a permitting one', async (t) => {
+  const policy = compilePolicy(
+    `darwaza-policy: 1
+id: ages
+version: "1"
+title: ages
+combining: deny-overrides
+default: deny
+rules:
+  - id: deny-minors-abroad
+    description: no minors abroad
+    source: test
+    status: law
+    when: { destination: { country: { not: [PK] } }, data: { ageUnder: 18 } }
+    then: { effect: deny, reason: minors stay home }
+  - id: permit-adults
+    description: adults may go anywhere
+    source: test
+    status: law
+    when: { data: { ageAtLeast: 18 } }
+    then: { effect: permit }
+  - id: permit-children-to-paediatrics
+    description: children to the paediatric registry
+    source: test
+    status: law
+    when: { destination: { name: registry }, data: { ageUnder: 18 } }
+    then: { effect: permit }
+`,
+    'ages.yaml',
+  );
+  const abroad = decide(policy, input({ destination: { name: 'd', country: 'AE', kind: 'treatment' }, classification: data({ ageYears: null }) }));
+  t.equal(abroad.effect, 'deny', 'unknown age abroad is denied as a minor');
+  t.same(abroad.ruleIds, ['deny-minors-abroad']);
+  const home = decide(policy, input({ classification: data({ ageYears: null }) }));
+  t.equal(home.effect, 'deny', 'unknown age does not count as an adult for a permit');
+  const registry = decide(policy, input({ destinationName: 'registry', destination: { name: 'registry', country: 'PK', kind: 'treatment' }, classification: data({ ageYears: null }) }));
+  t.equal(registry.effect, 'deny', 'nor as a child for a permit');
+  const adult = decide(policy, input({ destination: { name: 'd', country: 'AE', kind: 'treatment' }, classification: data({ ageYears: 40 }) }));
+  t.equal(adult.effect, 'permit', 'a known adult is permitted abroad');
+});

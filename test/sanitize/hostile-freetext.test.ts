@@ -130,10 +130,12 @@ t.test('scan time grows linearly with input size (doubling ≈ doubles, not ×4)
   const doc = researchDoc();
   doc.freeText.maxLength = 10_000_000; // no cap: measure the scanner itself
   const uncapped = compileProfile(doc, { name: 'uncapped', keys });
+  // CPU time of this process, not wall time: other processes on a loaded machine do not count.
   const time = (s: string) => {
-    const t0 = performance.now();
+    const t0 = process.cpuUsage();
     uncapped.apply(note(s) as never);
-    return performance.now() - t0;
+    const d = process.cpuUsage(t0);
+    return (d.user + d.system) / 1000;
   };
   const median = (s: string) => {
     const xs = Array.from({ length: 7 }, () => time(s)).sort((a, b) => a - b);
@@ -145,8 +147,8 @@ t.test('scan time grows linearly with input size (doubling ≈ doubles, not ×4)
     time(small); // warm up
     const a = median(small);
     const b = median(large);
-    // 4× the input: linear ≈ 4×, quadratic ≈ 16×. Allow up to 9× for noise (and a floor for tiny times).
-    t.ok(b < Math.max(a, 2) * 9, `${label}: 100 KB ${a.toFixed(1)} ms → 400 KB ${b.toFixed(1)} ms`);
+    // 4× the input: linear ≈ 4×, quadratic ≈ 16×. Allow up to 10× for noise (and a floor for tiny times).
+    t.ok(b < Math.max(a, 2) * 10, `${label}: 100 KB ${a.toFixed(1)} ms → 400 KB ${b.toFixed(1)} ms`);
   }
 });
 
