@@ -15,6 +15,11 @@ import { readBase64 } from './content.js';
 const PERSON_SEGMENTS = new Set(['PID', 'PD1', 'NK1', 'GT1', 'IN1', 'IN2', 'MRG']);
 /** Segments whose presence is clinical content about a patient. */
 const NON_CLINICAL_SEGMENTS = new Set(['MSH', 'EVN', 'MSA', 'ERR', 'SFT', 'UAC', 'BHS', 'BTS', 'FHS', 'FTS', 'QAK', 'QPD', 'RCP', 'DSC', 'ARV']);
+/**
+ * Free-text fields of understood segments (beyond NTE and OBX text values): relevant clinical
+ * information on an order, a specimen's description, a document's title and change reason.
+ */
+const TEXT_FIELDS: Record<string, readonly number[]> = { OBR: [13], SPM: [14], TXA: [21, 25], SCH: [6, 7] };
 /** Free-text codes written as an ICD-10 code ("Dx: B20", "f32.9") in notes and text results. */
 const ICD_TOKEN = /\b([A-Za-z]\d{2}(?:\.\d{1,4}[A-Za-z]?)?)\b/g;
 const ICD = 'http://hl7.org/fhir/sid/icd-10';
@@ -84,8 +89,13 @@ export function scanV2(msg: ParsedHl7, opts: V2Options, facts: Facts = newFacts(
     for (let f = 1; f <= n; f++) {
       const reps = seg.reps(f);
       for (const rep of reps) readCodes(rep, facts);
-      if (seg.name === 'NTE' || (seg.name === 'OBX' && f === 5 && /^(ST|TX|FT)$/.test(valueType)) || (!/^[A-Y]/.test(seg.name) && reps.length)) {
-        // Notes, text results and Z-segments: free text that may name the patient or a diagnosis.
+      if (
+        seg.name === 'NTE' ||
+        (seg.name === 'OBX' && f === 5 && /^(ST|TX|FT)$/.test(valueType)) ||
+        (TEXT_FIELDS[seg.name]?.includes(f) && reps.length) ||
+        (!/^[A-Y]/.test(seg.name) && reps.length)
+      ) {
+        // Notes, text results, text fields and Z-segments: free text that may name the patient or a diagnosis.
         readFreeText(reps.map((r) => r.map((c) => c.join(' ')).join(' ')).join(' '), facts);
       }
       if (seg.name === 'OBX' && f === 5 && valueType === 'ED') {

@@ -83,7 +83,9 @@ export function buildStages(deps: StageDeps): Stages {
       if (r.skipped) throw new OperationOutcomeError(unprocessable(`de-identification with ${profile} could not process this content`));
       return deidentifiedForm(r, { deidentifies: deps.policy().sanitizeProfiles[profile]?.deidentifies === true });
     },
-    sanitizeV2: (text, destination) => sanitizeV2(text, { pseudonymize: (id: string) => tokenize(`${destination.name}|${id}`).slice(0, 16) }),
+    // Z-segments are kept: v2 holding them is opaque, and reaches here only through an opaque route
+    // to a destination the policy permits opaque data for, which asked for them as they are.
+    sanitizeV2: (text, destination) => sanitizeV2(text, { keepZSegments: true, pseudonymize: (id: string) => tokenize(`${destination.name}|${id}`).slice(0, 16) }),
     seal: (input) => {
       const recipient = recipientOf(input.destination);
       const mustSeal = input.sealRequired;

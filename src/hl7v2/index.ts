@@ -25,7 +25,9 @@ export {
   STORED_ACK_SEPARATOR,
 } from './ack.js';
 export type { AckCode, AckOptions, AckOutcome, PlannedAck } from './ack.js';
-export { mapToFhir, isMappedType, MAPPED_MESSAGE_TYPES } from './map.js';
+export { decodeHl7Frame, declaredCharset, SUPPORTED_CHARSETS } from './charset.js';
+export type { DecodedFrame } from './charset.js';
+export { mapToFhir, isMappedType, MAPPED_MESSAGE_TYPES, UNMAPPED_SEGMENT_TAG } from './map.js';
 export type { MapOptions, MapResult } from './map.js';
 export { normalizeCnic, codeSystemUri, CODE_SYSTEMS } from './datatypes.js';
 export { sanitizeV2 } from './sanitize.js';

@@ -1,15 +1,24 @@
 /**
- * HL7 v2 → FHIR R4, after the HL7 v2-to-FHIR IG segment maps for the fields
- * we map: PID→Patient, PV1→Encounter, OBR→DiagnosticReport, OBX→Observation.
- * Messages: ADT^A01/A04/A08/A03 and ORU^R01. The result is a Bundle
- * ('collection' by default, or 'message' with a MessageHeader) whose entries
- * have deterministic urn:uuid fullUrls (a retransmit maps identically) and
- * reference the Patient. Pure: no clock, no I/O.
+ * HL7 v2 → FHIR R4, after the HL7 v2-to-FHIR IG segment maps
+ * (http://hl7.org/fhir/uv/v2mappings) for the fields we map: PID→Patient, PV1→Encounter,
+ * OBR→DiagnosticReport, OBX→Observation here; orders, scheduling, documents and
+ * immunisations in map-order.ts, map-appointment.ts, map-document.ts, map-immunization.ts.
+ * Messages: MAPPED_MESSAGE_TYPES. The result is a Bundle ('collection' by default, or
+ * 'message' with a MessageHeader) whose entries have deterministic urn:uuid fullUrls (a
+ * retransmit maps identically) and reference the Patient; segments nobody maps or classifies
+ * (Z-segments) are named in its meta.tag, so leaving them out of the FHIR form is never silent.
+ * Pure: no clock, no I/O.
  */
 import { createHash } from 'node:crypto';
 import type { FhirResource } from '../model/index.js';
 import { DEFAULT_TIMEZONE } from '../config/index.js';
 import type { Hl7Seg, ParsedHl7 } from './parse.js';
+import { compact, Invalid, type MapContext } from './map-context.js';
+import { mapOrders } from './map-order.js';
+import { mapAppointment } from './map-appointment.js';
+import { DOCUMENT_EVENTS_WITH_CONTENT, mapDocument } from './map-document.js';
+import { mapImmunizations } from './map-immunization.js';
+import { v2Understanding } from './understood.js';
 import {
   c,
   codeSystemUri,
@@ -25,7 +34,24 @@ import {
   type IdentifierOptions,
 } from './datatypes.js';
 
-export const MAPPED_MESSAGE_TYPES = ['ADT^A01', 'ADT^A04', 'ADT^A08', 'ADT^A03', 'ORU^R01'] as const;
+export const MAPPED_MESSAGE_TYPES = [
+  'ADT^A01',
+  'ADT^A04',
+  'ADT^A08',
+  'ADT^A03',
+  'ORU^R01',
+  'ORM^O01',
+  'OML^O21',
+  'SIU^S12',
+  'SIU^S13',
+  'SIU^S14',
+  'SIU^S15',
+  ...DOCUMENT_EVENTS_WITH_CONTENT.map((e) => `MDM^${e}` as const),
+  'VXU^V04',
+] as const;
+
+/** System of the meta.tag naming a segment the FHIR form leaves out unread (a Z-segment, an unknown one). */
+export const UNMAPPED_SEGMENT_TAG = 'urn:darwaza:hl7v2:segment-not-mapped';
 
 
 export interface MapOptions extends IdentifierOptions {
@@ -92,15 +118,6 @@ const OBSERVATION_STATUS: Record<string, string> = {
 
 const COMPARATORS = new Set(['<', '<=', '>', '>=']);
 
-class Invalid extends Error {
-  constructor(
-    readonly reason: string,
-    readonly errorCode: string,
-    readonly location: string,
-  ) {
-    super(reason);
-  }
-}
 
 /** Maps a parsed message; never throws for content problems (returns 'invalid'). */
 export function mapToFhir(msg: ParsedHl7, opts: MapOptions = {}): MapResult {
@@ -163,6 +180,23 @@ function buildBundle(msg: ParsedHl7, opts: MapOptions): FhirResource {
       }
       entries.push({ fullUrl: reportUrl, resource: mapReport(g.obr, subject, encounterRef, resultRefs, dates) });
     }
+  } else if (h.messageCode !== 'ADT') {
+    const ctx: MapContext = {
+      msg,
+      subject,
+      ...(encounterRef ? { encounter: encounterRef } : {}),
+      dates,
+      add: (resource) => {
+        const fullUrl = nextUrl();
+        entries.push({ fullUrl, resource });
+        return { reference: fullUrl };
+      },
+      observation: (obx, fallbackTime) => mapObservation(obx, subject, encounterRef, fallbackTime, dates),
+    };
+    if (h.messageCode === 'ORM' || h.messageCode === 'OML') mapOrders(ctx);
+    else if (h.messageCode === 'SIU') mapAppointment(ctx);
+    else if (h.messageCode === 'MDM') mapDocument(ctx);
+    else if (h.messageCode === 'VXU') mapImmunizations(ctx);
   }
 
   const bundleType = opts.bundleType ?? 'collection';
@@ -190,15 +224,13 @@ function buildBundle(msg: ParsedHl7, opts: MapOptions): FhirResource {
       tag: [
         { system: 'http://terminology.hl7.org/CodeSystem/v2-0076', code: h.messageCode },
         { system: 'http://terminology.hl7.org/CodeSystem/v2-0003', code: h.triggerEvent },
+        ...v2Understanding(msg).unknownSegments.map((code) => ({ system: UNMAPPED_SEGMENT_TAG, code })),
       ],
     },
     entry: entries,
   };
 }
 
-function compact<T>(xs: (T | undefined)[]): T[] {
-  return xs.filter((x): x is T => x !== undefined);
-}
 
 function mapPatient(pid: Hl7Seg, opts: MapOptions, nk1s: Hl7Seg[]): FhirResource {
   const identifier = compact(pid.reps(3).map((r) => toIdentifier(r, opts)));
@@ -252,7 +284,8 @@ function mapEncounter(pv1: Hl7Seg, messageType: string, subject: { reference: st
   const klass = ENCOUNTER_CLASS[pv1.value(2).toUpperCase()];
   const start = toDateTime(pv1.value(44), dates);
   const end = toDateTime(pv1.value(45), dates);
-  const status = messageType === 'ADT^A03' || end ? 'finished' : messageType === 'ORU^R01' && !start ? 'unknown' : 'in-progress';
+  // Only an ADT says the patient is here now; other messages without an admit time say nothing about it.
+  const status = messageType === 'ADT^A03' || end ? 'finished' : !messageType.startsWith('ADT^') && !start ? 'unknown' : 'in-progress';
   const visit = pv1.reps(19)[0];
   const identifier = visit ? toIdentifier(visit) : undefined;
   const loc = pv1.reps(3)[0];

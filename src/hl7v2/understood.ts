@@ -17,6 +17,9 @@ export const UNDERSTOOD_SEGMENTS: ReadonlySet<string> = new Set([
   // Order and visit detail of the standard ORU/ORM/ADT structures: order numbers, timing and
   // visit data, whose coded fields classification reads like any other segment's.
   'ORC', 'PV2', 'PD1', 'TQ1',
+  // Mapped to FHIR for orders (Specimen), scheduling (Appointment), documents (DocumentReference)
+  // and immunisations (Immunization); their free-text fields are read by classification too.
+  'SPM', 'SCH', 'RGS', 'AIS', 'AIG', 'AIL', 'AIP', 'TXA', 'RXA', 'RXR',
 ]);
 
 export interface V2Understanding {

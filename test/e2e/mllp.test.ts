@@ -59,8 +59,8 @@ t.test('ADT and ORU over MLLP through the gateway: commit ACKs, delivery, retran
   t.same((await simReceived(ports.sim)).ids, first.ids, 'and no second message upstream');
 
   // An unknown message type that no route carries as opaque v2: AR.
-  const [siu] = await sendOnce(ports.mllp, fixture('siu-s12.hl7'));
-  t.match(field(siu, 'MSA', 1) ?? '', /^(AR|CR)$/, 'an unmapped type is rejected');
+  const [dft] = await sendOnce(ports.mllp, fixture('dft-p03.hl7'));
+  t.match(field(dft, 'MSA', 1) ?? '', /^(AR|CR)$/, 'an unmapped type is rejected');
 
   // The uplink goes down; an ORU is acknowledged (AA after the commit), then the gateway is SIGKILLed.
   await sim.kill();

@@ -145,7 +145,7 @@ t.test('a message Bundle starts with a MessageHeader when asked', async (t) => {
 });
 
 t.test('unmapped types are unsupported; bad content is invalid with a location and no PHI', async (t) => {
-  t.same(mapToFhir(parseHl7(loadHl7('siu-s12.hl7'))).kind, 'unsupported');
+  t.same(mapToFhir(parseHl7(loadHl7('dft-p03.hl7'))).kind, 'unsupported');
   const bad = (text: string): any => mapToFhir(parseHl7(text));
   const msh = 'MSH|^~\\&|A|B|C|D|20240101||ORU^R01|1|P|2.5';
   t.match(bad(`${msh}\rOBR|1||x|1^a^LN`), { kind: 'invalid', location: 'PID' });

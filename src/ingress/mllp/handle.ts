@@ -20,11 +20,13 @@ import {
 import {
   buildAck,
   decodeHl7Bytes,
+  decodeHl7Frame,
   headerFallback,
   HL7_ERROR,
   Hl7ParseError,
   isMappedType,
   joinStoredAcks,
+  MAPPED_MESSAGE_TYPES,
   mapToFhir,
   parseHl7,
   planAcks,
@@ -160,12 +162,21 @@ export function handleUnexpected(payload: Buffer, now = new Date()): HandledFram
  */
 export async function handleFrame(payload: Buffer, peer: MllpPeer | string | null, deps: HandleDeps): Promise<HandledFrame> {
   const now = deps.now ?? (() => new Date());
-  const text = decodeHl7Bytes(payload);
+  // Bytes are read in the character set MSH-18 declares; one we cannot read is refused, not guessed,
+  // after the sender's identity was checked on the bytes read one by one.
+  const decoded = decodeHl7Frame(payload);
+  const charsetRefusal: AckOutcome | undefined =
+    decoded.kind === 'refused' ? { kind: 'rejected', reason: decoded.reason, errorCode: decoded.errorCode, errorLocation: decoded.location } : undefined;
+  const text = decoded.kind === 'decoded' ? decoded.text : decoded.latin1;
   let parsed: ParsedHl7;
   try {
     parsed = parseHl7(text);
   } catch (err) {
     if (!(err instanceof Hl7ParseError)) throw err;
+    if (charsetRefusal) {
+      const acks = respond(err.fallback, charsetRefusal, now());
+      return { acks, result: 'rejected', codes: codesOf(acks), messageType: err.fallback.header.messageType };
+    }
     const notHl7 = err.location === 'MSH' || err.location === 'MSH-1' || err.location === 'MSH-2';
     const acks = respond(
       err.fallback,
@@ -196,6 +207,7 @@ export async function handleFrame(payload: Buffer, peer: MllpPeer | string | nul
     claimedSource = access.claimedSource;
     breakGlass = access.breakGlass;
   }
+  if (charsetRefusal) return done(charsetRefusal, 'rejected');
 
   const versions = deps.supportedVersions ?? DEFAULT_SUPPORTED_VERSIONS;
   if (!versions.includes(h.version)) {
@@ -210,7 +222,8 @@ export async function handleFrame(payload: Buffer, peer: MllpPeer | string | nul
     }
     if (mapped.kind === 'mapped') fhir = mapped.bundle;
   } else if (!deps.isOpaqueRouted?.(h.messageType)) {
-    const known = ['ADT', 'ORU'].includes(h.messageCode);
+    // A message code we map with another event: the event is what is unsupported.
+    const known = MAPPED_MESSAGE_TYPES.some((t) => t.startsWith(`${h.messageCode}^`));
     return done(
       {
         kind: 'rejected',

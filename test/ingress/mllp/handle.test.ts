@@ -130,12 +130,12 @@ t.test('if handling throws unexpectedly the sender still gets AE, and the connec
   t.teardown(() => server.close());
   const c = await RawClient.connect(server.port);
   t.teardown(() => c.end());
-  c.send(loadHl7('siu-s12.hl7'));
+  c.send(loadHl7('dft-p03.hl7'));
   const [ae] = await c.waitFor(1);
   t.equal(msa(ae).value(1), 'AE');
-  t.equal(msa(ae).value(2), 'SCH-0001');
+  t.equal(msa(ae).value(2), 'DFT-0001');
   t.notMatch(ae, /boom/);
-  c.send(loadHl7('siu-s12.hl7'));
+  c.send(loadHl7('dft-p03.hl7'));
   const acks = await c.waitFor(2);
   t.equal(msa(acks[1]).value(1), 'AA');
   t.equal(server.stats().failed, 1);

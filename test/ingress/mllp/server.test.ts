@@ -135,9 +135,9 @@ t.test('wrong version and unknown message types get AR with an ERR segment; the 
   t.equal(seg(v, 'ERR').value(1, 4, 1), '203', 'a v2.1 ACK carries the error in ERR-1 (pre-2.5 layout)');
   t.equal(seg(v, 'ERR').value(1, 1), 'MSH');
   t.equal(seg(v, 'ERR').value(1, 3), '12');
-  const [siu] = await sendOnce(server.port, loadHl7('siu-s12.hl7'));
-  t.equal(seg(siu, 'MSA').value(1), 'AR');
-  t.equal(seg(siu, 'ERR').value(3, 1), '200');
+  const [dft] = await sendOnce(server.port, loadHl7('dft-p03.hl7'));
+  t.equal(seg(dft, 'MSA').value(1), 'AR');
+  t.equal(seg(dft, 'ERR').value(3, 1), '200');
   const [a99] = await sendOnce(server.port, withMshField(loadHl7('adt-a03-discharge.hl7'), 9, 'ADT^A99'));
   t.equal(seg(a99, 'MSA').value(1), 'AR');
   t.equal(seg(a99, 'ERR').value(3, 1), '201');
@@ -147,13 +147,13 @@ t.test('wrong version and unknown message types get AR with an ERR segment; the 
 });
 
 t.test('an unmapped type is accepted as opaque v2 only where a route says so', async (t) => {
-  const { server, acc, reader } = await setup(t, { isOpaqueRouted: (type) => type === 'SIU^S12' });
-  const [ack] = await sendOnce(server.port, loadHl7('siu-s12.hl7'));
+  const { server, acc, reader } = await setup(t, { isOpaqueRouted: (type) => type === 'DFT^P03' });
+  const [ack] = await sendOnce(server.port, loadHl7('dft-p03.hl7'));
   t.equal(seg(ack, 'MSA').value(1), 'AA');
   const db = reader();
   const row = db.prepare('SELECT fhir_entries, message_type FROM hl7test_messages').get() as { fhir_entries: number | null; message_type: string };
   db.close();
-  t.same(row, { fhir_entries: null, message_type: 'SIU^S12' }, 'no FHIR for an opaque message');
+  t.same(row, { fhir_entries: null, message_type: 'DFT^P03' }, 'no FHIR for an opaque message');
   t.equal(acc.count(), 1);
 });
 
