@@ -26,7 +26,7 @@ export const CODE_SYSTEMS: Record<string, string> = {
   CVX: 'http://hl7.org/fhir/sid/cvx',
   MVX: 'http://terminology.hl7.org/CodeSystem/MVX',
   NDC: 'http://hl7.org/fhir/sid/ndc',
-  NCIT: 'http://ncithesaurus-stage.nci.nih.gov',
+  NCIT: 'http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl',
   HL70078: 'http://terminology.hl7.org/CodeSystem/v2-0078',
   HL70203: 'http://terminology.hl7.org/CodeSystem/v2-0203',
   HL70074: 'http://terminology.hl7.org/CodeSystem/v2-0074',

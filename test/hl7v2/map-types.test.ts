@@ -169,7 +169,7 @@ t.test('VXU^V04 → one Immunization per RXA with CVX code, lot, manufacturer, r
   t.equal(penta.expirationDate, '2026-01-31');
   t.same(penta.manufacturer, { identifier: { system: 'http://terminology.hl7.org/CodeSystem/MVX', value: 'SII' }, display: 'Serum Institute of India' });
   t.same(penta.doseQuantity, { value: 0.5, unit: 'milliliter', system: 'http://unitsofmeasure.org', code: 'mL' });
-  t.same(penta.route.coding[0], { system: 'http://ncithesaurus-stage.nci.nih.gov', code: 'C28161', display: 'Intramuscular' });
+  t.same(penta.route.coding[0], { system: 'http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl', code: 'C28161', display: 'Intramuscular' });
   t.same(penta.site.coding[0], { system: 'http://terminology.hl7.org/CodeSystem/v2-0163', code: 'LT', display: 'Left Thigh' });
   t.same(penta.performer.map((p: any) => [p.function.coding[0].code, p.actor.display]), [['AP', 'Nadia Aslam'], ['OP', 'Sana Riaz']]);
   t.equal(penta.identifier[0].value, 'IZ-1001');
