@@ -21,10 +21,17 @@ const FHIR = { 'content-type': 'application/fhir+json' };
 const V3 = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
 
 async function send(port: number, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-  const r = await fetch(`http://127.0.0.1:${port}${path}`, {
+  const init = {
     method,
     headers: { ...FHIR, ...headers },
     ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  };
+  // runCli blocks this process's event loop for seconds (spawnSync), long enough for the gateway
+  // to close an idle keep-alive socket; the next request may then be written to that closed
+  // socket. Try once more on a new one: that is the client's race, not the gateway's answer.
+  const r = await fetch(`http://127.0.0.1:${port}${path}`, init).catch((err: { cause?: { code?: string } }) => {
+    if (err.cause?.code !== 'UND_ERR_SOCKET') throw err;
+    return fetch(`http://127.0.0.1:${port}${path}`, init);
   });
   const text = await r.text();
   return { status: r.status, text, body: (text ? JSON.parse(text) : undefined) as any };
