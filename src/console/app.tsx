@@ -90,7 +90,8 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
     await next();
     c.header('Content-Security-Policy', CSP);
     c.header('X-Content-Type-Options', 'nosniff');
-    c.header('Referrer-Policy', 'no-referrer');
+    // same-origin, not no-referrer: with no-referrer the browser sends "Origin: null" on our own forms.
+    c.header('Referrer-Policy', 'same-origin');
     c.header('X-Frame-Options', 'DENY');
     if (!c.req.path.startsWith('/console/assets/')) c.header('Cache-Control', 'no-store');
   });
@@ -180,17 +181,25 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
     policyNow();
     return gatherOverview(deps, lastVerify);
   };
+  const sampleEvery = deps.sampleIntervalMs ?? 5_000;
+  let sampledAt = 0;
+  /** A chart point from figures just read (the timer's, or a live tick's when one is due). */
+  const record = (o: Overview) => {
+    const at = Date.parse(o.at);
+    if (at - sampledAt < sampleEvery * 0.9) return;
+    sampledAt = at;
+    sampler.add(Date.parse(o.at), Object.fromEntries(o.destinations.map((d) => [d.name, d.queued + d.delivering + d.retrying])), Object.fromEntries(o.destinations.map((d) => [d.name, d.deliveredDay])));
+  };
   const sample = async () => {
     if (closed) return;
     try {
-      const o = await overview();
-      sampler.add(Date.parse(o.at), Object.fromEntries(o.destinations.map((d) => [d.name, d.queued + d.delivering + d.retrying])), Object.fromEntries(o.destinations.map((d) => [d.name, d.deliveredDay])));
+      record(await overview());
     } catch {
       /* the store is closing; the next sample will tell */
     }
   };
   void sample();
-  const sampleTimer = setInterval(() => void sample(), deps.sampleIntervalMs ?? 10_000);
+  const sampleTimer = setInterval(() => void sample(), sampleEvery);
   sampleTimer.unref();
 
   app.get('/console/', guard('GET', '/console/'), async (c) => {
@@ -209,6 +218,7 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
       try {
         while (!closed && !stream.aborted && !stream.closed) {
           const o = await overview();
+          record(o);
           await stream.writeSSE({ event: 'overview', data: JSON.stringify({ html: liveFragments(o), chart: sampler.series() }) });
           await stream.sleep(deps.liveIntervalMs ?? 2000);
         }
@@ -247,10 +257,11 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
       const id = c.req.param('id');
       const f = await form(c);
       const reason = reasonOf(f.reason);
-      if (!reason) return messagePage(c, id, { error: 'Give a reason in words (at least three letters).' }, 400);
+      // Problems with a form re-render it (200) with the problem named.
+      if (!reason) return messagePage(c, id, { error: 'Give a reason in words (at least three letters).' });
       const filter = { messageIds: [id], ...(f.destination ? { destination: f.destination } : {}), reason };
       const n = kind === 'retry' ? await deps.queue.retryDead(filter, actor(c)) : await deps.queue.purge({ ...filter, state: 'dead' }, actor(c));
-      if (n === 0) return messagePage(c, id, { error: kind === 'retry' ? 'Nothing to retry: no dead letter of this message still holds its sealed copy.' : 'Nothing to purge: this message has no dead letter.' }, 400);
+      if (n === 0) return messagePage(c, id, { error: kind === 'retry' ? 'Nothing to retry: no dead letter of this message still holds its sealed copy.' : 'Nothing to purge: this message has no dead letter.' });
       return c.redirect(`/console/messages/${encodeURIComponent(id)}?done=${kind === 'retry' ? 'retried' : 'purged'}`, 303);
     });
   }
@@ -267,7 +278,7 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
   app.get('/console/consents', guard('GET', '/console/consents'), (c) => page(c, t('consents'), '/console/consents', <ConsentsPage csrf={csrf.tokenFor(c)} canWithdraw={canWithdraw(c)} />));
   app.post('/console/consents', guard('POST', '/console/consents'), checked, async (c) => {
     const q = ((await form(c)).q ?? '').trim();
-    if (!q) return page(c, t('consents'), '/console/consents', <ConsentsPage csrf={csrf.tokenFor(c)} canWithdraw={canWithdraw(c)} error="Type a CNIC or MRN." />, 400);
+    if (!q) return page(c, t('consents'), '/console/consents', <ConsentsPage csrf={csrf.tokenFor(c)} canWithdraw={canWithdraw(c)} error="Type a CNIC or MRN." />);
     return page(c, t('consents'), '/console/consents', <ConsentsPage csrf={csrf.tokenFor(c)} q={q} canWithdraw={canWithdraw(c)} {...search(q)} />);
   });
   app.post('/console/consents/:id/withdraw', guard('POST', '/console/consents/:id/withdraw'), checked, async (c) => {
@@ -276,12 +287,12 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
     const q = (f.q ?? '').trim();
     const again = (notice: { done?: string; error?: string }, status: 200 | 400) =>
       page(c, t('consents'), '/console/consents', <ConsentsPage csrf={csrf.tokenFor(c)} q={q} canWithdraw={canWithdraw(c)} {...(q ? search(q) : {})} {...notice} />, status);
-    if (!reason) return again({ error: 'Give a reason in words (at least three letters).' }, 400);
+    if (!reason) return again({ error: 'Give a reason in words (at least three letters).' }, 200);
     try {
       const r = deps.consents.withdraw(c.req.param('id'), reason, actor(c));
       return again({ done: `Consent ${r.id} withdrawn (version ${r.version}). Queued messages it no longer permits are withdrawn too.` }, 200);
     } catch (err) {
-      return again({ error: (err as Error).name === 'ConsentNotFoundError' ? 'No consent with this id.' : 'The consent could not be withdrawn.' }, 400);
+      return again({ error: (err as Error).name === 'ConsentNotFoundError' ? 'No consent with this id.' : 'The consent could not be withdrawn.' }, 200);
     }
   });
 
@@ -314,7 +325,7 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
   });
   app.post('/console/audit/disclosures', guard('POST', '/console/audit/disclosures'), checked, async (c) => {
     const patient = ((await form(c)).patient ?? '').trim();
-    if (!patient) return auditPage(c, { error: 'Type a CNIC, MRN or Patient/id.' }, 400);
+    if (!patient) return auditPage(c, { error: 'Type a CNIC, MRN or Patient/id.' });
     return auditPage(c, { disclosures: { rows: deps.audit.disclosures(patientIdOf(patient)) } });
   });
   app.get('/console/audit/reports', guard('GET', '/console/audit/reports'), (c) => {

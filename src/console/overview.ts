@@ -104,7 +104,7 @@ export function actionsOf(o: Omit<Overview, 'actions' | 'recent'>, now: Date): A
     if (d.breaker === 'open') {
       out.push({
         tone: 'bad',
-        text: `The link to ${d.name} is down${d.lastError ? `: ${d.lastError}` : ''}. ${plural(d.queued + d.retrying, 'message')} wait and will be sent when it is back`,
+        text: `The link to ${d.name} is down${d.lastError ? `: ${d.lastError}` : ''}. ${d.queued + d.retrying === 1 ? '1 message waits' : `${d.queued + d.retrying} messages wait`} and will be sent when it is back`,
         href: `/console/messages?state=retrying&destination=${q}`,
         link: 'see what waits',
       });

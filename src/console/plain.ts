@@ -25,6 +25,7 @@ const NETWORK: Record<string, string> = {
 export function plainError(lastError: string | undefined, lastStatus?: number): string | undefined {
   if (lastError === undefined && lastStatus === undefined) return undefined;
   const status = lastStatus ?? Number(/HTTP (\d{3})/.exec(lastError ?? '')?.[1] ?? NaN);
+  if (Number.isInteger(status) && status < 300) return undefined;
   if (Number.isInteger(status)) {
     const text = STATUS_TEXT[status];
     return `recipient answered ${status}${text ? ` (${text})` : ''}`;

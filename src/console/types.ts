@@ -80,7 +80,7 @@ export interface ConsoleDeps {
   consents: ConsoleConsents;
   /** How often connected pages get fresh figures (ms, default 2000). */
   liveIntervalMs?: number;
-  /** How often a chart point is taken (ms, default 10000). */
+  /** How often a chart point is taken (ms, default 5000). */
   sampleIntervalMs?: number;
   /** Set the Secure flag on the session cookie (a TLS listener). */
   secureCookie?: boolean;
