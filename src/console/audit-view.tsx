@@ -109,7 +109,7 @@ export const AuditPage = (p: {
         </form>
         {p.disclosures && (
           <>
-            <p role="status">
+            <p role="status" id="disclosures-summary">
               {p.disclosures.rows.length} audited events, {p.disclosures.rows.filter((r) => r.disclosed).length} disclosures (data delivered).
             </p>
             <table class="grid">
