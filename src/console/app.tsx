@@ -67,15 +67,13 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
   };
   const actor = (c: Context) => identity(c)?.name ?? 'console';
   const nav = (c: Context, current: string): NavItem[] => NAV.filter((n) => may(c, 'GET', n.action)).map((n) => ({ href: n.path, label: n.label, current: n.path === current }));
-  const page = (c: Context, title: string, current: string, body: unknown, status: 200 | 400 | 401 | 403 | 404 = 200) =>
-    c.html(
-      render(
-        <Page title={title} nav={nav(c, current)} csrf={csrf.tokenFor(c)} who={identity(c)?.name}>
-          {body as never}
-        </Page>,
-      ),
-      status,
+  const pageHtml = (c: Context, title: string, current: string, body: unknown) =>
+    render(
+      <Page title={title} nav={nav(c, current)} csrf={csrf.tokenFor(c)} who={identity(c)?.name}>
+        {body as never}
+      </Page>,
     );
+  const page = (c: Context, title: string, current: string, body: unknown, status: 200 | 400 | 401 | 403 | 404 = 200) => c.html(pageHtml(c, title, current, body), status);
   const policyNow = () => {
     const p = deps.policy();
     if (p.sha256 !== seenPolicy.sha256) {
@@ -109,13 +107,15 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
       /* keep the status alone */
     }
     const retryAfter = c.res.headers.get('retry-after');
-    c.res = undefined as never;
+    const headers = new Headers({ 'content-type': 'text/html; charset=UTF-8' });
+    let body: string;
     if (status === 401) {
-      deleteCookie(c, SESSION_COOKIE, { path: '/' });
-      c.res = await page(c, t('signIn'), '', <SignIn error={`Please sign in${reason ? ` (${reason.replace(/^authentication required: /, '')})` : ''}.`} />, 401);
+      headers.set('www-authenticate', 'Bearer realm="darwaza"');
+      headers.append('set-cookie', `${SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict`);
+      body = pageHtml(c, t('signIn'), '', <SignIn error={`Please sign in${reason ? ` (${reason.replace(/^authentication required: /, '')})` : ''}.`} />);
     } else {
-      if (retryAfter) c.header('Retry-After', retryAfter);
-      c.res = await page(
+      if (retryAfter) headers.set('retry-after', retryAfter);
+      body = pageHtml(
         c,
         t('forbidden'),
         '',
@@ -124,10 +124,11 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
           <Notice tone="bad">{reason || 'Your roles do not allow this.'}</Notice>
           <p>Ask an administrator for a token with the role this page needs (see docs/security.md).</p>
         </div>,
-        403,
       );
-      if (status === 429) c.res = new Response(c.res.body, { status: 429, headers: c.res.headers });
     }
+    // Replace, not merge: nothing of the JSON answer (its length, its type) may carry over.
+    c.res = undefined as never;
+    c.res = new Response(body, { status, headers });
   });
   // Changes need the CSRF token, unless the request carried its own Authorization header.
   const checked: MiddlewareHandler = async (c, next) => {

@@ -37,6 +37,8 @@ export async function startConsoleRig(t: T, patch: (c: any) => void = () => {}):
   const setup = await setupGateway(t, (c) => {
     // A breaker that opens after three failures and stays open long enough to be seen.
     c.dispatcher = { pollMs: 50, breakerFailures: 3, breakerCooldownMs: 3000 };
+    // As in production: no roles for unauthenticated loopback peers, so every page needs a token.
+    c.access = { ...c.access, loopback: undefined };
     patch(c);
   });
   const { logger } = memoryLogger();
