@@ -20,11 +20,11 @@ export class Sampler {
   private readonly depth = new Map<string, number[]>();
   private readonly perMinute = new Map<string, number[]>();
   private lastDelivered = new Map<string, number>();
-  private lastAt = 0;
+  private lastAt: number | undefined;
 
   add(atMs: number, waiting: Record<string, number>, deliveredDay: Record<string, number>): void {
     const names = new Set([...Object.keys(waiting), ...this.depth.keys()]);
-    const minutes = this.lastAt ? (atMs - this.lastAt) / 60_000 : 0;
+    const minutes = this.lastAt === undefined ? 0 : (atMs - this.lastAt) / 60_000;
     this.t.push(Math.round(atMs / 1000));
     for (const n of names) {
       if (!this.depth.has(n)) {
