@@ -13,7 +13,7 @@ import { authorize, routeRule, type Identity, type RouteRule } from '../auth/ind
 import { scrubBreakGlassReason } from '../audit/index.js';
 import type { CompiledPolicy } from '../policy/index.js';
 import type { ConsoleDeps, ConsentLine } from './types.js';
-import { Csrf, Notice, Page, render, type NavItem } from './layout.js';
+import { Notice, Page, render, type NavItem } from './layout.js';
 import { gatherOverview, type LastVerify, type Overview } from './overview.js';
 import { OverviewPage, liveFragments } from './overview-view.js';
 import { MessagePage, MessagesPage, listFilterOf, type MessageQuery } from './messages.js';
@@ -388,4 +388,3 @@ const Pointer = () => (
   </html>
 );
 
-export { Csrf };
