@@ -65,5 +65,9 @@ t.test('overview: sign in, a message turns delivered live, the uplink breaks and
   // Keyboard: the skip link is the first stop and moves to the content.
   await page.keyboard.press('Tab');
   t.equal(await page.evaluate(() => document.activeElement?.textContent), 'Skip to the content', 'the first Tab reaches the skip link');
+  // A tablet held upright: the page does not scroll sideways (wide tables scroll in their own box).
+  await page.setViewportSize({ width: 768, height: 1024 });
+  t.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 768), 'usable at 768 px without sideways scrolling');
+  await b.shot('overview-tablet');
   t.same(b.errors, [], 'the browser logged no errors');
 });
