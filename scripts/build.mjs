@@ -21,6 +21,15 @@ const walk = (dir) => {
   }
 };
 for (const d of ['policies', 'schemas']) walk(join(root, d));
+// The console's static files (src/console/assets.ts names the same ones): shipped inside, never fetched.
+const consoleFiles = {
+  'htmx.min.js': join(root, 'node_modules/htmx.org/dist/htmx.min.js'),
+  'uPlot.iife.min.js': join(root, 'node_modules/uplot/dist/uPlot.iife.min.js'),
+  'uPlot.min.css': join(root, 'node_modules/uplot/dist/uPlot.min.css'),
+  'console.js': join(root, 'src/console/static/console.js'),
+  'console.css': join(root, 'src/console/static/console.css'),
+};
+for (const [name, file] of Object.entries(consoleFiles)) assets[`console/${name}`] = readFileSync(file, 'utf8');
 
 const outfile = join(root, sea ? 'dist/sea/darwaza.cjs' : 'dist/darwaza.cjs');
 mkdirSync(dirname(outfile), { recursive: true });

@@ -24,6 +24,8 @@ export interface AdminOptions {
   onServerError?: ServerErrorObserver;
   /** The per-route guard. Without it every route is open: for tests only; the gateway always passes one. */
   auth?: HttpAuth;
+  /** The operator's console (src/console), mounted at / and /console/…; it guards its own routes. */
+  console?: Hono;
 }
 
 export function createAdminApp(opts: AdminOptions) {
@@ -47,6 +49,7 @@ export function createAdminApp(opts: AdminOptions) {
     if (e === undefined) return replyOutcome(c, notFound('No message with this id'));
     return c.json(e as object);
   });
+  if (opts.console) app.route('/', opts.console);
   app.notFound((c) => replyOutcome(c, notFound()));
   return app;
 }

@@ -4,7 +4,7 @@
  * the gateway's token table, whose refusals and break-glass uses go to the audit log.
  */
 import { ConfigError, type GatewayConfig } from '../config/index.js';
-import { checkBindings, createHttpAuth, resolveMetricsToken, TokenStore, type HttpAuth } from '../auth/index.js';
+import { checkBindings, createHttpAuth, resolveMetricsToken, TokenStore, type HttpAuth, type TokenVerifier } from '../auth/index.js';
 import { accessDeniedEvent, breakGlassEvent, type AuditLog } from '../audit/index.js';
 import type { Db } from '../store/index.js';
 import { describeError, type Logger } from '../log/index.js';
@@ -31,6 +31,8 @@ export function checkAccessAtStart(config: GatewayConfig): string[] {
 export interface GatewayAuth {
   lan: HttpAuth;
   admin: HttpAuth;
+  /** The token table both guards verify against (the console's sign-in uses it too). */
+  tokens: TokenVerifier;
   /** Audits one accepted break-glass submission. */
   breakGlass(e: { actor: string; reasonText: string; messageId: string }): void;
 }
@@ -59,6 +61,7 @@ export function createGatewayAuth(config: GatewayConfig, db: Db, audit: AuditLog
       ...(metrics.ok && metrics.sha256 ? { metricsSha256: metrics.sha256 } : {}),
       onDenied: onDenied('admin'),
     }),
+    tokens,
     breakGlass: (e) => append('a break-glass use', breakGlassEvent({ time: clock(), ...e, protocol: 'http' })),
   };
 }

@@ -25,6 +25,7 @@ import { startRuntime } from './runtime.js';
 import { mllpAccess } from './mllp-access.js';
 import { checkAccessAtStart, createGatewayAuth } from './access.js';
 import { rebindLegacyQueueRows } from './at-rest.js';
+import { createConsoleApp, consoleDeps } from '../console/index.js';
 
 export interface GatewayOptions {
   logger?: Logger;
@@ -267,9 +268,32 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     closers.push(() => mllp.close());
   }
 
-  // Admin API.
+  // Admin API, and the operator's console on the same listener.
+  const explain = async (id: string) => {
+    const m = await store.getMessage(id);
+    return m ? explainMessage(m, policy.current(), config.destinations) : undefined;
+  };
+  const consoleApp = createConsoleApp(
+    consoleDeps({
+      auth: auth.admin,
+      tokens: auth.tokens,
+      db,
+      store,
+      dispatch: () => dispatcher?.states() ?? [],
+      audit,
+      consents,
+      tokenize: keys.tokenizer(),
+      policy: () => policy.current(),
+      explain,
+      destinations: () => config.destinations.map((d) => d.name),
+      certsDir: config.certsDir,
+      quotaBytes: config.limits.queueQuotaBytes,
+      clock,
+    }),
+  );
   const adminApp = createAdminApp({
     auth: auth.admin,
+    console: consoleApp.app,
     metrics,
     beforeScrape: async () => {
       metrics.queueDepth.reset();
@@ -286,14 +310,13 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       return { ok: reasons.length === 0, reasons };
     },
     status: async () => ({ policy: policy.current().ref, queue: await store.counts(), destinations: config.destinations.map((d) => d.name) }),
-    explain: async (id) => {
-      const m = await store.getMessage(id);
-      return m ? explainMessage(m, policy.current(), config.destinations) : undefined;
-    },
+    explain,
     onServerError: (err, errorId) => logger.error({ err: describeError(err), errorId }, 'admin request failed'),
   });
   const adminServer = await listen(adminApp, config.listen.admin.host, config.listen.admin.port);
   closers.push(() => new Promise<void>((r) => adminServer.close(() => r())));
+  // Closed before the listener (closers run in reverse): live streams would hold it open.
+  closers.push(() => consoleApp.close());
 
   logger.info(
     {

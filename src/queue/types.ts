@@ -138,16 +138,31 @@ export interface ListFilter {
   limit?: number;
   /** Only rows with id greater than this (paging). */
   afterId?: number;
+  /** Only rows with id smaller than this (paging newest first). */
+  beforeId?: number;
+  /** Newest rows first (the console's lists); default oldest first. */
+  newestFirst?: boolean;
+  /** Enqueued at or after / before these epoch ms. */
+  since?: number;
+  until?: number;
+  /** Messages from this source (the sender's identity or claimed system). */
+  source?: string;
+  messageId?: string;
 }
 
 export interface RetryFilter {
   destination?: string;
   messageIds?: string[];
+  /** The operator's reason, for the audit entry (fixed words, no PHI). */
+  reason?: string;
 }
 
 export interface PurgeFilter {
   state: 'dead' | 'delivered';
   destination?: string;
+  messageIds?: string[];
+  /** The operator's reason, for the audit entry (fixed words, no PHI). */
+  reason?: string;
   /** Called every few hundred rows (CLI progress). */
   onProgress?: (done: number, total: number) => void;
 }

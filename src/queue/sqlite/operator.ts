@@ -18,12 +18,32 @@ export function list(c: StoreContext, filter: ListFilter = {}): ItemStatus[] {
     where.push('seq > ?');
     params.push(filter.afterId);
   }
+  if (filter.beforeId !== undefined) {
+    where.push('seq < ?');
+    params.push(filter.beforeId);
+  }
+  if (filter.since !== undefined) {
+    where.push('enqueued_at >= ?');
+    params.push(filter.since);
+  }
+  if (filter.until !== undefined) {
+    where.push('enqueued_at < ?');
+    params.push(filter.until);
+  }
+  if (filter.messageId !== undefined) {
+    where.push('message_id = ?');
+    params.push(filter.messageId);
+  }
+  if (filter.source !== undefined) {
+    where.push('message_id IN (SELECT id FROM queue_messages WHERE source = ?)');
+    params.push(filter.source);
+  }
   params.push(Math.max(1, Math.min(filter.limit ?? 50, 10_000)));
   const rows = c.db
     .prepare(
       `SELECT seq, message_id, destination, lane, state, attempts, enqueued_at, next_attempt_at, updated_at, delivered_at,
               last_error, last_status, payload_bytes
-         FROM queue_items ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`,
+         FROM queue_items ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq${filter.newestFirst ? ' DESC' : ''} LIMIT ?`,
     )
     .all(...params) as ItemRow[];
   return rows.map(toItemStatus);
@@ -53,7 +73,7 @@ export function retryDead(c: StoreContext, filter: RetryFilter = {}, actor = 'cl
     if (n) {
       c.audit.append(
         rows.map((r) =>
-          auditEvents.adminAction({ time: now, messageId: r.message_id, destination: r.destination, reason: 'dead letter re-queued', actor }),
+          auditEvents.adminAction({ time: now, messageId: r.message_id, destination: r.destination, reason: filter.reason ? `dead letter re-queued: ${filter.reason}` : 'dead letter re-queued', actor }),
         ),
       );
     }
@@ -69,8 +89,9 @@ export function purge(c: StoreContext, filter: PurgeFilter, actor = 'cli'): numb
   if (filter.state !== 'dead' && filter.state !== 'delivered') {
     throw new QueueWriteError('purge state must be dead or delivered');
   }
-  const dest = filter.destination ? ' AND destination = ?' : '';
-  const destParams = filter.destination ? [filter.destination] : [];
+  const ids = filter.messageIds?.length ? ` AND message_id IN (${filter.messageIds.map(() => '?').join(', ')})` : '';
+  const dest = (filter.destination ? ' AND destination = ?' : '') + ids;
+  const destParams = [...(filter.destination ? [filter.destination] : []), ...(filter.messageIds?.length ? filter.messageIds : [])];
   const total = (
     c.db.prepare(`SELECT COUNT(*) AS n FROM queue_items WHERE state = ?${dest}`).get(filter.state, ...destParams) as {
       n: number;
@@ -93,7 +114,7 @@ export function purge(c: StoreContext, filter: PurgeFilter, actor = 'cli'): numb
               time: now,
               messageId: r.message_id,
               destination: r.destination,
-              reason: `operator purge of ${filter.state} rows`,
+              reason: `operator purge of ${filter.state} rows${filter.reason ? `: ${filter.reason}` : ''}`,
               actor,
             }),
           ),
@@ -108,4 +129,11 @@ export function purge(c: StoreContext, filter: PurgeFilter, actor = 'cli'): numb
     if (rows.length < PURGE_CHUNK) break;
   }
   return done;
+}
+
+/** Deliveries per destination since an epoch ms (the console's last hour and day); uses the (state, updated_at) index. */
+export function deliveredSince(c: StoreContext, sinceMs: number): { destination: string; count: number }[] {
+  return c.db
+    .prepare("SELECT destination, COUNT(*) AS count FROM queue_items WHERE state = 'delivered' AND updated_at >= ? GROUP BY destination")
+    .all(sinceMs) as { destination: string; count: number }[];
 }

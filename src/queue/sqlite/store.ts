@@ -186,6 +186,11 @@ export class SqliteQueueStore implements QueueStore {
     return now(() => operator.purge(this.c, filter, actor));
   }
 
+  /** Deliveries per destination since an epoch ms (the console's last hour and day). */
+  deliveredSince(sinceMs: number): Promise<{ destination: string; count: number }[]> {
+    return now(() => operator.deliveredSince(this.c, sinceMs));
+  }
+
   // ---- retention ----
 
   purgeDelivered(olderThanMs: number): Promise<RetentionCounts> {
