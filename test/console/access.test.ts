@@ -8,7 +8,7 @@
  */
 import t from 'tap';
 import { ROLES, ROUTE_RULES, TokenStore, routeExpectation, type RouteRule } from '../../src/auth/index.js';
-import { consentFor, observation } from '../../bench/fixtures.js';
+import { consentFor, patientFor, observation } from '../../bench/fixtures.js';
 import { startConsoleRig } from '../helpers/console.js';
 import { databaseFile, openDatabase } from '../../src/store/index.js';
 
@@ -17,6 +17,7 @@ const consoleRows = ROUTE_RULES.filter((r) => r.api === 'admin' && (r.path === '
 t.test('every console route × every role: 403 without the action, 401 without identity', async (t) => {
   const rig = await startConsoleRig(t);
   const sender = rig.token('lab-system', ['sender', 'consent-writer']);
+  await rig.post('/fhir/Patient', patientFor('p-acc'), sender); // registered first: its age is known
   const consent = await rig.post('/fhir/Consent', consentFor('p-acc'), sender);
   const message = await rig.post('/fhir/Observation', observation('p-acc', 1), sender);
   const path = (r: RouteRule) => r.path.replace(':id', r.path.startsWith('/console/consents') ? consent.body.id : message.body.id).replace(':name', 'console.css');

@@ -6,7 +6,7 @@
  * naming the operator and the reason; the message is delivered. No browser errors.
  */
 import t from 'tap';
-import { consentFor, observation } from '../../bench/fixtures.js';
+import { consentFor, patientFor, observation } from '../../bench/fixtures.js';
 import { openBrowser, signIn, startConsoleRig } from '../helpers/console.js';
 
 const control = async (simUrl: string, body: unknown) => {
@@ -24,6 +24,7 @@ t.test('a dead letter: the action, inspect, the message page, retry with a reaso
   const person = rig.token('ops-bilal', ['operator', 'auditor']);
 
   await control(simUrl, { status: 400 });
+  await rig.post('/fhir/Patient', patientFor('p-dead'), sender); // registered first: its age is known
   t.equal((await rig.post('/fhir/Consent', consentFor('p-dead'), sender)).status, 201);
   const sent = await rig.post('/fhir/Observation', observation('p-dead', 1), sender);
   t.equal(sent.status, 202);
@@ -98,6 +99,7 @@ t.test('purge needs a reason and removes the sealed copy; the audit entry names 
   const { page } = b;
   const sender = rig.token('lab-system', ['sender', 'consent-writer']);
   await control(simUrl, { status: 422 });
+  await rig.post('/fhir/Patient', patientFor('p-purge'), sender); // registered first: its age is known
   await rig.post('/fhir/Consent', consentFor('p-purge'), sender);
   const id = (await rig.post('/fhir/Observation', observation('p-purge', 1), sender)).body.id as string;
   await signIn(page, rig.admin, rig.token('ops-chand', ['operator']));

@@ -5,7 +5,7 @@
  * the backlog drains. The browser logs no error; screenshots go to test-output/.
  */
 import t from 'tap';
-import { consentFor, observation } from '../../bench/fixtures.js';
+import { consentFor, patientFor, observation } from '../../bench/fixtures.js';
 import { openBrowser, signIn, startConsoleRig } from '../helpers/console.js';
 
 t.test('overview: sign in, a message turns delivered live, the uplink breaks and comes back', async (t) => {
@@ -30,6 +30,7 @@ t.test('overview: sign in, a message turns delivered live, the uplink breaks and
 
   // A marker that a reload would wipe: the page must update in place.
   await page.evaluate(() => ((window as any).__still = true));
+  await rig.post('/fhir/Patient', patientFor('p-live'), sender); // registered first: its age is known
   t.equal((await rig.post('/fhir/Consent', consentFor('p-live'), sender)).status, 201);
   const sent = await rig.post('/fhir/Observation', observation('p-live', 1), sender);
   t.equal(sent.status, 202, 'the message is accepted');
