@@ -11,6 +11,7 @@ import { GATEWAY_NOT_STORE, OperationOutcomeError, RESOURCE_TYPES, methodNotAllo
 
 function interactionOf(method: string, parts: string[]): string {
   const history = parts.includes('_history');
+  if (parts[0] === '_search') return 'search-system';
   if (method === 'GET' || method === 'HEAD') {
     if (history) return 'history';
     if (parts.length === 0) return 'search-system';
@@ -28,14 +29,16 @@ export function refuseUnsupported(app: Hono, base: string): void {
   const handler = (c: Context): Response => {
     const path = new URL(c.req.url).pathname;
     const parts = path.slice(base.length).split('/').filter(Boolean);
-    const type = parts[0];
+    // [base]/_history and [base]/_search are system-level; other names must be R4 types.
+    const system = parts[0]?.startsWith('_') === true;
+    const type = system ? undefined : parts[0];
     if (type !== undefined && !RESOURCE_TYPES.has(type)) {
       throw new OperationOutcomeError(notFound(`"${type.slice(0, 64)}" is not a FHIR R4 resource type`));
     }
     const interaction = interactionOf(c.req.method, parts);
     const where = type ? ` on ${type}` : ' at the base';
     // 405 must say what is allowed: POST at the base and on a type; nothing on an instance.
-    c.header('Allow', parts.length <= 1 ? 'POST' : '');
+    c.header('Allow', parts.length === 0 || (parts.length === 1 && !system) ? 'POST' : '');
     throw new OperationOutcomeError(methodNotAllowed(`${interaction}${where} is not supported: ${GATEWAY_NOT_STORE}`));
   };
   app.all(base, handler);
