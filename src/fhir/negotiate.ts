@@ -105,3 +105,17 @@ export function singleFormat(values: string[] | undefined): string | Outcome | u
   if (values.length > 1) return badRequest('_format is given more than once', '_format');
   return values[0];
 }
+
+/**
+ * True when a request names FHIR JSON itself (Accept application/fhir+json, or `_format`
+ * json/fhir+json), not just any JSON: for darwaza's own resources (GET /messages/{id}),
+ * whose plain-JSON answer existing clients read, and which a FHIR client following a
+ * Location gets as an OperationOutcome instead.
+ */
+export function namesFhir(accept: string | undefined, format?: string): boolean {
+  if (format) return formatOf(format) === 'fhir';
+  if (!accept) return false;
+  const ranges = accept.split(',').map(parseRange).filter((r) => r.q > 0);
+  if (ranges.some((r) => r.type === DECISION_MEDIA_TYPE)) return false;
+  return ranges.some((r) => (r.type === 'application/fhir+json' || r.type === 'application/json+fhir') && r4(r));
+}

@@ -165,3 +165,35 @@ export function messageResponse(answer: SubmissionAnswer, request: FhirResource,
     ],
   };
 }
+
+/** Where a message stands (the store's status), structurally. */
+export interface MessageStanding {
+  id: string;
+  receivedAt: string;
+  outcomes?: unknown;
+  destinations: { destination: string; state: string; attempts: number; lastError?: string; deliveredAt?: string }[];
+}
+
+/**
+ * GET /messages/{id} for a FHIR client: an OperationOutcome with one issue per
+ * destination (its queue state, or the decision that kept it from being queued).
+ */
+export function messageStandingOutcome(m: MessageStanding): OperationOutcome {
+  const issues: OperationOutcomeIssue[] = [{ severity: 'information', code: 'informational', details: { text: `message ${m.id}, received ${m.receivedAt}` } }];
+  const queued = new Set(m.destinations.map((d) => d.destination));
+  for (const d of m.destinations) {
+    const when = d.deliveredAt ? ` at ${d.deliveredAt}` : '';
+    const error = d.lastError ? `; last error: ${d.lastError}` : '';
+    issues.push({
+      severity: d.state === 'dead' || d.state === 'withdrawn' ? 'warning' : 'information',
+      code: 'informational',
+      details: { text: `${d.destination}: ${d.state}${when} after ${d.attempts} attempt(s)${error}` },
+    });
+  }
+  const decided = Array.isArray(m.outcomes) ? (m.outcomes as DestinationOutcome[]) : [];
+  for (const o of decided) {
+    if (queued.has(o.name) || o.decision === 'queued') continue;
+    issues.push({ ...destinationIssue(o), severity: 'warning' });
+  }
+  return outcomeOf(issues);
+}

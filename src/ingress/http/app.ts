@@ -31,6 +31,9 @@ import {
   negotiate,
   preferredReturn,
   singleFormat,
+  namesFhir,
+  messageStandingOutcome,
+  type MessageStanding,
   type AnswerFormat,
   type CapabilityOptions,
   type ShapeLimits,
@@ -278,6 +281,8 @@ export function createLanApp(opts: LanAppOptions) {
   app.get('/messages/:id', guard('GET', '/messages/:id', ownerOf), async (c) => {
     const m = await opts.messages.getMessage(c.req.param('id'));
     if (!m) return reply(c, notFound('No message with this id'));
+    // darwaza JSON unless FHIR is named: the clients that poll this read its fields.
+    if (namesFhir(c.req.header('accept'), c.req.query('_format'))) return fhirJson(c, messageStandingOutcome(m as MessageStanding), 200);
     return c.json(m as object);
   });
 
