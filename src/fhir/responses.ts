@@ -83,19 +83,16 @@ export function representation(resource: FhirResource, id: string): FhirResource
 /** A batch: one entry per request entry, each judged as its own message. */
 export function batchResponse(answer: SubmissionAnswer): FhirResource {
   const entries = [...(answer.entries ?? [])].sort((a, b) => a.index - b.index);
-  return {
-    resourceType: 'Bundle',
-    id: answer.id,
-    type: 'batch-response',
-    entry: entries.map((e) => {
-      const where = `Bundle.entry[${e.index}]`;
-      if (!e.id) {
-        // Refused before any destination judged it (no route, bad content): its own error.
-        return { response: { status: statusLine(e.status ?? 422), outcome: e.outcome } };
-      }
-      return { response: { status: statusLine(202), location: messageLocation(e.id), outcome: decisionOutcome(e.id, e.destinations, where) } };
-    }),
-  };
+  const entry = entries.map((e) => {
+    const where = `Bundle.entry[${e.index}]`;
+    if (!e.id) {
+      // Refused before any destination judged it (no route, bad content): its own error.
+      return { response: { status: statusLine(e.status ?? 422), outcome: e.outcome } };
+    }
+    return { response: { status: statusLine(202), location: messageLocation(e.id), outcome: decisionOutcome(e.id, e.destinations, where) } };
+  });
+  // FHIR JSON has no empty arrays: an empty batch answers a Bundle without entries.
+  return { resourceType: 'Bundle', id: answer.id, type: 'batch-response', ...(entry.length ? { entry } : {}) };
 }
 
 /**
@@ -109,9 +106,13 @@ export function transactionResponse(answer: SubmissionAnswer, request: FhirResou
     resourceType: 'Bundle',
     id: answer.id,
     type: 'transaction-response',
-    entry: Array.from({ length: n }, (_, i) => ({
-      response: { status: statusLine(202), location: messageLocation(answer.id), ...(i === 0 ? { outcome } : {}) },
-    })),
+    ...(n
+      ? {
+          entry: Array.from({ length: n }, (_, i) => ({
+            response: { status: statusLine(202), location: messageLocation(answer.id), ...(i === 0 ? { outcome } : {}) },
+          })),
+        }
+      : {}),
   };
 }
 

@@ -19,6 +19,7 @@ function interactionOf(method: string, parts: string[]): string {
     return 'read';
   }
   if (method === 'POST' && parts[1] === '_search') return 'search-type';
+  if (method === 'POST') return 'POST to an instance or operation URL';
   if (method === 'PUT') return 'update';
   if (method === 'PATCH') return 'patch';
   if (method === 'DELETE') return parts.length <= 1 ? 'conditional delete' : 'delete';

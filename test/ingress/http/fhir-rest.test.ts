@@ -251,3 +251,14 @@ t.test('a collection Bundle is one create: 202 and the decisions', async (t) => 
   t.equal(res.status, 202);
   t.equal((await fhirBody(t, res)).resourceType, 'OperationOutcome');
 });
+
+t.test('empty batch and transaction Bundles answer response Bundles without entries (valid R4)', async (t) => {
+  const { app } = setup();
+  for (const type of ['batch', 'transaction']) {
+    const res = await app.request('/fhir', { method: 'POST', headers: FHIR, body: JSON.stringify({ resourceType: 'Bundle', type }) });
+    t.equal(res.status, 200, type);
+    const b = await fhirBody(t, res);
+    t.equal(b.type, `${type}-response`);
+    t.notOk('entry' in b, 'no empty entry array');
+  }
+});
