@@ -24,7 +24,7 @@ async function load(url: string, body: string, headers: Record<string, string>) 
     method: 'POST',
     connections: CONNECTIONS,
     duration: SECONDS,
-    headers: { 'content-type': 'application/fhir+json', ...headers },
+    headers: { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json', ...headers },
     body,
   });
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors };
@@ -56,11 +56,11 @@ export async function run(): Promise<Record<string, string | number>> {
   try {
     const consent = await fetch(`http://127.0.0.1:${ports.lan}/fhir/Consent`, {
       method: 'POST',
-      headers: { 'content-type': 'application/fhir+json' },
+      headers: { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' },
       body: JSON.stringify(consentFor('bench-patient-1')),
     });
     if (consent.status >= 300) throw new Error(`consent post failed: ${consent.status} ${await consent.text()}`);
-    const probe = await fetch(`http://127.0.0.1:${ports.lan}/fhir/Observation`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body });
+    const probe = await fetch(`http://127.0.0.1:${ports.lan}/fhir/Observation`, { method: 'POST', headers: { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' }, body });
     const answer = (await probe.json()) as { destinations: { decision: string }[] };
     if (answer.destinations?.[0]?.decision !== 'queued') throw new Error(`bench message not queued: ${JSON.stringify(answer)}`);
 

@@ -37,6 +37,12 @@ const OVERSIGHT: readonly Role[] = ['operator', 'auditor', 'admin'];
 /** The table. Order is the order of docs/security.md's matrix. */
 export const ACTION_RULES = {
   'fhir.submit': { roles: ['sender'], patientData: true, summary: 'POST a FHIR Bundle or resource to the LAN API' },
+  // What the API can do (no data): any role may ask, as FHIR clients do before anything else.
+  'fhir.capabilities': {
+    roles: ['sender', 'consent-writer', 'consent-reader', 'operator', 'auditor', 'admin'],
+    patientData: false,
+    summary: 'GET /fhir/metadata, the CapabilityStatement',
+  },
   'hl7v2.submit': { roles: ['sender'], patientData: true, summary: 'send an HL7 v2 message over MLLP' },
   'source.claim': {
     roles: ['sender'],

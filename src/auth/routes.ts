@@ -28,6 +28,7 @@ export interface RouteRule {
 export const ROUTE_RULES: readonly RouteRule[] = [
   { api: 'lan', method: 'POST', path: '/fhir', action: 'fhir.submit' },
   { api: 'lan', method: 'POST', path: '/fhir/:type', action: 'fhir.submit' },
+  { api: 'lan', method: 'GET', path: '/fhir/metadata', action: 'fhir.capabilities' },
   { api: 'lan', method: 'POST', path: '/fhir/Consent', action: 'consent.write' },
   { api: 'lan', method: 'PUT', path: '/fhir/Consent/:id', action: 'consent.write' },
   { api: 'lan', method: 'DELETE', path: '/fhir/Consent/:id', action: 'consent.write' },

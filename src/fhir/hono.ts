@@ -4,11 +4,12 @@
  * the error itself goes to `onServerError` (a PHI-free log line under the same id).
  */
 import type { Context, ErrorHandler } from 'hono';
+import { FHIR_JSON_TYPE } from './negotiate.js';
 import { needsErrorId, normalizeOperationOutcome, serverError, statusOf, type Outcome } from './outcomes.js';
 
 export function replyOutcome(c: Context, o: Outcome): Response {
   if (o.retryAfter !== undefined) c.header('Retry-After', String(o.retryAfter));
-  return c.json(o.outcome, statusOf(o) as 400);
+  return c.body(JSON.stringify(o.outcome), statusOf(o) as 400, { 'Content-Type': FHIR_JSON_TYPE });
 }
 
 export type ServerErrorObserver = (err: unknown, errorId: string) => void;

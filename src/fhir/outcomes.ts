@@ -54,6 +54,7 @@ const KINDS = {
   forbidden: { status: 403, ack: 'AR' },
   'not-found': { status: 404, ack: 'AE' },
   'method-not-allowed': { status: 405, ack: 'AR' },
+  'not-acceptable': { status: 406, ack: 'AR' },
   conflict: { status: 409, ack: 'AE' },
   duplicate: { status: 409, ack: 'AA' },
   'too-large': { status: 413, ack: 'AR' },
@@ -107,6 +108,7 @@ export const badRequest = (text: string, expression?: string, code: IssueCode = 
 export const structureError = (text: string, expression?: string) => make('bad-request', 'structure', text, expression);
 export const notFound = (text = 'Not found') => make('not-found', 'not-found', text);
 export const methodNotAllowed = (text: string) => make('method-not-allowed', 'not-supported', text);
+export const notAcceptable = (text: string) => make('not-acceptable', 'not-supported', text);
 export const tooLarge = (text: string) => make('too-large', 'too-long', text);
 export const unsupportedMediaType = (text: string) => make('unsupported-media-type', 'not-supported', text);
 export const unprocessable = (text: string, expression?: string, code: IssueCode = 'processing') =>

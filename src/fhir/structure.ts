@@ -105,3 +105,20 @@ export function validateStructure(resource: FhirResource): void {
   const mapped = errors.slice(0, 20).map((i) => issueOf(i as Parameters<typeof issueOf>[0]));
   throw new OperationOutcomeError({ kind: 'unprocessable', outcome: outcomeOf(mapped) });
 }
+
+/**
+ * Every error medplum's validator finds, missing required elements included, as
+ * "path: text" lines (empty when the resource is valid R4). For checking what darwaza
+ * itself writes (its answers must be complete R4), not for judging what senders post.
+ */
+export function structureProblems(resource: FhirResource): string[] {
+  loadFhirDefinitions();
+  let issues: { severity?: string; details?: { text?: string }; expression?: string[] }[];
+  try {
+    issues = validateResource(resource as never) as typeof issues;
+  } catch (err) {
+    if (!(err instanceof MedplumOutcomeError)) throw err;
+    issues = (err.outcome.issue ?? []) as typeof issues;
+  }
+  return issues.filter((i) => i.severity === 'error' || i.severity === 'fatal').map((i) => `${i.expression?.[0] ?? '(root)'}: ${i.details?.text ?? ''}`);
+}

@@ -11,6 +11,7 @@ import { openDatabase, databaseFile, type Db } from '../store/index.js';
 import { createLogger, describeError, type Logger } from '../log/index.js';
 import { createMetrics, createAdminApp, type Metrics } from '../admin/index.js';
 import { createLanApp } from '../ingress/http/index.js';
+import { darwazaVersion } from '../embedded/index.js';
 import { startMllpServer, createMllpAccept } from '../ingress/mllp/index.js';
 import { createPipeline, createRecheck, explainMessage, type Pipeline } from '../pipeline/index.js';
 import { SqliteQueueStore, Dispatcher, newMessageId, type QueueStore } from '../queue/index.js';
@@ -197,6 +198,8 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     shape: { maxDepth: config.limits.maxDepth, maxEntries: config.limits.maxEntries },
     auth: auth.lan,
     onBreakGlass: auth.breakGlass,
+    capability: { version: darwazaVersion(), date: clock().toISOString(), certificates: config.lan.tls, bearerTokens: true },
+    clock,
     consent: {
       post: (body, actor, source) => handlers.post(body, actor, source),
       put: (id, body, actor, source) => handlers.put(id, body, actor, source),

@@ -60,7 +60,7 @@ export interface IngestAnswer {
   id: string;
   destinations: DestinationOutcome[];
   /** Batch bundles: one answer per entry. */
-  entries?: { index: number; id: string; destinations: DestinationOutcome[]; outcome: ReturnType<typeof outcomeOf> }[];
+  entries?: { index: number; id: string; destinations: DestinationOutcome[]; outcome: ReturnType<typeof outcomeOf>; status?: number }[];
 }
 
 export type IngestResult =
@@ -452,6 +452,8 @@ export function createPipeline(opts: PipelineOptions) {
         results.push({
           index,
           id: '',
+          // The HTTP status this entry alone would have had (a batch-response entry carries it).
+          status: err.status,
           destinations: [],
           outcome: outcomeOf(err.result.outcome.issue.map((i) => ({ ...i, expression: [`Bundle.entry[${index}]`] }))),
         });

@@ -16,7 +16,7 @@ import { testConfig } from '../helpers/config.js';
 import { freePort } from '../helpers/net.js';
 import { REPO } from '../helpers/processes.js';
 
-export const FHIR = { 'content-type': 'application/fhir+json' };
+export const FHIR = { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' };
 
 export interface Fixture {
   gw: RunningGateway;

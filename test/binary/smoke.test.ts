@@ -28,7 +28,7 @@ t.test('the binary alone in an empty folder runs the whole path', { skip: exists
     await gw.kill();
     await sim.kill();
   });
-  const fhir = { 'content-type': 'application/fhir+json' };
+  const fhir = { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' };
   t.equal((await fetch(`http://127.0.0.1:${ports.lan}/fhir/Consent`, { method: 'POST', headers: fhir, body: JSON.stringify(consentFor('p-bin')) })).status, 201);
   const r = await fetch(`http://127.0.0.1:${ports.lan}/fhir/Observation`, { method: 'POST', headers: fhir, body: JSON.stringify(observation('p-bin')) });
   t.equal(r.status, 202);

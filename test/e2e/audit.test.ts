@@ -24,7 +24,7 @@ import { openDatabase } from '../../src/store/index.js';
 import { randomBytes } from 'node:crypto';
 import { post } from '../helpers/http.js';
 
-const FHIR = { 'content-type': 'application/fhir+json' };
+const FHIR = { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' };
 const ROUNDS = 5;
 const WORKERS = 8;
 const HEAD_EVERY = 25;

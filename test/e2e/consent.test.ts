@@ -11,7 +11,7 @@ import { prepareDir, simReceived, startGatewayProcess, startSimulatorProcess, wa
 import { sleep } from '../helpers/net.js';
 import { consentFor, observation, patientFor } from '../../bench/fixtures.js';
 
-const FHIR = { 'content-type': 'application/fhir+json' };
+const FHIR = { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' };
 const FAST_RETRY = { maxAttempts: 1000, baseDelayMs: 50, maxDelayMs: 200, maxAgeMs: 600000 };
 
 async function send(port: number, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {

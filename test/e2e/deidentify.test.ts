@@ -28,7 +28,7 @@ import { createReceiver, loadOrCreateKeyStore } from '../../src/crypto/index.js'
 import { loadProfile } from '../../src/sanitize/index.js';
 import { post as postFhir } from '../helpers/http.js';
 
-const FHIR = { 'content-type': 'application/fhir+json' };
+const FHIR = { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' };
 const FAST_RETRY = { maxAttempts: 100, baseDelayMs: 50, maxDelayMs: 200, maxAgeMs: 600000 };
 const OBS_VALUE = 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue';
 

@@ -21,7 +21,7 @@ const quiet = () => createLogger({ level: 'fatal', destination: new Writable({ w
 async function postJson(port: number, path: string, body: unknown, headers: Record<string, string> = {}) {
   const r = await fetch(`http://127.0.0.1:${port}${path}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/fhir+json', ...headers },
+    headers: { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json', ...headers },
     body: JSON.stringify(body),
   });
   return { status: r.status, body: (await r.json()) as any };

@@ -42,7 +42,7 @@ async function sendMllp(port: number, text: string): Promise<string> {
 }
 
 async function postJson(port: number, path: string, body: unknown) {
-  const r = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(body) });
+  const r = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', headers: { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' }, body: JSON.stringify(body) });
   return { status: r.status, body: (await r.json()) as any };
 }
 

@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { prepareDir, runCli, startGatewayProcess, startSimulatorProcess, simReceived, waitFor } from '../helpers/processes.js';
 import { consentFor, observation, patientFor } from '../../bench/fixtures.js';
 
-const FHIR = { 'content-type': 'application/fhir+json' };
+const FHIR = { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' };
 
 t.test('at the queue quota the gateway answers 503 + Retry-After and keeps what it accepted', async (t) => {
   const dir = t.testdir();

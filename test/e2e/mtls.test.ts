@@ -39,7 +39,7 @@ function request(port: number, creds: Creds, method: string, path: string, body?
         port,
         path,
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/fhir+json' },
+        headers: body === undefined ? {} : { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' },
         agent: new https.Agent({ ...creds, maxCachedSessions: 0, keepAlive: false }),
       },
       (res) => {
@@ -165,7 +165,7 @@ t.test('LAN mTLS on the real gateway: no, expired, revoked or foreign certificat
   // A header cannot claim another name over mTLS.
   const spoof = await new Promise<Outcome>((resolve) => {
     const req = https.request(
-      { host: '127.0.0.1', servername: 'localhost', port: ports.lan, path: '/fhir/Observation', method: 'POST', headers: { 'content-type': 'application/fhir+json', 'x-source-system': 'pharmacy' }, agent: new https.Agent({ ...good, maxCachedSessions: 0 }) },
+      { host: '127.0.0.1', servername: 'localhost', port: ports.lan, path: '/fhir/Observation', method: 'POST', headers: { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json', 'x-source-system': 'pharmacy' }, agent: new https.Agent({ ...good, maxCachedSessions: 0 }) },
       (res) => {
         let text = '';
         res.on('data', (c) => (text += c));
@@ -287,7 +287,7 @@ t.test('uplink over mTLS: the gateway presents its certificate (from "certs csr"
 
   let gw = await startGatewayProcess(dir);
   t.teardown(() => gw.kill());
-  const post = (path: string, body: unknown) => fetch(`http://127.0.0.1:${ports.lan}${path}`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(body) });
+  const post = (path: string, body: unknown) => fetch(`http://127.0.0.1:${ports.lan}${path}`, { method: 'POST', headers: { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' }, body: JSON.stringify(body) });
   await post('/fhir/Patient', patientFor('p-up')); // registered first: its age is known
   t.equal((await post('/fhir/Consent', consentFor('p-up'))).status, 201);
   const firstRes = await post('/fhir/Observation', observation('p-up', 1));

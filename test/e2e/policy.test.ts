@@ -17,7 +17,7 @@ import { freePort, sleep } from '../helpers/net.js';
 import { startRecordingSimulator } from '../helpers/recording-sim.js';
 import { consentFor, observation, patientFor } from '../../bench/fixtures.js';
 
-const FHIR = { 'content-type': 'application/fhir+json' };
+const FHIR = { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' };
 const V3 = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
 
 async function send(port: number, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {

@@ -75,7 +75,7 @@ async function startSim(s: Setup): Promise<RecordingSimulator> {
 async function post(port: number, path: string, body: unknown, headers: Record<string, string> = {}) {
   const r = await fetch(`http://127.0.0.1:${port}${path}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/fhir+json', ...headers },
+    headers: { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   return { status: r.status, body: (await r.json()) as any };

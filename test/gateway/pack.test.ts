@@ -26,7 +26,7 @@ import { freePort, waitFor } from '../helpers/net.js';
 import { CLI, prepareDir, runCli } from '../helpers/processes.js';
 import { startRecordingSimulator } from '../helpers/recording-sim.js';
 
-const FHIR = { 'content-type': 'application/fhir+json' };
+const FHIR = { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' };
 const someKey = () => randomBytes(32).toString('base64');
 
 /** A config destination the way the tests write them (loopback, fast retries). */

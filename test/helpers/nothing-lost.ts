@@ -56,7 +56,7 @@ const httpSender: Sender = async (ports, tag, running, acked, refused) => {
     try {
       const r = await fetch(`http://127.0.0.1:${ports.lan}/fhir/Observation`, {
         method: 'POST',
-        headers: { 'content-type': 'application/fhir+json' },
+        headers: { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' },
         body: JSON.stringify(observation('p-kill', Number(tag) * 1000 + i)),
       });
       if (r.status === 202) acked(((await r.json()) as { id: string }).id);
@@ -98,7 +98,7 @@ async function sendConsent(ports: Ports, protocol: 'http' | 'mllp') {
     const p = await fetch(`http://127.0.0.1:${ports.lan}/fhir/Patient`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(patientFor('p-kill')) });
     if (p.status !== 202) throw new Error(`patient refused: ${p.status}`);
   }
-  const r = await fetch(`http://127.0.0.1:${ports.lan}/fhir/Consent`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(body) });
+  const r = await fetch(`http://127.0.0.1:${ports.lan}/fhir/Consent`, { method: 'POST', headers: { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' }, body: JSON.stringify(body) });
   if (r.status !== 201) throw new Error(`consent refused: ${r.status}`);
 }
 

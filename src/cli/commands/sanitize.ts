@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { loadConfig } from '../../config/index.js';
 import { loadOrCreateKeyStore } from '../../crypto/index.js';
 import type { FhirResource } from '../../model/index.js';
-import { diff, formatDiff, loadProfile, type SanitizeKeys } from '../../sanitize/index.js';
+import { diff, formatDiff, loadProfile, type CompiledProfile, type SanitizeKeys } from '../../sanitize/index.js';
 import { EXIT, UsageError, parseFlags, type CliIo, type Command } from '../command.js';
 
 const USAGE = `darwaza sanitize --profile P [key options] [--diff | --changes] [--compact] FILE|-
@@ -26,7 +26,10 @@ Options:
   --changes              print only where and how it changed (no values)
   --compact              print JSON on one line
 
-Key options (profiles that hash, date-shift or encrypt need keys; a profile file never holds them):
+Key options (profiles that hash, date-shift or encrypt need keys). A profile file with literal
+keys (parameters.dateShiftKey, cryptoHashKey, encryptKey, as Microsoft's anonymizer
+configurations have) runs here with a warning, and the keys below override them; the
+gateway refuses such a profile (its keys come from its key store, one set per destination).
   --keys FILE            JSON {"dateShiftKey": "...", "cryptoHashKey": "...", "encryptKey": "..."}
                          (strings, used as UTF-8 bytes as in Microsoft's format; encryptKey
                          must be 16, 24 or 32 bytes)
@@ -117,9 +120,20 @@ export function createSanitizeCommand(options: SanitizeCommandOptions = { keysFr
     const profilePath = looksLikePath(values.profile)
       ? abs(io, values.profile)
       : await findProfile(io, values['profiles-dir'] ?? 'policies/profiles', values.profile);
-    const profile = await loadProfile(profilePath, {});
-    if (profile.needsKeys.length && !keys) {
-      throw new UsageError(`profile ${profile.name} needs ${profile.needsKeys.join(', ')}: give --keys FILE, --key-from-config or --ephemeral-keys`);
+    // Literal keys are accepted here, so a Microsoft anonymizer configuration runs unchanged;
+    // the gateway's own loader still refuses them (its keys come from the key store).
+    const profile = await loadProfile(profilePath, { allowLiteralKeys: true });
+    const literal = literalKeysOf(profile);
+    if (literal.length) {
+      const use = keys ? `ignored: the keys given with ${values.keys ? '--keys' : values['ephemeral-keys'] ? '--ephemeral-keys' : '--key-from-config'} are used instead` : 'used for this run';
+      io.err(
+        `warning: profile ${profile.name} holds literal keys (${literal.map((k) => `parameters.${k}`).join(', ')}), ${use}. ` +
+          'The gateway will not accept this profile as it is: remove the keys; the gateway takes each destination\'s keys from its key store.',
+      );
+    }
+    const missing = profile.needsKeys.filter((k) => !keys?.[k] && !literal.includes(k));
+    if (missing.length && !keys) {
+      throw new UsageError(`profile ${profile.name} needs ${missing.join(', ')}: give --keys FILE, --key-from-config or --ephemeral-keys`);
     }
     const bound = keys ? profile.withKeys(keys) : profile;
 
@@ -179,6 +193,12 @@ export function createSanitizeCommand(options: SanitizeCommandOptions = { keysFr
       }
     },
   };
+}
+
+/** The key names a profile file writes literally (Microsoft's configurations carry them). */
+function literalKeysOf(profile: CompiledProfile): Array<keyof SanitizeKeys> {
+  const p = profile.spec.parameters;
+  return (['dateShiftKey', 'cryptoHashKey', 'encryptKey'] as const).filter((k) => typeof p[k] === 'string' && p[k] !== '');
 }
 
 async function findProfile(io: CliIo, dir: string, name: string): Promise<string> {

@@ -1,7 +1,10 @@
 /**
- * The LAN HTTP API as a hono app: POST /fhir, POST /fhir/{type}, GET /messages/{id},
- * and the Consent registry routes. Parsing and shape checks happen here; decisions
- * happen in the pipeline. Every error is a FHIR OperationOutcome.
+ * The LAN HTTP API as a hono app: GET /fhir/metadata, POST /fhir, POST /fhir/{type},
+ * GET /messages/{id}, and the Consent registry routes. Parsing and shape checks happen
+ * here; decisions happen in the pipeline. Every error is a FHIR OperationOutcome; answers
+ * follow FHIR R4's http page (content negotiation, Prefer, batch/transaction/message
+ * responses: ./answer.ts), and interactions a gateway does not offer answer 405
+ * (./unsupported.ts).
  *
  * Each route is guarded by its row in src/auth's route table (`auth`); the source of a
  * message is the authenticated identity, X-Source-System is honoured only for an identity
@@ -19,13 +22,25 @@ import {
   quotaExceeded,
   replyOutcome as reply,
   tooLarge,
-  unsupportedMediaType,
   validateInbound,
   bytesNestDeeper,
   tooDeep,
   RESOURCE_TYPES,
+  bodyTypeRefusal,
+  capabilityStatement,
+  negotiate,
+  preferredReturn,
+  singleFormat,
+  namesFhir,
+  messageStandingOutcome,
+  type MessageStanding,
+  type AnswerFormat,
+  type CapabilityOptions,
   type ShapeLimits,
+  type SubmissionAnswer,
 } from '../../fhir/index.js';
+import { answerSubmission, fhirJson } from './answer.js';
+import { refuseUnsupported } from './unsupported.js';
 import type { Pipeline } from '../../pipeline/index.js';
 import { authorize, routeRule, type HttpAuth, type RouteRule } from '../../auth/index.js';
 
@@ -59,10 +74,15 @@ export interface LanAppOptions {
   onBreakGlass?: (e: { actor: string; reasonText: string; messageId: string }) => void;
   /** Seconds a sender should wait when the queue is full. */
   retryAfterSeconds?: number;
+  /**
+   * What GET /fhir/metadata states (version, date, security); without it a statement is
+   * made from what the app knows (tests).
+   */
+  capability?: Omit<CapabilityOptions, 'baseUrl'>;
+  clock?: () => Date;
   observer?: { request?(route: string, status: number): void; error?(err: unknown, errorId: string): void };
 }
 
-const FHIR_JSON = /^application\/(fhir\+)?json(\s*;.*)?$/i;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export function createLanApp(opts: LanAppOptions) {
@@ -77,6 +97,21 @@ export function createLanApp(opts: LanAppOptions) {
   // Every error, ours or not, is answered here (a quota hit during the commit included).
   app.onError(outcomeErrorHandler((err, errorId) => opts.observer?.error?.(err, errorId)));
   app.notFound((c) => reply(c, notFound(`No route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
+
+  const clock = opts.clock ?? (() => new Date());
+  /** The answer format (`_format`, then Accept), or 406 for what is not served. */
+  function formatOf(c: Context): AnswerFormat {
+    const f = singleFormat(c.req.queries('_format'));
+    if (f !== undefined && typeof f !== 'string') throw new OperationOutcomeError(f);
+    const chosen = negotiate(c.req.header('accept'), f);
+    if (typeof chosen !== 'string') throw new OperationOutcomeError(chosen);
+    return chosen;
+  }
+  // Every route answers JSON only: a client asking for anything else learns it before any work.
+  app.use('*', async (c, next) => {
+    formatOf(c);
+    await next();
+  });
 
   const streamingLimit = bodyLimit({
     maxSize: opts.maxBodyBytes,
@@ -99,10 +134,8 @@ export function createLanApp(opts: LanAppOptions) {
 
   /** Reads, decodes and parses a FHIR JSON body; clear errors for each way it can be wrong. */
   async function readJson(c: Context): Promise<unknown> {
-    const type = c.req.header('content-type') ?? '';
-    if (!FHIR_JSON.test(type)) {
-      throw new OperationOutcomeError(unsupportedMediaType(`Content-Type must be application/fhir+json or application/json, got "${type.slice(0, 80)}"`));
-    }
+    const refused = bodyTypeRefusal(c.req.header('content-type'));
+    if (refused) throw new OperationOutcomeError(refused);
     const bytes = new Uint8Array(await c.req.arrayBuffer());
     // Before parsing: a deeply nested body costs seconds in JSON.parse and is refused in one pass here.
     if (bytesNestDeeper(bytes, opts.shape.maxDepth)) throw new OperationOutcomeError(tooDeep(opts.shape.maxDepth));
@@ -198,14 +231,21 @@ export function createLanApp(opts: LanAppOptions) {
       destinations,
       idempotencyKey,
     });
-    const answer = result.kind === 'accepted' ? result.answer : (JSON.parse(result.stored) as { id: string });
+    // A replay answers from the stored decision JSON, written in the format this request asks for.
+    const answer = result.kind === 'accepted' ? result.answer : (JSON.parse(result.stored) as SubmissionAnswer);
     if (breakGlass !== undefined && identity && result.kind === 'accepted') {
       opts.onBreakGlass?.({ actor: identity.name, reasonText: breakGlass, messageId: answer.id });
     }
-    c.header('Location', `/messages/${answer.id}`);
     if (result.kind === 'duplicate') c.header('Idempotent-Replayed', 'true');
-    return c.json(answer, 202);
+    return answerSubmission(c, { answer, resource, format: formatOf(c), prefer: preferredReturn(c.req.header('prefer')), now: clock() });
   }
+
+  const started = clock().toISOString();
+  const capability: Omit<CapabilityOptions, 'baseUrl'> = opts.capability ?? { version: 'dev', date: started, certificates: false, bearerTokens: opts.auth !== undefined };
+  app.get('/fhir/metadata', guard('GET', '/fhir/metadata'), (c) => {
+    const url = new URL(c.req.url);
+    return fhirJson(c, capabilityStatement({ ...capability, baseUrl: `${url.protocol}//${url.host}/fhir` }), 200);
+  });
 
   const bundleRule = routeRule('lan', 'POST', '/fhir');
   app.post('/fhir', guard('POST', '/fhir'), limit, (c) => post(c, bundleRule, undefined));
@@ -241,8 +281,11 @@ export function createLanApp(opts: LanAppOptions) {
   app.get('/messages/:id', guard('GET', '/messages/:id', ownerOf), async (c) => {
     const m = await opts.messages.getMessage(c.req.param('id'));
     if (!m) return reply(c, notFound('No message with this id'));
+    // darwaza JSON unless FHIR is named: the clients that poll this read its fields.
+    if (namesFhir(c.req.header('accept'), c.req.query('_format'))) return fhirJson(c, messageStandingOutcome(m as MessageStanding), 200);
     return c.json(m as object);
   });
 
+  refuseUnsupported(app, '/fhir');
   return app;
 }

@@ -20,7 +20,7 @@ function setup(opts: Parameters<typeof memoryStore>[0] = {}, maxBodyBytes = 64 *
   return { app, store };
 }
 
-const FHIR = { 'content-type': 'application/fhir+json' };
+const FHIR = { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' };
 const obs = { resourceType: 'Observation', status: 'final', code: { text: 'x' } };
 const bundle = { resourceType: 'Bundle', type: 'collection', entry: [{ resource: obs }] };
 

@@ -48,7 +48,7 @@ function lan(t: Test, failWith?: Error) {
   return { app, logged, cipher };
 }
 
-const FHIR = { 'content-type': 'application/fhir+json' };
+const FHIR = { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' };
 
 t.test('an unknown thrown error answers 500 with an error id, no message text, and the id is logged', async (t) => {
   const secret = new TypeError('Ali Khan, CNIC 35202-1234567-1, could not be read');
