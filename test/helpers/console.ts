@@ -58,7 +58,8 @@ export async function startConsoleRig(t: T, patch: (c: any) => void = () => {}):
       rig.sim = undefined;
     },
     async post(path, body, token) {
-      const r = await fetch(`${rig.lan}${path}`, { method: 'POST', headers: { ...FHIR, authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
+      // darwaza's decision JSON (the message id and each destination's decision), not the FHIR OperationOutcome.
+      const r = await fetch(`${rig.lan}${path}`, { method: 'POST', headers: { ...FHIR, accept: 'application/vnd.darwaza.decision+json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
       return { status: r.status, body: await r.json() };
     },
     audit: (event) =>
