@@ -10,7 +10,8 @@ import { ConfigError, type GatewayConfig } from '../config/index.js';
 import { openDatabase, databaseFile, type Db } from '../store/index.js';
 import { createLogger, describeError, type Logger } from '../log/index.js';
 import { createMetrics, createAdminApp, type Metrics } from '../admin/index.js';
-import { createLanApp } from '../ingress/http/index.js';
+import { createLanApp, withHotPost } from '../ingress/http/index.js';
+import { startPool } from './pool.js';
 import { startMllpServer, createMllpAccept } from '../ingress/mllp/index.js';
 import { createPipeline, createRecheck, explainMessage, type Pipeline } from '../pipeline/index.js';
 import { SqliteQueueStore, Dispatcher, newMessageId, type QueueStore } from '../queue/index.js';
@@ -20,6 +21,7 @@ import { consentHandlers } from '../consent/index.js';
 import { createReceiver } from '../crypto/index.js';
 import { lanTlsOptions, checkSpkiPin } from '../pki/index.js';
 import { EMBEDDED_SIMULATOR_KEY } from '../policy/index.js';
+import { scheduleTreeBuild } from '../audit/index.js';
 import { loadPolicyAndProfiles, provision } from './provision.js';
 import { startRuntime } from './runtime.js';
 import { mllpAccess } from './mllp-access.js';
@@ -106,6 +108,8 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   if (recovered) logger.info({ recovered }, 'returned items left in flight by the last run to the queue');
 
   const runtime = startRuntime({ config, logger, metrics, clock, audit, keys, store, policy, pack });
+  // The audit's Merkle tree is built behind the appends, off the acknowledgement path.
+  const treeBuild = scheduleTreeBuild(audit, { onError: (err) => logger.warn({ err: describeError(err) }, 'could not build the audit tree (retried at the next tick)') });
   const recheck = createRecheck({ stages, destinations: config.destinations, timezone: config.timezone, clock });
 
   // A withdrawal stops queued data for the purposes it covered (null = every purpose), but only what
@@ -221,7 +225,22 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       'WARNING: the LAN API is plain HTTP without client certificates (lan.allowPlainHttp). Use it only on loopback or behind an integration engine.',
     );
   }
-  const lanServer = await listen(lanApp, config.listen.lan.host, config.listen.lan.port, {
+  // POST /fhir/{type}: the body's checks run in the worker pool (one writer, this thread, keeps SQLite).
+  const pool = startPool(metrics, logger);
+  closers.push(() => pool.close());
+  const lanServed = withHotPost(lanApp, {
+    pipeline,
+    checkInbound: (bytes, type, shape) => pool.checkInbound(bytes, type, shape),
+    messages: store,
+    destinationNames: config.destinations.map((d) => d.name),
+    defaultPurpose: config.defaultPurpose,
+    maxBodyBytes: config.limits.maxBodyBytes,
+    shape: { maxDepth: config.limits.maxDepth, maxEntries: config.limits.maxEntries },
+    auth: auth.lan,
+    onBreakGlass: auth.breakGlass,
+    observer: { error: (err, errorId) => logger.error({ err: describeError(err), errorId }, 'request failed') },
+  });
+  const lanServer = await listen(lanServed, config.listen.lan.host, config.listen.lan.port, {
     serverOptions,
     ...(config.lan.tls ? { createServer: createHttpsServer } : {}),
   });
@@ -332,6 +351,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       await uplink.close();
       await simulator?.stop();
       store.flush();
+      treeBuild.stop();
       runtime.beforeClose();
       await runtime.close();
       consents.close();
