@@ -17,7 +17,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { prepareDir, startGatewayProcess, startSimulatorProcess, simReceived } from '../test/helpers/processes.js';
+import { CLI, prepareDir, startGatewayProcess, startSimulatorProcess, simReceived, type Running } from '../test/helpers/processes.js';
+import { waitFor } from '../test/helpers/net.js';
 import { loadHl7 } from '../test/fixtures/hl7v2/load.js';
 import { observation, consentFor } from './fixtures.js';
 import { load as mllpLoad } from './mllp.js';
@@ -77,6 +78,18 @@ async function bareServer(): Promise<{ url: string; proc: ChildProcess }> {
   return { url: `http://127.0.0.1:${port}/fhir/Observation`, proc };
 }
 
+/** The gateway under --cpu-prof (not allowed in NODE_OPTIONS, so spawned here). */
+async function profiledGateway(dir: string, profDir: string, lanPort: number): Promise<Running> {
+  const proc = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, CLI, 'start', '--config', join(dir, 'gateway.config.json'), '--no-simulator'], {
+    cwd: dir,
+    env: { ...process.env, DARWAZA_LOG_LEVEL: 'warn' },
+    stdio: 'inherit',
+  });
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${lanPort}/messages/x`).catch(() => undefined)) ?? undefined, { timeoutMs: 30_000, what: 'gateway up' });
+  return { proc, output: () => '', kill: async (signal = 'SIGTERM') => (proc.kill(signal), exited) };
+}
+
 /** A consent by CNIC that permits the ORU fixture's patient. */
 const cnicConsent = {
   ...consentFor('unused'),
@@ -95,7 +108,7 @@ export async function run(): Promise<Record<string, string | number>> {
   });
   const sim = await startSimulatorProcess(dir, ports.sim);
   const prof = process.env.BENCH_CPU_PROF;
-  const gw = await startGatewayProcess(dir, prof ? { env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${prof}` } } : {});
+  const gw = prof ? await profiledGateway(dir, prof, ports.lan) : await startGatewayProcess(dir);
   const bare = await bareServer();
   const lan = `http://127.0.0.1:${ports.lan}`;
   try {
