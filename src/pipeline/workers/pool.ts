@@ -33,6 +33,14 @@ export interface PoolOptions {
   onFailure?: (reason: 'crash' | 'hang') => void;
   /** Allows the test-only fault tasks. */
   testHooks?: boolean;
+  /**
+   * Start the workers this long after the pool is made (default 0). Each loads the code and
+   * the R4 definitions (a second or more of CPU): deferred, they do not slow a (re)start,
+   * and until one is ready the checks run on the calling thread.
+   */
+  startDelayMs?: number;
+  /** Called with the number of started workers whenever it changes. */
+  onReady?: (ready: number) => void;
 }
 
 interface Pending {
@@ -73,7 +81,16 @@ export class WorkerPool {
   constructor(private readonly opts: PoolOptions = {}) {
     this.size = Math.max(0, Math.floor(opts.size ?? availableParallelism()));
     this.timeoutMs = opts.taskTimeoutMs ?? 30_000;
-    for (let i = 0; i < this.size; i++) this.slots.push(this.start());
+    const startAll = () => {
+      if (this.closed) return;
+      for (let i = 0; i < this.size; i++) this.slots.push(this.start());
+    };
+    if (opts.startDelayMs) setTimeout(startAll, opts.startDelayMs).unref();
+    else startAll();
+  }
+
+  private reportReady(): void {
+    this.opts.onReady?.(this.slots.filter((s) => s.ready && !s.dead).length);
   }
 
   private start(): Slot {
@@ -82,6 +99,7 @@ export class WorkerPool {
       if ('ready' in m) {
         slot.ready = true;
         for (const p of slot.pending.values()) p.timer = this.deadline(slot);
+        this.reportReady();
         return;
       }
       const p = slot.pending.get(m.id);
@@ -114,6 +132,7 @@ export class WorkerPool {
     if (reason === 'hang') void slot.worker.terminate();
     const i = this.slots.indexOf(slot);
     if (i >= 0) this.slots[i] = this.start();
+    this.reportReady();
     for (const p of held) (clearTimeout(p.timer), p.reject(new WorkerFailedError(reason)));
   }
 
@@ -124,12 +143,12 @@ export class WorkerPool {
   }
 
   private run(task: Task, transfer: ArrayBuffer[] = []): Promise<Answer> {
-    if (this.closed) return Promise.reject(new WorkerFailedError('closed'));
-    // Least loaded, round robin among equals.
+    if (this.closed || this.slots.length === 0) return Promise.reject(new WorkerFailedError('closed'));
+    // Least loaded among the started, round robin among equals (a fault task may wait for a start).
     let best: Slot | undefined;
     for (let k = 0; k < this.slots.length; k++) {
       const s = this.slots[(this.next + k) % this.slots.length];
-      if (!best || s.pending.size < best.pending.size) best = s;
+      if (!best || (s.ready && !best.ready) || (s.ready === best.ready && s.pending.size < best.pending.size)) best = s;
     }
     this.next = (this.next + 1) % this.slots.length;
     const slot = best!;
@@ -146,7 +165,8 @@ export class WorkerPool {
    * OperationOutcomeError exactly as the in-process checks do.
    */
   async checkInbound(body: Uint8Array, pathType: string | undefined, shape: ShapeLimits): Promise<FhirResource> {
-    if (this.size === 0) return checkInbound(body, pathType, shape);
+    // No worker (size 0), or none started yet (they load for a second or more): check here.
+    if (!this.slots.some((s) => s.ready)) return checkInbound(body, pathType, shape);
     // A private copy is transferred: the caller's buffer may be a slice of a larger one.
     const bytes = body.slice().buffer;
     const a = await this.run({ kind: 'inbound', id: ++this.seq, bytes, pathType, maxDepth: shape.maxDepth, maxEntries: shape.maxEntries }, [bytes]);
