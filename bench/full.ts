@@ -13,7 +13,7 @@
  * BENCH_CPU_PROF=dir starts the gateway with --cpu-prof into dir (the profile of the full path).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -34,6 +34,20 @@ interface Load {
   p99: number;
   non2xx: number;
   errors: number;
+}
+
+/** CPU ms (user + system) used so far by a process (all threads) and by its main thread (Linux /proc). */
+function cpuMs(pid: number | undefined): { all: number; main: number } | undefined {
+  if (!pid) return undefined;
+  const read = (f: string) => {
+    const fields = readFileSync(f, 'utf8').replace(/^.*\) /, '').split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, in clock ticks of 10 ms
+  };
+  try {
+    return { all: read(`/proc/${pid}/stat`), main: read(`/proc/${pid}/task/${pid}/stat`) };
+  } catch {
+    return undefined;
+  }
 }
 
 async function http(url: string, body: string, rate?: number): Promise<Load> {
@@ -120,11 +134,30 @@ export async function run(): Promise<Record<string, string | number>> {
     const answer = (await probe.json()) as { destinations: { decision: string }[] };
     if (answer.destinations?.[0]?.decision !== 'queued') throw new Error(`bench message not queued: ${JSON.stringify(answer)}`);
 
+    // Measured warm: the pool's workers started (when the gateway has a pool), then a short warm-up load.
+    await waitFor(
+      async () => {
+        const m = await (await fetch(`http://127.0.0.1:${ports.admin}/metrics`)).text();
+        const ready = /^darwaza_worker_pool_ready (\d+)/m.exec(m);
+        return !ready || process.env.DARWAZA_POOL_SIZE === '0' || Number(ready[1]) >= 1 || undefined;
+      },
+      { timeoutMs: 120_000, what: 'pool workers ready' },
+    );
+    await autocannon({ url: `${lan}/fhir/Observation`, method: 'POST', connections: CONNECTIONS, duration: 2, headers: { 'content-type': 'application/fhir+json' }, body });
     const gwRuns: Load[] = [];
     const bareRuns: Load[] = [];
+    const cpu = { all: 0, main: 0, messages: 0 };
     for (let i = 0; i < RUNS; i++) {
       bareRuns.push(await http(bare.url, body));
-      gwRuns.push(await http(`${lan}/fhir/Observation`, body));
+      const before = cpuMs(gw.proc.pid);
+      const r = await http(`${lan}/fhir/Observation`, body);
+      const after = cpuMs(gw.proc.pid);
+      gwRuns.push(r);
+      if (before && after) {
+        cpu.all += after.all - before.all;
+        cpu.main += after.main - before.main;
+        cpu.messages += r.rps * SECONDS;
+      }
     }
     const g = median(gwRuns.map((r) => r.rps));
     const b = median(bareRuns.map((r) => r.rps));
@@ -151,6 +184,10 @@ export async function run(): Promise<Record<string, string | number>> {
       'full.gateway.p50_ms': median(gwRuns.map((r) => r.p50)),
       'full.gateway.p99_ms': p99,
       'full.gateway.non2xx': gwRuns.reduce((a, r) => a + r.non2xx + r.errors, 0),
+      // CPU per message: steadier than rates on a shared machine. The main thread's share bounds the
+      // rate one core can reach (deliveries included, as they run there too).
+      'full.gateway.cpu_ms_per_msg.all_threads': cpu.messages ? +(cpu.all / cpu.messages).toFixed(3) : 'n/a',
+      'full.gateway.cpu_ms_per_msg.main_thread': cpu.messages ? +(cpu.main / cpu.messages).toFixed(3) : 'n/a',
       'full.bare.msg_per_s': Math.round(b),
       'full.bare.p50_ms': median(bareRuns.map((r) => r.p50)),
       'full.bare.p99_ms': median(bareRuns.map((r) => r.p99)),
