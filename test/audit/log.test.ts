@@ -150,3 +150,18 @@ t.test('appends write entries only; the tree is built later in batches, and ever
   t.equal(log.build(), 0, 'nothing left to build');
   db.close();
 });
+
+t.test('the background builder keeps the tree close behind the appends, in bounded batches', async (t) => {
+  const { scheduleTreeBuild } = await import('../../src/audit/index.js');
+  const { db } = tempDb();
+  const log = AuditLog.open(db, {});
+  const batches: number[] = [];
+  const builder = scheduleTreeBuild({ build: (n) => (batches.push(log.build(n)), batches[batches.length - 1]) }, { everyMs: 20, maxLeaves: 7 });
+  t.teardown(() => builder.stop());
+  log.append(Array.from({ length: 30 }, () => makeEvent()));
+  for (let i = 0; i < 500 && log.builtSize() < 30; i++) await new Promise((r) => setTimeout(r, 20));
+  t.equal(log.builtSize(), 30, 'built up to the log size');
+  t.ok(batches.every((n) => n <= 7), 'no batch larger than maxLeaves');
+  builder.stop();
+  db.close();
+});
