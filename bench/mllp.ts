@@ -52,7 +52,7 @@ for (let i = 0; i < connections; i++) {
     while ((end = buf.indexOf(0x1c)) >= 0 && buf.length > end + 1) {
       const ack = buf.subarray(1, end).toString();
       buf = buf.subarray(end + 2);
-      if (!ack.includes('MSA|AA|')) { parentPort.postMessage({ error: 'not AA: ' + ack.slice(0, 200) }); }
+      if (!ack.includes('MSA|AA|') && !ack.includes('MSA|CA|')) { parentPort.postMessage({ error: 'not AA: ' + ack.slice(0, 200) }); }
       lat.push(performance.now() - sentAt);
       done++;
       if (Date.now() < until) send(); else { s.end(); }
@@ -82,10 +82,11 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-async function load(port: number, template: string): Promise<RunResult> {
+/** 16 connections (or `connections`) of send → wait for the ACK → send, for DURATION_MS. */
+export async function load(port: number, template: string, connections = CONNECTIONS): Promise<RunResult> {
   const started = performance.now();
   const result = await new Promise<{ done: number; lat: number[] }>((resolve, reject) => {
-    const w = new Worker(WORKER, { eval: true, workerData: { port, connections: CONNECTIONS, durationMs: DURATION_MS, template } });
+    const w = new Worker(WORKER, { eval: true, workerData: { port, connections, durationMs: DURATION_MS, template } });
     w.on('message', (m: { error?: string; done?: number; lat?: number[] }) => {
       if (m.error) reject(new Error(m.error));
       else resolve(m as { done: number; lat: number[] });

@@ -6,6 +6,7 @@
 import { cpus, totalmem } from 'node:os';
 
 const suites: Record<string, () => Promise<{ run(): Promise<Record<string, string | number>> }>> = {
+  full: () => import('./full.js'),
   ingest: () => import('./ingest.js'),
   pipeline: () => import('./pipeline.js'),
   inbound: () => import('./inbound.js'),

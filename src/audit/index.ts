@@ -1,5 +1,6 @@
 /** The audit log's face: append-only Merkle log, signed heads, proofs, verification, exports, reports, ATNA. */
 export { AuditLog, AuditLogError, type AuditLogOptions, type InclusionProof, type StoredEntry } from './log.js';
+export { scheduleTreeBuild, type TreeBuildOptions } from './tree-build.js';
 export { verifyLog, type VerifyOptions, type VerifyResult, type BadEntry } from './verify.js';
 export {
   type Signer,

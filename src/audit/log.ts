@@ -4,8 +4,10 @@
  *
  * append() runs inside the caller's open transaction on the same handle (so an audit
  * entry and the queue change it records commit or roll back together); called outside
- * a transaction it opens its own. Nothing is cached across calls: every read goes to
- * the database, so a rolled-back append leaves no trace in memory either.
+ * a transaction it opens its own. It writes the entry rows only; build() hashes them into
+ * the tree later, in batches (the tree is derived from the entries, so it can always be
+ * rebuilt), and every reader of the tree builds it first. Nothing is cached across calls:
+ * every read goes to the database, so a rolled-back append leaves no trace in memory either.
  */
 import type { AuditEvent, AuditSink } from '../model/index.js';
 import type { Db } from '../store/index.js';
@@ -77,6 +79,8 @@ export class AuditLog implements AuditSink {
     this.signer = opts.signer;
     this.q = {
       size: db.prepare('SELECT idx FROM audit_entries ORDER BY idx DESC LIMIT 1').pluck(),
+      builtSize: db.prepare('SELECT idx FROM audit_nodes WHERE level = 0 ORDER BY idx DESC LIMIT 1').pluck(),
+      unbuilt: db.prepare('SELECT idx, entry FROM audit_entries WHERE idx >= ? ORDER BY idx LIMIT ?'),
       insertEntry: db.prepare(
         'INSERT INTO audit_entries (idx, time, event, message_id, patient_token, destination, entry) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
@@ -105,7 +109,12 @@ export class AuditLog implements AuditSink {
     return new AuditLog(db, opts);
   }
 
-  /** AuditSink: validate all events first, then write them (within the caller's transaction). */
+  /**
+   * AuditSink: validate all events first, then write them (within the caller's transaction).
+   * Only the entry rows are written here: the leaf and interior hashes are derived data,
+   * built in batches by build() (see there), so the acknowledgement's transaction does no
+   * hashing and no node reads or writes.
+   */
   append(events: AuditEvent[]): void {
     if (events.length === 0) return;
     const prepared = events.map((e) => {
@@ -115,19 +124,39 @@ export class AuditLog implements AuditSink {
     });
     const write = () => {
       let n = this.size();
+      for (const { entry, text } of prepared) {
+        this.q.insertEntry.run(n, entry.time, entry.event, entry.messageId ?? null, entry.patientToken ?? null, entry.destination ?? null, text);
+        n++;
+      }
+    };
+    if (this.db.inTransaction) write();
+    // IMMEDIATE: take the write lock before reading the size, so another process (a CLI
+    // command auditing an admin action) cannot slip in between.
+    else this.db.transaction(write).immediate();
+  }
+
+  /** How many leaves have their hashes in audit_nodes (a prefix of the log). */
+  builtSize(): number {
+    const last = this.q.builtSize.get() as number | undefined;
+    return last === undefined ? 0 : last + 1;
+  }
+
+  /**
+   * Hashes the entries not yet in the tree, at most `maxLeaves` of them, in one
+   * transaction: each leaf hash and every interior node the new leaves complete
+   * (O(log n) per leaf). Returns how many leaves it added. The tree is derived data:
+   * a crash before this commits loses nothing, the next call rebuilds from the entries.
+   * Called in the background after commits, and before anything reads the tree.
+   */
+  build(maxLeaves = 50_000): number {
+    return this.db.transaction(() => {
+      let n = this.builtSize();
+      const rows = this.q.unbuilt.all(n, Math.max(1, Math.min(maxLeaves, 50_000))) as Array<{ idx: number; entry: string }>;
       // Even-indexed (left) nodes written in this batch, by level: saves reading them back.
       const lefts: Array<{ idx: number; hash: Hash } | undefined> = [];
-      for (const { entry, text } of prepared) {
-        const leaf = leafHash(text);
-        this.q.insertEntry.run(
-          n,
-          entry.time,
-          entry.event,
-          entry.messageId ?? null,
-          entry.patientToken ?? null,
-          entry.destination ?? null,
-          text,
-        );
+      for (const r of rows) {
+        if (r.idx !== n) throw new AuditLogError(`audit entry ${n} is missing: the log has a gap`);
+        const leaf = leafHash(r.entry);
         this.q.insertNode.run(0, n, leaf);
         // Each time the new node is a right child, its parent subtree is complete.
         let h = leaf;
@@ -144,11 +173,16 @@ export class AuditLog implements AuditSink {
         lefts[level] = { idx, hash: h }; // the node this leaf completed last is a left child (idx even)
         n++;
       }
-    };
-    if (this.db.inTransaction) write();
-    // IMMEDIATE: take the write lock before reading the size, so another process (a CLI
-    // command auditing an admin action) cannot slip in between.
-    else this.db.transaction(write).immediate();
+      return rows.length;
+    }).immediate();
+  }
+
+  /** Builds the tree up to `n` leaves if it is behind (readers of the tree call this first). */
+  private ensureBuilt(n: number): void {
+    while (this.builtSize() < n) {
+      if (this.db.readonly) throw new AuditLogError(`the Merkle tree is built to ${this.builtSize()} of ${n} entries; open the database read-write to build it`);
+      if (this.build() === 0) throw new AuditLogError(`the Merkle tree cannot be built to ${n} entries`);
+    }
   }
 
   size(): number {
@@ -160,6 +194,7 @@ export class AuditLog implements AuditSink {
   root(size?: number): Hash {
     const n = size ?? this.size();
     this.checkSize(n);
+    this.ensureBuilt(n);
     return n === 0 ? EMPTY_ROOT : this.mth(0, n, new Map());
   }
 
@@ -209,6 +244,7 @@ export class AuditLog implements AuditSink {
     if (!Number.isSafeInteger(index) || index < 0 || index >= n) {
       throw new AuditLogError(`entry ${index} is not in a tree of size ${n}`);
     }
+    this.ensureBuilt(n);
     const memo = new Map<string, Hash>();
     return {
       leafIndex: index,
@@ -222,6 +258,7 @@ export class AuditLog implements AuditSink {
   consistencyProof(m: number, n: number): Hash[] {
     this.checkSize(n);
     if (!Number.isSafeInteger(m) || m < 0 || m > n) throw new AuditLogError(`sizes ${m} and ${n} are not in order`);
+    this.ensureBuilt(n);
     const memo = new Map<string, Hash>();
     return consistencyPath(m, n, (s, e) => this.mth(s, e, memo));
   }

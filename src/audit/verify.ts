@@ -85,6 +85,10 @@ function dbSource(db: Db, checkNodes: boolean): Source {
       WHERE e.idx >= ? ORDER BY e.idx LIMIT ?`,
   );
   const level = db.prepare('SELECT idx, hash FROM audit_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx');
+  // The tree is built after the entries, in batches (AuditLog.build): the stored hashes cover a
+  // prefix of the log, and every signed head lies within it. Past it there is nothing stored to check.
+  const lastBuilt = db.prepare('SELECT idx FROM audit_nodes WHERE level = 0 ORDER BY idx DESC LIMIT 1').pluck().get() as number | undefined;
+  const built = lastBuilt === undefined ? 0 : lastBuilt + 1;
   const heads = (
     db
       .prepare('SELECT tree_size, timestamp, root_hash, key_id, signature FROM audit_tree_heads ORDER BY tree_size, timestamp, id')
@@ -95,14 +99,21 @@ function dbSource(db: Db, checkNodes: boolean): Source {
     for (;;) {
       const rows = page.all(from, 5000) as Array<{ idx: number; entry: string; leaf: Buffer | null }>;
       if (rows.length === 0) return;
-      for (const r of rows) yield { index: r.idx, text: r.entry, storedLeaf: checkNodes ? r.leaf : undefined };
+      for (const r of rows) yield { index: r.idx, text: r.entry, storedLeaf: checkNodes && r.idx < built ? r.leaf : undefined };
       from = rows[rows.length - 1].idx + 1;
     }
   }
   return {
     entries: entries(),
     heads,
-    checkStoredTree: checkNodes ? (size) => checkStoredTree(level, size) : undefined,
+    checkStoredTree: checkNodes
+      ? (size) => {
+          // A head is signed only over a built tree: a head past the stored prefix means hashes were removed.
+          const signed = Math.min(size, heads.reduce((m, h) => Math.max(m, h.treeSize), 0));
+          if (built < signed) return { level: 0, index: built };
+          return checkStoredTree(level, Math.min(size, built));
+        }
+      : undefined,
   };
 }
 

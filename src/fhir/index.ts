@@ -6,3 +6,4 @@ export * from './depth.js';
 export * from './negotiate.js';
 export * from './capability.js';
 export * from './responses.js';
+export * from './inbound.js';

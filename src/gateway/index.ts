@@ -12,6 +12,7 @@ import { createLogger, describeError, type Logger } from '../log/index.js';
 import { createMetrics, createAdminApp, type Metrics } from '../admin/index.js';
 import { createLanApp } from '../ingress/http/index.js';
 import { darwazaVersion } from '../embedded/index.js';
+import { startPool } from './pool.js';
 import { startMllpServer, createMllpAccept } from '../ingress/mllp/index.js';
 import { createPipeline, createRecheck, explainMessage, type Pipeline } from '../pipeline/index.js';
 import { SqliteQueueStore, Dispatcher, newMessageId, type QueueStore } from '../queue/index.js';
@@ -21,6 +22,7 @@ import { consentHandlers } from '../consent/index.js';
 import { createReceiver } from '../crypto/index.js';
 import { lanTlsOptions, checkSpkiPin } from '../pki/index.js';
 import { EMBEDDED_SIMULATOR_KEY } from '../policy/index.js';
+import { scheduleTreeBuild } from '../audit/index.js';
 import { loadPolicyAndProfiles, provision } from './provision.js';
 import { startRuntime } from './runtime.js';
 import { mllpAccess } from './mllp-access.js';
@@ -108,6 +110,8 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   if (recovered) logger.info({ recovered }, 'returned items left in flight by the last run to the queue');
 
   const runtime = startRuntime({ config, logger, metrics, clock, audit, keys, store, policy, pack });
+  // The audit's Merkle tree is built behind the appends, off the acknowledgement path.
+  const treeBuild = scheduleTreeBuild(audit, { onError: (err) => logger.warn({ err: describeError(err) }, 'could not build the audit tree (retried at the next tick)') });
   const recheck = createRecheck({ stages, destinations: config.destinations, timezone: config.timezone, clock });
 
   // A withdrawal stops queued data for the purposes it covered (null = every purpose), but only what
@@ -189,8 +193,13 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   // LAN HTTP API.
   const auth = createGatewayAuth(config, db, audit, logger, clock);
   const handlers = consentHandlers(consents);
+  // The body's checks (JSON, shape, R4 structure: the largest CPU cost) run in the worker pool;
+  // this thread keeps the decisions and the one SQLite writer.
+  const pool = startPool(metrics, logger);
+  closers.push(() => pool.close());
   const lanApp = createLanApp({
     pipeline,
+    checkInbound: (bytes, type, shape) => pool.checkInbound(bytes, type, shape),
     messages: store,
     destinationNames: config.destinations.map((d) => d.name),
     defaultPurpose: config.defaultPurpose,
@@ -358,6 +367,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       await uplink.close();
       await simulator?.stop();
       store.flush();
+      treeBuild.stop();
       runtime.beforeClose();
       await runtime.close();
       consents.close();

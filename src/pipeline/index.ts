@@ -15,3 +15,4 @@ export { createRecheck, type RecheckItem, type RecheckVerdict, type RecheckOptio
 export { explainMessage, type StoredMessage, type MessageExplanation } from './explain.js';
 export { route, type RouteInput, type RouteResult } from './route.js';
 export { PASS_THROUGH_STAGES, type Stages, type PolicyInput, type ConsentCheck, type SealInput } from './stages.js';
+export { WorkerPool, WorkerFailedError, type PoolOptions } from './workers/index.js';

@@ -28,6 +28,7 @@ t.test('an append inside a rolled-back transaction leaves no entry and no subtre
   const log = AuditLog.open(db, {});
   db.exec('CREATE TABLE queue_items (id TEXT PRIMARY KEY) STRICT');
   log.append([makeEvent(), makeEvent(), makeEvent()]);
+  log.build(); // the tree is built after appends, in batches
   const before = { entries: db.prepare('SELECT count(*) FROM audit_entries').pluck().get(), nodes: db.prepare('SELECT count(*) FROM audit_nodes').pluck().get(), root: log.root() };
   t.throws(() =>
     db.transaction(() => {
@@ -107,6 +108,7 @@ t.test('the log tables refuse UPDATE and DELETE', async (t) => {
   const { db } = tempDb();
   const log = AuditLog.open(db, {});
   log.append([makeEvent()]);
+  log.build();
   t.throws(() => db.prepare("UPDATE audit_entries SET entry = '{}'").run(), /append-only/);
   t.throws(() => db.prepare('DELETE FROM audit_nodes').run(), /append-only/);
   db.close();
@@ -123,5 +125,43 @@ t.test('the signed bytes of a tree head are exactly what the export README tells
   t.match(EXPORT_README, '{"keyId":"...","rootHash":"...","timestamp":N,"treeSize":N,"type":"darwaza-audit-tree-head","v":1}');
   const sodium = await getSodium();
   t.ok(sodium.crypto_sign_verify_detached(Buffer.from(h.signature, 'base64'), Buffer.from(written), signer.publicKey));
+  db.close();
+});
+
+t.test('appends write entries only; the tree is built later in batches, and every reader builds it first', async (t) => {
+  const { db } = tempDb();
+  const log = AuditLog.open(db, {});
+  const nodes = () => db.prepare('SELECT count(*) FROM audit_nodes').pluck().get() as number;
+  db.transaction(() => log.append(Array.from({ length: 37 }, () => makeEvent())))();
+  t.equal(nodes(), 0, 'no hashing inside the appending transaction');
+  t.equal(log.builtSize(), 0);
+  t.equal(log.build(10), 10, 'a bounded batch');
+  t.equal(log.builtSize(), 10);
+  // A reader of the tree builds the rest first, and the result equals a reference tree.
+  const root = log.root();
+  t.equal(log.builtSize(), 37);
+  const { TreeBuilder, leafHash, verifyInclusion } = await import('../../src/audit/merkle.js');
+  const ref = new TreeBuilder();
+  for (let i = 0; i < 37; i++) ref.push(leafHash(log.entry(i)!.text));
+  t.ok(root.equals(ref.root()), 'the root equals a tree built from the entries in one pass');
+  log.append([makeEvent()]);
+  const p = log.inclusionProof(37, 38);
+  t.ok(verifyInclusion(p.leafHash, 37, 38, p.auditPath, log.root(38)), 'a proof for an entry appended after the last build verifies');
+  t.equal(log.build(), 0, 'nothing left to build');
+  db.close();
+});
+
+t.test('the background builder keeps the tree close behind the appends, in bounded batches', async (t) => {
+  const { scheduleTreeBuild } = await import('../../src/audit/index.js');
+  const { db } = tempDb();
+  const log = AuditLog.open(db, {});
+  const batches: number[] = [];
+  const builder = scheduleTreeBuild({ build: (n) => (batches.push(log.build(n)), batches[batches.length - 1]) }, { everyMs: 20, maxLeaves: 7 });
+  t.teardown(() => builder.stop());
+  log.append(Array.from({ length: 30 }, () => makeEvent()));
+  for (let i = 0; i < 500 && log.builtSize() < 30; i++) await new Promise((r) => setTimeout(r, 20));
+  t.equal(log.builtSize(), 30, 'built up to the log size');
+  t.ok(batches.every((n) => n <= 7), 'no batch larger than maxLeaves');
+  builder.stop();
   db.close();
 });

@@ -5,7 +5,7 @@
  * about that patient is queued (data about anyone else is denied, as in production).
  */
 import { startFixture } from '../auth/gateway-fixture.js';
-import { consentFor, observation } from '../../bench/fixtures.js';
+import { consentFor, observation, patientFor } from '../../bench/fixtures.js';
 
 export interface FhirGateway {
   /** The FHIR base, e.g. http://127.0.0.1:1234/fhir */
@@ -23,6 +23,9 @@ export async function startFhirGateway(t: { testdir(): string; teardown(fn: () =
   // One identity both registers the consent and sends: a patient's plain id is namespaced by
   // the sender, so the consent must come from the same system as the data (as an EHR's would).
   const senderToken = f.token('interop-ehr', ['sender', 'consent-writer']);
+  // The Patient first, so the gateway knows the age (an unknown age is read as a minor's).
+  const registered = await f.http('lan', 'POST', '/fhir/Patient', patientFor(patient), { authorization: `Bearer ${senderToken}` });
+  if (registered.status !== 202) throw new Error(`the fixture patient was not accepted (${registered.status})`);
   const consent = await f.http('lan', 'POST', '/fhir/Consent', consentFor(patient), { authorization: `Bearer ${senderToken}` });
   if (consent.status !== 201) throw new Error(`the fixture consent was not created (${consent.status})`);
   return {

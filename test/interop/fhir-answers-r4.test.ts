@@ -7,7 +7,7 @@
  */
 import t, { type Test } from 'tap';
 import { startFixture } from '../auth/gateway-fixture.js';
-import { consentFor, observation } from '../../bench/fixtures.js';
+import { consentFor, observation, patientFor } from '../../bench/fixtures.js';
 import { createLanApp } from '../../src/ingress/http/index.js';
 import { createPipeline, PASS_THROUGH_STAGES, type Stages } from '../../src/pipeline/index.js';
 import {
@@ -83,6 +83,7 @@ t.test('a real gateway: every route and every way it answers', async (t) => {
   const P = 'p-walk';
 
   t.equal((await ask('capabilities', 'GET', '/fhir/metadata')).status, 200);
+  t.equal((await ask('patient registered (its age known)', 'POST', '/fhir/Patient', patientFor(P))).status, 202);
   const consent = await ask('consent created', 'POST', '/fhir/Consent', consentFor(P));
   t.equal(consent.status, 201);
   const cid = consent.body.id as string;

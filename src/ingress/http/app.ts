@@ -22,9 +22,8 @@ import {
   quotaExceeded,
   replyOutcome as reply,
   tooLarge,
-  validateInbound,
-  bytesNestDeeper,
-  tooDeep,
+  checkInbound,
+  parseBody,
   RESOURCE_TYPES,
   bodyTypeRefusal,
   capabilityStatement,
@@ -72,6 +71,12 @@ export interface LanAppOptions {
   sourceOf?: (c: Context) => string;
   /** A submission under break glass was accepted (audit it: actor, stated reason, message id). */
   onBreakGlass?: (e: { actor: string; reasonText: string; messageId: string }) => void;
+  /**
+   * The body's checks for a submission (parse, shape, R4 structure), by default on this thread.
+   * The gateway passes its worker pool's, which runs them off the main thread with the same
+   * refusals (they are one function, checkInbound).
+   */
+  checkInbound?: (bytes: Uint8Array, pathType: string | undefined, shape: ShapeLimits) => Promise<FhirResource> | FhirResource;
   /** Seconds a sender should wait when the queue is full. */
   retryAfterSeconds?: number;
   /**
@@ -83,10 +88,10 @@ export interface LanAppOptions {
   observer?: { request?(route: string, status: number): void; error?(err: unknown, errorId: string): void };
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export function createLanApp(opts: LanAppOptions) {
   const app = new Hono();
+  const check = opts.checkInbound ?? checkInbound;
   const retryAfter = opts.retryAfterSeconds ?? 30;
   const known = new Set(opts.destinationNames);
   const open: MiddlewareHandler = async (_c, next) => next();
@@ -132,25 +137,16 @@ export function createLanApp(opts: LanAppOptions) {
     return streamingLimit(c, next);
   };
 
-  /** Reads, decodes and parses a FHIR JSON body; clear errors for each way it can be wrong. */
-  async function readJson(c: Context): Promise<unknown> {
+  /** The body's bytes, once its Content-Type is one darwaza reads. */
+  async function bodyBytes(c: Context): Promise<Uint8Array> {
     const refused = bodyTypeRefusal(c.req.header('content-type'));
     if (refused) throw new OperationOutcomeError(refused);
-    const bytes = new Uint8Array(await c.req.arrayBuffer());
-    // Before parsing: a deeply nested body costs seconds in JSON.parse and is refused in one pass here.
-    if (bytesNestDeeper(bytes, opts.shape.maxDepth)) throw new OperationOutcomeError(tooDeep(opts.shape.maxDepth));
-    let text: string;
-    try {
-      text = utf8.decode(bytes);
-    } catch {
-      throw new OperationOutcomeError(badRequest('The body is not valid UTF-8'));
-    }
-    try {
-      return JSON.parse(text);
-    } catch (err) {
-      const m = /position (\d+)/.exec((err as Error).message);
-      throw new OperationOutcomeError(badRequest(`The body is not valid JSON${m ? ` (at character ${m[1]})` : ''}`));
-    }
+    return new Uint8Array(await c.req.arrayBuffer());
+  }
+
+  /** Reads, decodes and parses a FHIR JSON body; clear errors for each way it can be wrong. */
+  async function readJson(c: Context): Promise<unknown> {
+    return parseBody(await bodyBytes(c), opts.shape);
   }
 
   function purposeOf(c: Context): PurposeOfUse {
@@ -219,8 +215,7 @@ export function createLanApp(opts: LanAppOptions) {
         breakGlass = reasonText;
       }
     }
-    const body = await readJson(c);
-    const resource: FhirResource = validateInbound(body, pathType, opts.shape);
+    const resource: FhirResource = await check(await bodyBytes(c), pathType, opts.shape);
     const result = await opts.pipeline.ingest({
       resource,
       source,
