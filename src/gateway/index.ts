@@ -14,7 +14,7 @@ import { createLanApp } from '../ingress/http/index.js';
 import { startMllpServer, createMllpAccept } from '../ingress/mllp/index.js';
 import { createPipeline, createRecheck, explainMessage, type Pipeline } from '../pipeline/index.js';
 import { SqliteQueueStore, Dispatcher, newMessageId, type QueueStore } from '../queue/index.js';
-import { createUplink } from '../egress/index.js';
+import { createUplink, deliverBatch } from '../egress/index.js';
 import { startSimulator } from '../sim/index.js';
 import { consentHandlers } from '../consent/index.js';
 import { createReceiver } from '../crypto/index.js';
@@ -177,6 +177,9 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     destinations: config.destinations,
     // Each payload is bound at rest to its (message id, destination): one moved between rows never reaches here.
     deliver: (d, item) => uplink.deliver(d, item.payload, { idempotencyKey: item.messageId, contentType: item.contentType }),
+    // Destinations with `batch` take many envelopes per request (docs/links.md).
+    deliverBatch: (d, items) => deliverBatch(uplink, d, items.map((i) => ({ id: i.messageId, payload: i.payload, contentType: i.contentType }))),
+    timeZone: config.timezone,
     recheck,
     pollMs: config.dispatcher.pollMs,
     breaker: { failureThreshold: config.dispatcher.breakerFailures, cooldownMs: config.dispatcher.breakerCooldownMs },

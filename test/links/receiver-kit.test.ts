@@ -25,9 +25,9 @@ async function serve(t: Test, opts: ReceiverKitOptions) {
 /** Changes one base64 character to another valid one (the envelope still parses). */
 const flip = (b: Buffer, at: number) => (b[at] = b[at] === 0x41 ? 0x42 : 0x41);
 const single = (url: string, id: string, body: Buffer) =>
-  fetch(url, { method: 'POST', headers: { 'content-type': 'application/vnd.darwaza.envelope+json', 'idempotency-key': id }, body });
+  fetch(url, { method: 'POST', headers: { 'content-type': 'application/vnd.darwaza.envelope+json', 'idempotency-key': id }, body: new Uint8Array(body) });
 const batch = (url: string, bodies: Buffer[]) =>
-  fetch(url, { method: 'POST', headers: { 'content-type': BATCH_CONTENT_TYPE }, body: encodeBatch(bodies.map((b) => envelopeToItem(b)!)) });
+  fetch(url, { method: 'POST', headers: { 'content-type': BATCH_CONTENT_TYPE }, body: new Uint8Array(encodeBatch(bodies.map((b) => envelopeToItem(b)!))) });
 
 t.test('a single envelope is verified, opened, decompressed, persisted once; a repeat is 409', async (t) => {
   const keys = await linkKeys();
@@ -92,10 +92,10 @@ t.test('nothing is answered 2xx before persist succeeded; the retry after a fail
 t.test('malformed frames, unknown encodings and decompression bombs are refused, never a crash', async (t) => {
   const keys = await linkKeys();
   const url = await serve(t, { open: keys.opener, maxDecompressedBytes: 10_000 });
-  const junk = await fetch(url, { method: 'POST', headers: { 'content-type': BATCH_CONTENT_TYPE }, body: Buffer.from('DZB1\u0001garbage') });
+  const junk = await fetch(url, { method: 'POST', headers: { 'content-type': BATCH_CONTENT_TYPE }, body: new Uint8Array(Buffer.from("DZB1\u0001garbage")) });
   t.equal(junk.status, 400);
   const frame = encodeBatch([envelopeToItem(keys.seal('x', observation(1)))!]);
-  t.equal((await fetch(url, { method: 'POST', headers: { 'content-type': BATCH_CONTENT_TYPE }, body: frame.subarray(0, frame.length - 5) })).status, 400, 'truncated');
+  t.equal((await fetch(url, { method: 'POST', headers: { 'content-type': BATCH_CONTENT_TYPE }, body: new Uint8Array(frame.subarray(0, frame.length - 5)) })).status, 400, 'truncated');
   const big = keys.seal('bomb', Buffer.alloc(200_000), { compress: 'gzip' });
   t.equal((await single(url, 'bomb', big)).status, 413, 'a payload over the limit once decompressed');
 });

@@ -103,7 +103,8 @@ export class DispatchSide {
             break;
           }
           case 'release':
-            s.updRelease.run(now, st.id);
+            if (st.notBefore !== undefined) s.updDefer.run(st.notBefore, now, st.id);
+            else s.updRelease.run(now, st.id);
             break;
         }
       }

@@ -112,6 +112,9 @@ return {
     updRelease: db.prepare(
       `UPDATE queue_items SET state = 'ready', updated_at = ?, lease_until = NULL WHERE seq = ? AND state = 'inflight'`,
     ),
+    updDefer: db.prepare(
+      `UPDATE queue_items SET state = 'ready', next_attempt_at = ?, updated_at = ?, lease_until = NULL WHERE seq = ? AND state = 'inflight'`,
+    ),
     recover: db.prepare(`UPDATE queue_items SET state = 'ready', lease_until = NULL WHERE state = 'inflight'`),
     selMessage: db.prepare('SELECT * FROM queue_messages WHERE id = ?'),
     selItemsOf: db.prepare(
