@@ -202,10 +202,16 @@ export class Dispatcher {
     return !!(lane.d.batch && this.deliverBatch);
   }
 
-  private claimLimit(lane: Lane): number {
+  /**
+   * How many claimed rows a destination holds at most. A batching destination holds two
+   * batches' worth (or one per request slot) and tops up before every request, so a new
+   * emergency row waits at most for the requests already on the wire, and rows of the claimed
+   * window go out in lane order.
+   */
+  private claimWindow(lane: Lane): number {
     const d = lane.d;
     if (lane.breaker.state !== 'closed') return 1;
-    if (this.batching(lane)) return this.batchSize ?? Math.min(MAX_BATCH_CLAIM, d.batch!.maxItems * d.concurrency);
+    if (this.batching(lane)) return this.batchSize ?? Math.min(MAX_BATCH_CLAIM, d.batch!.maxItems * Math.max(2, d.concurrency));
     return this.batchSize ?? d.concurrency;
   }
 
@@ -244,16 +250,18 @@ export class Dispatcher {
       if (!this.running) return;
       const allowance = Math.min(lane.d.concurrency - lane.inFlight, lane.breaker.allowance());
       if (allowance <= 0) break;
-      if (lane.buffer.length === 0) {
+      const window = this.claimWindow(lane);
+      if (lane.buffer.length === 0 || (this.batching(lane) && lane.buffer.length < window)) {
         let items: ClaimedItem[];
         try {
-          items = await this.store.claim(lane.d.name, this.claimLimit(lane));
+          items = await this.store.claim(lane.d.name, window - lane.buffer.length);
         } catch (err) {
           this.onError(err as Error, lane.d.name);
-          break;
+          if (lane.buffer.length === 0) break;
+          items = [];
         }
-        if (items.length === 0) break;
-        lane.buffer.push(...this.admitClaimed(lane, items));
+        if (items.length === 0 && lane.buffer.length === 0) break;
+        if (items.length) lane.buffer = this.admitClaimed(lane, [...lane.buffer, ...items]);
         // stop() gives the buffer back.
         if (!this.running) return;
         if (lane.buffer.length === 0) continue;
@@ -399,7 +407,16 @@ export class Dispatcher {
       const after = rs.reduce<number | undefined>((m, r) => (r.kind === 'retry' && r.retryAfterMs !== undefined ? Math.max(m ?? 0, r.retryAfterMs) : m), undefined);
       lane.breaker.failure(after);
     } else {
+      const wasDown = lane.breaker.state === 'half-open';
       lane.breaker.success();
+      // The link is back: rows backing off because of the outage are due now, so the claim order
+      // (emergency first, then enqueue order) decides what goes first, not who failed last.
+      if (wasDown && this.store.wake) {
+        this.store.wake(lane.d.name).then(
+          () => this.kick(lane.d.name),
+          (err: unknown) => this.onError(err as Error, lane.d.name),
+        );
+      }
     }
   }
 

@@ -22,6 +22,8 @@ export interface RigOptions {
   dispatcher?: Partial<DispatcherOptions>;
   uplink?: UplinkOptions;
   compress?: PayloadEncoding;
+  /** The test's directory when it already made one (t.testdir() wipes it when called again). */
+  dir?: string;
 }
 
 export interface Rig {
@@ -63,7 +65,7 @@ export async function startRig(t: Test, o: RigOptions = {}): Promise<Rig> {
     ...o.sim,
   });
   const proxy = o.proxy === false ? undefined : await startChaosProxy({ targetPort: sim.port, ...(typeof o.proxy === 'object' ? o.proxy : {}) });
-  const db = openDatabase(join(t.testdir(), 'darwaza.db'));
+  const db = openDatabase(join(o.dir ?? t.testdir(), 'darwaza.db'));
   const store = SqliteQueueStore.open(db, { quotaBytes: 1e9, minFreeDiskBytes: 0, audit: { append: () => {} } });
   const uplink = createUplink(o.uplink);
   const d: Destination = {
