@@ -15,3 +15,5 @@ export { deliverBatch, batchOutcome, type BatchEntry } from './batch.js';
 export { decodeContentEncoding } from './answer.js';
 export { classifyStatus, parseRetryAfter, MAX_RETRY_AFTER_MS } from './status.js';
 export type { DeliveryResult } from '../model/index.js';
+export { createLinkHealth, linkStatus, DEFAULT_HEALTH_WINDOW_MS, type LinkHealth, type LinkStatus, type QueueView } from './health.js';
+export { probeDestination, type ProbeStep, type ProbeVerdict, type ProbeOptions } from './probe.js';

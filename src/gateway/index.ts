@@ -14,7 +14,7 @@ import { createLanApp } from '../ingress/http/index.js';
 import { startMllpServer, createMllpAccept } from '../ingress/mllp/index.js';
 import { createPipeline, createRecheck, explainMessage, type Pipeline } from '../pipeline/index.js';
 import { SqliteQueueStore, Dispatcher, newMessageId, type QueueStore } from '../queue/index.js';
-import { createUplink, deliverBatch } from '../egress/index.js';
+import { createUplink, deliverBatch, createLinkHealth, linkStatus } from '../egress/index.js';
 import { startSimulator } from '../sim/index.js';
 import { consentHandlers } from '../consent/index.js';
 import { createReceiver } from '../crypto/index.js';
@@ -171,7 +171,8 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     observer: { decided: (d, decision) => metrics.decisions.inc({ destination: d, decision }) },
   });
 
-  const uplink = createUplink({ checkServerIdentity: (d, _host, cert) => checkSpkiPin(d, cert) });
+  const linkHealth = createLinkHealth({ clock: () => clock().getTime() });
+  const uplink = createUplink({ checkServerIdentity: (d, _host, cert) => checkSpkiPin(d, cert), observer: linkHealth.exchange });
   dispatcher = new Dispatcher({
     store,
     destinations: config.destinations,
@@ -180,6 +181,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     // Destinations with `batch` take many envelopes per request (docs/links.md).
     deliverBatch: (d, items) => deliverBatch(uplink, d, items.map((i) => ({ id: i.messageId, payload: i.payload, contentType: i.contentType }))),
     timeZone: config.timezone,
+    onOutcome: linkHealth.outcome,
     recheck,
     pollMs: config.dispatcher.pollMs,
     breaker: { failureThreshold: config.dispatcher.breakerFailures, cooldownMs: config.dispatcher.breakerCooldownMs },
@@ -270,6 +272,14 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     closers.push(() => mllp.close());
   }
 
+  const links = async () =>
+    linkStatus(
+      config.destinations.map((d) => d.name),
+      linkHealth,
+      { breaker: (n) => dispatcher?.breakerState(n), counts: await store.counts(), oldest: (await store.oldestWaiting?.()) ?? [] },
+      clock().getTime(),
+    );
+
   // Admin API.
   const adminApp = createAdminApp({
     auth: auth.admin,
@@ -277,6 +287,15 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     beforeScrape: async () => {
       metrics.queueDepth.reset();
       for (const r of await store.counts()) metrics.queueDepth.set({ destination: r.destination, state: r.state }, r.count);
+      for (const l of await links()) {
+        const d = { destination: l.destination };
+        if (l.rttMs !== null) metrics.linkRtt.set(d, l.rttMs / 1000);
+        metrics.linkGoodput.set(d, l.goodputBytesPerSec);
+        if (l.retryRate !== null) metrics.linkRetryRate.set(d, l.retryRate);
+        for (const state of ['closed', 'open', 'half-open']) metrics.linkBreaker.set({ ...d, state }, l.breaker === state ? 1 : 0);
+        metrics.linkOldest.set(d, l.oldestQueuedAgeS ?? 0);
+        metrics.linkWaitingBytes.set(d, l.bytesWaiting);
+      }
       runtime.refreshGauges();
     },
     ready: () => {
@@ -288,7 +307,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       if (!db.open) reasons.push('the store is closed');
       return { ok: reasons.length === 0, reasons };
     },
-    status: async () => ({ policy: policy.current().ref, queue: await store.counts(), destinations: config.destinations.map((d) => d.name) }),
+    status: async () => ({ policy: policy.current().ref, queue: await store.counts(), destinations: config.destinations.map((d) => d.name), links: await links() }),
     explain: async (id) => {
       const m = await store.getMessage(id);
       return m ? explainMessage(m, policy.current(), config.destinations) : undefined;
