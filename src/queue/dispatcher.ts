@@ -237,8 +237,11 @@ export class Dispatcher {
     const { maxItems, maxBytes } = lane.d.batch!;
     const unit: ClaimedItem[] = [];
     let bytes = 0;
+    // An emergency batch carries emergency rows only: nothing else lengthens its own send time.
+    const emergency = lane.buffer[0]?.lane === 'emergency';
     for (const item of lane.buffer) {
       if (unit.length >= maxItems || (unit.length > 0 && bytes + item.payload.byteLength > maxBytes)) break;
+      if (emergency && item.lane !== 'emergency') break;
       unit.push(item);
       bytes += item.payload.byteLength;
     }
@@ -267,6 +270,9 @@ export class Dispatcher {
         if (lane.buffer.length === 0) continue;
       }
       const unit = this.nextUnit(lane);
+      // A batching destination with 2+ request slots keeps one for the emergency lane, so an
+      // emergency row never waits for a bulk batch on the wire, only shares the link with it.
+      if (this.batching(lane) && lane.d.concurrency >= 2 && unit[0]?.lane !== 'emergency' && lane.d.concurrency - lane.inFlight <= 1) break;
       if (lane.bucket) {
         const now = this.clock();
         const bytes = unit.reduce((n, i) => n + i.payload.byteLength, 0);
