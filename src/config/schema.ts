@@ -150,6 +150,17 @@ export const gatewayConfigSchema = {
               maxBytes: { type: 'integer', minimum: 1024, default: 262144 },
             },
           },
+          resumable: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['aboveBytes'],
+            description: 'envelopes of at least aboveBytes are uploaded resumably with tus (the receiver kit serves it)',
+            properties: {
+              aboveBytes: { type: 'integer', minimum: 1024 },
+              path: { type: 'string', pattern: '^/', default: '/tus/', description: 'the receiver\'s tus endpoint, relative to the destination url' },
+              chunkBytes: { type: 'integer', minimum: 16384, default: 262144 },
+            },
+          },
           bandwidthBytesPerSec: { type: 'integer', minimum: 128, description: 'cap on bytes/s sent to this destination (token bucket)' },
           laneWindows: {
             type: 'object',

@@ -17,3 +17,4 @@ export { classifyStatus, parseRetryAfter, MAX_RETRY_AFTER_MS } from './status.js
 export type { DeliveryResult } from '../model/index.js';
 export { createLinkHealth, linkStatus, DEFAULT_HEALTH_WINDOW_MS, type LinkHealth, type LinkStatus, type QueueView } from './health.js';
 export { probeDestination, type ProbeStep, type ProbeVerdict, type ProbeOptions } from './probe.js';
+export { deliverResumable, resumableEndpoint, DEFAULT_RESUMABLE_CHUNK, type ResumableStats } from './resumable.js';

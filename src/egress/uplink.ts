@@ -13,6 +13,7 @@ import tls, { type PeerCertificate } from 'node:tls';
 import type { DeliveryResult, Destination } from '../model/index.js';
 import { classifyStatus } from './status.js';
 import { readAnswer } from './answer.js';
+import { deliverResumable } from './resumable.js';
 
 export interface DeliveryHeaders {
   idempotencyKey: string;
@@ -149,6 +150,8 @@ export function createUplink(opts: UplinkOptions = {}): Uplink {
   };
 
   async function deliver(d: Destination, body: Uint8Array, headers: DeliveryHeaders): Promise<DeliveryResult> {
+    // Large envelopes resume after a drop instead of restarting (https pinning needs our agent: not there).
+    if (d.resumable && body.byteLength >= d.resumable.aboveBytes && !d.tls) return deliverResumable(d, body, headers, { clock });
     const r = await post(d, body, { headers: { 'content-type': headers.contentType, 'idempotency-key': headers.idempotencyKey } });
     return r.kind === 'answer' ? classifyStatus(r.status, r.headers['retry-after'], clock()) : { kind: 'retry', error: r.error };
   }

@@ -158,6 +158,8 @@ export interface Destination {
   compress?: 'gzip' | 'br';
   /** The destination takes batches of envelopes (docs/envelope.md, "Batches"). */
   batch?: { maxItems: number; maxBytes: number };
+  /** Envelopes of at least aboveBytes go up with the tus resumable-upload protocol (at path, default /tus/). */
+  resumable?: { aboveBytes: number; path?: string; chunkBytes?: number };
   /** Cap on bytes per second sent to this destination. */
   bandwidthBytesPerSec?: number;
   /** Lanes sent only in a daily window (HH:MM, gateway time zone; from > to wraps midnight). */

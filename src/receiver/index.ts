@@ -33,3 +33,4 @@ export {
   type HeaderEncoding,
 } from './batch-frame.js';
 export { compressPayload, decompressPayload, PAYLOAD_ENCODINGS, type PayloadEncoding, type Decompressed } from './content-encoding.js';
+export { createResumableReceiver, DEFAULT_RESUMABLE_PATH, type ResumableReceiver } from './resumable.js';

@@ -22,7 +22,17 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
-import { createReceiverKit, fileReceiptStore, memoryReceiptStore, type AcceptedEnvelope, type OpenVerdict } from '../receiver/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import {
+  createReceiverKit,
+  createResumableReceiver,
+  fileReceiptStore,
+  memoryReceiptStore,
+  DEFAULT_RESUMABLE_PATH,
+  type AcceptedEnvelope,
+  type OpenVerdict,
+} from '../receiver/index.js';
 
 /** What the openEnvelope hook says: ok (with meta and payload when it opened the envelope) or a refusal. */
 export type EnvelopeVerdict = OpenVerdict;
@@ -193,6 +203,9 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   // The kit's receipts are the record; `ids` reads them live.
   Object.defineProperty(state, 'ids', { get: () => receipts.ids(), enumerable: false });
   const kit = createReceiverKit({ open: openEnvelope, receipts, duplicateStatus: 200, ...(opts.persist ? { persist: opts.persist } : {}) });
+  // Resumable (tus) uploads of large envelopes under /tus/: kept in the data dir, else a temporary folder.
+  const tusDir = opts.dataDir ? join(opts.dataDir, 'tus') : mkdtempSync(join(tmpdir(), 'darwaza-sim-tus-'));
+  const resumable = createResumableReceiver({ kit, directory: tusDir, maxBytes: maxBody });
   const sockets = new Set<Socket>();
   let upTimer: NodeJS.Timeout | undefined;
 
@@ -292,6 +305,10 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     const path = (req.url ?? '/').split('?')[0]!;
     const handler = path.startsWith('/_sim/')
       ? onControl(req, res, path)
+      : path === DEFAULT_RESUMABLE_PATH || path.startsWith(`${DEFAULT_RESUMABLE_PATH}/`)
+        ? control.down
+          ? Promise.resolve(void req.socket.destroy())
+          : resumable.handle(req, res)
       : req.method === 'POST'
         ? onDelivery(req, res)
         : Promise.resolve(sendJson(res, 405, { error: 'POST a delivery' }));
@@ -325,6 +342,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     stop: () =>
       new Promise<void>((resolve) => {
         if (upTimer) clearTimeout(upTimer);
+        if (!opts.dataDir) rmSync(tusDir, { recursive: true, force: true });
         server.close(() => resolve());
         for (const s of sockets) s.destroy();
       }),

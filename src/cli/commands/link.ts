@@ -70,7 +70,7 @@ async function status(io: CliIo, values: Record<string, string | boolean | undef
   let admin = values.admin as string | undefined;
   if (!admin) {
     const c = paths.config();
-    const hp = c?.listen.admin ?? { host: '127.0.0.1', port: 8081 };
+    const hp = c?.listen.admin ?? { host: '127.0.0.1', port: 9090 };
     admin = `http://${hp.host.includes(':') ? `[${hp.host}]` : hp.host}:${hp.port}`;
   }
   const token = (values.token as string | undefined) ?? io.env.DARWAZA_TOKEN;
