@@ -6,8 +6,11 @@
  *    (target ≤ 40% of the baseline);
  *  - goodput through the proxy shaped to 256 kbit/s and 300 ms RTT (target ≥ 80% of capacity);
  *  - emergency (ETREAT) latency with a saturated bulk backlog on that link
- *    (target p50 ≤ 2 × RTT + its own send time).
+ *    (target p50 ≤ 2 × RTT + its own send time);
+ *  - resume: a 20 MB payload over a link that resets every 5 s (target: bytes sent ≤ 1.3 ×).
+ * BENCH_LINKS=bytes,goodput,emergency,resume picks parts.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +33,8 @@ interface LinkRun {
   ms: number;
   delivered: Map<string, number>;
   sent: Map<string, number>;
+  resets: number;
+  envelopeBytes: number;
 }
 
 async function runLink(o: {
@@ -40,11 +45,13 @@ async function runLink(o: {
   concurrency?: number;
   /** Enqueue these ETREAT messages one at a time while the bulk drains. */
   emergencies?: number;
+  extra?: { id: string; payload: string }[];
+  resumable?: Destination['resumable'];
 }): Promise<LinkRun> {
   const dir = mkdtempSync(join(tmpdir(), 'darwaza-bench-links-'));
   const keys = await linkKeys();
   const delivered = new Map<string, number>();
-  const sim = await startSimulator({ port: 0, openEnvelope: keys.opener, persist: (a) => a.forEach((x) => delivered.set(x.id, Date.now())) });
+  const sim = await startSimulator({ port: 0, maxBodyBytes: 64 * 1024 * 1024, openEnvelope: keys.opener, persist: (a) => a.forEach((x) => delivered.set(x.id, Date.now())) });
   const proxy = await startChaosProxy({ targetPort: sim.port, faults: o.faults });
   const db = openDatabase(join(dir, 'darwaza.db'));
   const store = SqliteQueueStore.open(db, { quotaBytes: 1e12, minFreeDiskBytes: 0 });
@@ -59,9 +66,13 @@ async function runLink(o: {
     concurrency: o.concurrency ?? 4,
     retry: { maxAttempts: 1000, baseDelayMs: 100, maxDelayMs: 1000, maxAgeMs: 3_600_000 },
     ...(o.batch ? { batch: o.batch } : {}),
+    ...(o.resumable ? { resumable: o.resumable } : {}),
   };
   const sent = new Map<string, number>();
-  const enqueue = async (id: string, purpose: string, i: number) => {
+  let envelopeBytes = 0;
+  const enqueue = async (id: string, purpose: string, i: number, text?: string) => {
+    const payload = keys.seal(id, text ?? observation(i), { purpose, ...(o.compress ? { compress: o.compress } : {}) });
+    envelopeBytes += payload.length;
     await store.accept({
       message: { id, receivedAt: new Date().toISOString(), source: 'ehr', purpose, format: 'fhir', outcomes: '[]' },
       items: [
@@ -69,7 +80,7 @@ async function runLink(o: {
           messageId: id,
           destination: d.name,
           lane: purpose === 'ETREAT' ? 'emergency' : 'normal',
-          payload: keys.seal(id, observation(i), { purpose, ...(o.compress ? { compress: o.compress } : {}) }),
+          payload,
           contentType: 'application/vnd.darwaza.envelope+json',
           cipherScope: 'd:1',
           patientTokens: ['t'],
@@ -81,6 +92,7 @@ async function runLink(o: {
     sent.set(id, Date.now());
   };
   for (let i = 0; i < o.n; i++) await enqueue(`bulk-${i}`, 'HRESCH', i);
+  for (const e of o.extra ?? []) await enqueue(e.id, 'TREAT', 0, e.payload);
   const dispatcher = new Dispatcher({
     store,
     destinations: [d],
@@ -90,7 +102,7 @@ async function runLink(o: {
   });
   const started = Date.now();
   dispatcher.start();
-  const total = o.n + (o.emergencies ?? 0);
+  const total = o.n + (o.emergencies ?? 0) + (o.extra?.length ?? 0);
   if (o.emergencies) {
     // Let the bulk saturate the link first, then one emergency message every second.
     await new Promise((r) => setTimeout(r, 2000));
@@ -100,9 +112,13 @@ async function runLink(o: {
       await new Promise((r) => setTimeout(r, 1000));
     }
   }
-  while (delivered.size < total) await new Promise((r) => setTimeout(r, 20));
+  while (delivered.size < total) {
+    await new Promise((r) => setTimeout(r, 50));
+    const dead = (await store.counts()).find((c) => c.state === 'dead' && c.count > 0);
+    if (dead) throw new Error(`${dead.count} message(s) dead-lettered: ${(await store.list({ state: 'dead' })).map((x) => x.lastError).join('; ')}`);
+  }
   const ms = Date.now() - started;
-  const r = { bytesUp: proxy.stats.bytesUp, bytesDown: proxy.stats.bytesDown, ms, delivered, sent };
+  const r = { bytesUp: proxy.stats.bytesUp, bytesDown: proxy.stats.bytesDown, ms, delivered, sent, resets: proxy.stats.resets, envelopeBytes };
   await dispatcher.stop();
   uplink.close();
   await proxy.stop();
@@ -117,10 +133,11 @@ const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(
 
 export async function run(): Promise<Record<string, string | number>> {
   const out: Record<string, string | number> = {};
-  const parts = process.env.BENCH_LINKS?.split(',') ?? ['bytes', 'goodput', 'emergency'];
+  const parts = process.env.BENCH_LINKS?.split(',') ?? ['bytes', 'goodput', 'emergency', 'resume'];
   if (parts.includes('bytes')) await bytesOnTheWire(out);
   if (parts.includes('goodput')) await goodputShaped(out);
   if (parts.includes('emergency')) await emergencyLatency(out);
+  if (parts.includes('resume')) await resume(out);
   return out;
 }
 
@@ -157,6 +174,17 @@ async function goodputShaped(out: Record<string, string | number>) {
   out['  ratio batched / baseline'] = (gBase.ms / gBatch.ms).toFixed(2);
   out['shaped link: goodput batched, share of 256 kbit/s (target ≥ 0.80)'] = (goodput(gBatch) / RATE).toFixed(3);
   out['shaped link: goodput one per request, share of 256 kbit/s'] = (goodput(gBase) / RATE).toFixed(3);
+}
+
+/** A 20 MB payload over a link that resets every 5 s (capped at 1 MB/s so an upload spans resets). */
+async function resume(out: Record<string, string | number>) {
+  const payload = JSON.stringify({ resourceType: 'Binary', id: 'scan', data: randomBytes(15 * 1024 * 1024).toString('base64') });
+  say(`resume: ${(payload.length / 1e6).toFixed(1)} MB through resets every 5 s`);
+  const r = await runLink({ n: 0, extra: [{ id: 'scan-1', payload }], faults: { resetEveryMs: 5000, bandwidthBytesPerSec: 1024 * 1024 }, resumable: { aboveBytes: 1024 * 1024, chunkBytes: 512 * 1024 } });
+  out['resume: payload MB'] = (payload.length / 1e6).toFixed(1);
+  out['resume: connection resets survived'] = r.resets;
+  out['resume: bytes sent / envelope bytes (target ≤ 1.3)'] = (r.bytesUp / r.envelopeBytes).toFixed(3);
+  out['resume: seconds'] = (r.ms / 1000).toFixed(1);
 }
 
 async function emergencyLatency(out: Record<string, string | number>) {

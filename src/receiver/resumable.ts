@@ -48,6 +48,11 @@ export function createResumableReceiver(opts: {
           ...(md.idempotencyKey ? { 'idempotency-key': md.idempotencyKey } : {}),
         });
         opts.onAnswer?.(answer.accepted);
+        // tus has no end-to-end checksum here: an envelope assembled from resumed chunks that does not
+        // parse or verify may be the transport's fault, so it is uploaded again (never dead-lettered for it).
+        if (answer.status === 400 || answer.status === 401) {
+          return { status_code: 503, body: JSON.stringify({ error: 'the assembled upload did not verify; upload it again' }), headers: { 'retry-after': '1' } };
+        }
         return { status_code: answer.status === 409 ? 200 : answer.status, body: answer.body, headers: answer.headers };
       } catch {
         return { status_code: 503, body: JSON.stringify({ error: 'could not be stored; send again' }) };

@@ -21,6 +21,8 @@ export interface Faults {
   bandwidthBytesPerSec: number;
   /** Reset the connection once this many bytes went upstream on it (0 = never). */
   resetAfterBytes: number;
+  /** Reset every open connection this often (0 = never): a link that drops every few seconds. */
+  resetEveryMs: number;
   /** Accept connections, forward nothing, answer nothing. */
   blackhole: boolean;
   /** Forward the request, never send the answer back (the connection stays open). */
@@ -36,6 +38,7 @@ export const NO_FAULTS: Faults = {
   jitterMs: 0,
   bandwidthBytesPerSec: 0,
   resetAfterBytes: 0,
+  resetEveryMs: 0,
   blackhole: false,
   halfOpen: false,
   slowResponseMs: 0,
@@ -106,6 +109,15 @@ export async function startChaosProxy(opts: ChaosOptions): Promise<ChaosProxy> {
     timers.add(t);
   };
 
+  const cutters = new Set<() => void>();
+  let lastCut = Date.now();
+  const ticker = setInterval(() => {
+    if (faults.resetEveryMs > 0 && Date.now() - lastCut >= faults.resetEveryMs) {
+      lastCut = Date.now();
+      for (const cut of [...cutters]) cut();
+    }
+  }, 50);
+
   function pipe(client: Socket): void {
     stats.connections++;
     sockets.add(client);
@@ -132,6 +144,8 @@ export async function startChaosProxy(opts: ChaosOptions): Promise<ChaosProxy> {
       (client as Socket & { resetAndDestroy?: () => void }).resetAndDestroy?.() ?? client.destroy();
       server.destroy();
     };
+    cutters.add(cutBoth);
+    client.on('close', () => cutters.delete(cutBoth));
     client.on('data', (chunk: Buffer) => {
       if (cut) return;
       stats.bytesUp += chunk.length;
@@ -188,6 +202,7 @@ export async function startChaosProxy(opts: ChaosOptions): Promise<ChaosProxy> {
     resetStats: () => void Object.assign(stats, { connections: 0, bytesUp: 0, bytesDown: 0, resets: 0 }),
     stop: () =>
       new Promise<void>((resolve) => {
+        clearInterval(ticker);
         for (const t of timers) clearTimeout(t);
         timers.clear();
         for (const s of sockets) s.destroy();
