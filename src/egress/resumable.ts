@@ -41,15 +41,19 @@ export function deliverResumable(
       onChunkComplete: (chunk) => {
         if (opts.stats) opts.stats.bytesSent += chunk;
       },
-      // The receiver's verdict (4xx) is final; resets, 5xx, 423 and offset conflicts resume.
+      // The receiver's verdict (4xx) is final; resets, 5xx, 423, offset conflicts and an upload the
+      // server no longer knows (404/410: it lost its state; the retry starts a fresh upload) go on.
       onShouldRetry: (err) => {
         const status = err.originalResponse?.getStatus();
-        return status === undefined || status >= 500 || status === 409 || status === 423 || status === 429;
+        return status === undefined || status >= 500 || [404, 409, 410, 423, 429].includes(status);
       },
       onSuccess: ({ lastResponse }) => resolve(classifyStatus(lastResponse.getStatus(), lastResponse.getHeader('retry-after'), clock())),
       onError: (err) => {
         const res = (err as tus.DetailedError).originalResponse;
-        resolve(res ? classifyStatus(res.getStatus(), res.getHeader('retry-after'), clock()) : { kind: 'retry', error: 'resumable upload interrupted' });
+        const status = res?.getStatus();
+        // A lost upload (404/410) or an offset conflict is the transport's, never the envelope's fault.
+        if (!res || status === 404 || status === 409 || status === 410) resolve({ kind: 'retry', error: status ? `resumable upload lost (HTTP ${status})` : 'resumable upload interrupted' });
+        else resolve(classifyStatus(res.getStatus(), res.getHeader('retry-after'), clock()));
       },
     });
     upload.start();
