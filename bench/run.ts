@@ -17,6 +17,7 @@ const suites: Record<string, () => Promise<{ run(): Promise<Record<string, strin
   crypto: () => import('./crypto.js'),
   audit: () => import('./audit.js'),
   mllp: () => import('./mllp.js'),
+  links: () => import('./links.js'),
 };
 
 const only = process.env.BENCH_ONLY?.split(',').filter(Boolean);

@@ -31,6 +31,13 @@ export function createMetrics() {
     commitSeconds: new Histogram({ name: 'darwaza_commit_seconds', help: 'Time of one group commit', buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5], registers: [registry] }),
     mllpMessages: new Counter({ name: 'darwaza_mllp_messages_total', help: 'HL7 v2 messages by acknowledgement code', labelNames: ['ack'], registers: [registry] }),
     certDaysLeft: new Gauge({ name: 'darwaza_certificate_days_left', help: 'Days until a certificate expires', labelNames: ['certificate'], registers: [registry] }),
+    // Link health per destination (src/egress health.ts), set at each scrape.
+    linkRtt: new Gauge({ name: 'darwaza_link_rtt_seconds', help: 'Median time from request to answer over the last minutes', labelNames: ['destination'], registers: [registry] }),
+    linkGoodput: new Gauge({ name: 'darwaza_link_goodput_bytes_per_second', help: 'Bytes/s of requests that got an answer', labelNames: ['destination'], registers: [registry] }),
+    linkRetryRate: new Gauge({ name: 'darwaza_link_retry_ratio', help: 'Share of delivery outcomes that were retries', labelNames: ['destination'], registers: [registry] }),
+    linkBreaker: new Gauge({ name: 'darwaza_link_breaker_state', help: 'Circuit breaker state (1 for the current state)', labelNames: ['destination', 'state'], registers: [registry] }),
+    linkOldest: new Gauge({ name: 'darwaza_link_oldest_queued_seconds', help: 'Age of the oldest message not yet delivered', labelNames: ['destination'], registers: [registry] }),
+    linkWaitingBytes: new Gauge({ name: 'darwaza_link_waiting_bytes', help: 'Payload bytes waiting to be delivered', labelNames: ['destination'], registers: [registry] }),
     policyInfo: new Gauge({ name: 'darwaza_policy_info', help: 'The active policy (value 1)', labelNames: ['policy', 'version', 'sha256'], registers: [registry] }),
   };
   return m;

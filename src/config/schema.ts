@@ -140,6 +140,44 @@ export const gatewayConfigSchema = {
               pinSha256: { type: 'array', items: { type: 'string' } },
             },
           },
+          compress: { type: 'string', enum: ['gzip', 'br'], description: 'compress payloads before sealing (meta.contentEncoding); the receiver must decompress' },
+          batch: {
+            type: 'object',
+            additionalProperties: false,
+            description: 'the destination takes batches (application/vnd.darwaza.batch.v1)',
+            properties: {
+              maxItems: { type: 'integer', minimum: 1, maximum: 10000, default: 100 },
+              maxBytes: { type: 'integer', minimum: 1024, default: 262144 },
+            },
+          },
+          resumable: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['aboveBytes'],
+            description: 'envelopes of at least aboveBytes are uploaded resumably with tus (the receiver kit serves it)',
+            properties: {
+              aboveBytes: { type: 'integer', minimum: 1024 },
+              path: { type: 'string', pattern: '^/', default: '/tus/', description: 'the receiver\'s tus endpoint, relative to the destination url' },
+              chunkBytes: { type: 'integer', minimum: 16384, default: 262144 },
+            },
+          },
+          bandwidthBytesPerSec: { type: 'integer', minimum: 128, description: 'cap on bytes/s sent to this destination (token bucket)' },
+          laneWindows: {
+            type: 'object',
+            additionalProperties: false,
+            description: 'lanes that may only be sent in a daily window of the gateway time zone, e.g. {"research": {"from": "22:00", "to": "06:00"}}',
+            properties: Object.fromEntries(
+              ['emergency', 'treatment', 'public-health', 'research'].map((lane) => [
+                lane,
+                {
+                  type: 'object',
+                  additionalProperties: false,
+                  required: ['from', 'to'],
+                  properties: { from: { type: 'string', pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' }, to: { type: 'string', pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' } },
+                },
+              ]),
+            ),
+          },
         },
       },
     },

@@ -16,7 +16,7 @@ import { startPool } from './pool.js';
 import { startMllpServer, createMllpAccept } from '../ingress/mllp/index.js';
 import { createPipeline, createRecheck, explainMessage, type Pipeline } from '../pipeline/index.js';
 import { SqliteQueueStore, Dispatcher, newMessageId, type QueueStore } from '../queue/index.js';
-import { createUplink } from '../egress/index.js';
+import { createUplink, deliverBatch, createLinkHealth, linkStatus } from '../egress/index.js';
 import { startSimulator } from '../sim/index.js';
 import { consentHandlers } from '../consent/index.js';
 import { createReceiver } from '../crypto/index.js';
@@ -177,12 +177,17 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     observer: { decided: (d, decision) => metrics.decisions.inc({ destination: d, decision }) },
   });
 
-  const uplink = createUplink({ checkServerIdentity: (d, _host, cert) => checkSpkiPin(d, cert) });
+  const linkHealth = createLinkHealth({ clock: () => clock().getTime() });
+  const uplink = createUplink({ checkServerIdentity: (d, _host, cert) => checkSpkiPin(d, cert), observer: linkHealth.exchange });
   dispatcher = new Dispatcher({
     store,
     destinations: config.destinations,
     // Each payload is bound at rest to its (message id, destination): one moved between rows never reaches here.
     deliver: (d, item) => uplink.deliver(d, item.payload, { idempotencyKey: item.messageId, contentType: item.contentType }),
+    // Destinations with `batch` take many envelopes per request (docs/links.md).
+    deliverBatch: (d, items) => deliverBatch(uplink, d, items.map((i) => ({ id: i.messageId, payload: i.payload, contentType: i.contentType }))),
+    timeZone: config.timezone,
+    onOutcome: linkHealth.outcome,
     recheck,
     pollMs: config.dispatcher.pollMs,
     breaker: { failureThreshold: config.dispatcher.breakerFailures, cooldownMs: config.dispatcher.breakerCooldownMs },
@@ -280,6 +285,14 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     closers.push(() => mllp.close());
   }
 
+  const links = async () =>
+    linkStatus(
+      config.destinations.map((d) => d.name),
+      linkHealth,
+      { breaker: (n) => dispatcher?.breakerState(n), counts: await store.counts(), oldest: (await store.oldestWaiting?.()) ?? [] },
+      clock().getTime(),
+    );
+
   // Admin API, and the operator's console on the same listener.
   const explain = async (id: string) => {
     const m = await store.getMessage(id);
@@ -310,6 +323,15 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     beforeScrape: async () => {
       metrics.queueDepth.reset();
       for (const r of await store.counts()) metrics.queueDepth.set({ destination: r.destination, state: r.state }, r.count);
+      for (const l of await links()) {
+        const d = { destination: l.destination };
+        if (l.rttMs !== null) metrics.linkRtt.set(d, l.rttMs / 1000);
+        metrics.linkGoodput.set(d, l.goodputBytesPerSec);
+        if (l.retryRate !== null) metrics.linkRetryRate.set(d, l.retryRate);
+        for (const state of ['closed', 'open', 'half-open']) metrics.linkBreaker.set({ ...d, state }, l.breaker === state ? 1 : 0);
+        metrics.linkOldest.set(d, l.oldestQueuedAgeS ?? 0);
+        metrics.linkWaitingBytes.set(d, l.bytesWaiting);
+      }
       runtime.refreshGauges();
     },
     ready: () => {
@@ -321,7 +343,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       if (!db.open) reasons.push('the store is closed');
       return { ok: reasons.length === 0, reasons };
     },
-    status: async () => ({ policy: policy.current().ref, queue: await store.counts(), destinations: config.destinations.map((d) => d.name) }),
+    status: async () => ({ policy: policy.current().ref, queue: await store.counts(), destinations: config.destinations.map((d) => d.name), links: await links() }),
     explain,
     onServerError: (err, errorId) => logger.error({ err: describeError(err), errorId }, 'admin request failed'),
   });

@@ -14,6 +14,7 @@ import { decide, withPackFacts, recipientKeyFingerprint, EMBEDDED_SIMULATOR_KEY,
 import { tokensForIds, tokensByKind, resolvePatientTokens, dataPeriodOf, type ConsentRegistry, type PatientMemory } from '../consent/index.js';
 import { deidentifiedForm } from '../sanitize/index.js';
 import { sealAndSerialize, resolveRecipient, type KeyStore } from '../crypto/index.js';
+import { compressPayload } from '../receiver/index.js';
 import { sanitizeV2 } from '../hl7v2/index.js';
 import { OperationOutcomeError, unprocessable } from '../fhir/index.js';
 import type { DestinationProfiles } from './profiles.js';
@@ -35,6 +36,8 @@ export interface StageDeps {
 export function labelsMeta(labels: readonly { system?: string; code?: string }[]): string {
   return [...new Set(labels.filter((l) => l.code).map((l) => `${l.system ?? ''}|${l.code}`))].sort().join(' ');
 }
+
+const toBytes = (p: Uint8Array | string): Uint8Array => (typeof p === 'string' ? new Uint8Array(Buffer.from(p, 'utf8')) : p);
 
 export function buildStages(deps: StageDeps): Stages {
   const { config, keys, tokenize, logger } = deps;
@@ -103,8 +106,10 @@ export function buildStages(deps: StageDeps): Stages {
           contentType: input.payloadType,
           // The labels travel outside the payload too, so a v2 receiver (no meta.security) sees them.
           ...(input.labels?.length ? { securityLabels: labelsMeta(input.labels) } : {}),
+          // Compressed before sealing (ciphertext does not compress), one context per message.
+          ...(input.destination.compress ? { contentEncoding: input.destination.compress } : {}),
         },
-        payload: input.payload,
+        payload: input.destination.compress ? compressPayload(toBytes(input.payload), input.destination.compress) : input.payload,
         recipient,
         signer: keys.signer(),
         seal: mustSeal,

@@ -154,6 +154,16 @@ export interface Destination {
   recipientPublicKey?: string;
   recipientKeyId?: string;
   tls?: { ca?: string; cert?: string; key?: string; pinSha256?: string[] };
+  /** Payloads are compressed before sealing (named in meta.contentEncoding). */
+  compress?: 'gzip' | 'br';
+  /** The destination takes batches of envelopes (docs/envelope.md, "Batches"). */
+  batch?: { maxItems: number; maxBytes: number };
+  /** Envelopes of at least aboveBytes go up with the tus resumable-upload protocol (at path, default /tus/). */
+  resumable?: { aboveBytes: number; path?: string; chunkBytes?: number };
+  /** Cap on bytes per second sent to this destination. */
+  bandwidthBytesPerSec?: number;
+  /** Lanes sent only in a daily window (HH:MM, gateway time zone; from > to wraps midnight). */
+  laneWindows?: Partial<Record<'emergency' | 'treatment' | 'public-health' | 'research', { from: string; to: string }>>;
 }
 
 export interface PolicyRef {

@@ -44,6 +44,10 @@ export interface DispatchStore {
   claim(destination: string, limit: number): Promise<ClaimedItem[]>;
   /** Applies many results at once, with their audit events. */
   settle(settlements: Settlement[]): Promise<void>;
+  /** The link came back: this destination's waiting rows are due now (their backoff was the link's); returns how many. */
+  wake?(destination: string): Promise<number>;
+  /** Per destination: epoch ms of the oldest row not yet delivered (ready or in flight). */
+  oldestWaiting?(): Promise<{ destination: string; enqueuedAt: number }[]>;
 }
 
 /** Asked about each row a withdrawal would reach: true keeps it queued (another consent still permits it). */

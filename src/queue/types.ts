@@ -114,8 +114,11 @@ export type Settlement =
   | { kind: 'retry'; id: number; nextAttemptAt: number; error: string; status?: number }
   | { kind: 'dead'; id: number; reason: string; status?: number }
   | { kind: 'withdrawn'; id: number; reason: string; audit?: AuditEvent[] }
-  /** Claimed but never attempted (dispatcher stopping): back to ready, attempt not counted. */
-  | { kind: 'release'; id: number };
+  /**
+   * Claimed but never attempted (dispatcher stopping, a lane outside its time window): back to
+   * ready, attempt not counted; with notBefore, not claimed again before that instant.
+   */
+  | { kind: 'release'; id: number; notBefore?: number };
 
 export interface QueueObserver {
   committed?(batchSize: number, ms: number): void;

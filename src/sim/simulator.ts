@@ -1,28 +1,41 @@
 /**
- * The upstream simulator: a reference national-service receiver for demos and tests.
+ * The upstream simulator: a reference national-service receiver for demos and tests, built on
+ * the receiver kit (src/receiver) with faults an operator or a test can switch on.
  *
- * Any POST outside /_sim/ is a delivery. It must carry an Idempotency-Key; the body
- * goes through openEnvelope (default: JSON bodies must parse). Each distinct key is
- * recorded once, in arrival order; a repeated key is answered 200 again but never
- * counted twice — so a test can check exactly-once effects from outside.
+ * Any POST outside /_sim/ is a delivery: a single envelope with an Idempotency-Key, or a batch
+ * (application/vnd.darwaza.batch.v1, answered per item). The kit opens it (openEnvelope; default:
+ * JSON bodies must parse), de-duplicates, persists and answers. Each distinct key is recorded
+ * once, in arrival order; a repeated key is answered 200 again but never counted twice — so a
+ * test can check exactly-once effects from outside.
  *
  *   GET  /_sim/received  → { count, ids }     distinct keys accepted
  *   GET  /_sim/stats     → totals (posts incl. duplicates, bytes, rejected, failed, dropped)
  *   POST /_sim/control   → change failRate, failStatus, retryAfterS, delayMs, dropRate,
- *                          dropAfterAcceptRate, down, downForMs, status (null clears)
+ *                          dropAfterAcceptRate, down, downForMs, status (null clears), burst
  *   POST /_sim/reset     → forget everything received (and the data file)
  *
  * With dataDir, accepted keys are appended to <dataDir>/received.log (one per line,
  * written before the answer) and read back at start, so a restarted simulator
- * still recognises them. The append is not fsynced: it survives a killed process,
- * not a power cut — enough for a simulator.
+ * still recognises them. The append is not fsynced unless `fsync` is set: by default it
+ * survives a killed process, not a power cut — enough for a simulator.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import {
+  createReceiverKit,
+  createResumableReceiver,
+  fileReceiptStore,
+  memoryReceiptStore,
+  DEFAULT_RESUMABLE_PATH,
+  type AcceptedEnvelope,
+  type OpenVerdict,
+} from '../receiver/index.js';
 
-export type EnvelopeVerdict = { ok: true } | { ok: false; status: number; reason: string };
+/** What the openEnvelope hook says: ok (with meta and payload when it opened the envelope) or a refusal. */
+export type EnvelopeVerdict = OpenVerdict;
 
 export interface SimControl {
   /** Probability of answering failStatus instead of accepting. */
@@ -39,6 +52,8 @@ export interface SimControl {
   down: boolean;
   /** Answer every delivery with this status, recording nothing (null = normal). */
   status: number | null;
+  /** The next this-many deliveries are answered failStatus (with Retry-After): a burst. */
+  burst: number;
 }
 
 export const DEFAULT_SIM_CONTROL: SimControl = {
@@ -50,6 +65,7 @@ export const DEFAULT_SIM_CONTROL: SimControl = {
   dropAfterAcceptRate: 0,
   down: false,
   status: null,
+  burst: 0,
 };
 
 export const DEFAULT_SIM_HOST = '127.0.0.1';
@@ -66,6 +82,10 @@ export interface SimulatorOptions extends Partial<SimControl> {
   maxBodyBytes?: number;
   /** Turns `down` off again after this many ms. */
   downForMs?: number;
+  /** fsync the received.log after each append (with dataDir). */
+  fsync?: boolean;
+  /** Called with what was accepted, before the answer (e.g. a test keeping opened payloads). */
+  persist?: (accepted: AcceptedEnvelope[]) => void | Promise<void>;
 }
 
 export interface SimulatorState {
@@ -100,7 +120,7 @@ export function parseControl(input: unknown): Partial<SimControl> & { downForMs?
     if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new Error(`${k} must be a number from 0 to 1`);
     out[k] = v;
   };
-  const count = (k: 'delayMs' | 'retryAfterS' | 'downForMs') => {
+  const count = (k: 'delayMs' | 'retryAfterS' | 'downForMs' | 'burst') => {
     if (o[k] === undefined) return;
     const v = o[k];
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error(`${k} must be a non-negative number`);
@@ -122,13 +142,14 @@ export function parseControl(input: unknown): Partial<SimControl> & { downForMs?
   count('delayMs');
   count('retryAfterS');
   count('downForMs');
+  count('burst');
   status('failStatus');
   status('status');
   if (o.down !== undefined) {
     if (typeof o.down !== 'boolean') throw new Error('down must be true or false');
     out.down = o.down;
   }
-  const known = new Set(['failRate', 'dropRate', 'dropAfterAcceptRate', 'delayMs', 'retryAfterS', 'downForMs', 'failStatus', 'status', 'down']);
+  const known = new Set(['failRate', 'dropRate', 'dropAfterAcceptRate', 'delayMs', 'retryAfterS', 'downForMs', 'failStatus', 'status', 'down', 'burst']);
   for (const k of Object.keys(o)) if (!known.has(k)) throw new Error(`unknown control field: ${k}`);
   return out;
 }
@@ -175,20 +196,16 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   for (const k of Object.keys(DEFAULT_SIM_CONTROL) as (keyof SimControl)[]) {
     if (opts[k] !== undefined) (control as unknown as Record<string, unknown>)[k] = opts[k];
   }
-  const state: SimulatorState = { control, ids: [], total: 0, bytes: 0, duplicates: 0, rejected: 0, failed: 0, dropped: 0 };
-  const seen = new Set<string>();
-  const logFile = opts.dataDir ? join(opts.dataDir, 'received.log') : undefined;
-  if (opts.dataDir) {
-    mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
-    if (logFile && existsSync(logFile)) {
-      for (const line of readFileSync(logFile, 'utf8').split('\n')) {
-        if (line && !seen.has(line)) {
-          seen.add(line);
-          state.ids.push(line);
-        }
-      }
-    }
-  }
+  const receipts = opts.dataDir ? fileReceiptStore(join(opts.dataDir, 'received.log'), { fsync: opts.fsync }) : memoryReceiptStore();
+  const counters = { total: 0, bytes: 0, duplicates: 0, rejected: 0, failed: 0, dropped: 0 };
+  const state = counters as SimulatorState;
+  Object.defineProperty(state, 'control', { value: control, enumerable: false });
+  // The kit's receipts are the record; `ids` reads them live.
+  Object.defineProperty(state, 'ids', { get: () => receipts.ids(), enumerable: false });
+  const kit = createReceiverKit({ open: openEnvelope, receipts, duplicateStatus: 200, ...(opts.persist ? { persist: opts.persist } : {}) });
+  // Resumable (tus) uploads of large envelopes under /tus/: kept in the data dir, else a temporary folder.
+  const tusDir = opts.dataDir ? join(opts.dataDir, 'tus') : mkdtempSync(join(tmpdir(), 'darwaza-sim-tus-'));
+  const resumable = createResumableReceiver({ kit, directory: tusDir, maxBytes: maxBody });
   const sockets = new Set<Socket>();
   let upTimer: NodeJS.Timeout | undefined;
 
@@ -242,45 +259,29 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       sendJson(res, control.failStatus, { error: 'simulated failure' }, retryAfterHeader());
       return;
     }
-    const key = req.headers['idempotency-key'];
-    if (typeof key !== 'string' || !key || key.includes('\n')) {
-      state.rejected++;
-      sendJson(res, 400, { error: 'Idempotency-Key header is required' });
+    if (control.burst > 0) {
+      control.burst--;
+      state.failed++;
+      sendJson(res, control.failStatus, { error: 'simulated burst' }, retryAfterHeader());
       return;
     }
-    let verdict: EnvelopeVerdict;
-    try {
-      verdict = openEnvelope(body, req.headers);
-    } catch {
-      verdict = { ok: false, status: 400, reason: 'envelope could not be opened' };
-    }
-    if (!verdict.ok) {
-      state.rejected++;
-      sendJson(res, verdict.status, { error: verdict.reason });
-      return;
-    }
-    if (seen.has(key)) {
-      state.duplicates++;
-      sendJson(res, 200, { id: key, duplicate: true });
-      return;
-    }
-    seen.add(key);
-    state.ids.push(key);
-    if (logFile) appendFileSync(logFile, `${key}\n`, { mode: 0o600 });
-    if (control.dropAfterAcceptRate > 0 && random() < control.dropAfterAcceptRate) {
+    const answer = await kit.handle(body, req.headers);
+    state.duplicates += answer.duplicates;
+    state.rejected += answer.rejected;
+    if (answer.accepted.length && control.dropAfterAcceptRate > 0 && random() < control.dropAfterAcceptRate) {
       state.dropped++;
       req.socket.destroy();
       return;
     }
-    sendJson(res, 200, { id: key, accepted: true });
+    res.writeHead(answer.status, { ...answer.headers, 'content-length': Buffer.byteLength(answer.body) });
+    res.end(answer.body);
   }
 
   async function onControl(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     if (req.method === 'GET' && path === '/_sim/received') {
       sendJson(res, 200, { count: state.ids.length, ids: state.ids });
     } else if (req.method === 'GET' && path === '/_sim/stats') {
-      const { ids, control: c, ...counters } = state;
-      sendJson(res, 200, { ...counters, distinct: ids.length, control: c });
+      sendJson(res, 200, { ...counters, distinct: state.ids.length, control });
     } else if (req.method === 'POST' && path === '/_sim/control') {
       const body = await readBody(req, 64 * 1024);
       try {
@@ -291,10 +292,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       }
     } else if (req.method === 'POST' && path === '/_sim/reset') {
       req.resume();
-      seen.clear();
-      state.ids = [];
-      Object.assign(state, { total: 0, bytes: 0, duplicates: 0, rejected: 0, failed: 0, dropped: 0 });
-      if (logFile) writeFileSync(logFile, '', { mode: 0o600 });
+      receipts.clear();
+      Object.assign(counters, { total: 0, bytes: 0, duplicates: 0, rejected: 0, failed: 0, dropped: 0 });
       sendJson(res, 200, { reset: true });
     } else {
       req.resume();
@@ -306,6 +305,10 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     const path = (req.url ?? '/').split('?')[0]!;
     const handler = path.startsWith('/_sim/')
       ? onControl(req, res, path)
+      : path === DEFAULT_RESUMABLE_PATH || path.startsWith(`${DEFAULT_RESUMABLE_PATH}/`)
+        ? control.down
+          ? Promise.resolve(void req.socket.destroy())
+          : resumable.handle(req, res)
       : req.method === 'POST'
         ? onDelivery(req, res)
         : Promise.resolve(sendJson(res, 405, { error: 'POST a delivery' }));
@@ -339,6 +342,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     stop: () =>
       new Promise<void>((resolve) => {
         if (upTimer) clearTimeout(upTimer);
+        if (!opts.dataDir) rmSync(tusDir, { recursive: true, force: true });
         server.close(() => resolve());
         for (const s of sockets) s.destroy();
       }),

@@ -103,7 +103,8 @@ export class DispatchSide {
             break;
           }
           case 'release':
-            s.updRelease.run(now, st.id);
+            if (st.notBefore !== undefined) s.updDefer.run(st.notBefore, now, st.id);
+            else s.updRelease.run(now, st.id);
             break;
         }
       }
@@ -118,6 +119,16 @@ export class DispatchSide {
 
   settle(settlements: Settlement[]): void {
     if (settlements.length) this.bookkeeping(() => this.txSettle(settlements, this.c.clock()));
+  }
+
+  /** The link came back: the destination's waiting rows are due now. */
+  wake(destination: string): number {
+    const now = this.c.clock();
+    return this.bookkeeping(() => this.c.s.wake.run(now, destination, now).changes);
+  }
+
+  oldestWaiting(): { destination: string; enqueuedAt: number }[] {
+    return (this.c.s.oldestWaiting.all() as { destination: string; enqueued_at: number }[]).map((r) => ({ destination: r.destination, enqueuedAt: r.enqueued_at }));
   }
 
   /** Rows left in flight by a crash become ready again (attempt not counted). */

@@ -112,6 +112,13 @@ return {
     updRelease: db.prepare(
       `UPDATE queue_items SET state = 'ready', updated_at = ?, lease_until = NULL WHERE seq = ? AND state = 'inflight'`,
     ),
+    updDefer: db.prepare(
+      `UPDATE queue_items SET state = 'ready', next_attempt_at = ?, updated_at = ?, lease_until = NULL WHERE seq = ? AND state = 'inflight'`,
+    ),
+    wake: db.prepare(`UPDATE queue_items SET next_attempt_at = ? WHERE destination = ? AND state = 'ready' AND next_attempt_at > ?`),
+    oldestWaiting: db.prepare(
+      `SELECT destination, MIN(enqueued_at) AS enqueued_at FROM queue_items WHERE state IN ('ready', 'inflight') GROUP BY destination`,
+    ),
     recover: db.prepare(`UPDATE queue_items SET state = 'ready', lease_until = NULL WHERE state = 'inflight'`),
     selMessage: db.prepare('SELECT * FROM queue_messages WHERE id = ?'),
     selItemsOf: db.prepare(

@@ -142,6 +142,14 @@ export class SqliteQueueStore implements QueueStore {
     return now(() => this.dispatch.settle(settlements));
   }
 
+  wake(destination: string): Promise<number> {
+    return now(() => this.dispatch.wake(destination));
+  }
+
+  oldestWaiting(): Promise<{ destination: string; enqueuedAt: number }[]> {
+    return now(() => this.dispatch.oldestWaiting());
+  }
+
   recoverInFlight(): Promise<number> {
     return now(() => this.dispatch.recover());
   }

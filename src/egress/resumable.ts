@@ -1,0 +1,61 @@
+/**
+ * Large envelopes over a size threshold go up with the tus resumable-upload protocol
+ * (tus-js-client): in chunks, and after a drop the upload resumes from the offset the server
+ * holds instead of restarting. The receiver's verdict on the whole envelope is the answer to
+ * the last chunk (src/receiver resumable.ts), read with the same contract as a single POST.
+ * Upload metadata carries the Idempotency-Key and content type, nothing else.
+ */
+import * as tus from 'tus-js-client';
+import type { DeliveryResult, Destination } from '../model/index.js';
+import { classifyStatus } from './status.js';
+import type { DeliveryHeaders } from './uplink.js';
+
+export const DEFAULT_RESUMABLE_CHUNK = 256 * 1024;
+/** Waits between resumes inside one delivery; after the last, the dispatcher's backoff takes over. */
+const RETRY_DELAYS = [0, 500, 1000, 2000, 3000, 5000, 5000, 5000, 10_000, 10_000, 10_000, 20_000, 20_000, 30_000];
+
+export interface ResumableStats {
+  /** Bytes of chunk bodies sent (all attempts). */
+  bytesSent: number;
+}
+
+export function resumableEndpoint(d: Destination): string {
+  return new URL(d.resumable?.path ?? '/tus/', d.url).toString();
+}
+
+export function deliverResumable(
+  d: Destination,
+  body: Uint8Array,
+  headers: DeliveryHeaders,
+  opts: { clock?: () => number; chunkSize?: number; stats?: ResumableStats } = {},
+): Promise<DeliveryResult> {
+  const clock = opts.clock ?? Date.now;
+  return new Promise((resolve) => {
+    const upload = new tus.Upload(Buffer.from(body.buffer, body.byteOffset, body.byteLength), {
+      endpoint: resumableEndpoint(d),
+      chunkSize: opts.chunkSize ?? d.resumable?.chunkBytes ?? DEFAULT_RESUMABLE_CHUNK,
+      retryDelays: RETRY_DELAYS,
+      uploadSize: body.byteLength,
+      metadata: { idempotencyKey: headers.idempotencyKey, contentType: headers.contentType },
+      storeFingerprintForResuming: false,
+      onChunkComplete: (chunk) => {
+        if (opts.stats) opts.stats.bytesSent += chunk;
+      },
+      // The receiver's verdict (4xx) is final; resets, 5xx, 423, offset conflicts and an upload the
+      // server no longer knows (404/410: it lost its state; the retry starts a fresh upload) go on.
+      onShouldRetry: (err) => {
+        const status = err.originalResponse?.getStatus();
+        return status === undefined || status >= 500 || [404, 409, 410, 423, 429].includes(status);
+      },
+      onSuccess: ({ lastResponse }) => resolve(classifyStatus(lastResponse.getStatus(), lastResponse.getHeader('retry-after'), clock())),
+      onError: (err) => {
+        const res = (err as tus.DetailedError).originalResponse;
+        const status = res?.getStatus();
+        // A lost upload (404/410) or an offset conflict is the transport's, never the envelope's fault.
+        if (!res || status === 404 || status === 409 || status === 410) resolve({ kind: 'retry', error: status ? `resumable upload lost (HTTP ${status})` : 'resumable upload interrupted' });
+        else resolve(classifyStatus(res.getStatus(), res.getHeader('retry-after'), clock()));
+      },
+    });
+    upload.start();
+  });
+}
