@@ -12,6 +12,7 @@ import { command as certs } from './commands/certs.js';
 import { command as keys } from './commands/keys.js';
 import { command as envelope } from './commands/envelope.js';
 import { command as tokens } from './commands/tokens.js';
+import { command as doctor } from './commands/doctor.js';
 import { AuditLog } from '../audit/index.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,4 +33,4 @@ const consent = makeConsentCommand({
   },
 });
 
-export const commands: readonly Command[] = [init, start, upstreamSim, queue, policy, consent, sanitize, audit, certs, keys, envelope, tokens];
+export const commands: readonly Command[] = [init, start, upstreamSim, queue, policy, consent, sanitize, audit, certs, keys, envelope, tokens, doctor];
