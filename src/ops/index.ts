@@ -4,3 +4,18 @@
  */
 export { runDoctor, DOCTOR_CHECKS, integrityProblems, listedPublicKeys, type DoctorContext } from './doctor/index.js';
 export { formatFindings, failed, type Finding, type FindingStatus } from './finding.js';
+export {
+  takeBackup,
+  restoreBackup,
+  readBackupHeader,
+  snapshotDatabase,
+  BackupError,
+  BACKUP_FORMAT,
+  BACKUP_VERSION,
+  MIN_PASSPHRASE,
+  type BackupHeader,
+  type BackupOptions,
+  type BackupResult,
+  type RestoreOptions,
+  type RestoreResult,
+} from './backup/index.js';
