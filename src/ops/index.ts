@@ -19,3 +19,14 @@ export {
   type RestoreOptions,
   type RestoreResult,
 } from './backup/index.js';
+export {
+  renderUnit,
+  installUnit,
+  uninstallUnit,
+  ServiceError,
+  UNIT_NAME,
+  DEFAULT_UNIT_DIR,
+  DEFAULT_SERVICE_USER,
+  DEFAULT_MEMORY_MAX,
+  type UnitOptions,
+} from './service/index.js';
