@@ -7,7 +7,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, type GatewayConfig } from '../config/index.js';
-import { openDatabase, databaseFile, type Db } from '../store/index.js';
+import { openDatabase, databaseFile, upgradeOf, type Db } from '../store/index.js';
 import { createLogger, describeError, type Logger } from '../log/index.js';
 import { createMetrics, createAdminApp, type Metrics } from '../admin/index.js';
 import { createLanApp } from '../ingress/http/index.js';
@@ -76,6 +76,8 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   // From here on every destination fact (country, kind, consent model, recipient key, pins) is the pack's.
   config = loaded.config;
   const db = openDatabase(databaseFile(config.dataDir));
+  const upgrade = upgradeOf(db);
+  if (upgrade?.backup) logger.warn(upgrade, 'database schema upgraded; the copy made before the upgrade can be removed once this version runs well');
   const closers: (() => Promise<void> | void)[] = [];
   const { keys, cipher, audit, consents, policy, pack, stages } = await provision(config, db, loaded, { logger, metrics, clock });
 
