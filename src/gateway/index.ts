@@ -25,6 +25,7 @@ import { startRuntime } from './runtime.js';
 import { mllpAccess } from './mllp-access.js';
 import { checkAccessAtStart, createGatewayAuth } from './access.js';
 import { rebindLegacyQueueRows } from './at-rest.js';
+import { refreshOpsGauges, scheduleAuditVerify } from '../ops/index.js';
 
 export interface GatewayOptions {
   logger?: Logger;
@@ -277,6 +278,15 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       metrics.queueDepth.reset();
       for (const r of await store.counts()) metrics.queueDepth.set({ destination: r.destination, state: r.state }, r.count);
       runtime.refreshGauges();
+      await refreshOpsGauges({
+        metrics,
+        store,
+        destinations: config.destinations.map((d) => d.name),
+        breakerState: (d) => dispatcher?.breakerState(d),
+        dataDir: config.dataDir,
+        quotaBytes: config.limits.queueQuotaBytes,
+        clock: () => clock(),
+      });
     },
     ready: () => {
       const reasons: string[] = [];
@@ -295,6 +305,14 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     onServerError: (err, errorId) => logger.error({ err: describeError(err), errorId }, 'admin request failed'),
   });
   const adminServer = await listen(adminApp, config.listen.admin.host, config.listen.admin.port);
+  // The audit log verified in a child process on a schedule; failures and the last success are metrics.
+  const auditWatch = scheduleAuditVerify({
+    metrics,
+    dataDir: config.dataDir,
+    certsDir: config.certsDir,
+    onResult: (r) => (r.ok ? logger.info({ entries: r.size }, 'audit log verified') : logger.error({ reason: r.reason }, 'audit log verification FAILED')),
+  });
+  closers.push(() => auditWatch.stop());
   closers.push(() => new Promise<void>((r) => adminServer.close(() => r())));
 
   logger.info(

@@ -30,3 +30,5 @@ export {
   DEFAULT_MEMORY_MAX,
   type UnitOptions,
 } from './service/index.js';
+export { refreshOpsGauges, type GaugeSources } from './gauges.js';
+export { scheduleAuditVerify, verifyInChild, selfExec, darwazaExec, DEFAULT_AUDIT_VERIFY_MS, type AuditWatchOptions } from './audit-watch.js';

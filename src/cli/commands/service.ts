@@ -2,21 +2,10 @@
  * `darwaza service install|uninstall` — the systemd unit that runs the gateway as a dedicated,
  * confined user (see src/ops/service/unit.ts for every setting and why).
  */
-import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { EXIT, UsageError, parseFlags, type Command } from '../command.js';
 import { PATH_FLAGS, pathUsage, resolvePaths } from '../paths.js';
-import { DEFAULT_MEMORY_MAX, DEFAULT_SERVICE_USER, DEFAULT_UNIT_DIR, ServiceError, installUnit, uninstallUnit } from '../../ops/index.js';
-
-/** How this darwaza was started: the single binary itself, or node and the script it ran. */
-function selfExec(): string[] {
-  try {
-    if ((createRequire(import.meta.url)('node:sea') as { isSea(): boolean }).isSea()) return [process.execPath];
-  } catch {
-    /* not a single binary */
-  }
-  return [process.execPath, resolve(process.argv[1] ?? 'dist/darwaza.cjs')];
-}
+import { selfExec, DEFAULT_MEMORY_MAX, DEFAULT_SERVICE_USER, DEFAULT_UNIT_DIR, ServiceError, installUnit, uninstallUnit } from '../../ops/index.js';
 
 export const command: Command = {
   name: 'service',
