@@ -26,6 +26,7 @@ import { mllpAccess } from './mllp-access.js';
 import { checkAccessAtStart, createGatewayAuth } from './access.js';
 import { rebindLegacyQueueRows } from './at-rest.js';
 import { refreshOpsGauges, scheduleAuditVerify } from '../ops/index.js';
+import { deadLettersExpiring } from '../jobs/retention.js';
 
 export interface GatewayOptions {
   logger?: Logger;
@@ -286,6 +287,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
         dataDir: config.dataDir,
         quotaBytes: config.limits.queueQuotaBytes,
         clock: () => clock(),
+        deadLetters: { deadLetterMs: config.limits.deadLetterRetentionDays * 86_400_000, warnMs: config.limits.deadLetterWarningDays * 86_400_000 },
       });
     },
     ready: () => {
@@ -297,7 +299,18 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       if (!db.open) reasons.push('the store is closed');
       return { ok: reasons.length === 0, reasons };
     },
-    status: async () => ({ policy: policy.current().ref, queue: await store.counts(), destinations: config.destinations.map((d) => d.name) }),
+    status: async () => ({
+      policy: policy.current().ref,
+      queue: await store.counts(),
+      destinations: config.destinations.map((d) => d.name),
+      // Dead letters retention removes within the warning window: a person should look before then.
+      deadLettersExpiring: await deadLettersExpiring(store, {
+        deadLetterMs: config.limits.deadLetterRetentionDays * 86_400_000,
+        warnMs: config.limits.deadLetterWarningDays * 86_400_000,
+        now: clock().getTime(),
+        destinations: config.destinations.map((d) => d.name),
+      }),
+    }),
     explain: async (id) => {
       const m = await store.getMessage(id);
       return m ? explainMessage(m, policy.current(), config.destinations) : undefined;

@@ -134,7 +134,15 @@ export function startRuntime(opts: RuntimeOptions): GatewayRuntime {
     stops.push(() => atna.stop());
   }
 
-  const retention = scheduleRetention({ store: opts.store, retentionMs: config.limits.retentionDays * DAY_MS });
+  const retention = scheduleRetention({
+    store: opts.store,
+    retentionMs: config.limits.retentionDays * DAY_MS,
+    windows: { deadLetterMs: config.limits.deadLetterRetentionDays * DAY_MS, idempotencyMs: config.limits.idempotencyRetentionDays * DAY_MS },
+    onRun: (r) => {
+      if (r.deadExpired) logger.info({ deadExpired: r.deadExpired }, 'retention: dead letters expired (audited)');
+    },
+    onError: (err) => logger.error({ err: describeError(err) }, 'retention run failed'),
+  });
   stops.push(() => retention.stop());
 
   // Certificate expiry: a gauge on every scrape, and a warning ahead of time (at start, then daily).

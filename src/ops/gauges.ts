@@ -5,6 +5,7 @@
 import { statfsSync } from 'node:fs';
 import type { Metrics } from '../admin/index.js';
 import type { QueueStore } from '../queue/index.js';
+import { deadLettersExpiring } from '../jobs/retention.js';
 
 export interface GaugeSources {
   metrics: Metrics;
@@ -14,6 +15,8 @@ export interface GaugeSources {
   dataDir: string;
   quotaBytes: number;
   clock: () => Date;
+  /** Dead-letter retention and its warning window (ms): sets darwaza_dead_letters_expiring. */
+  deadLetters?: { deadLetterMs: number; warnMs: number };
 }
 
 const BREAKER_VALUE: Record<string, number> = { closed: 0, 'half-open': 0.5, open: 1 };
@@ -36,6 +39,11 @@ export async function refreshOpsGauges(s: GaugeSources): Promise<void> {
     metrics.diskSizeBytes.set(fs.blocks * fs.bsize);
   } catch {
     /* the data folder is gone: the disk alert's absent() catches it */
+  }
+  if (s.deadLetters) {
+    metrics.deadLettersExpiring.reset();
+    const expiring = await deadLettersExpiring(s.store, { ...s.deadLetters, now, destinations: s.destinations });
+    for (const d of s.destinations) metrics.deadLettersExpiring.set({ destination: d }, expiring.find((e) => e.destination === d)?.count ?? 0);
   }
   metrics.queueHeldBytes.set(s.store.heldPayloadBytes());
   metrics.queueQuotaBytes.set(s.quotaBytes);
