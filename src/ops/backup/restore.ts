@@ -85,7 +85,7 @@ export async function restoreBackup(file: string, opts: RestoreOptions): Promise
     else if (config) notes.push(`the backup also holds the config (${config}); give --config-out FILE to restore it`);
     const ageDays = Math.floor(((opts.clock ?? (() => new Date()))().getTime() - Date.parse(header.createdAt)) / 86_400_000);
     notes.push(
-      `the backup was taken ${header.createdAt} (${ageDays} days ago). Data keys shredded since then (erasures, retention) are back in this copy: start the gateway so retention runs, and repeat any erasure made after that date (\`darwaza audit\` lists them as "erased" entries).`,
+      `the backup was taken ${header.createdAt} (${ageDays} days ago). Data keys shredded since then (erasures, retention) are back in this copy: start the gateway so retention runs, and repeat any erasure or purge made after that date (the audit log's \`purged\` entries since then).`,
     );
     return { header, files: files.length, auditEntries: checked.auditEntries, messages: checked.messages, notes };
   } finally {
