@@ -32,3 +32,4 @@ export {
 } from './service/index.js';
 export { refreshOpsGauges, type GaugeSources } from './gauges.js';
 export { scheduleAuditVerify, verifyInChild, selfExec, darwazaExec, DEFAULT_AUDIT_VERIFY_MS, type AuditWatchOptions } from './audit-watch.js';
+export { erasePatient, type ErasureOptions, type ErasureResult, type NotErased } from './erase.js';
