@@ -33,3 +33,4 @@ export {
 export { refreshOpsGauges, type GaugeSources } from './gauges.js';
 export { scheduleAuditVerify, verifyInChild, selfExec, darwazaExec, DEFAULT_AUDIT_VERIFY_MS, type AuditWatchOptions } from './audit-watch.js';
 export { erasePatient, type ErasureOptions, type ErasureResult, type NotErased } from './erase.js';
+export { resolveTokens, type ResolvedToken, type ResolveOptions } from './resolve.js';
