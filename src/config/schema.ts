@@ -70,6 +70,12 @@ export const gatewayConfigSchema = {
           description: 'dead letters (payload included) are purged this long after their last change, with an audit entry; docs/operating.md says why 30',
         },
         deadLetterWarningDays: { type: 'number', minimum: 0, default: 7, description: 'dead letters this close to expiry are reported (metrics, console)' },
+        withdrawnConsentHoldDays: {
+          type: 'number',
+          exclusiveMinimum: 0,
+          default: 2190,
+          description: 'a withdrawn consent is kept this long after its withdrawal (legal hold: the record of what was permitted), then deleted, audited',
+        },
         idempotencyRetentionDays: {
           type: 'number',
           exclusiveMinimum: 0,

@@ -50,6 +50,8 @@ export interface GatewayConfig {
     deadLetterRetentionDays: number;
     /** Dead letters this close to expiry are reported as expiring. */
     deadLetterWarningDays: number;
+    /** A withdrawn consent is kept this long after its withdrawal (legal hold), then deleted. */
+    withdrawnConsentHoldDays: number;
     /** Idempotency-Keys are remembered this long. */
     idempotencyRetentionDays: number;
     requestTimeoutMs: number;

@@ -109,7 +109,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const recovered = await store.recoverInFlight();
   if (recovered) logger.info({ recovered }, 'returned items left in flight by the last run to the queue');
 
-  const runtime = startRuntime({ config, logger, metrics, clock, audit, keys, store, policy, pack });
+  const runtime = startRuntime({ config, logger, metrics, clock, audit, keys, store, db, policy, pack });
   const recheck = createRecheck({ stages, destinations: config.destinations, timezone: config.timezone, clock });
 
   // A withdrawal stops queued data for the purposes it covered (null = every purpose), but only what

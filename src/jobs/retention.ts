@@ -8,6 +8,9 @@
  */
 import cron from 'node-cron';
 import type { OperatorStore, RetentionStore } from '../queue/index.js';
+import type { Db } from '../store/index.js';
+import { auditEvents, type AuditLog } from '../audit/index.js';
+import { WITHDRAWN_STATUSES } from '../consent/index.js';
 
 export type { RetentionStore };
 
@@ -94,6 +97,8 @@ export function scheduleRetention(opts: {
   clock?: () => number;
   onRun?: (result: RetentionResult) => void;
   onError?: (err: Error) => void;
+  /** Further passes on the same schedule (withdrawn consents past their hold). */
+  also?: Array<() => void>;
 }): RetentionSchedule {
   const expression = opts.cron ?? DEFAULT_RETENTION_CRON;
   if (!cron.validate(expression)) throw new Error(`retention cron expression is not valid: ${expression}`);
@@ -105,6 +110,7 @@ export function scheduleRetention(opts: {
       try {
         // (not `onRun?.(await runRetention(...))`: optional call would skip evaluating its argument)
         const result = await runRetention(opts.store, clock(), opts.retentionMs, opts.windows);
+        for (const pass of opts.also ?? []) pass();
         opts.onRun?.(result);
       } catch (err) {
         opts.onError?.(err as Error);
@@ -117,4 +123,29 @@ export function scheduleRetention(opts: {
       void task.destroy();
     },
   };
+}
+
+/**
+ * Withdrawn consents past their legal hold: every version of a consent whose current version
+ * is withdrawn (WITHDRAWN_STATUSES) and older than `holdMs` is deleted with its token index, one
+ * audit entry each (the consent id, never its content). While in hold a withdrawn consent is
+ * the record of what the patient had permitted and when that ended.
+ * The registry has no delete of its own, so the rows go here by consent id.
+ */
+export function purgeWithdrawnConsents(db: Db, opts: { holdMs: number; now: number; audit: Pick<AuditLog, 'append'> }): number {
+  if (!(opts.holdMs > 0)) throw new Error('holdMs must be a positive number');
+  if (!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'consent_current'").get()) return 0;
+  const cutoff = new Date(opts.now - opts.holdMs).toISOString();
+  const ids = db
+    .prepare(`SELECT id FROM consent_current WHERE status IN (${WITHDRAWN_STATUSES.map(() => '?').join(',')}) AND received_at < ?`)
+    .pluck()
+    .all(...WITHDRAWN_STATUSES, cutoff) as string[];
+  const days = Math.round(opts.holdMs / 86_400_000);
+  db.transaction(() => {
+    for (const id of ids) {
+      for (const table of ['consent_version', 'consent_token', 'consent_current']) db.prepare(`DELETE FROM ${table} WHERE id = ?`).run(id);
+      opts.audit.append([auditEvents.purged({ time: opts.now, consentId: id, reason: `retention: withdrawn consent past its legal hold of ${days} days`, actor: 'retention' })]);
+    }
+  })();
+  return ids.length;
 }

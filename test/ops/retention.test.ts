@@ -50,3 +50,31 @@ t.test('dead letters expire after their own window, audited; the warning comes f
   t.equal((db.prepare('SELECT COUNT(*) AS n FROM queue_idempotency').get() as { n: number }).n, 0, 'and go after theirs');
   await t.rejects(runRetention(store, now, 7 * DAY, { deadLetterMs: 0 }), /deadLetterMs must be a positive number/);
 });
+
+t.test('a withdrawn consent is kept through its legal hold, then deleted and audited; an active one stays', async (t) => {
+  const { ConsentRegistry } = await import('../../src/consent/index.js');
+  const { openAtRestCipher, createTokenizer, getSodium } = await import('../../src/crypto/index.js');
+  const { consentFor } = await import('../../bench/fixtures.js');
+  const { purgeWithdrawnConsents } = await import('../../src/jobs/retention.js');
+  await getSodium();
+  let now = Date.parse('2020-01-01T00:00:00Z');
+  const db = openDatabase(join(t.testdir(), 'darwaza.db'));
+  t.teardown(() => db.close());
+  const cipher = await openAtRestCipher(db, { kek: { from: 'key', key: new Uint8Array(32).fill(7) } });
+  const audited: AuditEvent[] = [];
+  const audit = { append: (e: AuditEvent[]) => void audited.push(...e) };
+  const registry = ConsentRegistry.open(db, { tokenize: createTokenizer(new Uint8Array(32).fill(1)), cipher, clock: () => new Date(now) });
+  const gone = registry.put(consentFor('p-withdrawn')).id;
+  const kept = registry.put(consentFor('p-active')).id;
+  registry.withdraw(gone, 'patient asked');
+  const hold = 6 * 365 * DAY;
+  t.equal(purgeWithdrawnConsents(db, { holdMs: hold, now: now + hold - DAY, audit }), 0, 'inside the hold: kept');
+  t.equal(purgeWithdrawnConsents(db, { holdMs: hold, now: now + hold + DAY, audit }), 1);
+  const count = (table: string, id: string) => (db.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE id = ?`).get(id) as { n: number }).n;
+  for (const table of ['consent_version', 'consent_token', 'consent_current']) {
+    t.equal(count(table, gone), 0, `${table}: the withdrawn consent is gone`);
+    t.ok(count(table, kept) > 0, `${table}: the active one stays`);
+  }
+  t.match(audited, [{ event: 'purged', consentId: gone, reason: 'retention: withdrawn consent past its legal hold of 2190 days', actor: 'retention' }]);
+  registry.close();
+});
