@@ -38,6 +38,15 @@ export function createMetrics() {
     linkBreaker: new Gauge({ name: 'darwaza_link_breaker_state', help: 'Circuit breaker state (1 for the current state)', labelNames: ['destination', 'state'], registers: [registry] }),
     linkOldest: new Gauge({ name: 'darwaza_link_oldest_queued_seconds', help: 'Age of the oldest message not yet delivered', labelNames: ['destination'], registers: [registry] }),
     linkWaitingBytes: new Gauge({ name: 'darwaza_link_waiting_bytes', help: 'Payload bytes waiting to be delivered', labelNames: ['destination'], registers: [registry] }),
+    queueOldestAge: new Gauge({ name: 'darwaza_queue_oldest_age_seconds', help: 'Age of the oldest message still waiting (queued, retrying or in flight) per destination', labelNames: ['destination'], registers: [registry] }),
+    breakerOpen: new Gauge({ name: 'darwaza_breaker_open', help: 'The destination circuit breaker is open (1) or half-open (0.5); closed is 0', labelNames: ['destination'], registers: [registry] }),
+    diskFreeBytes: new Gauge({ name: 'darwaza_disk_free_bytes', help: 'Free bytes on the disk of the data folder', registers: [registry] }),
+    diskSizeBytes: new Gauge({ name: 'darwaza_disk_size_bytes', help: 'Size of the disk of the data folder', registers: [registry] }),
+    queueHeldBytes: new Gauge({ name: 'darwaza_queue_held_bytes', help: 'Payload bytes the queue holds (what its quota counts)', registers: [registry] }),
+    queueQuotaBytes: new Gauge({ name: 'darwaza_queue_quota_bytes', help: 'The queue disk quota (limits.queueQuotaBytes)', registers: [registry] }),
+    auditVerifyFailures: new Counter({ name: 'darwaza_audit_verify_failures_total', help: 'Scheduled audit log verifications that failed', registers: [registry] }),
+    auditVerifiedAt: new Gauge({ name: 'darwaza_audit_last_verified_timestamp_seconds', help: 'When the audit log last verified (Unix time)', registers: [registry] }),
+    deadLettersExpiring: new Gauge({ name: 'darwaza_dead_letters_expiring', help: 'Dead letters that retention removes within the warning window', labelNames: ['destination'], registers: [registry] }),
     policyInfo: new Gauge({ name: 'darwaza_policy_info', help: 'The active policy (value 1)', labelNames: ['policy', 'version', 'sha256'], registers: [registry] }),
   };
   return m;

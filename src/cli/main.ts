@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import { EXIT, UsageError, type CliIo, type Command } from './command.js';
 import { darwazaVersion } from '../embedded/index.js';
-import { setNativeBinding } from '../store/index.js';
+import { setNativeBinding, SCHEMA_VERSION } from '../store/index.js';
 import { commands } from './registry.js';
 
 const require = createRequire(import.meta.url);
@@ -82,7 +82,9 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
     return EXIT.ok;
   }
   if (name === '--version' || name === '-v' || name === 'version') {
+    // The release on the first line (scripts read it), then the database schema it reads and writes.
     io.out(darwazaVersion());
+    io.out(`schema ${SCHEMA_VERSION}`);
     return EXIT.ok;
   }
   const cmd = commands.find((c) => c.name === name);

@@ -13,6 +13,11 @@ import { command as keys } from './commands/keys.js';
 import { command as envelope } from './commands/envelope.js';
 import { command as tokens } from './commands/tokens.js';
 import { command as link } from './commands/link.js';
+import { command as doctor } from './commands/doctor.js';
+import { command as backup } from './commands/backup.js';
+import { command as restore } from './commands/restore.js';
+import { command as service } from './commands/service.js';
+import { command as patient } from './commands/patient.js';
 import { AuditLog } from '../audit/index.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,4 +38,4 @@ const consent = makeConsentCommand({
   },
 });
 
-export const commands: readonly Command[] = [init, start, upstreamSim, queue, policy, consent, sanitize, audit, certs, keys, envelope, tokens, link];
+export const commands: readonly Command[] = [init, start, upstreamSim, queue, policy, consent, sanitize, audit, certs, keys, envelope, tokens, link, doctor, backup, restore, service, patient];

@@ -46,6 +46,14 @@ export interface GatewayConfig {
     maxEntries: number;
     queueQuotaBytes: number;
     retentionDays: number;
+    /** Dead letters are purged (audited) this long after their last change. */
+    deadLetterRetentionDays: number;
+    /** Dead letters this close to expiry are reported as expiring. */
+    deadLetterWarningDays: number;
+    /** A withdrawn consent is kept this long after its withdrawal (legal hold), then deleted. */
+    withdrawnConsentHoldDays: number;
+    /** Idempotency-Keys are remembered this long. */
+    idempotencyRetentionDays: number;
     requestTimeoutMs: number;
     headersTimeoutMs: number;
     maxConnections: number;

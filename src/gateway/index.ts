@@ -7,7 +7,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, type GatewayConfig } from '../config/index.js';
-import { openDatabase, databaseFile, type Db } from '../store/index.js';
+import { openDatabase, databaseFile, upgradeOf, type Db } from '../store/index.js';
 import { createLogger, describeError, type Logger } from '../log/index.js';
 import { createMetrics, createAdminApp, type Metrics } from '../admin/index.js';
 import { createLanApp } from '../ingress/http/index.js';
@@ -29,6 +29,8 @@ import { mllpAccess } from './mllp-access.js';
 import { checkAccessAtStart, createGatewayAuth } from './access.js';
 import { rebindLegacyQueueRows } from './at-rest.js';
 import { createConsoleApp, consoleDeps } from '../console/index.js';
+import { refreshOpsGauges, scheduleAuditVerify } from '../ops/index.js';
+import { deadLettersExpiring } from '../jobs/retention.js';
 
 export interface GatewayOptions {
   logger?: Logger;
@@ -80,6 +82,8 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   // From here on every destination fact (country, kind, consent model, recipient key, pins) is the pack's.
   config = loaded.config;
   const db = openDatabase(databaseFile(config.dataDir));
+  const upgrade = upgradeOf(db);
+  if (upgrade?.backup) logger.warn(upgrade, 'database schema upgraded; the copy made before the upgrade can be removed once this version runs well');
   const closers: (() => Promise<void> | void)[] = [];
   const { keys, cipher, audit, consents, policy, pack, stages } = await provision(config, db, loaded, { logger, metrics, clock });
 
@@ -109,7 +113,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const recovered = await store.recoverInFlight();
   if (recovered) logger.info({ recovered }, 'returned items left in flight by the last run to the queue');
 
-  const runtime = startRuntime({ config, logger, metrics, clock, audit, keys, store, policy, pack });
+  const runtime = startRuntime({ config, logger, metrics, clock, audit, keys, store, db, policy, pack });
   // The audit's Merkle tree is built behind the appends, off the acknowledgement path.
   const treeBuild = scheduleTreeBuild(audit, { onError: (err) => logger.warn({ err: describeError(err) }, 'could not build the audit tree (retried at the next tick)') });
   const recheck = createRecheck({ stages, destinations: config.destinations, timezone: config.timezone, clock });
@@ -333,6 +337,16 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
         metrics.linkWaitingBytes.set(d, l.bytesWaiting);
       }
       runtime.refreshGauges();
+      await refreshOpsGauges({
+        metrics,
+        store,
+        destinations: config.destinations.map((d) => d.name),
+        breakerState: (d) => dispatcher?.breakerState(d),
+        dataDir: config.dataDir,
+        quotaBytes: config.limits.queueQuotaBytes,
+        clock: () => clock(),
+        deadLetters: { deadLetterMs: config.limits.deadLetterRetentionDays * 86_400_000, warnMs: config.limits.deadLetterWarningDays * 86_400_000 },
+      });
     },
     ready: () => {
       const reasons: string[] = [];
@@ -343,11 +357,31 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       if (!db.open) reasons.push('the store is closed');
       return { ok: reasons.length === 0, reasons };
     },
-    status: async () => ({ policy: policy.current().ref, queue: await store.counts(), destinations: config.destinations.map((d) => d.name), links: await links() }),
+    status: async () => ({
+      policy: policy.current().ref,
+      queue: await store.counts(),
+      destinations: config.destinations.map((d) => d.name),
+      links: await links(),
+      // Dead letters retention removes within the warning window: a person should look before then.
+      deadLettersExpiring: await deadLettersExpiring(store, {
+        deadLetterMs: config.limits.deadLetterRetentionDays * 86_400_000,
+        warnMs: config.limits.deadLetterWarningDays * 86_400_000,
+        now: clock().getTime(),
+        destinations: config.destinations.map((d) => d.name),
+      }),
+    }),
     explain,
     onServerError: (err, errorId) => logger.error({ err: describeError(err), errorId }, 'admin request failed'),
   });
   const adminServer = await listen(adminApp, config.listen.admin.host, config.listen.admin.port);
+  // The audit log verified in a child process on a schedule; failures and the last success are metrics.
+  const auditWatch = scheduleAuditVerify({
+    metrics,
+    dataDir: config.dataDir,
+    certsDir: config.certsDir,
+    onResult: (r) => (r.ok ? logger.info({ entries: r.size }, 'audit log verified') : logger.error({ reason: r.reason }, 'audit log verification FAILED')),
+  });
+  closers.push(() => auditWatch.stop());
   closers.push(() => new Promise<void>((r) => adminServer.close(() => r())));
   // Closed before the listener (closers run in reverse): live streams would hold it open.
   closers.push(() => consoleApp.close());

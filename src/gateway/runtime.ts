@@ -11,7 +11,8 @@ import { watchPolicy, type CompiledPolicy, type PolicyWatcher } from '../policy/
 import { scheduleKeyRotation, type KeyStore } from '../crypto/index.js';
 import { auditEvents, startAtnaFeed, createRefusalAudit, policyRefusedEvent, type AuditLog } from '../audit/index.js';
 import { scheduleTreeHeads } from '../jobs/tree-heads.js';
-import { scheduleRetention, type RetentionStore } from '../jobs/retention.js';
+import { purgeWithdrawnConsents, scheduleRetention, type RetentionStore } from '../jobs/retention.js';
+import type { Db } from '../store/index.js';
 import { certificateStatus, onTlsHandshakeFailure, watchLanTls } from '../pki/index.js';
 import type { EventEmitter } from 'node:events';
 import type { PackInForce } from './pack.js';
@@ -54,6 +55,8 @@ export interface RuntimeOptions {
   audit: AuditLog;
   keys: KeyStore;
   store: RetentionStore;
+  /** The database, for retention passes outside the queue (withdrawn consents past their hold). */
+  db?: Db;
   policy: PolicyInForce;
   /** The pack's destinations and profiles: a new pack the config no longer matches is refused. */
   pack: PackInForce;
@@ -134,7 +137,23 @@ export function startRuntime(opts: RuntimeOptions): GatewayRuntime {
     stops.push(() => atna.stop());
   }
 
-  const retention = scheduleRetention({ store: opts.store, retentionMs: config.limits.retentionDays * DAY_MS });
+  const retention = scheduleRetention({
+    store: opts.store,
+    retentionMs: config.limits.retentionDays * DAY_MS,
+    windows: { deadLetterMs: config.limits.deadLetterRetentionDays * DAY_MS, idempotencyMs: config.limits.idempotencyRetentionDays * DAY_MS },
+    onRun: (r) => {
+      if (r.deadExpired) logger.info({ deadExpired: r.deadExpired }, 'retention: dead letters expired (audited)');
+    },
+    onError: (err) => logger.error({ err: describeError(err) }, 'retention run failed'),
+    also: opts.db
+      ? [
+          () => {
+            const n = purgeWithdrawnConsents(opts.db!, { holdMs: config.limits.withdrawnConsentHoldDays * DAY_MS, now: clock().getTime(), audit });
+            if (n) logger.info({ consents: n }, 'retention: withdrawn consents past their legal hold deleted (audited)');
+          },
+        ]
+      : [],
+  });
   stops.push(() => retention.stop());
 
   // Certificate expiry: a gauge on every scrape, and a warning ahead of time (at start, then daily).

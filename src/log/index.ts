@@ -1,10 +1,13 @@
 /**
- * The gateway's logger: pino, JSON lines on stdout. Redaction paths are compiled once
+ * The gateway's logger: pino, JSON lines on stdout (for journald, syslog or a collector), or
+ * readable lines through pino-pretty when stdout is a terminal (in this process: worker-thread
+ * transports cannot run inside the single binary). Redaction paths are compiled once
  * at start (pino's fast-redact); they are a second line of defence — the first is that
  * nothing PHI-bearing is ever passed to a log call. Errors reach logs only through
  * describeError(), which keeps the class, code and our own message, never payloads.
  */
 import { pino, destination as pinoDestination, type Logger, type DestinationStream } from 'pino';
+import pinoPretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -25,7 +28,21 @@ export const REDACT_PATHS = [
   '*.passphrase',
 ];
 
-export function createLogger(opts: { level?: string; destination?: NodeJS.WritableStream; name?: string } = {}): Logger {
+/** The levels --log-level accepts, most to least verbose, and "silent". */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+export interface LoggerOptions {
+  level?: string;
+  destination?: NodeJS.WritableStream;
+  name?: string;
+  /** Readable lines (pino-pretty) instead of JSON: for a terminal. */
+  pretty?: boolean;
+}
+
+export function createLogger(opts: LoggerOptions = {}): Logger {
+  const destination = opts.pretty
+    ? pinoPretty({ destination: (opts.destination ?? process.stdout) as never, colorize: opts.destination ? false : undefined, translateTime: 'SYS:standard', ignore: 'pid,hostname', sync: true })
+    : opts.destination;
   return pino(
     {
       name: opts.name ?? 'darwaza',
@@ -34,7 +51,7 @@ export function createLogger(opts: { level?: string; destination?: NodeJS.Writab
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    (opts.destination as DestinationStream | undefined) ?? pinoDestination({ sync: false }),
+    (destination as DestinationStream | undefined) ?? pinoDestination({ sync: false }),
   );
 }
 

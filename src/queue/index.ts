@@ -22,6 +22,7 @@ export type {
   OperatorStore,
   RetentionStore,
   RetentionCounts,
+  RetentionOptions,
   StillPermitted,
 } from './port.js';
 export {

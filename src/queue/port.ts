@@ -74,9 +74,16 @@ export interface RetentionCounts {
   scopes: number;
 }
 
+export interface RetentionOptions {
+  /** Idempotency keys older than this go (default: the same window). */
+  idempotencyMs?: number;
+}
+
 export interface RetentionStore {
   /** Removes finished rows, messages and idempotency keys older than the window; shreds unused key scopes. */
-  purgeDelivered(olderThanMs: number): Promise<RetentionCounts>;
+  purgeDelivered(olderThanMs: number, opts?: RetentionOptions): Promise<RetentionCounts>;
+  /** Dead letters unchanged for longer than this lose their payload (state purged), audited; returns how many. */
+  expireDead?(olderThanMs: number): Promise<number>;
 }
 
 /** The whole port. */

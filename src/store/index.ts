@@ -6,6 +6,16 @@
 import Database from 'better-sqlite3';
 import { chmodSync, existsSync, mkdirSync, openSync, closeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { checkSchemaVersion, SchemaVersionError } from './schema-version.js';
+
+export {
+  SCHEMA_VERSION,
+  SchemaVersionError,
+  schemaVersionOf,
+  upgradeOf,
+  UPGRADE_BACKUP_DIR,
+  type SchemaUpgrade,
+} from './schema-version.js';
 
 export type Db = Database.Database;
 
@@ -32,6 +42,8 @@ export function setNativeBinding(binding: unknown): void {
  *   survives a power cut. It must be set on every open (it is not persisted).
  * - foreign_keys=ON, busy_timeout: a CLI command and the running gateway can share the file.
  * - secure_delete=ON: deleted rows (shredded keys, purged payloads) are zeroed, not left in free pages.
+ * - the schema version (schema-version.ts): a newer database is refused; an older one is copied
+ *   aside before its version is raised and the modules' migrations run.
  */
 export function openDatabase(file: string, options: OpenDatabaseOptions = {}): Db {
   if (file !== ':memory:') {
@@ -52,6 +64,12 @@ export function openDatabase(file: string, options: OpenDatabaseOptions = {}): D
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   db.pragma('secure_delete = ON');
+  try {
+    checkSchemaVersion(db, file, options.readonly ?? false);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
   if (file !== ':memory:' && !options.readonly) {
     try {
       chmodSync(file, 0o600);
@@ -86,6 +104,12 @@ export function migrate(db: Db, module: string, migrations: readonly Migration[]
       (r) => r.version,
     ),
   );
+  // A version this binary does not have was applied by a newer one: refuse rather than misread its tables.
+  const known = Math.max(0, ...migrations.map((m) => m.version));
+  const newest = Math.max(0, ...applied);
+  if (newest > known) {
+    throw new SchemaVersionError(`the database's "${module}" tables are at version ${newest}, but this darwaza knows up to ${known}: a newer darwaza wrote them. Run that version or a later one.`);
+  }
   const record = db.prepare(
     'INSERT INTO schema_migrations (module, version, description, applied_at) VALUES (?, ?, ?, ?)',
   );

@@ -62,7 +62,7 @@ t.test('npm pack → npm install -g → darwaza --version, init, start; npm exec
   const app = join(dir, 'app');
   const v = runCli(['--version'], { bin, cwd: dir });
   t.equal(v.code, 0, v.stderr);
-  t.equal(v.stdout.trim(), pkg.version);
+  t.equal(v.stdout.split('\n')[0], pkg.version);
   const init = runCli(['init', '--dir', app], { bin, cwd: dir });
   t.equal(init.code, 0, init.stderr);
   t.ok(existsSync(join(app, 'gateway.config.json')) && existsSync(join(app, 'certs', 'kek.key')), 'init made a config and the key set');
@@ -92,5 +92,5 @@ t.test('npm pack → npm install -g → darwaza --version, init, start; npm exec
     timeoutMs: 300_000,
   });
   t.equal(viaExec.code, 0, viaExec.stderr);
-  t.equal(viaExec.stdout.trim(), pkg.version, 'npm exec --package=<tarball> runs darwaza');
+  t.equal(viaExec.stdout.split('\n')[0], pkg.version, 'npm exec --package=<tarball> runs darwaza');
 });

@@ -18,7 +18,8 @@ t.test('the binary alone in an empty folder runs the whole path', { skip: exists
   const env = { DARWAZA_CACHE_DIR: join(dir, '.cache') };
   const v = runCli(['--version'], { bin, cwd: dir, env });
   t.equal(v.code, 0);
-  t.equal(v.stdout.trim(), JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).version);
+  t.equal(v.stdout.split('\n')[0], JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).version);
+  t.match(v.stdout, /^schema \d+$/m, 'and the database schema version');
 
   const { ports } = await prepareDir(dir, () => {}, bin);
   t.ok(existsSync(join(dir, 'policies')), 'init wrote the embedded policy pack');

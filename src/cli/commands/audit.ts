@@ -12,6 +12,7 @@ import { openDatabase, databaseFile, DB_FILE_NAME, type Db } from '../../store/i
 import { getSodium } from '../../crypto/sodium.js';
 import { KeyFileError, TOKEN_KEY_FILE, createTokenizer, readTokenKey } from '../../crypto/index.js';
 import { PATH_FLAGS, pathUsage, resolvePaths, type CliPaths } from '../paths.js';
+import { auditResolve } from './audit-resolve.js';
 import { cnicOf } from '../../classify/index.js';
 import { DEFAULT_SOURCE, tokensForIds } from '../../consent/index.js';
 import {
@@ -50,6 +51,10 @@ Subcommands:
                          every audited event about one patient (run on the appliance)
   breach-report --since T --until T [--destination D] [--events delivered,queued] [--out FILE] [--json]
                          patients (tokens), data classes and destinations in a window
+  resolve TOKEN… [--candidates FILE] [--json]
+                         breach notification: the breach report's patient tokens turned into the
+                         identifiers the hospital holds (consents on the appliance, or FILE: one
+                         identifier per line from the patient index); one audit entry per lookup
   break-glass [--since T] [--until T] [--json]
                          every break-glass (ETREAT) use for review: who, when, how often,
                          the reasons, and which messages went to which destinations
@@ -125,7 +130,7 @@ function isoFlag(value: string | undefined, flag: string, required: boolean): st
   return new Date(ms).toISOString();
 }
 
-const SUBS = ['verify', 'export', 'prove', 'disclosures', 'breach-report', 'break-glass'] as const;
+const SUBS = ['verify', 'export', 'prove', 'disclosures', 'breach-report', 'break-glass', 'resolve'] as const;
 
 export const command: Command = {
   name: 'audit',
@@ -149,6 +154,8 @@ export const command: Command = {
       events: { type: 'string' },
       json: { type: 'boolean' },
       'range-only': { type: 'boolean' },
+      candidates: { type: 'string' },
+      actor: { type: 'string' },
     });
     const [sub, ...rest] = positionals;
     if (!sub) throw new UsageError(`a subcommand is required (${SUBS.join(', ')})`);
@@ -200,6 +207,8 @@ export const command: Command = {
             db.close();
           }
         }
+        case 'resolve':
+          return await auditResolve(rest, values, io, paths);
         case 'break-glass': {
           const since = isoFlag(values.since, '--since', false);
           const until = isoFlag(values.until, '--until', false);

@@ -5,12 +5,12 @@
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { EXIT, parseFlags, type Command } from '../command.js';
+import { EXIT, UsageError, parseFlags, type Command } from '../command.js';
 import { DEFAULT_CONFIG_FILE, PATH_FLAGS, pathUsage, resolvePaths, keySetOptions } from '../paths.js';
 import { describeKeyFile, ensureKeySet } from '../../crypto/index.js';
 import { parseHostPort, ConfigError, type GatewayConfig } from '../../config/index.js';
 import { startGateway } from '../../gateway/index.js';
-import { createLogger, describeError } from '../../log/index.js';
+import { createLogger, describeError, LOG_LEVELS } from '../../log/index.js';
 import { initFolder } from './init.js';
 
 export const command: Command = {
@@ -18,6 +18,7 @@ export const command: Command = {
   summary: 'run the gateway (LAN API, MLLP, admin, dispatcher)',
   usage: `Usage: darwaza start [--config FILE] [--listen HOST:PORT] [--admin-listen HOST:PORT]
                      [--mllp-listen HOST:PORT] [--data-dir DIR] [--certs-dir DIR] [--no-simulator]
+                     [--log-level LEVEL]
 
 Runs the gateway until SIGINT or SIGTERM (a clean stop: listeners close, deliveries in
 flight finish, a signed audit tree head is written). SIGHUP reloads the policy files,
@@ -33,7 +34,9 @@ ${pathUsage('data-dir', 'certs-dir')}
   --admin-listen H:P     admin listener: /healthz /readyz /metrics (overrides listen.admin)
   --mllp-listen H:P      HL7 v2 MLLP listener (overrides listen.mllp)
   --no-simulator         do not run the demo upstream simulator in this process
-                         (use when \`darwaza upstream-sim\` runs separately)`,
+                         (use when \`darwaza upstream-sim\` runs separately)
+  --log-level LEVEL      ${LOG_LEVELS.join(', ')} (default: $DARWAZA_LOG_LEVEL, else info).
+                         Logs are JSON lines on stdout, or readable lines when stdout is a terminal.`,
   async run(args, io) {
     const { values } = parseFlags(
       args,
@@ -43,9 +46,12 @@ ${pathUsage('data-dir', 'certs-dir')}
         'admin-listen': { type: 'string' },
         'mllp-listen': { type: 'string' },
         'no-simulator': { type: 'boolean' },
+        'log-level': { type: 'string' },
       },
       false,
     );
+    const level = values['log-level'];
+    if (level !== undefined && !(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level: one of ${LOG_LEVELS.join(', ')}`);
     let paths = resolvePaths(io, values);
     if (!paths.configFile) {
       const r = await initFolder(io.cwd);
@@ -77,7 +83,7 @@ ${pathUsage('data-dir', 'certs-dir')}
     const made = (await ensureKeySet(config.certsDir, keySetOptions(config))).created;
     for (const f of made) io.err(`darwaza start: created ${join(config.certsDir, f)} (${describeKeyFile(f) ?? 'key file'})`);
 
-    const logger = createLogger();
+    const logger = createLogger({ level, pretty: io.isTTY });
     let gateway;
     try {
       gateway = await startGateway(config, { logger, simulator: values['no-simulator'] ? false : undefined });

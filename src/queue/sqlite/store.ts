@@ -7,7 +7,7 @@
  */
 import type { AuditEvent, AuditSink, PayloadCipher } from '../../model/index.js';
 import { migrate, type Db } from '../../store/index.js';
-import type { QueueStore, RetentionCounts, StillPermitted } from '../port.js';
+import type { QueueStore, RetentionCounts, RetentionOptions, StillPermitted } from '../port.js';
 import { QUEUE_MIGRATIONS } from '../schema.js';
 import {
   QueueWriteError,
@@ -37,7 +37,7 @@ import {
   type QueueStoreOptions,
 } from './options.js';
 import * as reads from './reads.js';
-import { purgeDelivered } from './retention.js';
+import { expireDead, purgeDelivered } from './retention.js';
 import { prepareStatements } from './statements.js';
 import { withdrawForPatient } from './withdraw.js';
 
@@ -201,8 +201,12 @@ export class SqliteQueueStore implements QueueStore {
 
   // ---- retention ----
 
-  purgeDelivered(olderThanMs: number): Promise<RetentionCounts> {
-    return now(() => purgeDelivered(this.c, olderThanMs));
+  purgeDelivered(olderThanMs: number, opts?: RetentionOptions): Promise<RetentionCounts> {
+    return now(() => purgeDelivered(this.c, olderThanMs, opts));
+  }
+
+  expireDead(olderThanMs: number): Promise<number> {
+    return now(() => expireDead(this.c, olderThanMs));
   }
 
   /** Commits what is pending and refuses further writes. The database handle stays open (its owner closes it). */
