@@ -20,7 +20,7 @@ import autocannon from 'autocannon';
 import { CLI, prepareDir, startGatewayProcess, startSimulatorProcess, simReceived, type Running } from '../test/helpers/processes.js';
 import { waitFor } from '../test/helpers/net.js';
 import { loadHl7 } from '../test/fixtures/hl7v2/load.js';
-import { observation, consentFor } from './fixtures.js';
+import { observation, consentFor, patientFor } from './fixtures.js';
 import { load as mllpLoad } from './mllp.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -126,11 +126,14 @@ export async function run(): Promise<Record<string, string | number>> {
   const bare = await bareServer();
   const lan = `http://127.0.0.1:${ports.lan}`;
   try {
+    // The Patient first, so the gateway knows the age (an unknown age is read as a minor's).
+    const registered = await postJson(`${lan}/fhir/Patient`, patientFor('bench-patient-1'));
+    if (registered.status !== 202) throw new Error(`patient post failed: ${registered.status}`);
     for (const consent of [consentFor('bench-patient-1'), cnicConsent]) {
       const r = await postJson(`${lan}/fhir/Consent`, consent);
       if (r.status >= 300) throw new Error(`consent post failed: ${r.status} ${await r.text()}`);
     }
-    const probe = await fetch(`${lan}/fhir/Observation`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body });
+    const probe = await fetch(`${lan}/fhir/Observation`, { method: 'POST', headers: { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' }, body });
     const answer = (await probe.json()) as { destinations: { decision: string }[] };
     if (answer.destinations?.[0]?.decision !== 'queued') throw new Error(`bench message not queued: ${JSON.stringify(answer)}`);
 

@@ -20,7 +20,7 @@ import { silentLogger } from '../src/log/index.js';
 import { classifyMessage } from '../src/classify/index.js';
 import { loadFhirDefinitions, validateInbound } from '../src/fhir/index.js';
 import type { FhirResource } from '../src/model/index.js';
-import { observation, consentFor } from './fixtures.js';
+import { observation, consentFor, patientFor } from './fixtures.js';
 
 const SYNTHEA = resolve('test/fixtures/synthea-r4');
 const ROUNDS = Number(process.env.BENCH_INBOUND_ROUNDS ?? 5);
@@ -53,6 +53,8 @@ async function perIngest(messages: { text: string; patient: string }[], rounds: 
   for (const m of new Set(messages.map((x) => x.patient))) runtime.consents.put(consentFor(m));
   const store = SqliteQueueStore.open(db, { quotaBytes: config.limits.queueQuotaBytes, cipher: runtime.cipher, audit: runtime.audit });
   const pipeline = createPipeline({ config, store, stages: runtime.stages });
+  // The Observation's Patient first, so its age is known (an unknown age is read as a minor's).
+  await pipeline.ingest({ resource: patientFor('bench-p'), source: 'bench', purpose: 'TREAT', format: 'fhir' });
   const once = async (m: { text: string }) => {
     // Parsed afresh, as a request body is.
     const r = await pipeline.ingest({ resource: JSON.parse(m.text) as FhirResource, source: 'bench', purpose: 'TREAT', format: 'fhir' });

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { prepareDir, startGatewayProcess, startSimulatorProcess, simReceived } from '../test/helpers/processes.js';
-import { observation, consentFor } from './fixtures.js';
+import { observation, consentFor, patientFor } from './fixtures.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -54,6 +54,9 @@ export async function run(): Promise<Record<string, string | number>> {
   const sim = await startSimulatorProcess(dir, ports.sim);
   const gw = await startGatewayProcess(dir);
   try {
+    // The Patient first, so the gateway knows the age (an unknown age is read as a minor's).
+    const registered = await fetch(`http://127.0.0.1:${ports.lan}/fhir/Patient`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(patientFor('bench-patient-1')) });
+    if (registered.status !== 202) throw new Error(`patient post failed: ${registered.status}`);
     const consent = await fetch(`http://127.0.0.1:${ports.lan}/fhir/Consent`, {
       method: 'POST',
       headers: { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' },

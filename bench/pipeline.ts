@@ -17,7 +17,7 @@ import { loadPolicyAndProfiles, provision } from '../src/gateway/index.js';
 import { createMetrics } from '../src/admin/index.js';
 import { silentLogger } from '../src/log/index.js';
 import type { AuditSink, PayloadCipher } from '../src/model/index.js';
-import { observation, consentFor } from './fixtures.js';
+import { observation, consentFor, patientFor } from './fixtures.js';
 
 const N = Number(process.env.BENCH_PIPELINE_N ?? 20_000);
 const IN_FLIGHT = 64;
@@ -56,6 +56,8 @@ export async function once(mode: Mode): Promise<number> {
   const store = SqliteQueueStore.open(db, { quotaBytes: config.limits.queueQuotaBytes, cipher, audit });
   const pipeline = createPipeline({ config, store, stages });
   const body = observation('bench-p');
+  // The Patient first, so the gateway knows the age (an unknown age is read as a minor's).
+  await pipeline.ingest({ resource: patientFor('bench-p'), source: 'bench', purpose: 'TREAT', format: 'fhir' });
   const probe = await pipeline.ingest({ resource: body, source: 'bench', purpose: 'TREAT', format: 'fhir' });
   if (probe.kind !== 'accepted' || probe.answer.destinations[0].decision !== 'queued') throw new Error(`not queued in ${mode}: ${JSON.stringify(probe)}`);
   let next = 0;
