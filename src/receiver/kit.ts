@@ -100,8 +100,9 @@ export function createReceiverKit(opts: ReceiverKitOptions): ReceiverKit {
     }
     // An opener with its own replay memory says 409: that is a duplicate, not a refusal.
     if (!verdict.ok) return verdict.status === 409 ? { kind: 'answer', status: dupStatus } : { kind: 'answer', status: verdict.status, reason: verdict.reason };
+    // A replay is judged by the signed meta.id first, whatever Idempotency-Key it came under.
+    if (receipts.has(verdict.meta?.id ?? id)) return { kind: 'answer', status: dupStatus };
     if (verdict.meta?.id !== undefined && verdict.meta.id !== id) return { kind: 'answer', status: 400, reason: 'Idempotency-Key differs from meta.id' };
-    if (receipts.has(id)) return { kind: 'answer', status: dupStatus };
     if (inProgress.has(id)) return { kind: 'answer', status: 503, reason: 'the same id is being stored by another request' };
     let payload = verdict.payload;
     if (payload && verdict.meta?.contentEncoding) {

@@ -202,7 +202,9 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   Object.defineProperty(state, 'control', { value: control, enumerable: false });
   // The kit's receipts are the record; `ids` reads them live.
   Object.defineProperty(state, 'ids', { get: () => receipts.ids(), enumerable: false });
-  const kit = createReceiverKit({ open: openEnvelope, receipts, duplicateStatus: 200, ...(opts.persist ? { persist: opts.persist } : {}) });
+  // Acting as the national service (an opener that checks envelopes), a repeated id answers the
+  // contract's 409; the plain test receiver answers 200 {duplicate: true}. Both count as delivered.
+  const kit = createReceiverKit({ open: openEnvelope, receipts, duplicateStatus: opts.openEnvelope ? 409 : 200, ...(opts.persist ? { persist: opts.persist } : {}) });
   // Resumable (tus) uploads of large envelopes under /tus/: kept in the data dir, else a temporary folder.
   const tusDir = opts.dataDir ? join(opts.dataDir, 'tus') : mkdtempSync(join(tmpdir(), 'darwaza-sim-tus-'));
   const resumable = createResumableReceiver({ kit, directory: tusDir, maxBytes: maxBody });

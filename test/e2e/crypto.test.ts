@@ -175,7 +175,8 @@ t.test('the national service receives only sealed, signed envelopes: no PHI on t
   const stats = (await (await fetch(`http://127.0.0.1:${simPort}/_sim/stats`)).json()) as any;
   const got = await simReceived(simPort);
   t.same(got.ids, [sent.body.id], 'the receiver accepted only the untouched envelope');
-  t.equal(stats.rejected, flips.length + 1 + 2 + 2, 'and counted every other post as rejected');
+  t.equal(stats.rejected, flips.length + 1 + 2, 'and counted every altered or foreign post as rejected');
+  t.equal(stats.duplicates, 2, 'and the two replays as duplicates (answered 409: delivered already, stored once)');
 });
 
 /** Every file in the data folder (db, -wal, -shm and anything else), read whole. */

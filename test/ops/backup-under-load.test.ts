@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cliArgv, prepareDir, runCli, startGatewayProcess, startSimulatorProcess } from '../helpers/processes.js';
-import { consentFor, observation } from '../../bench/fixtures.js';
+import { consentFor, observation, patientFor } from '../../bench/fixtures.js';
 import { openDatabase } from '../../src/store/index.js';
 import { sleep, waitFor } from '../helpers/net.js';
 
@@ -32,6 +32,9 @@ t.test('backup under load → restore elsewhere: every acknowledged message is t
   t.teardown(() => sim.kill());
   const gw = await startGatewayProcess(dir);
   t.teardown(() => gw.kill());
+  // The Patient first, so the gateway knows the age (an unknown age is read as a minor's).
+  const registered = await fetch(`http://127.0.0.1:${ports.lan}/fhir/Patient`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(patientFor('p-backup')) });
+  t.equal(registered.status, 202);
   const consent = await fetch(`http://127.0.0.1:${ports.lan}/fhir/Consent`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(consentFor('p-backup')) });
   t.equal(consent.status, 201);
 
@@ -42,7 +45,7 @@ t.test('backup under load → restore elsewhere: every acknowledged message is t
     for (let i = 0; running; i++) {
       const r = await fetch(`http://127.0.0.1:${ports.lan}/fhir/Observation`, {
         method: 'POST',
-        headers: { 'content-type': 'application/fhir+json' },
+        headers: { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' },
         body: JSON.stringify(observation('p-backup', s * 100_000 + i)),
       });
       if (r.status === 202) acked.push(((await r.json()) as { id: string }).id);

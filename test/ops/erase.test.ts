@@ -6,7 +6,7 @@ import { startGateway } from '../../src/gateway/index.js';
 import { silentLogger } from '../../src/log/index.js';
 import { openDatabase } from '../../src/store/index.js';
 import { runDoctor } from '../../src/ops/index.js';
-import { consentFor, observation } from '../../bench/fixtures.js';
+import { consentFor, observation, patientFor } from '../../bench/fixtures.js';
 import { runCommand } from '../helpers/cli.js';
 import { makeAppliance } from './fixture.js';
 
@@ -17,9 +17,10 @@ t.test('patient erase: queued payloads go, one audit entry records it, and what 
   });
   const g = await startGateway(loadConfig(a.configFile), { logger: silentLogger, simulator: false });
   const post = (path: string, body: unknown) =>
-    fetch(`http://127.0.0.1:${g.lanPort}${path}`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(body) });
+    fetch(`http://127.0.0.1:${g.lanPort}${path}`, { method: 'POST', headers: { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' }, body: JSON.stringify(body) });
   const ids: Record<string, string> = {};
   for (const p of ['p-erase', 'p-keep']) {
+    t.equal((await post('/fhir/Patient', patientFor(p))).status, 202, 'registered first: its age is known');
     t.equal((await post('/fhir/Consent', consentFor(p))).status, 201);
     const r = await post('/fhir/Observation', observation(p, 1));
     t.equal(r.status, 202);
