@@ -339,9 +339,10 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
   });
 
   // ---- policy ----
-  app.get('/console/policy', guard('GET', '/console/policy'), (c) => {
+  app.get('/console/policy', guard('GET', '/console/policy'), async (c) => {
     const p = policyNow();
-    return page(c, t('policy'), '/console/policy', <PolicyPage policy={p} previous={previousPolicy} />);
+    const tests = await deps.policyTests?.();
+    return page(c, t('policy'), '/console/policy', <PolicyPage policy={p} previous={previousPolicy} tests={tests} />);
   });
 
   return {

@@ -5,6 +5,7 @@
  */
 import type { CompiledPolicy, CompiledRule } from '../policy/index.js';
 import { t } from './strings.js';
+import type { PolicyTestSummary } from './types.js';
 
 export interface RuleChange {
   id: string;
@@ -26,8 +27,9 @@ export function ruleDiff(previous: CompiledPolicy, current: CompiledPolicy): Rul
   return out;
 }
 
-export const PolicyPage = (p: { policy: CompiledPolicy; previous?: CompiledPolicy }) => {
+export const PolicyPage = (p: { policy: CompiledPolicy; previous?: CompiledPolicy; tests?: PolicyTestSummary }) => {
   const pol = p.policy;
+  const untested = new Set(p.tests?.uncovered ?? []);
   const diff = p.previous ? ruleDiff(p.previous, pol) : undefined;
   return (
     <div>
@@ -45,6 +47,16 @@ export const PolicyPage = (p: { policy: CompiledPolicy; previous?: CompiledPolic
         <dd>{pol.signedBy ? <span class="ok">valid, signed by key {pol.signedBy}</span> : <span class="warn">not signed (the gateway runs it because policy.requireSigned is off)</span>}</dd>
         <dt>Rules</dt>
         <dd>{pol.rules.length}</dd>
+        <dt>Tests</dt>
+        <dd>
+          {p.tests ? (
+            <span class={p.tests.failed === 0 ? 'ok' : 'bad'}>
+              {p.tests.passed} test cases passed, {p.tests.failed} failed ({p.tests.files} test files); {p.tests.coverage}% of the rules are exercised by a test
+            </span>
+          ) : (
+            <span class="warn">no test files next to the policy (write *.test.yaml cases: see darwaza policy test)</span>
+          )}
+        </dd>
       </dl>
       <h2>Changes since the previous policy</h2>
       {!diff && <p class="muted">No other policy has been in force since the gateway started.</p>}
@@ -80,6 +92,7 @@ export const PolicyPage = (p: { policy: CompiledPolicy; previous?: CompiledPolic
             </p>
           )}
           {r.reason && <p>Reason given: {r.reason}</p>}
+          {p.tests && untested.has(r.id) && <p class="warn">No test case exercises this rule.</p>}
           <p class="muted cite">Source: {r.source}</p>
         </section>
       ))}

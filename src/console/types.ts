@@ -63,6 +63,16 @@ export interface ConsoleConsents {
   withdraw(id: string, reason: string, actor: string): { id: string; version: number };
 }
 
+export interface PolicyTestSummary {
+  files: number;
+  passed: number;
+  failed: number;
+  /** Rules exercised by a test case, 0–100. */
+  coverage: number;
+  /** Rule ids no test case exercises. */
+  uncovered: string[];
+}
+
 export interface ConsoleDeps {
   /** The admin listener's guard (src/auth); without it every route is open (unit tests only). */
   auth?: HttpAuth;
@@ -76,6 +86,8 @@ export interface ConsoleDeps {
   explain(id: string): Promise<MessageExplanation | undefined>;
   certificates(): CertificateLine[];
   policy(): CompiledPolicy;
+  /** The policy's own tests (its *.test.yaml files), run once per policy version; undefined: none found. */
+  policyTests?(): Promise<PolicyTestSummary | undefined>;
   audit: ConsoleAudit;
   consents: ConsoleConsents;
   /** How often connected pages get fresh figures (ms, default 2000). */

@@ -11,11 +11,11 @@ import { identityFromBearer, type HttpAuth, type TokenVerifier } from '../auth/i
 import { AuditLog, breachReport, breakGlassReport, disclosures, exportLog, verifyLog } from '../audit/index.js';
 import { DEFAULT_SOURCE, tokensForIds, type ConsentRegistry } from '../consent/index.js';
 import { certificateStatus } from '../pki/index.js';
-import type { CompiledPolicy } from '../policy/index.js';
+import { runPolicyTests, type CompiledPolicy } from '../policy/index.js';
 import type { DestinationDispatchState, QueueStore } from '../queue/index.js';
 import type { MessageExplanation } from '../pipeline/index.js';
 import type { Db } from '../store/index.js';
-import type { ConsoleDeps, ConsoleQueue } from './types.js';
+import type { ConsoleDeps, ConsoleQueue, PolicyTestSummary } from './types.js';
 
 export interface GatewayParts {
   auth: HttpAuth;
@@ -27,6 +27,8 @@ export interface GatewayParts {
   consents: ConsentRegistry;
   tokenize: (id: string) => string;
   policy(): CompiledPolicy;
+  /** The policy folder, where its *.test.yaml files live. */
+  policyDir?: string;
   explain(id: string): Promise<MessageExplanation | undefined>;
   destinations(): string[];
   certsDir: string;
@@ -47,6 +49,7 @@ export function consoleDeps(g: GatewayParts): ConsoleDeps {
     explain: g.explain,
     certificates: () => certificateStatus(g.certsDir, g.clock()).map((c) => ({ name: c.name, notAfter: c.notAfter, daysLeft: c.daysLeft, revoked: c.revoked })),
     policy: g.policy,
+    ...(g.policyDir ? { policyTests: policyTestsOf(g.policyDir, g.policy) } : {}),
     audit: {
       size: () => g.audit.size(),
       latestHead: () => g.audit.latestHead(),
@@ -80,5 +83,24 @@ export function consoleDeps(g: GatewayParts): ConsoleDeps {
         })),
       withdraw: (id, reason, actor) => g.consents.withdraw(id, reason, actor),
     },
+  };
+}
+
+/** The policy's tests, run again only when the policy in force changes (its hash). */
+function policyTestsOf(dir: string, policy: () => CompiledPolicy): () => Promise<PolicyTestSummary | undefined> {
+  let cached: { sha256: string; result: Promise<PolicyTestSummary | undefined> } | undefined;
+  return () => {
+    const sha256 = policy().sha256;
+    if (cached?.sha256 !== sha256) {
+      const result = runPolicyTests(dir).then(
+        (r) =>
+          r.files.length === 0
+            ? undefined
+            : { files: r.files.length, passed: r.passed, failed: r.failed, coverage: r.coverage, uncovered: [...new Set(r.files.flatMap((f) => f.uncovered))].sort() },
+        () => undefined,
+      );
+      cached = { sha256, result };
+    }
+    return cached.result;
   };
 }

@@ -313,6 +313,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       consents,
       tokenize: keys.tokenizer(),
       policy: () => policy.current(),
+      policyDir: config.policy.path,
       explain,
       destinations: () => config.destinations.map((d) => d.name),
       certsDir: config.certsDir,

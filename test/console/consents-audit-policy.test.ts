@@ -91,6 +91,9 @@ t.test('audit: verify now, export download, disclosures, breach report; policy p
   t.match(main, /pk-default version/, 'the policy and its version');
   t.match(main, /not signed/, 'whether it is signed (the test copy is not)');
   t.match(main, /treatment-in-pakistan permit[\s\S]*When: the destination.s country is PK[\s\S]*Source: Sindh Telemedicine/, 'rules in plain words with their citations');
+  const tests = /(\d+) test cases passed, (\d+) failed \((\d+) test files\); ([\d.]+)% of the rules are exercised/.exec(main);
+  t.ok(tests, `the policy's own test results and coverage are shown (${main.match(/Tests.{0,120}/)?.[0]})`);
+  t.ok(Number(tests?.[1]) > 0 && Number(tests?.[4]) > 0, 'the pack\'s test cases ran');
   await b.shot('policy');
   t.same(b.errors, [], 'the browser logged no errors');
 });
