@@ -7,7 +7,7 @@ import t from 'tap';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO, prepareDir, runCli, startGatewayProcess, startSimulatorProcess, waitDelivered } from '../helpers/processes.js';
-import { consentFor, observation } from '../../bench/fixtures.js';
+import { consentFor, observation, patientFor } from '../../bench/fixtures.js';
 
 const BUILT = join(REPO, 'dist/darwaza');
 
@@ -30,6 +30,8 @@ t.test('the binary alone in an empty folder runs the whole path', { skip: exists
     await sim.kill();
   });
   const fhir = { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' };
+  // The Patient first, so the gateway knows the age (an unknown age is read as a minor's).
+  t.equal((await fetch(`http://127.0.0.1:${ports.lan}/fhir/Patient`, { method: 'POST', headers: fhir, body: JSON.stringify(patientFor('p-bin')) })).status, 202);
   t.equal((await fetch(`http://127.0.0.1:${ports.lan}/fhir/Consent`, { method: 'POST', headers: fhir, body: JSON.stringify(consentFor('p-bin')) })).status, 201);
   const r = await fetch(`http://127.0.0.1:${ports.lan}/fhir/Observation`, { method: 'POST', headers: fhir, body: JSON.stringify(observation('p-bin')) });
   t.equal(r.status, 202);
