@@ -58,6 +58,11 @@ const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2
 const ID_CHARS = /^[A-Za-z0-9._:/@|+=#~-]+$/;
 const NAME_CHARS = /^[A-Za-z0-9 ._:/@|+=#~-]+$/;
 const TOKEN = /^[A-Za-z0-9_-]{16,128}={0,2}$/;
+
+/** True for a patient token's shape (a keyed hash in base64url), as audit entries require. */
+export function isPatientToken(value: string): boolean {
+  return TOKEN.test(value);
+}
 const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
 
 type FieldRule = (value: unknown, field: string) => unknown;

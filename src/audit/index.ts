@@ -16,6 +16,7 @@ export {
   plainReason,
   parseEntry,
   AuditEventError,
+  isPatientToken,
   AUDIT_EVENT_TYPES,
   ENTRY_VERSION,
   REASON_MAX,

@@ -6,7 +6,8 @@
  * Exit codes (meaningful, documented in README):
  *   0 ok · 1 the check/operation failed (verify failed, test failed) ·
  *   2 usage error (bad flag, missing argument) · 3 bad input file/config ·
- *   4 runtime error (store unavailable, port in use)
+ *   4 runtime error (store unavailable, port in use) ·
+ *   5 permission denied (the gateway's folders belong to another user; see ./access.ts)
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
@@ -15,7 +16,7 @@ export const DEFAULT_DATA_DIR = './data';
 /** The patient-token key that `init` makes (certs/token.key, 32 bytes base64). */
 export const DEFAULT_TOKEN_KEY_FILE = 'certs/token.key';
 
-export const EXIT = { ok: 0, failed: 1, usage: 2, badInput: 3, runtime: 4 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2, badInput: 3, runtime: 4, denied: 5 } as const;
 
 export interface CliIo {
   out: (line: string) => void;

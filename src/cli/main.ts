@@ -8,6 +8,7 @@ import { EXIT, UsageError, type CliIo, type Command } from './command.js';
 import { darwazaVersion } from '../embedded/index.js';
 import { setNativeBinding, SCHEMA_VERSION } from '../store/index.js';
 import { commands } from './registry.js';
+import { accessDeniedFrom } from './access.js';
 
 const require = createRequire(import.meta.url);
 
@@ -65,7 +66,7 @@ export function helpText(list: readonly Command[] = commands): string {
     'Commands:',
     ...list.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
-    'Exit codes: 0 ok, 1 check failed, 2 usage error, 3 bad input file or config, 4 runtime error.',
+    'Exit codes: 0 ok, 1 check failed, 2 usage error, 3 bad input file or config, 4 runtime error, 5 permission denied.',
   ].join('\n');
 }
 
@@ -104,6 +105,11 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
       io.err('');
       io.err(cmd.usage);
       return EXIT.usage;
+    }
+    const denied = accessDeniedFrom(err);
+    if (denied) {
+      io.err(`darwaza ${name}: ${denied.message}`);
+      return EXIT.denied;
     }
     const e = err as Error;
     // Our errors carry plain, PHI-free messages; anything else is summarised, never dumped.

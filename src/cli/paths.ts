@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import type { CliIo } from './command.js';
 import { ConfigError, loadConfig, type GatewayConfig } from '../config/index.js';
 import { ensureKeySet, type KeySetOptions } from '../crypto/index.js';
+import { assertFolderReadable } from './access.js';
 
 export const DEFAULT_CONFIG_FILE = 'gateway.config.json';
 
@@ -66,9 +67,15 @@ export function resolvePaths(io: Pick<CliIo, 'cwd'>, values: PathValues): CliPat
   return {
     configFile,
     config,
-    dataDir: () => (values['data-dir'] ? resolve(io.cwd, values['data-dir']) : config()?.dataDir ?? resolve(io.cwd, 'data')),
-    certsDir: () => (values['certs-dir'] ? resolve(io.cwd, values['certs-dir']) : config()?.certsDir ?? resolve(io.cwd, 'certs')),
+    // A folder another user owns is named as such, not reported as missing.
+    dataDir: () => readable(values['data-dir'] ? resolve(io.cwd, values['data-dir']) : config()?.dataDir ?? resolve(io.cwd, 'data')),
+    certsDir: () => readable(values['certs-dir'] ? resolve(io.cwd, values['certs-dir']) : config()?.certsDir ?? resolve(io.cwd, 'certs')),
   };
+}
+
+function readable(dir: string): string {
+  assertFolderReadable(dir);
+  return dir;
 }
 
 /** The key set a config needs (without a config: the default KEK file and no demo recipients). */

@@ -40,6 +40,12 @@ t.test('audit resolve: breach-report tokens back to identifiers, on the applianc
   t.ok(all.some((i) => i.value === 'Patient/p-other' && i.from === 'candidates'), "resolved from the hospital's patient index");
   t.notOk(all.some((i) => i.value === 'Patient/p-nobody'));
 
+  // An identifier typed where a token belongs is refused before anything is opened or logged.
+  const typo = await runCommand(audit, ['resolve', 'Patient/p-breach', '--config', a.configFile], { cwd: a.dir });
+  t.equal(typo.code, 3, 'not a token: bad input');
+  t.match(typo.text(), /takes patient tokens/);
+  t.notMatch(typo.text(), /p-breach/, 'the refusal does not echo what was typed');
+
   const db = openDatabase(join(a.dir, 'data', 'darwaza.db'), { readonly: true });
   const lookups = db.prepare("SELECT entry FROM audit_entries WHERE event = 'admin-action' AND entry LIKE '%breach notification%'").pluck().all() as string[];
   db.close();

@@ -10,7 +10,7 @@ import { userInfo } from 'node:os';
 import { EXIT, UsageError, type CliIo } from '../command.js';
 import type { CliPaths } from '../paths.js';
 import { openDatabase, databaseFile } from '../../store/index.js';
-import { AuditLog } from '../../audit/index.js';
+import { AuditLog, isPatientToken } from '../../audit/index.js';
 import { createTokenizer, getSodium, kekSourceFromConfig, openAtRestCipher, readTokenKey, TOKEN_KEY_FILE } from '../../crypto/index.js';
 import { ConsentRegistry, DEFAULT_SOURCE, tokensForIds } from '../../consent/index.js';
 import { resolveTokens } from '../../ops/index.js';
@@ -18,6 +18,12 @@ import { patientIdForms } from './audit.js';
 
 export async function auditResolve(tokens: string[], values: { candidates?: string; actor?: string; json?: boolean; source?: string }, io: CliIo, paths: CliPaths): Promise<number> {
   if (tokens.length === 0) throw new UsageError('resolve needs one or more patient tokens (from the breach report)');
+  // Checked before anything is opened: an identifier typed here by mistake must not reach the log.
+  const notTokens = tokens.filter((x) => !isPatientToken(x));
+  if (notTokens.length) {
+    io.err(`darwaza audit: resolve takes patient tokens as the breach report prints them (base64url, 16 or more characters); ${notTokens.length} argument${notTokens.length === 1 ? ' is' : 's are'} not one`);
+    return EXIT.badInput;
+  }
   const file = databaseFile(paths.dataDir());
   if (!existsSync(file)) {
     io.err(`darwaza audit: no database at ${file}`);

@@ -11,6 +11,7 @@ import { EXIT, DEFAULT_DATA_DIR, DEFAULT_TOKEN_KEY_FILE, UsageError, parseFlags,
 import { PATH_FLAGS, ensureKeys, pathUsage, resolvePaths } from '../paths.js';
 import { describeKeyFile, ensureKekFile, kekSourceFromConfig, openAtRestCipher } from '../../crypto/index.js';
 import { openDatabase, databaseFile, type Db } from '../../store/index.js';
+import { rethrowIfDenied } from '../access.js';
 import type { PayloadCipher } from '../../model/index.js';
 import {
   ConsentRegistry,
@@ -167,6 +168,7 @@ export function makeConsentCommand(deps: ConsentCommandDeps = {}): Command {
             tokenize = keys.tokenizer();
           }
         } catch (err) {
+          rethrowIfDenied(err);
           io.err(`consent: ${(err as Error).message}`);
           return EXIT.badInput;
         }
@@ -175,6 +177,7 @@ export function makeConsentCommand(deps: ConsentCommandDeps = {}): Command {
       try {
         db = openDatabase(databaseFile(paths.dataDir()));
       } catch (err) {
+        rethrowIfDenied(err);
         io.err(`consent: cannot open the database: ${(err as Error).message}`);
         return EXIT.runtime;
       }

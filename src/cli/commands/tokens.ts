@@ -12,6 +12,7 @@ import { openDatabase, databaseFile, DB_FILE_NAME, type Db } from '../../store/i
 import type { AuditSink } from '../../model/index.js';
 import { AuditLog, auditEvents } from '../../audit/index.js';
 import { GRANTS, ROLES, TokenError, TokenStore, parseDuration, type TokenInfo } from '../../auth/index.js';
+import { rethrowIfDenied } from '../access.js';
 
 export interface TokensCommandDeps {
   /** Audit sink on the opened database; without it, nothing is audited. */
@@ -94,6 +95,7 @@ export function makeTokensCommand(deps: TokensCommandDeps = {}): Command {
       try {
         dataDir = resolvePaths(io, values).dataDir();
       } catch (err) {
+        rethrowIfDenied(err);
         io.err(`darwaza tokens: ${(err as Error).message}`);
         return EXIT.badInput;
       }
@@ -107,6 +109,7 @@ export function makeTokensCommand(deps: TokensCommandDeps = {}): Command {
       try {
         db = openDatabase(file);
       } catch (err) {
+        rethrowIfDenied(err);
         io.err(`darwaza tokens: cannot open ${file} (${(err as { code?: string }).code ?? (err as Error).name})`);
         return EXIT.runtime;
       }

@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { EXIT, UsageError, parseFlags, type Command } from '../command.js';
 import { DEFAULT_SIM_HOST, DEFAULT_SIM_PORT, startSimulator } from '../../sim/index.js';
 import { envelopeOpenerFromCerts } from '../../sim/keys.js';
+import { rethrowIfDenied } from '../access.js';
 
 function hostPort(value: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value);
@@ -63,6 +64,17 @@ Options:
     if (delay !== undefined && !(Number.isFinite(delay) && delay >= 0)) {
       throw new UsageError(`--delay-ms: "${values['delay-ms']}" must be a non-negative number`);
     }
+    let openEnvelope;
+    if (values.certs) {
+      const dir = resolve(io.cwd, values.certs);
+      try {
+        openEnvelope = await envelopeOpenerFromCerts(dir);
+      } catch (err) {
+        rethrowIfDenied(err);
+        io.err(`darwaza upstream-sim: cannot read the keys in ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).name})`);
+        return EXIT.badInput;
+      }
+    }
     let sim;
     try {
       sim = await startSimulator({
@@ -72,7 +84,7 @@ Options:
         dropRate: rate('drop-rate', values['drop-rate']),
         delayMs: delay,
         dataDir: values['data-dir'] ? resolve(io.cwd, values['data-dir']) : undefined,
-        openEnvelope: values.certs ? await envelopeOpenerFromCerts(resolve(io.cwd, values.certs)) : undefined,
+        openEnvelope,
       });
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
