@@ -69,6 +69,8 @@ export class PatientMemory {
          ON CONFLICT (token, kind) DO UPDATE SET encrypted = excluded.encrypted, value = excluded.value, updated_at = excluded.updated_at`,
       ),
       insert: db.prepare('INSERT OR IGNORE INTO patient_memory (token, kind, encrypted, value, updated_at) VALUES (?, ?, ?, ?, ?)'),
+      boundTokens: db.prepare("SELECT token FROM patient_memory WHERE kind = 'boundTo'").pluck(),
+      deleteToken: db.prepare('DELETE FROM patient_memory WHERE token = ?'),
     };
   }
 
@@ -102,6 +104,23 @@ export class PatientMemory {
   /** Binds a weak token to the strong tokens of one patient, unless it is bound already (first binding stays). */
   bind(weakToken: string, strongTokens: readonly string[]): void {
     if (strongTokens.length && this.read(weakToken, 'boundTo') === undefined) this.write(weakToken, 'boundTo', JSON.stringify(strongTokens), false);
+  }
+
+  /**
+   * A patient's erasure: every fact remembered under these tokens, and every weak id bound to
+   * them, is deleted. Returns how many rows went.
+   */
+  forget(tokens: readonly string[]): number {
+    this.flush();
+    const mine = new Set(tokens);
+    // The binding's value is encrypted, so each binding is read to find the ones to this patient.
+    const bound = (this.q.boundTokens.all() as string[]).filter((weak) => (this.boundTo(weak) ?? []).some((t) => mine.has(t)));
+    let deleted = 0;
+    this.db.transaction(() => {
+      for (const t of new Set([...mine, ...bound])) deleted += this.q.deleteToken.run(t).changes;
+    })();
+    this.cache.clear();
+    return deleted;
   }
 
   /** Writes what is pending now (tests, shutdown). */

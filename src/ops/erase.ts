@@ -8,18 +8,19 @@
  * - stored facts: the patient memory (remembered birth date, weak-id bindings to the patient);
  * - per-patient key scopes ('p:<token>'): shredded;
  * - then the WAL is truncated, so no older page copy keeps what was deleted.
- * The patient memory has no erase call of its own yet, so its rows are deleted here by token.
  */
 import type { Db } from '../store/index.js';
 import { patientScope, type AtRestCipher } from '../crypto/index.js';
 import { auditEvents, type AuditLog } from '../audit/index.js';
-import { PatientMemory } from '../consent/index.js';
+import { PatientMemory, type ConsentRegistry } from '../consent/index.js';
 import { SqliteQueueStore } from '../queue/index.js';
 
 export interface ErasureOptions {
   tokens: readonly string[];
   cipher: AtRestCipher;
   audit: Pick<AuditLog, 'append'>;
+  /** The registry, to count the consents this patient gave (they stay: see notErased). */
+  consents?: Pick<ConsentRegistry, 'forTokens'>;
   actor: string;
   reason: string;
   clock?: () => Date;
@@ -64,23 +65,14 @@ export async function erasePatient(db: Db, o: ErasureOptions): Promise<ErasureRe
   let storedFactsDeleted = 0;
   if (has(db, 'patient_memory')) {
     const memory = PatientMemory.open(db, { cipher: o.cipher });
-    // Weak ids bound to this patient (the binding's value is encrypted, so each is read to find them).
-    const bound = (db.prepare("SELECT token FROM patient_memory WHERE kind = 'boundTo'").pluck().all() as string[]).filter((weak) =>
-      (memory.boundTo(weak) ?? []).some((t) => tokens.includes(t)),
-    );
+    storedFactsDeleted = memory.forget(tokens);
     memory.close();
-    const del = db.prepare('DELETE FROM patient_memory WHERE token = ?');
-    db.transaction(() => {
-      for (const t of new Set([...tokens, ...bound])) storedFactsDeleted += del.run(t).changes;
-    })();
   }
 
   let keyScopesShredded = 0;
   for (const t of tokens) if (o.cipher.shredScope(patientScope(t)).existed) keyScopesShredded++;
 
-  const consents = has(db, 'consent_token')
-    ? (db.prepare(`SELECT COUNT(DISTINCT id) AS n FROM consent_token WHERE token IN (${tokens.map(() => '?').join(',')})`).get(...tokens) as { n: number }).n
-    : 0;
+  const consents = o.consents?.forTokens(tokens).length ?? 0;
 
   o.audit.append([
     auditEvents.purged({

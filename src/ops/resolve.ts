@@ -7,7 +7,6 @@
  * each tokenized here with the appliance's key. Every lookup is one audit entry; nothing
  * leaves the appliance (the caller prints to the auditor's terminal).
  */
-import type { Db } from '../store/index.js';
 import { auditEvents, type AuditLog } from '../audit/index.js';
 import type { ConsentRegistry } from '../consent/index.js';
 
@@ -18,7 +17,7 @@ export interface ResolvedToken {
 
 export interface ResolveOptions {
   tokens: readonly string[];
-  consents?: Pick<ConsentRegistry, 'get'>;
+  consents?: Pick<ConsentRegistry, 'get' | 'forTokens'>;
   /** Candidate identifiers (as the classifier records them: cnic|…, system|value, Patient/ID) and the tokens they give. */
   candidates?: ReadonlyArray<{ value: string; tokens: readonly string[] }>;
   audit: Pick<AuditLog, 'append'>;
@@ -35,16 +34,13 @@ function patientIdsOf(resource: unknown): string[] {
   return out;
 }
 
-export function resolveTokens(db: Db, o: ResolveOptions): ResolvedToken[] {
-  const byToken = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'consent_token'").get()
-    ? db.prepare('SELECT DISTINCT id FROM consent_token WHERE token = ?').pluck()
-    : undefined;
+export function resolveTokens(o: ResolveOptions): ResolvedToken[] {
   const clock = o.clock ?? (() => new Date());
   const out: ResolvedToken[] = [];
   for (const token of new Set(o.tokens)) {
     const found = new Map<string, 'consent' | 'candidates'>();
-    for (const id of (byToken?.all(token) ?? []) as string[]) {
-      for (const v of patientIdsOf(o.consents?.get(id)?.resource)) if (!found.has(v)) found.set(v, 'consent');
+    for (const c of o.consents?.forTokens([token]) ?? []) {
+      for (const v of patientIdsOf(o.consents?.get(c.id)?.resource)) if (!found.has(v)) found.set(v, 'consent');
     }
     for (const c of o.candidates ?? []) if (c.tokens.includes(token) && !found.has(c.value)) found.set(c.value, 'candidates');
     out.push({ token, identifiers: [...found].map(([value, from]) => ({ value, from })) });

@@ -49,7 +49,7 @@ export async function auditResolve(tokens: string[], values: { candidates?: stri
             return { value, tokens: [...new Set([...forms.map(tokenize), ...sources.flatMap((s) => tokensForIds(forms, tokenize, s))])] };
           })
       : undefined;
-    const r = resolveTokens(db, { tokens, consents, candidates, audit: AuditLog.open(db), actor: values.actor ?? `cli:${userInfo().username}` });
+    const r = resolveTokens({ tokens, consents, candidates, audit: AuditLog.open(db), actor: values.actor ?? `cli:${userInfo().username}` });
     consents.close();
     cipher.close();
     if (values.json) io.out(JSON.stringify(r, null, 2));

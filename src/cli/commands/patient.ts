@@ -12,7 +12,7 @@ import { PATH_FLAGS, pathUsage, resolvePaths } from '../paths.js';
 import { openDatabase, databaseFile } from '../../store/index.js';
 import { AuditLog } from '../../audit/index.js';
 import { createTokenizer, getSodium, kekSourceFromConfig, openAtRestCipher, readTokenKey, TOKEN_KEY_FILE } from '../../crypto/index.js';
-import { DEFAULT_SOURCE, tokensForIds } from '../../consent/index.js';
+import { ConsentRegistry, DEFAULT_SOURCE, tokensForIds } from '../../consent/index.js';
 import { erasePatient } from '../../ops/index.js';
 import { patientIdForms } from './audit.js';
 
@@ -66,7 +66,9 @@ Exit: 0 erased, 2 usage, 3 bad input, 4 runtime error.`,
       const tokens = [...new Set([forms.map(tokenize), ...sources.map((s) => tokensForIds(forms, tokenize, s))].flat())];
       const cipher = await openAtRestCipher(db, { kek: kekSourceFromConfig(paths.config()?.keys.kek ?? 'file', { certsDir: paths.certsDir(), env: io.env }) });
       const actor = values.actor ?? `cli:${userInfo().username}`;
-      const r = await erasePatient(db, { tokens, cipher, audit: AuditLog.open(db), actor, reason: values.reason });
+      const consents = ConsentRegistry.open(db, { tokenize, cipher });
+      const r = await erasePatient(db, { tokens, cipher, consents, audit: AuditLog.open(db), actor, reason: values.reason });
+      consents.close();
       cipher.close();
       if (values.json) {
         io.out(JSON.stringify(r, null, 2));
