@@ -35,8 +35,6 @@ export function createMetrics() {
     linkRtt: new Gauge({ name: 'darwaza_link_rtt_seconds', help: 'Median time from request to answer over the last minutes', labelNames: ['destination'], registers: [registry] }),
     linkGoodput: new Gauge({ name: 'darwaza_link_goodput_bytes_per_second', help: 'Bytes/s of requests that got an answer', labelNames: ['destination'], registers: [registry] }),
     linkRetryRate: new Gauge({ name: 'darwaza_link_retry_ratio', help: 'Share of delivery outcomes that were retries', labelNames: ['destination'], registers: [registry] }),
-    linkBreaker: new Gauge({ name: 'darwaza_link_breaker_state', help: 'Circuit breaker state (1 for the current state)', labelNames: ['destination', 'state'], registers: [registry] }),
-    linkOldest: new Gauge({ name: 'darwaza_link_oldest_queued_seconds', help: 'Age of the oldest message not yet delivered', labelNames: ['destination'], registers: [registry] }),
     linkWaitingBytes: new Gauge({ name: 'darwaza_link_waiting_bytes', help: 'Payload bytes waiting to be delivered', labelNames: ['destination'], registers: [registry] }),
     queueOldestAge: new Gauge({ name: 'darwaza_queue_oldest_age_seconds', help: 'Age of the oldest message still waiting (queued, retrying or in flight) per destination', labelNames: ['destination'], registers: [registry] }),
     breakerOpen: new Gauge({ name: 'darwaza_breaker_open', help: 'The destination circuit breaker is open (1) or half-open (0.5); closed is 0', labelNames: ['destination'], registers: [registry] }),

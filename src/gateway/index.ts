@@ -333,8 +333,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
         if (l.rttMs !== null) metrics.linkRtt.set(d, l.rttMs / 1000);
         metrics.linkGoodput.set(d, l.goodputBytesPerSec);
         if (l.retryRate !== null) metrics.linkRetryRate.set(d, l.retryRate);
-        for (const state of ['closed', 'open', 'half-open']) metrics.linkBreaker.set({ ...d, state }, l.breaker === state ? 1 : 0);
-        metrics.linkOldest.set(d, l.oldestQueuedAgeS ?? 0);
+        // Breaker state and the oldest waiting age are the operations gauges below (one family each).
         metrics.linkWaitingBytes.set(d, l.bytesWaiting);
       }
       runtime.refreshGauges();
