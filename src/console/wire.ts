@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { identityFromBearer, type HttpAuth, type TokenVerifier } from '../auth/index.js';
-import { AuditLog, breachReport, breakGlassReport, disclosures, exportLog, verifyLog } from '../audit/index.js';
+import { AuditLog, accessDeniedEvent, breachReport, breakGlassReport, disclosures, exportLog, verifyLog } from '../audit/index.js';
 import { DEFAULT_SOURCE, tokensForIds, type ConsentRegistry } from '../consent/index.js';
 import { certificateStatus } from '../pki/index.js';
 import { runPolicyTests, type CompiledPolicy } from '../policy/index.js';
@@ -40,7 +40,12 @@ export function consoleDeps(g: GatewayParts): ConsoleDeps {
   const patientTokens = (id: string) => [...new Set([g.tokenize(id), ...tokensForIds([id], g.tokenize, DEFAULT_SOURCE)])];
   return {
     auth: g.auth,
-    identify: (token) => identityFromBearer(`Bearer ${token}`, g.tokens, g.clock()),
+    identify: (token) => {
+      const who = identityFromBearer(`Bearer ${token}`, g.tokens, g.clock());
+      // A refused sign-in is a security event like a refused bearer token on any route.
+      if (!who.ok) g.audit.append([accessDeniedEvent({ time: g.clock(), action: 'console.view', route: 'POST /console/sign-in', reason: who.reason })]);
+      return who;
+    },
     clock: g.clock,
     destinations: g.destinations,
     queue: g.store,

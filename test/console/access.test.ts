@@ -50,6 +50,10 @@ t.test('sign-in cookie: HttpOnly, SameSite=Strict, verified like a bearer token;
   t.equal(bad.status, 401, 'a bad token is refused');
   t.match(await bad.text(), /That token was not accepted/, 'in words');
   t.notOk(bad.headers.get('set-cookie'), 'and no cookie is set');
+  const refusedSignIns = rig.audit('access-denied').filter((e) => e.route === 'POST /console/sign-in');
+  t.equal(refusedSignIns.length, 1, 'a refused sign-in is an access-denied audit entry');
+  t.match(refusedSignIns[0], { actor: 'unauthenticated', action: 'console.view', reason: /./ });
+  t.notMatch(JSON.stringify(refusedSignIns[0]), /dz_nonsense_token/, 'never the token typed');
 
   const reader = rig.token('desk-reader', ['consent-reader']);
   const ok = await fetch(`${rig.admin}/console/sign-in`, { method: 'POST', body: new URLSearchParams({ token: reader }), redirect: 'manual' });
