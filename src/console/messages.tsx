@@ -7,8 +7,9 @@
 import { ITEM_STATES, type ItemStatus, type ListFilter, type MessageStatus } from '../queue/index.js';
 import type { MessageExplanation } from '../pipeline/index.js';
 import { Csrf, Notice } from './layout.js';
-import { plainAge, plainError, plainTime } from './plain.js';
+import { plainError, plainTime } from './plain.js';
 import { t } from './strings.js';
+import { MessageHead, MessageRow } from './message-row.js';
 
 export interface MessageQuery {
   state?: string;
@@ -95,33 +96,11 @@ export const MessagesPage = (p: { q: MessageQuery; rows: ItemStatus[]; destinati
           <table class="grid">
             <caption class="sr-only">Messages matching the filter</caption>
             <thead>
-              <tr>
-                <th scope="col">Message</th>
-                <th scope="col">Destination</th>
-                <th scope="col">State</th>
-                <th scope="col" class="num">Attempts</th>
-                <th scope="col">Received</th>
-                <th scope="col">Waiting</th>
-                <th scope="col">Last error</th>
-              </tr>
+              <MessageHead full />
             </thead>
             <tbody>
               {p.rows.map((r) => (
-                <tr data-message={r.messageId}>
-                  <td>
-                    <a href={`/console/messages/${encodeURIComponent(r.messageId)}`}>
-                      <code>{r.messageId}</code>
-                    </a>
-                  </td>
-                  <td>{r.destination}</td>
-                  <td>
-                    <span class={`state ${r.state}`}>{r.state}</span>
-                  </td>
-                  <td class="num">{r.attempts}</td>
-                  <td>{plainTime(r.enqueuedAt, p.now)}</td>
-                  <td>{['queued', 'retrying', 'delivering'].includes(r.state) ? plainAge(p.now.getTime() - Date.parse(r.enqueuedAt)) : '—'}</td>
-                  <td>{plainError(r.lastError, r.lastStatus) ?? '—'}</td>
-                </tr>
+                <MessageRow r={r} now={p.now} full />
               ))}
             </tbody>
           </table>

@@ -5,8 +5,9 @@
 import type { ItemStatus } from '../queue/index.js';
 import type { ChartSeries } from './live.js';
 import type { Action, DestinationRow, Health, Overview } from './overview.js';
-import { plainAge, plainBreaker, plainBytes, plainError, plainTime } from './plain.js';
+import { plainAge, plainBreaker, plainBytes, plainTime } from './plain.js';
 import { t } from './strings.js';
+import { MessageHead, MessageRow } from './message-row.js';
 
 export const ActionsList = (p: { actions: Action[] }) =>
   p.actions.length === 0 ? (
@@ -137,29 +138,11 @@ export const RecentList = (p: { items: ItemStatus[]; now: Date }) =>
     <table class="grid">
       <caption class="sr-only">Latest messages</caption>
       <thead>
-        <tr>
-          <th scope="col">Message</th>
-          <th scope="col">Destination</th>
-          <th scope="col">State</th>
-          <th scope="col">Received</th>
-          <th scope="col">Last error</th>
-        </tr>
+        <MessageHead />
       </thead>
       <tbody>
         {p.items.map((r) => (
-          <tr data-message={r.messageId}>
-            <td>
-              <a href={`/console/messages/${encodeURIComponent(r.messageId)}`}>
-                <code>{r.messageId}</code>
-              </a>
-            </td>
-            <td>{r.destination}</td>
-            <td>
-              <span class={`state ${r.state}`}>{r.state}</span>
-            </td>
-            <td>{plainTime(r.enqueuedAt, p.now)}</td>
-            <td>{plainError(r.lastError, r.lastStatus) ?? '—'}</td>
-          </tr>
+          <MessageRow r={r} now={p.now} />
         ))}
       </tbody>
     </table>

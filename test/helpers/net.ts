@@ -2,14 +2,30 @@
 import { createServer } from 'node:net';
 
 /** A port that was free a moment ago (bind to 0, read it, release it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * A port nothing listens on now, for a server a test starts later. Chosen at random below the
+ * kernel's ephemeral range (32768 and up here): a port the kernel handed out and took back is
+ * soon given to some outgoing connection, and a gateway started on it then fails with "port in
+ * use" on a busy machine. Never the same port twice in one test process.
+ */
+const handedOut = new Set<number>();
+export async function freePort(): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (handedOut.has(port)) continue;
+    if (await bindable(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free port found between 20000 and 32000');
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
 }
 
