@@ -14,7 +14,7 @@ import type { FhirResource } from '../model/index.js';
 import { DEFAULT_TIMEZONE } from '../config/index.js';
 import type { Hl7Seg, ParsedHl7 } from './parse.js';
 import { compact, Invalid, type MapContext } from './map-context.js';
-import { mapOrders } from './map-order.js';
+import { mapCondition, mapOrders } from './map-order.js';
 import { mapAppointment } from './map-appointment.js';
 import { DOCUMENT_EVENTS_WITH_CONTENT, mapDocument } from './map-document.js';
 import { mapImmunizations } from './map-immunization.js';
@@ -156,6 +156,19 @@ function buildBundle(msg: ParsedHl7, opts: MapOptions): FhirResource {
     throw new Invalid('PV1 segment is missing', '100', 'PV1');
   }
 
+  const ctx: MapContext = {
+    msg,
+    subject,
+    ...(encounterRef ? { encounter: encounterRef } : {}),
+    dates,
+    add: (resource) => {
+      const fullUrl = nextUrl();
+      entries.push({ fullUrl, resource });
+      return { reference: fullUrl };
+    },
+    observation: (obx, fallbackTime) => mapObservation(obx, subject, encounterRef, fallbackTime, dates),
+  };
+
   if (h.messageType === 'ORU^R01') {
     const obrs = msg.all('OBR');
     if (obrs.length === 0) throw new Invalid('OBR segment is missing', '100', 'OBR');
@@ -180,19 +193,13 @@ function buildBundle(msg: ParsedHl7, opts: MapOptions): FhirResource {
       }
       entries.push({ fullUrl: reportUrl, resource: mapReport(g.obr, subject, encounterRef, resultRefs, dates) });
     }
-  } else if (h.messageCode !== 'ADT') {
-    const ctx: MapContext = {
-      msg,
-      subject,
-      ...(encounterRef ? { encounter: encounterRef } : {}),
-      dates,
-      add: (resource) => {
-        const fullUrl = nextUrl();
-        entries.push({ fullUrl, resource });
-        return { reference: fullUrl };
-      },
-      observation: (obx, fallbackTime) => mapObservation(obx, subject, encounterRef, fallbackTime, dates),
-    };
+  } else if (h.messageCode === 'ADT') {
+    // The visit's diagnoses (DG1) as encounter-diagnosis Conditions, as the v2-to-FHIR IG maps them.
+    for (const dg1 of msg.all('DG1')) {
+      const condition = mapCondition(dg1, ctx);
+      if (condition) ctx.add(condition);
+    }
+  } else {
     if (h.messageCode === 'ORM' || h.messageCode === 'OML') mapOrders(ctx);
     else if (h.messageCode === 'SIU') mapAppointment(ctx);
     else if (h.messageCode === 'MDM') mapDocument(ctx);

@@ -69,7 +69,7 @@ t.test('finding 5: an HIV-test Observation whose subject is only a display with 
   t.equal(nameOnly.identifiable, true, 'a name alone in the display is identifying too');
 });
 
-t.test('finding 6: HL7 v2 ADT^A01 with DG1 B20 is HIV even though the mapping drops DG1', async (t) => {
+t.test('finding 6: HL7 v2 ADT^A01 with DG1 B20 is HIV, read in the v2 and in the mapped Condition', async (t) => {
   const base = readFileSync(join(process.cwd(), 'test/fixtures/hl7v2/adt-a01-pk-cnic.hl7'), 'utf8').replace(/\r?\n/g, '\r').replace(/\r+$/, '');
   const text = `${base}\rDG1|1||B20^HIV disease^I10`;
   const v2 = classifyV2(text, { now: NOW });
@@ -77,10 +77,16 @@ t.test('finding 6: HL7 v2 ADT^A01 with DG1 B20 is HIV even though the mapping dr
   t.same(v2.categories, ['hiv-sti']);
   t.equal(v2.patient?.key, 'cnic|35202-1234567-1', 'the patient comes from PID-3');
   t.same(classifyV2(parseHl7(text), { now: NOW }).categories, ['hiv-sti'], 'a parsed message works too');
-  // Through the mapped FHIR alone the diagnosis is lost; the message-level classifier reads both.
+  // The mapping carries the diagnosis as an encounter-diagnosis Condition; the message-level classifier reads both.
   const mapped = mapToFhir(parseHl7(text));
   if (mapped.kind !== 'mapped') throw new Error('the fixture should map');
-  t.same(classify(mapped.bundle, { now: NOW }).categories, [], 'the mapped FHIR alone has no DG1 (why the v2 reader exists)');
+  const conditions = (mapped.bundle.entry as { resource: { resourceType: string; code?: unknown; encounter?: unknown } }[]).filter((e) => e.resource.resourceType === 'Condition');
+  t.equal(conditions.length, 1, 'DG1 becomes one Condition');
+  t.match(conditions[0]!.resource, { code: { coding: [{ code: 'B20', system: /icd-10/i }] }, encounter: { reference: /./ } });
+  t.same(classify(mapped.bundle, { now: NOW }).categories, ['hiv-sti'], 'the mapped FHIR alone is HIV too');
+  const noDiagnosis = mapToFhir(parseHl7(base));
+  if (noDiagnosis.kind !== 'mapped') throw new Error('the fixture should map');
+  t.notOk((noDiagnosis.bundle.entry as { resource: { resourceType: string } }[]).some((e) => e.resource.resourceType === 'Condition'), 'no DG1, no Condition');
   const both = classifyMessage({ resource: mapped.bundle, v2: text }, { now: NOW });
   t.same(both.categories, ['hiv-sti']);
   t.equal(both.labels[0].code, 'R');
