@@ -9,7 +9,7 @@
  * Needs root (to run a child as another user) and the single binary (CI builds both);
  * skipped with that note otherwise.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,11 +41,9 @@ t.test('docs/security.md carries the CLI matrix, and every command has a row', a
   t.equal(new Set(CLI_ACCESS.map((r) => r.command)).size, CLI_ACCESS.length, 'no command listed twice');
 });
 
-const skip = !isRoot ? 'needs root, to run a command as another operating-system user' : !built ? 'dist/darwaza not built: run `npm run build:binary` (CI does)' : false;
-
-t.test('every CLI action as the owner and as another user', { skip, timeout: 600_000 }, async (t) => {
-  // Everything under one world-traversable temp folder: the binary, the appliance, scratch space.
-  const root = mkdtempSync(join(tmpdir(), 'dz-cli-matrix-'));
+/** One world-traversable temp folder holding a copy of the binary and an empty appliance folder. */
+function workspace(t: Test, name: string) {
+  const root = mkdtempSync(join(tmpdir(), `dz-${name}-`));
   t.teardown(() => rmSync(root, { recursive: true, force: true }));
   chmodSync(root, 0o755);
   const bin = join(root, 'darwaza');
@@ -54,6 +52,13 @@ t.test('every CLI action as the owner and as another user', { skip, timeout: 600
   const app = join(root, 'appliance');
   mkdirSync(app, { mode: 0o755 });
   chmodSync(app, 0o755);
+  return { root, bin, app };
+}
+
+const skip = !isRoot ? 'needs root, to run a command as another operating-system user' : !built ? 'dist/darwaza not built: run `npm run build:binary` (CI does)' : false;
+
+t.test('every CLI action as the owner and as another user', { skip, timeout: 600_000 }, async (t) => {
+  const { root, bin, app } = workspace(t, 'cli-matrix');
   // One scratch folder per user, owned by that user: files they hold, outputs they write.
   const mine = join(root, 'owner');
   const theirs = join(root, 'other');
@@ -216,14 +221,7 @@ t.test('every CLI action as the owner and as another user', { skip, timeout: 600
 });
 
 t.test('link status: the admin API decides by the token, not by the operating-system user', { skip, timeout: 300_000 }, async (t) => {
-  const root = mkdtempSync(join(tmpdir(), 'dz-cli-link-'));
-  t.teardown(() => rmSync(root, { recursive: true, force: true }));
-  chmodSync(root, 0o755);
-  const bin = join(root, 'darwaza');
-  copyFileSync(BUILT, bin);
-  chmodSync(bin, 0o755);
-  const app = join(root, 'appliance');
-  mkdirSync(app);
+  const { root, bin, app } = workspace(t, 'cli-link');
   const cacheOther = join(root, 'cache-other');
   mkdirSync(cacheOther);
   chownSync(cacheOther, NOBODY.uid, NOBODY.gid);
