@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import type { FhirResource } from '../model/index.js';
-import { OperationOutcomeError, structureError, badRequest, unprocessable } from './outcomes.js';
+import { OperationOutcomeError, structureError, badRequest, methodNotAllowed, unprocessable, type Outcome } from './outcomes.js';
 import { validateStructure } from './structure.js';
 
 // Literal require() so esbuild bundles the model; ESM (tests) has no global require.
@@ -105,6 +105,8 @@ function checkBundle(bundle: FhirResource, limits: ShapeLimits): void {
     const where = `Bundle.entry[${i}]`;
     if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) fail(structureError(`${where} must be an object`, where));
     const res = (entry as { resource?: unknown }).resource;
+    // A batch entry that reads or deletes is answered on its own (405), so it needs no resource.
+    if (res === undefined && type === 'batch' && batchEntryRefusal(entry, i)) return;
     if (res === undefined) fail(structureError(`${where}.resource is missing`, `${where}.resource`));
     checkResource(res, `${where}.resource`);
   });
@@ -115,9 +117,26 @@ function checkBundle(bundle: FhirResource, limits: ShapeLimits): void {
   }
 }
 
+/** Request methods a batch entry may carry to be judged as a submission. */
+const SUBMITTING_METHODS = new Set(['POST', 'PUT']);
+
+/**
+ * A batch entry that asks to read, delete or patch (request.method GET, HEAD, DELETE, PATCH):
+ * the gateway stores nothing to read and forwards submissions only, so that entry alone is
+ * answered 405 while the batch's other entries are judged. Undefined for a submitting entry.
+ */
+export function batchEntryRefusal(entry: unknown, index: number): Outcome | undefined {
+  const method = (entry as { request?: { method?: unknown } } | null)?.request?.method;
+  if (typeof method !== 'string' || SUBMITTING_METHODS.has(method)) return undefined;
+  // The method is echoed only when it is one (the field is sender text).
+  const o = methodNotAllowed(`${/^[A-Z]{3,7}$/.test(method) ? method : 'This request method'} in a batch is not offered: this gateway forwards submissions (POST, PUT) and stores nothing to read or delete`);
+  return { ...o, outcome: { ...o.outcome, issue: o.outcome.issue.map((i) => ({ ...i, expression: [`Bundle.entry[${index}].request.method`] })) } };
+}
+
 /** The resources inside a message: the Bundle's entries, or the resource itself. */
 export function resourcesOf(resource: FhirResource): FhirResource[] {
   if (resource.resourceType !== 'Bundle') return [resource];
-  const entries = (resource.entry as { resource: FhirResource }[] | undefined) ?? [];
-  return entries.map((e) => e.resource);
+  const entries = (resource.entry as { resource?: FhirResource }[] | undefined) ?? [];
+  // Batch entries that only read or delete carry no resource.
+  return entries.flatMap((e) => (e.resource ? [e.resource] : []));
 }

@@ -19,7 +19,7 @@ import type {
   SourceFormat,
 } from '../model/index.js';
 import type { DestinationConfig, GatewayConfig } from '../config/index.js';
-import { DuplicateIdempotencyKeyError, OperationOutcomeError, unprocessable, unprocessableAll, outcomeOf, type OperationOutcomeIssue } from '../fhir/index.js';
+import { DuplicateIdempotencyKeyError, OperationOutcomeError, batchEntryRefusal, statusOf, unprocessable, unprocessableAll, outcomeOf, type OperationOutcomeIssue } from '../fhir/index.js';
 import { consentRequest, identityConflict } from '../consent/index.js';
 import { auditEvents } from '../audit/index.js';
 import type { IngestStore } from '../queue/index.js';
@@ -428,6 +428,11 @@ export function createPipeline(opts: PipelineOptions) {
     const results: NonNullable<IngestAnswer['entries']> = [];
     const decided: { d: Decided; answer: IngestAnswer }[] = [];
     entries.forEach((entry, index) => {
+      const refused = batchEntryRefusal(entry, index);
+      if (refused) {
+        results.push({ index, id: '', status: statusOf(refused), destinations: [], outcome: refused.outcome });
+        return;
+      }
       try {
         const candidates = candidatesFor(req, entry.resource);
         const d = decideMessage(req, entry.resource, now, candidates);

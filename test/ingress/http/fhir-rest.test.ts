@@ -196,6 +196,37 @@ t.test('a batch answers a batch-response: status, location and outcome per entry
   t.equal(((await decision.json()) as { entries: unknown[] }).entries.length, 3, 'the decision JSON by Accept');
 });
 
+t.test('batch entries that read, delete or patch are answered 405 on their own; the others are judged', async (t) => {
+  const { app, store } = setup();
+  const bundle = {
+    resourceType: 'Bundle',
+    type: 'batch',
+    entry: [
+      entry(obs),
+      { request: { method: 'GET', url: 'Observation?code=x' } },
+      { request: { method: 'DELETE', url: 'Observation/1' } },
+      { resource: obs, request: { method: 'PATCH', url: 'Observation/1' } },
+      { request: { method: 'Ali Khan 35202', url: 'x' } },
+      { resource: { ...obs, status: 'amended' }, request: { method: 'PUT', url: 'Observation/2' } },
+    ],
+  };
+  const res = await app.request('/fhir', { method: 'POST', headers: FHIR, body: JSON.stringify(bundle) });
+  t.equal(res.status, 200, 'the batch is answered, not refused whole');
+  const b = await fhirBody(t, res);
+  t.same(
+    b.entry.map((e: { response: { status: string } }) => e.response.status),
+    ['202 Accepted', '405 Method Not Allowed', '405 Method Not Allowed', '405 Method Not Allowed', '405 Method Not Allowed', '202 Accepted'],
+  );
+  t.match(b.entry[1].response.outcome.issue[0], { code: 'not-supported', details: { text: /^GET in a batch is not offered/ }, expression: ['Bundle.entry[1].request.method'] });
+  t.notMatch(JSON.stringify(b.entry[4]), /Ali Khan/, 'a method that is not one is not echoed');
+  t.equal(store.writes.length, 2, 'only the POST and the PUT became messages');
+
+  // A transaction is all or nothing: an entry without a resource still refuses it whole.
+  const tx = await app.request('/fhir', { method: 'POST', headers: FHIR, body: JSON.stringify({ ...bundle, type: 'transaction' }) });
+  t.equal(tx.status, 400);
+  t.match((await tx.json()).issue[0].details.text, /Bundle.entry\[1\].resource is missing/);
+});
+
 t.test('a transaction answers a transaction-response; a transaction denied everywhere is a 422 OperationOutcome', async (t) => {
   const { app } = setup();
   const bundle = { resourceType: 'Bundle', type: 'transaction', entry: [entry(obs), entry({ ...obs, status: 'amended' })] };
