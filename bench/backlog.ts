@@ -7,10 +7,14 @@
  *  - RSS of this process with that backlog queued, the store open on it (target ≤ 256 MB);
  *  - drain to the simulator in a child process while the same 64 callers keep enqueueing:
  *    both rates (target: drain ≥ 5,000 msg/s with ingest running);
+ *  - BENCH_BACKLOG=0 stops after the empty-queue figures; BENCH_LEAVES=3 writes the three
+ *    audit entries a message wrote before one leaf per destination decision;
  *  - the WAL's size at the end (bounded by the background checkpoints).
+ * Each enqueue figure comes with its CPU µs per message (this process), which a loaded
+ * machine disturbs less than the rates.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -18,7 +22,6 @@ import type { Destination } from '../src/model/index.js';
 import { openDatabase, type Db } from '../src/store/index.js';
 import { AuditLog, auditEvents } from '../src/audit/index.js';
 import { Dispatcher, SqliteQueueStore, newMessageId, type AcceptWrite } from '../src/queue/index.js';
-import { walBytes } from '../src/queue/sqlite/checkpoints.js';
 import { createUplink } from '../src/egress/index.js';
 
 const PAYLOAD = Buffer.from(JSON.stringify({ envelope: 'a'.repeat(2030) }));
@@ -26,6 +29,8 @@ const CONCURRENCY = 64;
 const RUNS = 3;
 const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 200_000);
 const POLICY = 'a'.repeat(64);
+/** BENCH_LEAVES=3 writes received + decided + queued per message (the ack path before one leaf per decision). */
+const LEAVES = Number(process.env.BENCH_LEAVES ?? 1);
 const say = (line: string) => process.stderr.write(`[bench/backlog] ${line}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 let tokenN = 0;
@@ -36,7 +41,13 @@ function makeWrite(): AcceptWrite {
   return {
     message: { id, receivedAt: new Date().toISOString(), source: 'ehr', purpose: 'TREAT', format: 'fhir', outcomes: '[{"name":"nhs-pk","decision":"queued"}]' },
     items: [{ messageId: id, destination: 'nhs-pk', lane: 'normal', payload: PAYLOAD, contentType: 'application/json', cipherScope: 'd:2026-11-26', patientTokens: [token], context: '{"purpose":"TREAT"}' }],
-    audit: [auditEvents.decided({ time: Date.now(), messageId: id, source: 'ehr', destination: 'nhs-pk', purpose: 'TREAT', decision: 'permit', policySha256: POLICY, patientToken: token })],
+    audit: LEAVES === 3
+      ? [
+          auditEvents.received({ time: Date.now(), messageId: id, source: 'ehr', purpose: 'TREAT', patientToken: token }),
+          auditEvents.decided({ time: Date.now(), messageId: id, source: 'ehr', destination: 'nhs-pk', purpose: 'TREAT', decision: 'permit', policySha256: POLICY, patientToken: token }),
+          auditEvents.queued({ time: Date.now(), messageId: id, destination: 'nhs-pk', purpose: 'TREAT', patientToken: token, policySha256: POLICY }),
+        ]
+      : [auditEvents.decided({ time: Date.now(), messageId: id, source: 'ehr', destination: 'nhs-pk', purpose: 'TREAT', decision: 'permit', policySha256: POLICY, patientToken: token })],
   };
 }
 
@@ -63,10 +74,11 @@ async function close(o: Opened) {
 }
 
 /** msg/s for `count` accepts from CONCURRENCY callers that each wait for their ack before the next. */
-async function enqueueRate(store: SqliteQueueStore, count: number, until?: () => boolean): Promise<{ rate: number; n: number }> {
+async function enqueueRate(store: SqliteQueueStore, count: number, until?: () => boolean): Promise<{ rate: number; n: number; cpuUs: number }> {
   let left = count;
   let n = 0;
   const started = performance.now();
+  const cpu = process.cpuUsage();
   const worker = async () => {
     while ((until ? !until() : left-- > 0)) {
       await store.accept(makeWrite());
@@ -74,7 +86,8 @@ async function enqueueRate(store: SqliteQueueStore, count: number, until?: () =>
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  return { rate: n / ((performance.now() - started) / 1000), n };
+  const used = process.cpuUsage(cpu);
+  return { rate: n / ((performance.now() - started) / 1000), n, cpuUs: (used.user + used.system) / n };
 }
 
 async function buildBacklog(store: SqliteQueueStore, count: number): Promise<void> {
@@ -151,12 +164,17 @@ export async function run(): Promise<Record<string, string | number>> {
   const sim = await startSimChild();
   try {
     const empty: number[] = [];
+    const emptyCpu: number[] = [];
     for (let i = 0; i < RUNS; i++) {
       const o = open(mk());
-      empty.push((await enqueueRate(o.store, 10_000)).rate);
+      const r = await enqueueRate(o.store, 10_000);
+      empty.push(r.rate);
+      emptyCpu.push(r.cpuUs);
       await close(o);
     }
-    say(`enqueue at backlog 0: ${empty.map(Math.round).join(', ')} msg/s`);
+    say(`enqueue at backlog 0: ${empty.map(Math.round).join(', ')} msg/s, ${emptyCpu.map(Math.round).join(', ')} µs CPU/msg`);
+    // BENCH_BACKLOG=0: the empty-queue figures only (the ack transaction's own cost).
+    if (BACKLOG === 0) return { 'enqueue msg/s at backlog 0 (median)': Math.round(median(empty)), 'enqueue CPU µs/msg at backlog 0 (median)': Math.round(median(emptyCpu)), 'audit leaves per message': LEAVES };
     const dir = mk();
     const big = open(dir, 5_000);
     const t0 = performance.now();
@@ -167,18 +185,25 @@ export async function run(): Promise<Record<string, string | number>> {
     global.gc?.();
     const rss = process.memoryUsage().rss / 1024 / 1024;
     const loaded: number[] = [];
-    for (let i = 0; i < RUNS; i++) loaded.push((await enqueueRate(o.store, 10_000)).rate);
+    const loadedCpu: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const r = await enqueueRate(o.store, 10_000);
+      loaded.push(r.rate);
+      loadedCpu.push(r.cpuUs);
+    }
     say(`enqueue at backlog ${BACKLOG}+: ${loaded.map(Math.round).join(', ')} msg/s; RSS ${Math.round(rss)} MB`);
     const both = await drainWithIngest(o, sim.url, 20_000);
     say(`drain with ingest running: ${Math.round(both.drain)} msg/s delivered, ${Math.round(both.ingest)} msg/s enqueued`);
     const rssEnd = process.memoryUsage().rss / 1024 / 1024;
-    const wal = walBytes(o.db);
+    const wal = statSync(`${o.db.name}-wal`, { throwIfNoEntry: false })?.size ?? 0;
     await close(o);
     return {
       'backlog (ready rows)': BACKLOG,
       'enqueue msg/s at backlog 0 (median)': Math.round(median(empty)),
       [`enqueue msg/s at backlog ${BACKLOG} (median)`]: Math.round(median(loaded)),
       'enqueue ratio backlog / empty (target >= 0.9)': Number((median(loaded) / median(empty)).toFixed(3)),
+      'enqueue CPU µs/msg at backlog 0 / at the backlog (medians)': `${Math.round(median(emptyCpu))} / ${Math.round(median(loadedCpu))}`,
+      'enqueue CPU ratio backlog / empty (1.0 = flat; holds up under load better than rates)': Number((median(loadedCpu) / median(emptyCpu)).toFixed(3)),
       'RSS MB with the backlog queued, store open (target <= 256)': Math.round(rss),
       'drain msg/s with ingest running (target >= 5000)': Math.round(both.drain),
       'enqueue msg/s while draining': Math.round(both.ingest),
