@@ -98,6 +98,7 @@ export class PatientIndex {
   close(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    this.flush();
+    // A handle closed first loses only the pending rows, which the next open indexes.
+    if (this.db.open) this.flush();
   }
 }
