@@ -36,6 +36,8 @@ export class GroupCommit {
     private readonly disk: DiskGuard,
     private readonly maxBatch: number,
     private readonly index: PatientIndex,
+    /** Runs after each commit, its promises settled (the WAL's bound). */
+    private readonly afterCommit: () => void = () => {},
   ) {
     const { db, s } = c;
     this.writeOne = db.transaction((w: AcceptWrite, now: number, scopes: Set<string>) => {
@@ -160,6 +162,7 @@ export class GroupCommit {
       if (f) p.reject(f);
       else p.resolve();
     });
+    this.afterCommit();
   }
 
   /** Commits what is pending and refuses further writes. */

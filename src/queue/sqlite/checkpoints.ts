@@ -19,8 +19,13 @@ export interface CheckpointOptions {
   walBoundBytes?: number;
 }
 
+/** Commits between two looks at the WAL's size from the commit path (a stat, no I/O). */
+const COMMITS_PER_LOOK = 16;
+
 export class BackgroundCheckpoints {
   private readonly timer: NodeJS.Timeout | undefined;
+  private readonly bound: number;
+  private commits = 0;
   /** Checkpoints run and how many were TRUNCATE (for tests and metrics). */
   readonly counts = { passive: 0, truncate: 0 };
 
@@ -28,11 +33,22 @@ export class BackgroundCheckpoints {
     private readonly db: Db,
     opts: CheckpointOptions = {},
   ) {
+    this.bound = opts.walBoundBytes ?? DEFAULT_WAL_BOUND_BYTES;
     if (db.memory) return;
-    const bound = opts.walBoundBytes ?? DEFAULT_WAL_BOUND_BYTES;
     db.pragma('wal_autocheckpoint = 0');
-    this.timer = setInterval(() => this.run(bound), opts.intervalMs ?? DEFAULT_CHECKPOINT_MS);
+    this.timer = setInterval(() => this.run(this.bound), opts.intervalMs ?? DEFAULT_CHECKPOINT_MS);
     this.timer.unref();
+  }
+
+  /**
+   * Called after each group commit. A writer that never yields to the timer (one long burst
+   * of work chained in microtasks) would let the WAL grow without end: past twice the bound
+   * it is truncated from a microtask queued behind the commit's acknowledgements.
+   */
+  afterCommit(): void {
+    if (!this.timer || ++this.commits < COMMITS_PER_LOOK) return;
+    this.commits = 0;
+    if (walBytes(this.db) > 2 * this.bound) queueMicrotask(() => this.run(this.bound));
   }
 
   /** One round: PASSIVE, or TRUNCATE past the bound. Never throws. */

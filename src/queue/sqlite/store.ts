@@ -95,8 +95,8 @@ export class SqliteQueueStore implements QueueStore {
       clock,
       opts.freeDiskBytes,
     );
-    this.commits = new GroupCommit(this.c, this.disk, opts.maxBatch ?? DEFAULT_MAX_BATCH, this.c.index);
     this.checkpoints = new BackgroundCheckpoints(db, opts.checkpoints);
+    this.commits = new GroupCommit(this.c, this.disk, opts.maxBatch ?? DEFAULT_MAX_BATCH, this.c.index, () => this.checkpoints.afterCommit());
     this.dispatch = new DispatchSide(
       this.c,
       opts.leaseMs ?? DEFAULT_LEASE_MS,
