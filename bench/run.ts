@@ -16,6 +16,7 @@ const suites: Record<string, () => Promise<{ run(): Promise<Record<string, strin
   consent: () => import('./consent.js'),
   crypto: () => import('./crypto.js'),
   audit: () => import('./audit.js'),
+  backlog: () => import('./backlog.js'),
   mllp: () => import('./mllp.js'),
   links: () => import('./links.js'),
 };

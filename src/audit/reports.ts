@@ -34,12 +34,16 @@ export function disclosures(db: Db, patientTokens: string | readonly string[]): 
   const tokens = [...new Set(typeof patientTokens === 'string' ? [patientTokens] : patientTokens)];
   const marks = tokens.map(() => '?').join(',');
   const indexed = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name IN ('queue_item_patients', 'queue_items')").all().length === 2;
+  // The index is written just after each acknowledgement: the rows past its high mark are
+  // read from their own token lists, so a message acknowledged a moment ago is found too.
   const viaQueue = indexed
-    ? ` OR message_id IN (SELECT i.message_id FROM queue_item_patients p JOIN queue_items i ON i.seq = p.seq WHERE p.token IN (${marks}))`
+    ? ` OR message_id IN (SELECT i.message_id FROM queue_item_patients p JOIN queue_items i ON i.seq = p.seq WHERE p.token IN (${marks}))` +
+      ` OR message_id IN (SELECT message_id FROM queue_items WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM queue_item_patients)` +
+      ` AND EXISTS (SELECT 1 FROM json_each(patient_tokens) WHERE value IN (${marks})))`
     : '';
   const rows = db
     .prepare(`SELECT idx, entry FROM audit_entries WHERE patient_token IN (${marks})${viaQueue} ORDER BY idx`)
-    .all(...tokens, ...(indexed ? tokens : [])) as Array<{ idx: number; entry: string }>;
+    .all(...tokens, ...(indexed ? [...tokens, ...tokens] : [])) as Array<{ idx: number; entry: string }>;
   const decisionOf = decisionLookup(db);
   return rows.map((r) => {
     const e = withDecision(JSON.parse(r.entry) as AuditEntry, decisionOf);

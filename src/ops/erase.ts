@@ -48,6 +48,8 @@ export async function erasePatient(db: Db, o: ErasureOptions): Promise<ErasureRe
   const clock = o.clock ?? (() => new Date());
   const notErased: NotErased[] = [];
 
+  // Opening the store first indexes any queued rows not yet in the patient-token index.
+  const store = SqliteQueueStore.open(db, { quotaBytes: Number.MAX_SAFE_INTEGER, minFreeDiskBytes: 0, cipher: o.cipher, audit: o.audit });
   // What was delivered is upstream: counted per destination before the rows change.
   const delivered = has(db, 'queue_item_patients')
     ? (db
@@ -58,7 +60,6 @@ export async function erasePatient(db: Db, o: ErasureOptions): Promise<ErasureRe
         .all(...tokens) as Array<{ destination: string; n: number }>)
     : [];
 
-  const store = SqliteQueueStore.open(db, { quotaBytes: Number.MAX_SAFE_INTEGER, minFreeDiskBytes: 0, cipher: o.cipher, audit: o.audit });
   const queueRowsWithdrawn = await store.withdrawForPatient(tokens, undefined, `erasure on request: ${o.reason}`);
   await store.close();
 

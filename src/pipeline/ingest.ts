@@ -81,6 +81,8 @@ export interface PipelineOptions {
 
 const dayScope = (iso: string) => `d:${iso.slice(0, 10)}`;
 /** Audit data classes: categories and types; a v2 type "HL7v2:ADT^A01" is written "HL7v2:ADT_A01" (audit ids have no "^"). */
+/** A claimed source (MSH-3|MSH-4, X-Source-System) as an audit name: characters outside the entry's set become "_". */
+const auditName = (claimed: string) => claimed.replace(/[^A-Za-z0-9 ._:/@|+=#~-]/g, '_').slice(0, 128);
 const dataClassesOf = (cls: Classification) => [...cls.categories, ...cls.resourceTypes.map((t) => t.replace(/\^/g, '_'))];
 
 export function createPipeline(opts: PipelineOptions) {
@@ -98,7 +100,7 @@ export function createPipeline(opts: PipelineOptions) {
   /** The per-destination chain for one message. Never throws for a decision; fails closed. */
   function prepareFor(
     name: string,
-    msg: { id: string; receivedAt: string; now: Date; source: string; actor?: string; claimedSource?: string; purpose: PurposeOfUse; resource: FhirResource; v2?: string; dataPeriod?: { start?: string; end?: string }; identityConflict?: string },
+    msg: { id: string; receivedAt: string; now: Date; source: string; actor?: string; claimedSource?: string; plain?: boolean; purpose: PurposeOfUse; resource: FhirResource; v2?: string; dataPeriod?: { start?: string; end?: string }; identityConflict?: string },
     cls: Classification,
     patientTokens: string[],
     decision: PolicyDecision,
@@ -109,7 +111,8 @@ export function createPipeline(opts: PipelineOptions) {
       messageId: msg.id,
       source: msg.source,
       ...(msg.actor ? { actor: msg.actor } : {}),
-      ...(msg.claimedSource ? { claimedSource: msg.claimedSource } : {}),
+      ...(msg.claimedSource ? { claimedSource: auditName(msg.claimedSource) } : {}),
+      ...(msg.plain ? { plain: true } : {}),
       destination: name,
       purpose: msg.purpose,
       policySha256: decision.policy.sha256,
@@ -203,10 +206,9 @@ export function createPipeline(opts: PipelineOptions) {
         patientTokens,
         context: JSON.stringify(context),
       },
-      audit: [
-        auditEvents.decided({ ...base, decision: 'permit', ...(consentOut ? { consentId: consentOut.id, consentVersion: consentOut.version } : {}) }),
-        auditEvents.queued({ time: msg.receivedAt, messageId: msg.id, destination: name, purpose: msg.purpose, patientToken: patientTokens[0], policySha256: decision.policy.sha256 }),
-      ],
+      // One leaf per destination decision: a permit is written in the transaction that
+      // queues the sealed copy, so it records the receipt, the decision and the queueing.
+      audit: [auditEvents.decided({ ...base, decision: 'permit', ...(consentOut ? { consentId: consentOut.id, consentVersion: consentOut.version } : {}) })],
     };
   }
 
@@ -228,7 +230,7 @@ export function createPipeline(opts: PipelineOptions) {
     }
   }
 
-  function rejectedFor(name: string, msg: { id: string; receivedAt: string; source: string; purpose: PurposeOfUse }, cls: Classification, patientTokens: string[], denial: TransactionDenial | undefined): Prepared {
+  function rejectedFor(name: string, msg: { id: string; receivedAt: string; source: string; actor?: string; claimedSource?: string; plain?: boolean; purpose: PurposeOfUse }, cls: Classification, patientTokens: string[], denial: TransactionDenial | undefined): Prepared {
     const issues = denial?.issues ?? [];
     const reasons = [`a transaction is all or nothing: ${issues.map((i) => i.details?.text).join('; ')}`];
     return {
@@ -238,6 +240,9 @@ export function createPipeline(opts: PipelineOptions) {
           time: msg.receivedAt,
           messageId: msg.id,
           source: msg.source,
+          ...(msg.actor ? { actor: msg.actor } : {}),
+          ...(msg.claimedSource ? { claimedSource: auditName(msg.claimedSource) } : {}),
+          ...(msg.plain ? { plain: true } : {}),
           destination: name,
           purpose: msg.purpose,
           decision: 'deny',
@@ -279,7 +284,7 @@ export function createPipeline(opts: PipelineOptions) {
       // rejection is audited like any denial (one entry per destination) before the answer.
       const issues = [...entryDenials.values()].flatMap((d) => d.issues);
       throw new TransactionRejected(
-        { id, receivedAt, patientTokens, cls, prepared: candidates.map((name) => rejectedFor(name, { id, receivedAt, source: req.source, purpose: req.purpose }, cls, patientTokens, entryDenials.get(name))) },
+        { id, receivedAt, patientTokens, cls, prepared: candidates.map((name) => rejectedFor(name, { id, receivedAt, source: req.source, actor: req.actor, claimedSource: req.claimedSource, plain: req.plain, purpose: req.purpose }, cls, patientTokens, entryDenials.get(name))) },
         unprocessableAll(issues),
       );
     }
@@ -293,7 +298,7 @@ export function createPipeline(opts: PipelineOptions) {
         : refused
           ? { ...decision, effect: 'deny', reasons: [{ text: refused }] }
           : decision;
-      const m = { id, receivedAt, now, source: req.source, actor: req.actor, claimedSource: req.claimedSource, purpose: req.purpose, resource, v2: req.v2, dataPeriod, ...(conflict ? { identityConflict: conflict } : {}) };
+      const m = { id, receivedAt, now, source: req.source, actor: req.actor, claimedSource: req.claimedSource, plain: req.plain, purpose: req.purpose, resource, v2: req.v2, dataPeriod, ...(conflict ? { identityConflict: conflict } : {}) };
       return prepareFor(name, m, cls, patientTokens, effective);
     });
     return { id, receivedAt, prepared, patientTokens, cls };
@@ -350,20 +355,6 @@ export function createPipeline(opts: PipelineOptions) {
     return names;
   }
 
-  function auditReceived(d: Decided, req: IngestRequest): AuditEvent {
-    return auditEvents.received({
-      time: d.receivedAt,
-      messageId: d.id,
-      source: req.source,
-      ...(req.actor ? { actor: req.actor } : {}),
-      ...(req.claimedSource ? { claimedSource: req.claimedSource.replace(/[^A-Za-z0-9 ._:/@|+=#~-]/g, '_').slice(0, 128) } : {}),
-      ...(req.plain ? { plain: true } : {}),
-      purpose: req.purpose,
-      patientToken: d.patientTokens[0],
-      dataClasses: dataClassesOf(d.cls),
-    });
-  }
-
   /** `answer` is what a retry with the same Idempotency-Key gets back. */
   async function commit(d: Decided, req: IngestRequest, answer: IngestAnswer, idempotencyKey?: string) {
     const stored = req.responseFor ? req.responseFor(answer) : JSON.stringify(answer);
@@ -381,7 +372,7 @@ export function createPipeline(opts: PipelineOptions) {
         ...(idempotencyKey ? { idempotencyKey } : {}),
       },
       items,
-      audit: [auditReceived(d, req), ...d.prepared.flatMap((p) => p.audit)],
+      audit: d.prepared.flatMap((p) => p.audit),
       ...(idempotencyKey ? { idempotency: { key: idempotencyKey, response: stored, requestSha256: requestSha256(req) } } : {}),
     });
     for (const p of d.prepared) opts.observer?.decided?.(p.outcome.name, p.outcome.decision);

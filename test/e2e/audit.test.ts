@@ -225,9 +225,11 @@ t.test('after 5 SIGKILLs under load and a clean stop, the log verifies against t
     const inQueue = new Set(messages);
     t.same([...acked].filter((id) => !inQueue.has(id)).slice(0, 5), [], 'every acknowledged message is in the queue');
     const lack = (what: string[]) => what.slice(0, 5);
-    t.same(lack(messages.filter((id) => !hasEvent.has(`${id}\u0000received`))), [], `each of the ${messages.length} queued messages has a received entry`);
-    t.same(lack(items.filter((i) => !has.has(`${i.id}\u0000decided\u0000${i.destination}`)).map((i) => i.id)), [], 'each item has a decided entry for its destination');
-    t.same(lack(items.filter((i) => !has.has(`${i.id}\u0000queued\u0000${i.destination}`)).map((i) => i.id)), [], 'each item has a queued entry for its destination');
+    // One leaf per destination decision: the decided entry records the receipt, the decision and (a permit) the queueing.
+    t.same(lack(messages.filter((id) => !hasEvent.has(`${id}\u0000decided`))), [], `each of the ${messages.length} queued messages has a decided entry`);
+    const permits = new Set(entries.filter((e) => e.event === 'decided' && JSON.parse(e.entry).decision === 'permit').map((e) => `${e.id}\u0000${e.destination}`));
+    t.same(lack(items.filter((i) => !permits.has(`${i.id}\u0000${i.destination}`)).map((i) => i.id)), [], 'each item has a permit entry for its destination');
+    t.same(lack(entries.filter((e) => e.event === 'received' || e.event === 'queued').map((e) => `${e.idx}:${e.event}`)), [], 'no separate received or queued leaves');
     const delivered = items.filter((i) => i.state === 'delivered');
     t.equal(delivered.length, items.length, 'every item was delivered');
     t.same(lack(delivered.filter((i) => !has.has(`${i.id}\u0000delivered\u0000${i.destination}`)).map((i) => i.id)), [], 'each delivered item has a delivered entry');
@@ -237,11 +239,11 @@ t.test('after 5 SIGKILLs under load and a clean stop, the log verifies against t
     // redeliver, but the record itself is written once with the state change.
     const counts = new Map<string, number>();
     for (const e of entries) if (e.id && e.event !== 'delivered') counts.set(`${e.id}/${e.event}/${e.destination}`, (counts.get(`${e.id}/${e.event}/${e.destination}`) ?? 0) + 1);
-    t.same([...counts].filter(([, n]) => n > 1), [], 'received, decided and queued are each recorded once');
+    t.same([...counts].filter(([, n]) => n > 1), [], 'each destination decision is recorded once');
     const dup = new Map<string, number>();
     for (const e of entries) if (e.event === 'delivered') dup.set(`${e.id}/${e.destination}`, (dup.get(`${e.id}/${e.destination}`) ?? 0) + 1);
     t.same([...dup].filter(([, n]) => n > 1), [], 'each delivery is recorded once');
-    const tokenOf = new Map(entries.filter((e) => e.event === 'received').map((e) => [e.id, JSON.parse(e.entry).patientToken]));
+    const tokenOf = new Map(entries.filter((e) => e.event === 'decided').map((e) => [e.id, JSON.parse(e.entry).patientToken]));
     const mismatched = entries.filter((e) => e.event === 'delivered' && JSON.parse(e.entry).patientToken !== tokenOf.get(e.id));
     t.same(mismatched.slice(0, 5).map((e) => e.idx), [], 'each delivered entry names the patient token its message was received with');
     t.comment(`${acked.size} acknowledged under SIGKILL, ${messages.length} messages, ${entries.length} audit entries`);
@@ -262,7 +264,7 @@ t.test('each start records policy-activated with the hash the 202 answers name',
     t.equal(rows.length, starts, `one policy-activated entry per start (${starts} starts)`);
     t.equal(rows[0]?.idx, 0, 'the first entry of the log is the policy activation');
     t.same([...new Set(rows.map((r) => r.policySha256))], [sha], 'with the policy hash the answers carry');
-    const firstData = db.prepare("SELECT min(idx) FROM audit_entries WHERE event = 'received'").pluck().get() as number;
+    const firstData = db.prepare("SELECT min(idx) FROM audit_entries WHERE event = 'decided'").pluck().get() as number;
     t.ok(rows[0].idx < firstData, 'the policy is recorded before any message decided under it');
   } finally {
     db.close();
@@ -282,7 +284,7 @@ t.test('no PHI in any audit table, the exports, the FHIR export or the breach re
     }
     const marks = phiMessageIds.map(() => '?').join(',');
     const rows = db.prepare(`SELECT event, patient_token FROM audit_entries WHERE message_id IN (${marks})`).all(...phiMessageIds) as Array<{ event: string; patient_token: string | null }>;
-    t.same([...new Set(rows.map((r) => r.event))].sort(), ['decided', 'delivered', 'queued', 'received'], 'the PHI messages were received, decided, queued and delivered');
+    t.same([...new Set(rows.map((r) => r.event))].sort(), ['decided', 'delivered'], 'the PHI messages were decided (one leaf per destination: receipt, decision, queueing) and delivered');
     t.same(rows.filter((r) => !r.patient_token).map((r) => r.event), [], 'every entry about them carries the patient token (delivered too)');
     t.equal(new Set(rows.map((r) => r.patient_token)).size, 1, 'one token for the patient across messages and events');
   } finally {

@@ -35,7 +35,8 @@ t.test('finding: MLLP source spoofing and break glass, through the real gateway'
   const oru = fixture('oru-r01-lab-a.hl7');
   const [ack] = await sendOnce(ports.mllp, withControlId(oru, 'ID-1'));
   t.equal(field(ack, 'MSA', 1), 'AA');
-  const received = entries(dir).filter((e) => e.event === 'received');
+  // The decision's entry carries what a separate received entry used to (one leaf per destination decision).
+  const received = entries(dir).filter((e) => e.event === 'decided');
   t.equal(received.length, 1);
   t.equal(received[0].source, 'loopback', 'the source is the identity, not MSH-3|MSH-4');
   t.match(received[0].claimedSource, /\|/, 'MSH-3|MSH-4 is the claimed source');
@@ -48,7 +49,7 @@ t.test('finding: MLLP source spoofing and break glass, through the real gateway'
   const uses = entries(dir).filter((e) => e.event === 'break-glass');
   t.equal(uses.length, 1);
   t.match(uses[0], { actor: 'loopback', protocol: 'mllp', purpose: 'ETREAT', reason: 'unconscious patient, bed (n)', messageId });
-  const received2 = entries(dir).filter((e) => e.event === 'received' && e.messageId === messageId);
+  const received2 = entries(dir).filter((e) => e.event === 'decided' && e.messageId === messageId);
   t.equal(received2[0]?.purpose, 'ETREAT', 'the message travels with purpose ETREAT');
 
   const [noReason] = await sendOnce(ports.mllp, `${withControlId(oru, 'ID-3')}\rZBG|ETREAT`);
@@ -75,6 +76,6 @@ t.test('finding: a peer without the sender role gets AR and an access-denied ent
   const [ack] = await sendOnce(ports.mllp, fixture('oru-r01-lab-a.hl7'));
   t.equal(field(ack, 'MSA', 1), 'AR');
   const all = entries(dir);
-  t.notOk(all.some((e) => e.event === 'received'), 'nothing was received');
+  t.notOk(all.some((e) => e.event === 'decided' || e.event === 'received'), 'nothing was received');
   t.match(all.find((e) => e.event === 'access-denied'), { actor: 'loopback', action: 'hl7v2.submit', protocol: 'mllp', plain: true });
 });

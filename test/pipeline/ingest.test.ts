@@ -40,7 +40,9 @@ t.test('ETREAT goes to the emergency lane and the item carries no patient identi
   t.same(item.patientTokens, ['tok(10)']);
   t.notMatch(item.context, /Patient\/p1/, 'context keeps no patient reference');
   t.notMatch(JSON.stringify(store.writes[0].audit), /Patient\/p1/, 'audit keeps no patient reference');
-  t.same(store.writes[0].audit.map((a) => a.event), ['received', 'decided', 'queued']);
+  // One leaf per destination decision: the permit records the receipt and the queueing too.
+  t.same(store.writes[0].audit.map((a) => a.event), ['decided']);
+  t.match(store.writes[0].audit[0], { decision: 'permit', source: 'lan', purpose: 'ETREAT', destination: 'national-telemed', patientToken: 'tok(10)' });
 });
 
 t.test('a policy deny queues nothing for that destination and says why', async (t) => {

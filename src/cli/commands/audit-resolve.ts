@@ -38,7 +38,7 @@ export async function auditResolve(tokens: string[], values: { candidates?: stri
     // A local id means something only at the system that sent it: every source the log has seen is tried.
     const sources = values.source
       ? [values.source]
-      : [DEFAULT_SOURCE, ...(db.prepare("SELECT DISTINCT json_extract(entry, '$.source') FROM audit_entries WHERE event = 'received'").pluck().all() as (string | null)[]).filter((s): s is string => typeof s === 'string')];
+      : [DEFAULT_SOURCE, ...(db.prepare("SELECT DISTINCT json_extract(entry, '$.source') FROM audit_entries WHERE event IN ('received', 'decided')").pluck().all() as (string | null)[]).filter((s): s is string => typeof s === 'string')];
     const candidates = values.candidates
       ? readFileSync(resolve(io.cwd, values.candidates), 'utf8')
           .split(/\r?\n/)

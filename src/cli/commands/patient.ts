@@ -61,7 +61,7 @@ Exit: 0 erased, 2 usage, 3 bad input, 4 runtime error.`,
     try {
       const sources = values.source
         ? [values.source]
-        : [DEFAULT_SOURCE, ...(db.prepare("SELECT DISTINCT json_extract(entry, '$.source') FROM audit_entries WHERE event = 'received'").pluck().all() as (string | null)[]).filter((s): s is string => typeof s === 'string')];
+        : [DEFAULT_SOURCE, ...(db.prepare("SELECT DISTINCT json_extract(entry, '$.source') FROM audit_entries WHERE event IN ('received', 'decided')").pluck().all() as (string | null)[]).filter((s): s is string => typeof s === 'string')];
       const forms = patientIdForms(values.patient);
       const tokens = [...new Set([forms.map(tokenize), ...sources.map((s) => tokensForIds(forms, tokenize, s))].flat())];
       const cipher = await openAtRestCipher(db, { kek: kekSourceFromConfig(paths.config()?.keys.kek ?? 'file', { certsDir: paths.certsDir(), env: io.env }) });

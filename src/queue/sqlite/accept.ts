@@ -3,12 +3,17 @@
  * maxBatch are pending) shares one transaction; each promise resolves only after COMMIT
  * returned, and with synchronous=FULL that means the WAL was fsynced. Each write runs in
  * its own savepoint, so one bad write fails alone.
+ *
+ * Only what the acknowledgement needs is in that transaction: the rows (each carries its
+ * patient tokens) and the audit leaves. The patient-token index is written after the
+ * commit (PatientIndex), and WAL checkpoints run in the background (BackgroundCheckpoints).
  */
 import { queueItemAad } from '../../crypto/index.js';
 import { DuplicateIdempotencyKeyError, LANE_ORDER, QuotaExceededError, type AcceptWrite } from '../types.js';
 import type { StoreContext } from './context.js';
 import type { DiskGuard } from './disk.js';
 import { DEFAULT_QUOTA_RETRY_AFTER_S } from './options.js';
+import type { IndexRow, PatientIndex } from './patient-index.js';
 import { toBuffer } from './rows.js';
 import { mapSqliteError, validateWrite } from './validate.js';
 
@@ -23,17 +28,21 @@ export class GroupCommit {
   private pending: Pending[] = [];
   private flushScheduled = false;
   private closed = false;
-  private readonly writeOne: (w: AcceptWrite, now: number, scopes: Set<string>) => void;
-  private readonly txAccept: (batch: Pending[], failures: (Error | undefined)[], now: number) => void;
+  private readonly writeOne: (w: AcceptWrite, now: number, scopes: Set<string>) => IndexRow[];
+  private readonly txAccept: (batch: Pending[], failures: (Error | undefined)[], now: number, indexed: IndexRow[], carried: IndexRow[]) => void;
 
   constructor(
     private readonly c: StoreContext,
     private readonly disk: DiskGuard,
     private readonly maxBatch: number,
+    private readonly index: PatientIndex,
+    /** Runs after each commit, its promises settled (the WAL's bound). */
+    private readonly afterCommit: () => void = () => {},
   ) {
     const { db, s } = c;
     this.writeOne = db.transaction((w: AcceptWrite, now: number, scopes: Set<string>) => {
       const m = w.message;
+      const indexed: IndexRow[] = [];
       if (w.idempotency) {
         const prior = s.getIdem.get(w.idempotency.key) as { response: string; request_sha256: string | null } | undefined;
         if (prior) throw new DuplicateIdempotencyKeyError(prior.response, prior.request_sha256 ?? undefined);
@@ -65,17 +74,20 @@ export class GroupCommit {
           sealed,
           it.payload.byteLength,
         );
-        for (const token of new Set(it.patientTokens)) s.insPatient.run(token, info.lastInsertRowid);
+        if (it.patientTokens.length) indexed.push({ seq: info.lastInsertRowid, tokens: it.patientTokens });
         scopes.add(it.cipherScope);
       }
       if (w.audit.length) c.audit.append(w.audit);
+      return indexed;
     });
 
-    this.txAccept = db.transaction((batch: Pending[], failures: (Error | undefined)[], now: number) => {
+    this.txAccept = db.transaction((batch: Pending[], failures: (Error | undefined)[], now: number, indexed: IndexRow[], carried: IndexRow[]) => {
+      // The previous commits' index rows ride in this one (no fsync of their own).
+      for (const r of this.index.flush()) carried.push(r);
       const scopes = new Set<string>();
       for (const p of batch) {
         try {
-          this.writeOne(p.write, now, scopes);
+          for (const r of this.writeOne(p.write, now, scopes)) indexed.push(r);
           failures.push(undefined);
         } catch (err) {
           failures.push(mapSqliteError(err));
@@ -124,17 +136,21 @@ export class GroupCommit {
     this.pending = [];
     const started = performance.now();
     const failures: (Error | undefined)[] = [];
+    const indexed: IndexRow[] = [];
+    const carried: IndexRow[] = [];
     let total = 0;
     for (const p of batch) total += p.bytes;
     try {
-      this.txAccept(batch, failures, this.c.clock());
+      this.txAccept(batch, failures, this.c.clock(), indexed, carried);
     } catch (err) {
+      this.index.add(carried);
       this.c.held.unreserve(total);
       const mapped = mapSqliteError(err);
       for (const p of batch) p.reject(mapped);
       return;
     }
     this.c.held.unreserve(total);
+    this.index.add(indexed);
     let stored = 0;
     batch.forEach((p, i) => {
       if (!failures[i]) stored += p.bytes;
@@ -146,6 +162,7 @@ export class GroupCommit {
       if (f) p.reject(f);
       else p.resolve();
     });
+    this.afterCommit();
   }
 
   /** Commits what is pending and refuses further writes. */

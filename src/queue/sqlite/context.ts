@@ -3,6 +3,7 @@ import type { AuditSink, PayloadCipher } from '../../model/index.js';
 import type { Db } from '../../store/index.js';
 import type { QueueObserver } from '../types.js';
 import type { HeldBytes } from './held-bytes.js';
+import type { PatientIndex } from './patient-index.js';
 import type { Statements } from './statements.js';
 
 export interface StoreContext {
@@ -13,4 +14,6 @@ export interface StoreContext {
   readonly clock: () => number;
   readonly observer: QueueObserver;
   readonly held: HeldBytes;
+  /** The patient-token index, written after the acknowledgement. */
+  readonly index: PatientIndex;
 }

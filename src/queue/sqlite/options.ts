@@ -1,6 +1,7 @@
 /** The SQLite queue store's options and their defaults. */
 import type { AuditSink, PayloadCipher } from '../../model/index.js';
 import type { QueueObserver } from '../types.js';
+import type { CheckpointOptions } from './checkpoints.js';
 
 export const DEFAULT_MAX_BATCH = 512;
 /** A claimed row's lease (informational: recoverInFlight() frees every in-flight row at start-up). */
@@ -37,4 +38,6 @@ export interface QueueStoreOptions {
   freeDiskBytes?: () => number;
   /** 'FULL' fsyncs every claim and settle too (slower; see DEFAULT_BOOKKEEPING_SYNC). */
   bookkeepingSync?: 'NORMAL' | 'FULL';
+  /** Background WAL checkpoints (the connection's automatic checkpoint is turned off while the store is open). */
+  checkpoints?: CheckpointOptions;
 }

@@ -69,7 +69,6 @@ return {
          content_type, cipher_scope, patient_tokens, context, payload, payload_bytes)
        VALUES (?, ?, ?, 'ready', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    insPatient: db.prepare('INSERT OR IGNORE INTO queue_item_patients (token, seq) VALUES (?, ?)'),
     touchScope: db.prepare(
       'INSERT INTO queue_scopes (scope, last_used_at) VALUES (?, ?) ON CONFLICT (scope) DO UPDATE SET last_used_at = excluded.last_used_at',
     ),

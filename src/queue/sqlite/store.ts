@@ -23,6 +23,7 @@ import {
   type Settlement,
 } from '../types.js';
 import { GroupCommit } from './accept.js';
+import { BackgroundCheckpoints } from './checkpoints.js';
 import type { StoreContext } from './context.js';
 import { DiskGuard } from './disk.js';
 import { DispatchSide } from './dispatch.js';
@@ -36,6 +37,7 @@ import {
   DEFAULT_MIN_FREE_DISK_BYTES,
   type QueueStoreOptions,
 } from './options.js';
+import { PatientIndex } from './patient-index.js';
 import * as reads from './reads.js';
 import { expireDead, purgeDelivered } from './retention.js';
 import { prepareStatements } from './statements.js';
@@ -62,6 +64,7 @@ export class SqliteQueueStore implements QueueStore {
   private readonly disk: DiskGuard;
   private readonly commits: GroupCommit;
   private readonly dispatch: DispatchSide;
+  private readonly checkpoints: BackgroundCheckpoints;
 
   /** Migrates the queue's tables (idempotent) and opens the store on this handle. */
   static open(db: Db, opts: QueueStoreOptions): SqliteQueueStore {
@@ -83,6 +86,7 @@ export class SqliteQueueStore implements QueueStore {
       clock,
       observer: opts.observer ?? {},
       held: new HeldBytes((s.heldBytes.get() as { b: number | null }).b ?? 0, opts.quotaBytes),
+      index: new PatientIndex(db),
     };
     this.disk = new DiskGuard(
       db.name,
@@ -91,7 +95,8 @@ export class SqliteQueueStore implements QueueStore {
       clock,
       opts.freeDiskBytes,
     );
-    this.commits = new GroupCommit(this.c, this.disk, opts.maxBatch ?? DEFAULT_MAX_BATCH);
+    this.checkpoints = new BackgroundCheckpoints(db, opts.checkpoints);
+    this.commits = new GroupCommit(this.c, this.disk, opts.maxBatch ?? DEFAULT_MAX_BATCH, this.c.index, () => this.checkpoints.afterCommit());
     this.dispatch = new DispatchSide(
       this.c,
       opts.leaseMs ?? DEFAULT_LEASE_MS,
@@ -211,6 +216,10 @@ export class SqliteQueueStore implements QueueStore {
 
   /** Commits what is pending and refuses further writes. The database handle stays open (its owner closes it). */
   close(): Promise<void> {
-    return now(() => this.commits.close());
+    return now(() => {
+      this.commits.close();
+      this.c.index.close();
+      this.checkpoints.close();
+    });
   }
 }

@@ -36,7 +36,11 @@ export function withdrawForPatient(
       return false;
     }
   };
-  c.db.transaction(() => {
+  let carried: ReturnType<typeof c.index.flush> = [];
+  const tx = c.db.transaction(() => {
+    // Rows acknowledged but not yet indexed are indexed now, in this transaction: the
+    // withdrawal finds every acknowledged message.
+    carried = c.index.flush();
     for (const token of new Set(tokens)) {
       const rows = c.s.selWithdrawable.all(token) as WithdrawableRow[];
       for (const row of rows) {
@@ -60,6 +64,12 @@ export function withdrawForPatient(
         c.observer.withdrawn?.(r.destination);
       }
     }
-  })();
+  });
+  try {
+    tx();
+  } catch (err) {
+    c.index.add(carried);
+    throw err;
+  }
   return n;
 }
