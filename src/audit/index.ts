@@ -48,6 +48,7 @@ export {
   type BreachReport,
   type BreakGlassReport,
   type BreakGlassUse,
+  sourcesSeen,
 } from './reports.js';
 export { migrateAudit, AUDIT_MIGRATIONS } from './schema.js';
 export { recordConfigChange, CONFIG_RECORD_MIGRATIONS, CONFIG_RECORD_MODULE } from './config-record.js';

@@ -241,3 +241,12 @@ export function breakGlassSummary(r: BreakGlassReport): string {
   }
   return lines.join('\n');
 }
+
+/**
+ * Every sender source the log has recorded a message from. Patient tokens of a bare local id
+ * are namespaced by source, so a lookup by such an id tries each of them.
+ */
+export function sourcesSeen(db: Db): string[] {
+  const rows = db.prepare("SELECT DISTINCT json_extract(entry, '$.source') FROM audit_entries WHERE event IN ('received', 'decided')").pluck().all() as unknown[];
+  return rows.filter((s): s is string => typeof s === 'string');
+}

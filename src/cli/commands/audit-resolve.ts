@@ -10,7 +10,7 @@ import { userInfo } from 'node:os';
 import { EXIT, UsageError, type CliIo } from '../command.js';
 import type { CliPaths } from '../paths.js';
 import { openDatabase, databaseFile } from '../../store/index.js';
-import { AuditLog, isPatientToken } from '../../audit/index.js';
+import { AuditLog, isPatientToken, sourcesSeen } from '../../audit/index.js';
 import { createTokenizer, getSodium, kekSourceFromConfig, openAtRestCipher, readTokenKey, TOKEN_KEY_FILE } from '../../crypto/index.js';
 import { ConsentRegistry, DEFAULT_SOURCE, tokensForIds } from '../../consent/index.js';
 import { resolveTokens } from '../../ops/index.js';
@@ -38,7 +38,7 @@ export async function auditResolve(tokens: string[], values: { candidates?: stri
     // A local id means something only at the system that sent it: every source the log has seen is tried.
     const sources = values.source
       ? [values.source]
-      : [DEFAULT_SOURCE, ...(db.prepare("SELECT DISTINCT json_extract(entry, '$.source') FROM audit_entries WHERE event IN ('received', 'decided')").pluck().all() as (string | null)[]).filter((s): s is string => typeof s === 'string')];
+      : [DEFAULT_SOURCE, ...sourcesSeen(db)];
     const candidates = values.candidates
       ? readFileSync(resolve(io.cwd, values.candidates), 'utf8')
           .split(/\r?\n/)

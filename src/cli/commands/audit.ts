@@ -27,6 +27,7 @@ import {
   EXPORT_FILES,
   exportLog,
   keyFingerprint,
+  sourcesSeen,
   verifyLog,
   type SignedTreeHead,
   type VerifyOptions,
@@ -369,7 +370,7 @@ async function patientDisclosures(values: Record<string, string | boolean | unde
     const sources =
       typeof values.source === 'string' && values.source !== ''
         ? [values.source]
-        : [DEFAULT_SOURCE, ...(db.prepare("SELECT DISTINCT json_extract(entry, '$.source') FROM audit_entries WHERE event IN ('received', 'decided')").pluck().all() as (string | null)[]).filter((s): s is string => typeof s === 'string')];
+        : [DEFAULT_SOURCE, ...sourcesSeen(db)];
     const forms = patientIdForms(values.patient);
     const tokens = [...new Set([forms.map(tokenize), ...sources.map((s) => tokensForIds(forms, tokenize, s))].flat())];
     const token = tokens[0]!;

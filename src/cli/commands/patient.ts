@@ -10,7 +10,7 @@ import { userInfo } from 'node:os';
 import { EXIT, UsageError, parseFlags, type Command } from '../command.js';
 import { PATH_FLAGS, pathUsage, resolvePaths } from '../paths.js';
 import { openDatabase, databaseFile } from '../../store/index.js';
-import { AuditLog } from '../../audit/index.js';
+import { AuditLog, sourcesSeen } from '../../audit/index.js';
 import { createTokenizer, getSodium, kekSourceFromConfig, openAtRestCipher, readTokenKey, TOKEN_KEY_FILE } from '../../crypto/index.js';
 import { ConsentRegistry, DEFAULT_SOURCE, tokensForIds } from '../../consent/index.js';
 import { erasePatient } from '../../ops/index.js';
@@ -61,7 +61,7 @@ Exit: 0 erased, 2 usage, 3 bad input, 4 runtime error.`,
     try {
       const sources = values.source
         ? [values.source]
-        : [DEFAULT_SOURCE, ...(db.prepare("SELECT DISTINCT json_extract(entry, '$.source') FROM audit_entries WHERE event IN ('received', 'decided')").pluck().all() as (string | null)[]).filter((s): s is string => typeof s === 'string')];
+        : [DEFAULT_SOURCE, ...sourcesSeen(db)];
       const forms = patientIdForms(values.patient);
       const tokens = [...new Set([forms.map(tokenize), ...sources.map((s) => tokensForIds(forms, tokenize, s))].flat())];
       const cipher = await openAtRestCipher(db, { kek: kekSourceFromConfig(paths.config()?.keys.kek ?? 'file', { certsDir: paths.certsDir(), env: io.env }) });
