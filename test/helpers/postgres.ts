@@ -24,6 +24,8 @@ export interface TestPostgres {
   /** SIGKILL of the postmaster (the server stays down until start()). */
   kill9(): Promise<void>;
   start(): Promise<void>;
+  /** A fresh empty database on this server; returns its url. */
+  newDatabase(): Promise<string>;
 }
 
 /** initdb's folder: on PATH, else the newest /usr/lib/postgresql/N/bin. */
@@ -146,7 +148,19 @@ export async function startPostgres(t: Test, opts: { database?: string } = {}): 
   await admin.query(`CREATE DATABASE ${database}`);
   await admin.end();
 
+  let dbs = 0;
   const handle: TestPostgres = {
+    newDatabase: async () => {
+      const name = `${database}_${++dbs}`;
+      const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
+      await c.connect();
+      try {
+        await c.query(`CREATE DATABASE ${name}`);
+      } finally {
+        await c.end();
+      }
+      return `postgres://postgres@127.0.0.1:${port}/${name}`;
+    },
     url: `postgres://postgres@127.0.0.1:${port}/${database}`,
     port,
     dir,
