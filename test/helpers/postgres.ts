@@ -24,6 +24,8 @@ export interface TestPostgres {
   /** SIGKILL of the postmaster (the server stays down until start()). */
   kill9(): Promise<void>;
   start(): Promise<void>;
+  /** The two halves of a restart, to act while the server is down. */
+  restartParts(): { stop(): Promise<void>; start(): Promise<void> };
   /** A fresh empty database on this server; returns its url. */
   newDatabase(): Promise<string>;
 }
@@ -177,6 +179,7 @@ export async function startPostgres(t: Test, opts: { database?: string } = {}): 
       await pgStop('fast');
       await start();
     },
+    restartParts: () => ({ stop: () => pgStop('fast'), start: () => start() }),
     kill9: async () => {
       const pid = postmasterPid(data);
       if (!pid) throw new Error('postmaster is not running');

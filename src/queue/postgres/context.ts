@@ -28,6 +28,11 @@ export async function inTx<T>(c: PgContext, fn: (q: Queryable) => Promise<T>): P
     throw mapPgError(err);
   }
   let broken = false;
+  // A checked-out connection that the server drops emits 'error'; unheard, it would crash the process.
+  const onError = () => {
+    broken = true;
+  };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const out = await fn(client);
@@ -41,6 +46,7 @@ export async function inTx<T>(c: PgContext, fn: (q: Queryable) => Promise<T>): P
     }
     throw mapPgError(err);
   } finally {
+    client.off('error', onError);
     client.release(broken || undefined);
   }
 }
