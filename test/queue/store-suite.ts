@@ -151,6 +151,9 @@ export function storeSuite(t: Test, open: Backend): void {
     t.same((await store.claim('nhs-pk', 10)).map((c) => c.messageId), ['n1', 'n2', 'n4']);
     t.same(await store.claim('nhs-pk', 10), [], 'in-flight rows are not claimed twice');
     t.same((await store.claim('other', 10)).map((c) => c.messageId), ids, 'another destination has its own order');
+    const bytes = Buffer.from([0xff, 0x00, 0xfe, 0x80, 0x5c, 0x27]);
+    await store.accept(makeWrite({ id: 'binary', items: [{ destination: 'bin', payload: bytes }] }));
+    t.same(Buffer.from((await store.claim('bin', 1))[0]!.payload), bytes, 'payloads are bytes, not text');
   });
 
   t.test('settlements: delivered, retry, dead, withdrawn, release; attempts, held bytes, audit', async (t) => {

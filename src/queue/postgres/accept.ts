@@ -26,6 +26,9 @@ export function storedLane(it: Pick<NewQueueItem, 'lane' | 'context'>): number {
   return laneRank(laneOfItem(it));
 }
 
+/** Column types of the items VALUES list: the payload is bytes, not text. */
+const ITEM_CASTS = ['text', 'text', 'smallint', 'bigint', 'text', 'text', 'text', 'text', 'bytea', 'integer'];
+
 export class PgGroupCommit {
   private pending: Pending[] = [];
   private flushing: Promise<void> | undefined;
@@ -192,8 +195,8 @@ export class PgGroupCommit {
       const r = await q.query<{ seq: number; message_id: string; destination: string }>(
         `INSERT INTO queue_items (message_id, destination, lane, enqueued_at, content_type, cipher_scope, patient_tokens, context, payload, payload_bytes,
                                   state, attempts, next_attempt_at, updated_at)
-         SELECT v.m, v.d, v.l::smallint, v.t::bigint, v.ct, v.cs, v.pt, v.cx, v.p::bytea, v.pb::integer, 'ready', 0, v.t::bigint, v.t::bigint
-           FROM (VALUES ${valuesList(part.length, 10)}) AS v(m, d, l, t, ct, cs, pt, cx, p, pb)
+         SELECT v.m, v.d, v.l, v.t, v.ct, v.cs, v.pt, v.cx, v.p, v.pb, 'ready', 0, v.t, v.t
+           FROM (VALUES ${valuesList(part.length, 10, ITEM_CASTS)}) AS v(m, d, l, t, ct, cs, pt, cx, p, pb)
          RETURNING seq, message_id, destination`,
         params,
       );
