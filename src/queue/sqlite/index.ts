@@ -10,3 +10,9 @@ export {
   DEFAULT_BOOKKEEPING_SYNC,
   type QueueStoreOptions,
 } from './options.js';
+// Shared with the PostgreSQL store (same rows, states, checks and quota count).
+export { stateCondition, toItemStatus, tokenOf, toBuffer } from './rows.js';
+export { validateWrite } from './validate.js';
+export { HeldBytes } from './held-bytes.js';
+export { HOLDS_PAYLOAD, type ItemRow, type ChangedRow } from './statements.js';
+export { PURGE_CHUNK } from './options.js';

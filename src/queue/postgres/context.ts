@@ -1,0 +1,89 @@
+/** What the PostgreSQL store's parts share: the pool, this node's id, the collaborators and the quota count. */
+import type pg from 'pg';
+import type { AuditSink, PayloadCipher } from '../../model/index.js';
+import type { HeldBytes } from '../sqlite/index.js';
+import type { QueueObserver } from '../types.js';
+import { mapPgError } from './errors.js';
+
+export interface PgContext {
+  readonly pool: pg.Pool;
+  readonly nodeId: string;
+  readonly cipher: PayloadCipher;
+  readonly audit: AuditSink;
+  readonly clock: () => number;
+  readonly observer: QueueObserver;
+  readonly held: HeldBytes;
+  /** Bumped by every local change of the held count (a periodic refresh racing one is dropped). */
+  heldGeneration: number;
+}
+
+export type Queryable = Pick<pg.PoolClient, 'query'>;
+
+/** Runs fn in one transaction on one pooled connection; a broken connection is discarded, errors are mapped. */
+export async function inTx<T>(c: PgContext, fn: (q: Queryable) => Promise<T>): Promise<T> {
+  let client: pg.PoolClient;
+  try {
+    client = await c.pool.connect();
+  } catch (err) {
+    throw mapPgError(err);
+  }
+  let broken = false;
+  // A checked-out connection that the server drops emits 'error'; unheard, it would crash the process.
+  const onError = () => {
+    broken = true;
+  };
+  client.on('error', onError);
+  try {
+    await client.query('BEGIN');
+    const out = await fn(client);
+    await client.query('COMMIT');
+    return out;
+  } catch (err) {
+    try {
+      await client.query('ROLLBACK');
+    } catch {
+      broken = true;
+    }
+    throw mapPgError(err);
+  } finally {
+    client.off('error', onError);
+    client.release(broken || undefined);
+  }
+}
+
+/** One statement outside a transaction, errors mapped. */
+export async function query<R extends pg.QueryResultRow>(c: PgContext, sql: string, params: unknown[] = []): Promise<R[]> {
+  try {
+    return (await c.pool.query<R>(sql, params)).rows;
+  } catch (err) {
+    throw mapPgError(err);
+  }
+}
+
+/** Adds to the held count (and marks a refresh in flight as stale). */
+export function changeHeld(c: PgContext, delta: number): void {
+  if (!delta) return;
+  c.held.change(delta);
+  c.heldGeneration++;
+}
+
+/**
+ * "($1, $2), ($3, $4)…" for a multi-row INSERT of rows × cols parameters. `casts` types the
+ * columns (e.g. 'bytea'): a parameter of unknown type would be read as text.
+ */
+export function valuesList(rows: number, cols: number, casts: readonly (string | undefined)[] = []): string {
+  const out: string[] = [];
+  for (let r = 0; r < rows; r++) {
+    const cells: string[] = [];
+    for (let k = 1; k <= cols; k++) cells.push(`$${r * cols + k}${casts[k - 1] ? `::${casts[k - 1]}` : ''}`);
+    out.push(`(${cells.join(', ')})`);
+  }
+  return out.join(', ');
+}
+
+/** Splits an array into chunks of at most n. */
+export function chunks<T>(xs: readonly T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+}
