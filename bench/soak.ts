@@ -69,16 +69,20 @@ export async function run(): Promise<Record<string, string | number>> {
   if ((await post('/fhir/Consent', consentFor('p-soak'))).status !== 201) throw new Error('consent refused');
 
   const acked = new Map<string, 'ETREAT' | 'TREAT'>();
-  let refused = 0;
+  const refused = new Map<number, number>();
   let running = true;
   const sender = async (s: number) => {
     for (let i = 0; running; i++) {
       const purpose = Math.random() < 0.1 ? 'ETREAT' : 'TREAT';
       try {
-        const r = await post('/fhir/Observation', observation('p-soak', s * 10_000_000 + i), { 'x-purpose-of-use': purpose });
+        const r = await post('/fhir/Observation', observation('p-soak', s * 10_000_000 + i), {
+          'x-purpose-of-use': purpose,
+          ...(purpose === 'ETREAT' ? { 'x-break-glass-reason': 'soak: emergency lane' } : {}),
+        });
         if (r.status === 202) acked.set(((await r.json()) as { id: string }).id, purpose);
         else {
-          refused++; // 503 at quota, or the gateway going down: not acknowledged, so not promised
+          // 503 at quota, or the gateway going down: not acknowledged, so not promised.
+          refused.set(r.status, (refused.get(r.status) ?? 0) + 1);
           await r.body?.cancel();
         }
       } catch {
@@ -175,7 +179,7 @@ export async function run(): Promise<Record<string, string | number>> {
     'soak: gateway kill -9 / simulator kill -9 / power cuts': `${events.gatewayKills} / ${events.simulatorKills} / ${events.powerCuts}`,
     'soak: link fault changes': events.faultChanges,
     'soak: acknowledged (ETREAT)': `${acked.size} (${[...acked.values()].filter((p) => p === 'ETREAT').length})`,
-    'soak: not acknowledged (503 at quota or gateway down)': refused,
+    'soak: answered other than 202 (by status)': [...refused].map(([k, v]) => `${k}: ${v}`).join(', ') || 'none',
     'soak: delivered': delivered,
     'soak: lost (target 0)': lost,
     'soak: duplicates after receiver dedup (target 0)': duplicatesAfterDedup,
