@@ -166,7 +166,12 @@ export async function startChaosProxy(opts: ChaosOptions): Promise<ChaosProxy> {
       if (cut) return;
       cut = true;
       stats.resets++;
-      (client as Socket & { resetAndDestroy?: () => void }).resetAndDestroy?.() ?? client.destroy();
+      // A TCP reset where the socket can send one; a TLS socket (over its raw socket) cannot: closed.
+      try {
+        (client as Socket & { resetAndDestroy?: () => void }).resetAndDestroy?.() ?? client.destroy();
+      } catch {
+        client.destroy();
+      }
       server.destroy();
     };
     cutters.add(cutBoth);
