@@ -59,9 +59,24 @@ export async function run(): Promise<Record<string, string | number>> {
   for (const d of config.destinations) d.url = d.url.replace(`127.0.0.1:${ports.sim}`, `127.0.0.1:${proxy.port}`);
   writeFileSync(configFile, JSON.stringify(config, null, 2));
 
-  const startSim = () => startSimulatorProcess(dir, ports.sim, { extraArgs: ['--certs', join(dir, 'certs'), '--data-dir', simDir] });
+  // On a loaded machine a start can miss the helper's 30 s readiness wait; it is killed and tried again
+  // (one more kill -9, on the same data folder), and counted.
+  let slowStarts = 0;
+  const again = async (start: () => Promise<Running>, what: string): Promise<Running> => {
+    for (let i = 0; ; i++) {
+      try {
+        return await start();
+      } catch (err) {
+        slowStarts++;
+        say(`${what} not ready in 30 s (${(err as Error).message.split('\n')[0]}); again`);
+        if (i >= 4) throw err;
+      }
+    }
+  };
+  const startSim = () => again(() => startSimulatorProcess(dir, ports.sim, { extraArgs: ['--certs', join(dir, 'certs'), '--data-dir', simDir] }), 'simulator');
+  const startGateway = () => again(() => startGatewayProcess(dir), 'gateway');
   let sim: Running | undefined = await startSim();
-  let gw: Running | undefined = await startGatewayProcess(dir);
+  let gw: Running | undefined = await startGateway();
   const lan = `http://127.0.0.1:${ports.lan}`;
   const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
     fetch(`${lan}${path}`, { method: 'POST', headers: { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json', ...headers }, body: JSON.stringify(body) });
@@ -132,7 +147,7 @@ export async function run(): Promise<Record<string, string | number>> {
         if (what !== 'gateway') await killSim();
         await sleep(between(300, 3000));
         if (!sim) sim = await startSim();
-        if (what !== 'simulator') gw = await startGatewayProcess(dir);
+        if (what !== 'simulator') gw = await startGateway();
         events[what === 'gateway' ? 'gatewayKills' : what === 'simulator' ? 'simulatorKills' : 'powerCuts']++;
         nextKill = Date.now() + between(10_000, 40_000);
       }
@@ -178,6 +193,7 @@ export async function run(): Promise<Record<string, string | number>> {
     'soak: minutes of chaos': minutes,
     'soak: gateway kill -9 / simulator kill -9 / power cuts': `${events.gatewayKills} / ${events.simulatorKills} / ${events.powerCuts}`,
     'soak: link fault changes': events.faultChanges,
+    'soak: starts that missed 30 s and were killed and retried': slowStarts,
     'soak: acknowledged (ETREAT)': `${acked.size} (${[...acked.values()].filter((p) => p === 'ETREAT').length})`,
     'soak: answered other than 202 (by status)': [...refused].map(([k, v]) => `${k}: ${v}`).join(', ') || 'none',
     'soak: delivered': delivered,
