@@ -150,8 +150,18 @@ export function createUplink(opts: UplinkOptions = {}): Uplink {
   };
 
   async function deliver(d: Destination, body: Uint8Array, headers: DeliveryHeaders): Promise<DeliveryResult> {
-    // Large envelopes resume after a drop instead of restarting (https pinning needs our agent: not there).
-    if (d.resumable && body.byteLength >= d.resumable.aboveBytes && !d.tls) return deliverResumable(d, body, headers, { clock });
+    // Large envelopes resume after a drop instead of restarting; over https through the destination's
+    // own agent, so the CA, client certificate and pins are the same as for a POST.
+    if (d.resumable && body.byteLength >= d.resumable.aboveBytes) {
+      let agent: http.Agent;
+      try {
+        agent = agentFor(d).agent;
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        return { kind: 'retry', error: code ? `uplink configuration unreadable (${code})` : 'uplink configuration invalid' };
+      }
+      return deliverResumable(d, body, headers, { clock, ...(d.url.startsWith('https:') ? { agent } : {}) });
+    }
     const r = await post(d, body, { headers: { 'content-type': headers.contentType, 'idempotency-key': headers.idempotencyKey } });
     return r.kind === 'answer' ? classifyStatus(r.status, r.headers['retry-after'], clock()) : { kind: 'retry', error: r.error };
   }

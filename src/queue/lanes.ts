@@ -1,8 +1,8 @@
 /**
  * Priority lanes on the link (strict): emergency (ETREAT) > treatment > public health >
- * research/bulk. The store keeps two lanes (emergency first, then enqueue order); the finer
- * lane of a normal row comes from its purpose of use, and the dispatcher orders what it
- * claimed by it. Time windows keep a lane (e.g. research) to the night hours of a link.
+ * research/bulk. The store keeps all four (storedLaneOf: 0..3, claimed in (lane, seq) order);
+ * the port still speaks of emergency/normal, and the finer lane of a normal row comes from its
+ * purpose of use, by which the dispatcher also orders what it claimed. Time windows keep a lane (e.g. research) to the night hours of a link.
  * Pure functions: a value with its reason.
  */
 export const LINK_LANES = ['emergency', 'treatment', 'public-health', 'research'] as const;
@@ -40,6 +40,9 @@ export function laneOfItem(item: { lane: 'emergency' | 'normal'; context: string
 }
 
 export const laneRank = (lane: LinkLane): number => LINK_LANES.indexOf(lane);
+
+/** The lane number a store keeps for a row (0 emergency … 3 research/bulk): claims go in (lane, seq) order. */
+export const storedLaneOf = (item: { lane: 'emergency' | 'normal'; context: string }): number => laneRank(laneOfItem(item));
 
 /** Stable sort by lane (enqueue order kept within a lane). */
 export function orderByLane<T>(items: readonly T[], laneOf: (item: T) => LinkLane): T[] {

@@ -13,7 +13,8 @@ import { dirname, join } from 'node:path';
 import type Database from 'better-sqlite3';
 
 /** 1: the first versioned schema (queue 3, audit 1, crypto 1, consent 1, patient-memory 1, auth 1, config-record 1). */
-export const SCHEMA_VERSION = 1;
+/** 2: queue 4 (four link lanes, 0 emergency … 3 research/bulk). */
+export const SCHEMA_VERSION = 2;
 /** Pre-upgrade copies go here, inside the data folder. */
 export const UPGRADE_BACKUP_DIR = 'backups';
 

@@ -108,6 +108,29 @@ export async function startChaosProxy(opts: ChaosOptions): Promise<ChaosProxy> {
     }, Math.max(0, at - Date.now()));
     timers.add(t);
   };
+  /**
+   * One direction of one connection: chunks leave strictly in the order they came. A timer per chunk
+   * is not enough: timers are due by the event loop's cached clock, so a tiny chunk handled later in
+   * the same turn (its delay computed from a newer Date.now) can fire before the big one ahead of it,
+   * and the far end gets the bytes reordered.
+   */
+  const inOrder = () => {
+    const queue: { at: number; run: () => void }[] = [];
+    let armed = false;
+    const drain = () => {
+      armed = false;
+      while (queue.length && queue[0]!.at <= Date.now()) queue.shift()!.run();
+      if (queue.length) arm();
+    };
+    const arm = () => {
+      armed = true;
+      later(queue[0]!.at, drain);
+    };
+    return (at: number, run: () => void) => {
+      queue.push({ at, run });
+      if (!armed) arm();
+    };
+  };
 
   const cutters = new Set<() => void>();
   let lastCut = Date.now();
@@ -137,11 +160,18 @@ export async function startChaosProxy(opts: ChaosOptions): Promise<ChaosProxy> {
     let downLast = 0;
     let firstDown = true;
     let cut = false;
+    const upQueue = inOrder();
+    const downQueue = inOrder();
     const cutBoth = () => {
       if (cut) return;
       cut = true;
       stats.resets++;
-      (client as Socket & { resetAndDestroy?: () => void }).resetAndDestroy?.() ?? client.destroy();
+      // A TCP reset where the socket can send one; a TLS socket (over its raw socket) cannot: closed.
+      try {
+        (client as Socket & { resetAndDestroy?: () => void }).resetAndDestroy?.() ?? client.destroy();
+      } catch {
+        client.destroy();
+      }
       server.destroy();
     };
     cutters.add(cutBoth);
@@ -158,7 +188,7 @@ export async function startChaosProxy(opts: ChaosOptions): Promise<ChaosProxy> {
         return;
       }
       upLast = up.arrival(chunk.length, upLast);
-      later(upLast, () => !cut && !server.destroyed && server.write(chunk));
+      upQueue(upLast, () => !cut && !server.destroyed && server.write(chunk));
     });
     server.on('data', (chunk: Buffer) => {
       if (cut || halfOpen) return; // half-open: the answer is lost on the way back
@@ -167,12 +197,12 @@ export async function startChaosProxy(opts: ChaosOptions): Promise<ChaosProxy> {
       if (firstDown && faults.slowResponseMs > 0) notBefore = Math.max(notBefore, Date.now() + faults.slowResponseMs);
       firstDown = false;
       downLast = down.arrival(chunk.length, notBefore);
-      later(downLast, () => !cut && !client.destroyed && client.write(chunk));
+      downQueue(downLast, () => !cut && !client.destroyed && client.write(chunk));
     });
-    client.on('end', () => later(upLast, () => server.end()));
-    server.on('end', () => !halfOpen && later(downLast, () => client.end()));
-    client.on('close', () => later(upLast, () => server.destroy()));
-    server.on('close', () => !halfOpen && later(downLast, () => client.destroy()));
+    client.on('end', () => upQueue(upLast, () => server.end()));
+    server.on('end', () => !halfOpen && downQueue(downLast, () => client.end()));
+    client.on('close', () => upQueue(upLast, () => server.destroy()));
+    server.on('close', () => !halfOpen && downQueue(downLast, () => client.destroy()));
   }
 
   const onRaw = (raw: Socket) => {

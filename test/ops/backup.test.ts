@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { command as backup } from '../../src/cli/commands/backup.js';
 import { command as restore } from '../../src/cli/commands/restore.js';
 import { readBackupHeader } from '../../src/ops/index.js';
+import { SCHEMA_VERSION } from '../../src/store/index.js';
 import { runCommand } from '../helpers/cli.js';
 import { makeAppliance, type Appliance } from './fixture.js';
 
@@ -22,7 +23,7 @@ t.before(async () => {
 t.test('the file is private; its clear header names the format and the KDF, and nothing secret', async (t) => {
   t.equal(statSync(file).mode & 0o777, 0o600);
   const { header } = readBackupHeader(file);
-  t.match(header, { format: 'darwaza-backup', v: 1, schemaVersion: 1, kek: 'file', kdf: { alg: 'argon2id13', opsLimit: 3, memLimitBytes: 64 * 1024 * 1024 } });
+  t.match(header, { format: 'darwaza-backup', v: 1, schemaVersion: SCHEMA_VERSION, kek: 'file', kdf: { alg: 'argon2id13', opsLimit: 3, memLimitBytes: 64 * 1024 * 1024 } });
   const token = readFileSync(join(a.dir, 'certs', 'token.key'), 'utf8').trim();
   t.notOk(readFileSync(file).includes(Buffer.from(token)), 'no key in clear');
   t.notOk(readFileSync(file).includes(Buffer.from('SQLite format 3')), 'no database page in clear');

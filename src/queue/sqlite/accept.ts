@@ -9,7 +9,8 @@
  * commit (PatientIndex), and WAL checkpoints run in the background (BackgroundCheckpoints).
  */
 import { queueItemAad } from '../../crypto/index.js';
-import { DuplicateIdempotencyKeyError, LANE_ORDER, QuotaExceededError, type AcceptWrite } from '../types.js';
+import { DuplicateIdempotencyKeyError, QuotaExceededError, type AcceptWrite } from '../types.js';
+import { storedLaneOf } from '../lanes.js';
 import type { StoreContext } from './context.js';
 import type { DiskGuard } from './disk.js';
 import { DEFAULT_QUOTA_RETRY_AFTER_S } from './options.js';
@@ -63,7 +64,8 @@ export class GroupCommit {
         const info = s.insItem.run(
           it.messageId,
           it.destination,
-          LANE_ORDER[it.lane],
+          // All four link lanes, so the claim's (lane, seq) order is strict across the whole backlog.
+          storedLaneOf(it),
           now,
           now,
           now,
