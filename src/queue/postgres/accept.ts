@@ -6,7 +6,7 @@
  * conflicts are found with ON CONFLICT DO NOTHING … RETURNING instead of per-write savepoints.
  */
 import { queueItemAad } from '../../crypto/index.js';
-import { laneOfItem, laneRank } from '../lanes.js';
+import { storedLaneOf } from '../lanes.js';
 import { toBuffer, validateWrite } from '../sqlite/index.js';
 import { DuplicateIdempotencyKeyError, QueueWriteError, QuotaExceededError, type AcceptWrite, type NewQueueItem } from '../types.js';
 import { changeHeld, chunks, inTx, valuesList, type PgContext, type Queryable } from './context.js';
@@ -21,9 +21,9 @@ interface Pending {
   failure?: Error;
 }
 
-/** The stored lane: 0 emergency, 1 treatment, 2 public health, 3 research (from the row's purpose). */
+/** The stored lane: 0 emergency, 1 treatment, 2 public health, 3 research — the same number SQLite keeps. */
 export function storedLane(it: Pick<NewQueueItem, 'lane' | 'context'>): number {
-  return laneRank(laneOfItem(it));
+  return storedLaneOf(it);
 }
 
 /** Column types of the items VALUES list: the payload is bytes, not text. */
