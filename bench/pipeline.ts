@@ -47,7 +47,8 @@ export async function once(mode: Mode): Promise<number> {
     keys.ensureKekFile();
     const clock = () => new Date();
     const runtime = await provision(config, db, await loadPolicyAndProfiles(config, clock), { logger: silentLogger, metrics: createMetrics(), clock });
-    runtime.consents.put(consentFor('bench-p'));
+    // Filed by the same source as the messages: local ids are namespaced by source.
+    runtime.consents.put(consentFor('bench-p'), { source: 'bench' });
     stages = runtime.stages;
     cipher = runtime.cipher;
     audit = mode === 'full' ? runtime.audit : { append: () => {} };
