@@ -51,26 +51,39 @@ async function measure(name: string, store: QueueStore): Promise<{ accept: numbe
   return { accept, drain };
 }
 
-const teardowns: (() => Promise<void> | void)[] = [];
-const fakeTest = { teardown: (fn: () => Promise<void> | void) => void teardowns.push(fn) } as unknown as Parameters<typeof startPostgres>[0];
-const dir = mkdtempSync(join(tmpdir(), 'darwaza-bench-'));
-try {
-  const db = openDatabase(join(dir, 'q.db'));
-  const sqlite = SqliteQueueStore.open(db, { quotaBytes: 1e12, minFreeDiskBytes: 0 });
-  const s = await measure('sqlite', sqlite);
-  await sqlite.close();
-  db.close();
+/** Queue store figures: SQLite and a throwaway local PostgreSQL, in this process (the store alone, not a gateway). */
+export async function run(): Promise<Record<string, string | number>> {
+  const teardowns: (() => Promise<void> | void)[] = [];
+  const fakeTest = { teardown: (fn: () => Promise<void> | void) => void teardowns.push(fn) } as unknown as Parameters<typeof startPostgres>[0];
+  const dir = mkdtempSync(join(tmpdir(), 'darwaza-bench-'));
+  try {
+    const db = openDatabase(join(dir, 'q.db'));
+    const sqlite = SqliteQueueStore.open(db, { quotaBytes: 1e12, minFreeDiskBytes: 0 });
+    const s = await measure('sqlite', sqlite);
+    await sqlite.close();
+    db.close();
 
-  const server = await startPostgres(fakeTest);
-  const pgStore = await PostgresQueueStore.open({ url: server.url, quotaBytes: 1e12, nodeId: 'bench' });
-  const p = await measure('pg', pgStore);
-  await pgStore.close();
+    const server = await startPostgres(fakeTest);
+    const pgStore = await PostgresQueueStore.open({ url: server.url, quotaBytes: 1e12, nodeId: 'bench' });
+    const p = await measure('pg', pgStore);
+    await pgStore.close();
 
-  const f = (x: number) => Math.round(x).toLocaleString('en');
-  console.log(`queue store, ${N} messages of 2 KiB, ${CONCURRENCY} concurrent accepts`);
-  console.log(`  accept        sqlite ${f(s.accept)}/s   postgres ${f(p.accept)}/s   ratio pg/sqlite ${(p.accept / s.accept).toFixed(2)}`);
-  console.log(`  claim+settle  sqlite ${f(s.drain)}/s   postgres ${f(p.drain)}/s   ratio pg/sqlite ${(p.drain / s.drain).toFixed(2)}`);
-} finally {
-  for (const fn of teardowns.reverse()) await fn();
-  rmSync(dir, { recursive: true, force: true });
+    const f = (x: number) => Math.round(x).toLocaleString('en');
+    return {
+      'postgres.messages': `${N} of 2 KiB, ${CONCURRENCY} concurrent accepts`,
+      'postgres.sqlite_accept_per_s': f(s.accept),
+      'postgres.pg_accept_per_s': f(p.accept),
+      'postgres.accept_pg_over_sqlite': Number((p.accept / s.accept).toFixed(2)),
+      'postgres.sqlite_claim_settle_per_s': f(s.drain),
+      'postgres.pg_claim_settle_per_s': f(p.drain),
+      'postgres.claim_settle_pg_over_sqlite': Number((p.drain / s.drain).toFixed(2)),
+    };
+  } finally {
+    for (const fn of teardowns.reverse()) await fn();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  run().then((r) => console.table(r));
 }

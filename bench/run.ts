@@ -21,6 +21,7 @@ const suites: Record<string, () => Promise<{ run(): Promise<Record<string, strin
   backlog: () => import('./backlog.js'),
   mllp: () => import('./mllp.js'),
   links: () => import('./links.js'),
+  postgres: () => import('./postgres.js'),
   soak: () => import('./soak.js'),
 };
 /** Suites that run only when named. */
