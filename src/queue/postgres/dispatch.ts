@@ -9,11 +9,10 @@
 import { auditEvents, integrityFailureEvent } from '../../audit/index.js';
 import { queueItemAad } from '../../crypto/index.js';
 import type { AuditEvent } from '../../model/index.js';
-import { tokenOf, type ChangedRow } from '../sqlite/index.js';
+import { laneName, tokenOf, type ChangedRow } from '../sqlite/index.js';
 import type { ClaimedItem, Settlement } from '../types.js';
 import { changeHeld, inTx, query, type PgContext, type Queryable } from './context.js';
 
-const laneOf = (lane: number): 'emergency' | 'normal' => (lane === 0 ? 'emergency' : 'normal');
 const RETURNS = 'RETURNING message_id, destination, payload_bytes, enqueued_at, patient_tokens';
 
 interface ClaimRow {
@@ -82,7 +81,7 @@ export class PgDispatch {
           id: row.seq,
           messageId: row.message_id,
           destination: row.destination,
-          lane: laneOf(row.lane),
+          lane: laneName(row.lane),
           payload,
           contentType: row.content_type,
           cipherScope: row.cipher_scope,

@@ -1,5 +1,5 @@
 /** Status reads on PostgreSQL: idempotent answers, one message with its rows, counts per destination and state. */
-import { HOLDS_PAYLOAD, publicState, toItemStatus, type ItemRow } from '../sqlite/index.js';
+import { HOLDS_PAYLOAD, toCountRows, toMessageStatus, type ItemRow, type MessageRow, type StoredCountRow } from '../sqlite/index.js';
 import type { CountRow, IdempotentAnswer, MessageStatus, StoredState } from '../types.js';
 import { query, type PgContext } from './context.js';
 
@@ -12,42 +12,21 @@ export async function findIdempotent(c: PgContext, key: string): Promise<Idempot
 }
 
 export async function getMessage(c: PgContext, id: string): Promise<MessageStatus | undefined> {
-  const m = (
-    await query<{ id: string; received_at: string; source: string; purpose: string; format: string; outcomes: string }>(
-      c,
-      'SELECT id, received_at, source, purpose, format, outcomes FROM queue_messages WHERE id = $1',
-      [id],
-    )
-  )[0];
+  const m = (await query<MessageRow>(c, 'SELECT id, received_at, source, purpose, format, outcomes FROM queue_messages WHERE id = $1', [id]))[0];
   if (!m) return undefined;
-  let outcomes: unknown;
-  try {
-    outcomes = JSON.parse(m.outcomes);
-  } catch {
-    outcomes = m.outcomes;
-  }
   const items = await query<ItemRow>(c, `SELECT ${ITEM_COLUMNS} FROM queue_items WHERE message_id = $1 ORDER BY seq`, [id]);
-  return { id: m.id, receivedAt: m.received_at, source: m.source, purpose: m.purpose, format: m.format, outcomes, destinations: items.map(toItemStatus) };
+  return toMessageStatus(m, items);
 }
 
 export async function counts(c: PgContext): Promise<CountRow[]> {
-  const rows = await query<{ destination: string; state: StoredState; n: number; retried_n: number; bytes: number; retried_bytes: number }>(
+  const rows = await query<StoredCountRow>(
     c,
     `SELECT destination, state, COUNT(*) AS n, COUNT(*) FILTER (WHERE attempts > 0) AS retried_n,
             COALESCE(SUM(payload_bytes) FILTER (WHERE state IN ${HOLDS_PAYLOAD}), 0)::bigint AS bytes,
             COALESCE(SUM(payload_bytes) FILTER (WHERE attempts > 0 AND state IN ${HOLDS_PAYLOAD}), 0)::bigint AS retried_bytes
        FROM queue_items GROUP BY destination, state ORDER BY destination, state`,
   );
-  const out: CountRow[] = [];
-  for (const r of rows) {
-    if (r.state !== 'ready') {
-      out.push({ destination: r.destination, state: publicState(r.state, 0), count: r.n, bytes: r.bytes });
-      continue;
-    }
-    if (r.n > r.retried_n) out.push({ destination: r.destination, state: 'queued', count: r.n - r.retried_n, bytes: r.bytes - r.retried_bytes });
-    if (r.retried_n > 0) out.push({ destination: r.destination, state: 'retrying', count: r.retried_n, bytes: r.retried_bytes });
-  }
-  return out;
+  return toCountRows(rows);
 }
 
 /** Bytes of payloads held over all nodes (the quota's count). */

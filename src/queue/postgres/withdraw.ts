@@ -7,17 +7,8 @@
 import { auditEvents } from '../../audit/index.js';
 import type { AuditEvent } from '../../model/index.js';
 import type { StillPermitted } from '../port.js';
-import type { ChangedRow } from '../sqlite/index.js';
+import type { ChangedRow, WithdrawableRow } from '../sqlite/index.js';
 import { changeHeld, inTx, type PgContext } from './context.js';
-
-interface WithdrawableRow {
-  seq: number;
-  purpose: string;
-  message_id: string;
-  destination: string;
-  patient_tokens: string;
-  context: string;
-}
 
 export async function withdrawForPatient(c: PgContext, tokens: string[], purpose: string | undefined, reason: string, stillPermitted?: StillPermitted): Promise<number> {
   const now = c.clock();

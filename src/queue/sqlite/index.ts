@@ -11,8 +11,9 @@ export {
   type QueueStoreOptions,
 } from './options.js';
 // Shared with the PostgreSQL store (same rows, states, checks and quota count).
-export { stateCondition, toItemStatus, tokenOf, toBuffer } from './rows.js';
+export { laneName, stateCondition, toCountRows, toItemStatus, toMessageStatus, tokenOf, toBuffer, type MessageRow, type StoredCountRow } from './rows.js';
 export { validateWrite } from './validate.js';
 export { HeldBytes } from './held-bytes.js';
 export { HOLDS_PAYLOAD, type ItemRow, type ChangedRow } from './statements.js';
 export { PURGE_CHUNK } from './options.js';
+export type { WithdrawableRow } from './withdraw.js';

@@ -1,5 +1,5 @@
 /** Stored rows ↔ the values the port hands out (states, lanes, times). */
-import { LANE_ORDER, QueueWriteError, type ItemState, type ItemStatus, type Lane, type StoredState } from '../types.js';
+import { LANE_ORDER, QueueWriteError, type CountRow, type ItemState, type ItemStatus, type Lane, type MessageStatus, type StoredState } from '../types.js';
 import type { ChangedRow, ItemRow } from './statements.js';
 
 /** Stored state + attempts → what the sender and operator see. */
@@ -66,4 +66,51 @@ export function toItemStatus(r: ItemRow): ItemStatus {
     ...(r.delivered_at !== null ? { deliveredAt: iso(r.delivered_at) } : {}),
     payloadBytes: r.payload_bytes,
   };
+}
+
+/** A queue_messages row as both stores read it. */
+export interface MessageRow {
+  id: string;
+  received_at: string;
+  source: string;
+  purpose: string;
+  format: string;
+  outcomes: string;
+}
+
+/** One message and its rows, as the port answers it. */
+export function toMessageStatus(m: MessageRow, items: readonly ItemRow[]): MessageStatus {
+  let outcomes: unknown;
+  try {
+    outcomes = JSON.parse(m.outcomes);
+  } catch {
+    outcomes = m.outcomes;
+  }
+  return { id: m.id, receivedAt: m.received_at, source: m.source, purpose: m.purpose, format: m.format, outcomes, destinations: items.map(toItemStatus) };
+}
+
+/** A count row per (destination, stored state), with how many of the ready ones were retried. */
+export interface StoredCountRow {
+  destination: string;
+  state: StoredState;
+  n: number;
+  retried_n: number | null;
+  bytes: number | null;
+  retried_bytes: number | null;
+}
+
+/** Stored counts as the port reports them: ready rows split into queued and retrying. */
+export function toCountRows(rows: readonly StoredCountRow[]): CountRow[] {
+  const out: CountRow[] = [];
+  for (const r of rows) {
+    if (r.state !== 'ready') {
+      out.push({ destination: r.destination, state: publicState(r.state, 0), count: r.n, bytes: r.bytes ?? 0 });
+      continue;
+    }
+    const retrying = r.retried_n ?? 0;
+    const retryingBytes = r.retried_bytes ?? 0;
+    if (r.n > retrying) out.push({ destination: r.destination, state: 'queued', count: r.n - retrying, bytes: (r.bytes ?? 0) - retryingBytes });
+    if (retrying > 0) out.push({ destination: r.destination, state: 'retrying', count: retrying, bytes: retryingBytes });
+  }
+  return out;
 }

@@ -11,7 +11,8 @@ import type { StillPermitted } from '../port.js';
 import type { StoreContext } from './context.js';
 import type { ChangedRow } from './statements.js';
 
-interface WithdrawableRow {
+/** A row a withdrawal may reach (both stores read these columns). */
+export interface WithdrawableRow {
   seq: number;
   purpose: string;
   message_id: string;
