@@ -54,8 +54,16 @@ export type VerifyResult =
     }
   | { ok: false; reason: string; firstBadIndex?: number; entry?: BadEntry; range?: [number, number] };
 
+interface EntryItem {
+  index: number;
+  text: string;
+  /** Database only: the stored leaf hash (null: missing; undefined: not checked). */
+  storedLeaf?: Buffer | null;
+}
+
 interface Source {
-  entries: AsyncIterable<{ index: number; text: string }> | Iterable<{ index: number; text: string; storedLeaf?: Buffer | null }>;
+  /** The entries in index order, in batches: one await per batch, not per entry (verify reads millions). */
+  batches: AsyncIterable<EntryItem[]> | Iterable<EntryItem[]>;
   heads: SignedTreeHead[];
   /** Database only: checks stored interior hashes level by level; returns the first bad one. */
   checkStoredTree?: (size: number) => { level: number; index: number } | null;
@@ -94,17 +102,19 @@ function dbSource(db: Db, checkNodes: boolean): Source {
       .prepare('SELECT tree_size, timestamp, root_hash, key_id, signature FROM audit_tree_heads ORDER BY tree_size, timestamp, id')
       .all() as Array<{ tree_size: number; timestamp: number; root_hash: string; key_id: string; signature: string }>
   ).map((r) => ({ v: 1 as const, treeSize: r.tree_size, timestamp: r.timestamp, rootHash: r.root_hash, keyId: r.key_id, signature: r.signature }));
-  function* entries() {
+  // Rows as arrays (no object per row): verify reads every entry.
+  page.raw(true);
+  function* batches(): Generator<EntryItem[]> {
     let from = 0;
     for (;;) {
-      const rows = page.all(from, 5000) as Array<{ idx: number; entry: string; leaf: Buffer | null }>;
+      const rows = page.all(from, 5000) as Array<[number, string, Buffer | null]>;
       if (rows.length === 0) return;
-      for (const r of rows) yield { index: r.idx, text: r.entry, storedLeaf: checkNodes && r.idx < built ? r.leaf : undefined };
-      from = rows[rows.length - 1].idx + 1;
+      yield rows.map(([idx, text, leaf]) => ({ index: idx, text, storedLeaf: checkNodes && idx < built ? leaf : undefined }));
+      from = rows[rows.length - 1][0] + 1;
     }
   }
   return {
-    entries: entries(),
+    batches: batches(),
     heads,
     checkStoredTree: checkNodes
       ? (size) => {
@@ -275,15 +285,31 @@ function readFolder(dir: string): Source | { reason: string } {
   }
   if (manifest.format !== 'darwaza-audit-export' || manifest.v !== 1) return { reason: 'not a darwaza audit export (manifest.json format/v)' };
   if (!Array.isArray(heads) || heads.length === 0) return { reason: `${EXPORT_FILES.heads} holds no signed tree head` };
-  async function* entries() {
-    const rl = createInterface({ input: createReadStream(join(dir, EXPORT_FILES.entries), 'utf8'), crlfDelay: Infinity });
-    let index = 0;
-    for await (const line of rl) {
-      if (line === '') continue;
-      yield { index: index++, text: line };
+  return { batches: exportBatches(join(dir, EXPORT_FILES.entries)), heads };
+}
+
+/**
+ * An export's entries file as batches of lines, read in large chunks. Lines end at "\n" (a
+ * CRLF file's "\r" is dropped); empty lines are skipped. Canonical JSON escapes every control
+ * character, so a raw "\r" inside a line can only be tampering, and the canonical check refuses it.
+ */
+async function* exportBatches(file: string): AsyncGenerator<EntryItem[]> {
+  let index = 0;
+  let rest = '';
+  const take = (lines: string[]): EntryItem[] => {
+    const out: EntryItem[] = [];
+    for (let line of lines) {
+      if (line.endsWith('\r')) line = line.slice(0, -1);
+      if (line !== '') out.push({ index: index++, text: line });
     }
+    return out;
+  };
+  for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
+    const lines = (rest + (chunk as string)).split('\n');
+    rest = lines.pop()!;
+    yield take(lines);
   }
-  return { entries: entries(), heads };
+  if (rest !== '') yield take([rest]);
 }
 
 async function verifySource(src: Source, trusted: Uint8Array[], opts: VerifyOptions): Promise<VerifyResult> {
@@ -318,23 +344,25 @@ async function verifySource(src: Source, trusted: Uint8Array[], opts: VerifyOpti
 
   // 3–5. stream the entries
   const builder = new TreeBuilder();
-  for await (const item of src.entries as AsyncIterable<{ index: number; text: string; storedLeaf?: Buffer | null }>) {
-    const i = builder.size;
-    if (i >= limit) break;
-    if (item.index !== i) {
-      return { ok: false, reason: `entry ${i} is missing: entries were deleted`, firstBadIndex: i, entry: { index: i } };
-    }
-    const parsed = parseEntry(item.text);
-    if (!parsed.ok) return { ok: false, reason: `entry ${i}: ${parsed.reason}`, firstBadIndex: i, entry: { index: i } };
-    const leaf = leafHash(item.text);
-    const named = { index: i, event: String(parsed.entry.event), time: String(parsed.entry.time) };
-    if (item.storedLeaf !== undefined && (!item.storedLeaf || !item.storedLeaf.equals(leaf))) {
-      return { ok: false, reason: `entry ${i} does not match its recorded leaf hash: it was altered after it was written`, firstBadIndex: i, entry: named };
-    }
-    builder.push(leaf);
-    if (t < targets.length && targets[t].treeSize === builder.size) {
-      const bad = checkHeadsAt(builder.size, builder.root());
-      if (bad) return bad;
+  read: for await (const batch of src.batches) {
+    for (const item of batch) {
+      const i = builder.size;
+      if (i >= limit) break read;
+      if (item.index !== i) {
+        return { ok: false, reason: `entry ${i} is missing: entries were deleted`, firstBadIndex: i, entry: { index: i } };
+      }
+      const parsed = parseEntry(item.text);
+      if (!parsed.ok) return { ok: false, reason: `entry ${i}: ${parsed.reason}`, firstBadIndex: i, entry: { index: i } };
+      const leaf = leafHash(item.text);
+      if (item.storedLeaf !== undefined && (!item.storedLeaf || !item.storedLeaf.equals(leaf))) {
+        const named = { index: i, event: String(parsed.entry.event), time: String(parsed.entry.time) };
+        return { ok: false, reason: `entry ${i} does not match its recorded leaf hash: it was altered after it was written`, firstBadIndex: i, entry: named };
+      }
+      builder.push(leaf);
+      if (t < targets.length && targets[t].treeSize === builder.size) {
+        const bad = checkHeadsAt(builder.size, builder.root());
+        if (bad) return bad;
+      }
     }
   }
   // 6. heads beyond the entries

@@ -1,0 +1,114 @@
+/**
+ * Verify reads millions of entries, so it checks canonical form by a fast path and reads
+ * exports in large chunks. These pin that the fast paths decide exactly as the plain
+ * definitions do: canonical means `canonicalJson(JSON.parse(text)) === text`, and an export's
+ * lines are its entries whatever the line endings.
+ */
+import t from 'tap';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AuditLog, verifyLog, exportLog, parseEntry, canonicalJson } from '../../src/audit/index.js';
+import { makeEvent, makeSigner, tempDb, tempDir, steppingClock } from './helpers.js';
+
+/** The definition the fast path must agree with. */
+function canonicalByDefinition(text: string): boolean {
+  try {
+    return canonicalJson(JSON.parse(text)) === text;
+  } catch {
+    return false;
+  }
+}
+
+t.test('canonical form: the fast check agrees with the definition on every awkward case', async (t) => {
+  const texts = [
+    '{"a":1,"b":2}',
+    '{"b":2,"a":1}', // keys out of order
+    '{"a":1, "b":2}', // whitespace
+    '{"10":1,"9":2}', // canonical: "10" sorts before "9" by code unit, although JavaScript enumerates 9 first
+    '{"9":2,"10":1}',
+    '{"a":-0}',
+    '{"a":0}',
+    '{"a":1e999}', // parses to Infinity: not a finite number
+    '{"a":1.0}',
+    '{"a":1.5e3}',
+    '{"a":1500}',
+    '{"a":"\\u00e9"}', // escaped where JSON.stringify would not escape
+    '{"a":"é"}',
+    '{"a":"\\u001f"}',
+    '{"a":{"c":1,"b":2}}', // nested, unsorted
+    '{"a":{"b":2,"c":1}}',
+    '{"a":[{"b":1,"a":2}]}', // inside an array, unsorted
+    '{"a":[{"a":2,"b":1}]}',
+    '{"a":"x","a":"y"}', // a duplicate key
+    '{"a":null,"b":true,"c":[]}',
+    '{"a":"x\\r"}',
+    '{"a":"x\r"}', // a raw control character inside a string is not JSON
+    '[1,2]',
+    '{}',
+  ];
+  for (const text of texts) {
+    const expected = canonicalByDefinition(text);
+    const got = parseEntry(text);
+    // parseEntry also refuses non-objects, which the definition alone would accept.
+    const isObject = text.startsWith('{');
+    t.equal(got.ok, expected && isObject, `${JSON.stringify(text)}: ${expected && isObject ? 'canonical' : 'refused'}`);
+  }
+  // Real entries, as the log writes them.
+  const { db } = tempDb();
+  const log = AuditLog.open(db, { clock: steppingClock() });
+  log.append(Array.from({ length: 20 }, () => makeEvent()));
+  for (let i = 0; i < 20; i++) {
+    const text = canonicalJson(log.entry(i)!.entry);
+    t.equal(parseEntry(text).ok, true);
+  }
+  db.close();
+});
+
+async function exported(entries = 300, every = 100) {
+  const { db } = tempDb();
+  const signer = await makeSigner();
+  const log = AuditLog.open(db, { signer, clock: steppingClock() });
+  for (let i = 0; i < entries; i += every) {
+    log.append(Array.from({ length: Math.min(every, entries - i) }, () => makeEvent()));
+    log.signTreeHead();
+  }
+  const out = join(tempDir(), 'export');
+  exportLog(log, { out });
+  db.close();
+  return { out, signer, file: join(out, 'entries.ndjson') };
+}
+
+t.test('an export with CRLF line endings, or without a final newline, still verifies', async (t) => {
+  const { out, signer, file } = await exported();
+  const lf = readFileSync(file, 'utf8');
+  writeFileSync(file, lf.replace(/\n/g, '\r\n'));
+  t.match(await verifyLog(out, signer.publicKey), { ok: true, size: 300 }, 'CRLF');
+  writeFileSync(file, lf.replace(/\n$/, ''));
+  t.match(await verifyLog(out, signer.publicKey), { ok: true, size: 300 }, 'no final newline');
+});
+
+t.test('in a large export, one altered byte, a raw CR inside a line, or a missing line is found', async (t) => {
+  const { out, signer, file } = await exported(3000, 1000);
+  const lines = readFileSync(file, 'utf8').split('\n');
+  t.equal(lines.length, 3001, 'one line per entry and a final newline');
+
+  const altered = [...lines];
+  altered[2500] = altered[2500].replace('"v":1', '"v":2');
+  writeFileSync(file, altered.join('\n'));
+  const a = await verifyLog(out, signer.publicKey);
+  t.equal(a.ok, false, 'an altered entry');
+  if (!a.ok) t.same(a.range, [2000, 2999], 'named by the head that covers it');
+
+  const cr = [...lines];
+  cr[1234] = cr[1234].replace(',', ',\r');
+  writeFileSync(file, cr.join('\n'));
+  const b = await verifyLog(out, signer.publicKey);
+  t.equal(b.ok, false, 'a raw CR inside an entry');
+  if (!b.ok) t.equal(b.firstBadIndex, 1234);
+
+  const gone = lines.filter((_, i) => i !== 777);
+  writeFileSync(file, gone.join('\n'));
+  t.equal((await verifyLog(out, signer.publicKey)).ok, false, 'a removed line');
+  writeFileSync(file, lines.join('\n'));
+  t.match(await verifyLog(out, signer.publicKey), { ok: true, size: 3000 }, 'and the original still verifies');
+});
