@@ -65,8 +65,11 @@ interface Source {
   /** The entries in index order, in batches: one await per batch, not per entry (verify reads millions). */
   batches: AsyncIterable<EntryItem[]> | Iterable<EntryItem[]>;
   heads: SignedTreeHead[];
-  /** Database only: checks stored interior hashes level by level; returns the first bad one. */
-  checkStoredTree?: (size: number) => { level: number; index: number } | null;
+  /**
+   * Database only: the stored interior hashes, compared with the ones the pass computes as it
+   * goes (no second hashing pass), and after it the first one that was missing or differed.
+   */
+  storedTree?: StoredTreeCheck;
 }
 
 /** Verifies a gateway database handle or an export folder against the trusted key(s). */
@@ -116,40 +119,48 @@ function dbSource(db: Db, checkNodes: boolean): Source {
   return {
     batches: batches(),
     heads,
-    checkStoredTree: checkNodes
-      ? (size) => {
-          // A head is signed only over a built tree: a head past the stored prefix means hashes were removed.
-          const signed = Math.min(size, heads.reduce((m, h) => Math.max(m, h.treeSize), 0));
-          if (built < signed) return { level: 0, index: built };
-          return checkStoredTree(level, Math.min(size, built));
-        }
-      : undefined,
+    storedTree: checkNodes ? storedTreeCheck(level, built, () => heads.reduce((m, h) => Math.max(m, h.treeSize), 0)) : undefined,
   };
 }
 
+interface StoredTreeCheck {
+  /** Called by the pass for every interior node it completes. */
+  onNode(level: number, index: number, hash: Buffer): void;
+  /** After the pass over `size` entries: the first stored interior hash missing or wrong, if any. */
+  result(size: number): { level: number; index: number } | null;
+}
+
 /**
- * Given that every stored leaf hash matched its entry, the stored interior hashes are right
- * iff each one is the node hash of its two stored children: one sequential scan per level.
+ * Given that every stored leaf hash matched its entry, the stored interior hashes are right iff
+ * each equals the hash the pass computed for the same node. The pass completes the nodes of a
+ * level in index order, so each level reads its stored hashes forward in chunks.
  */
-function checkStoredTree(level: { all: (...a: number[]) => unknown[] }, size: number): { level: number; index: number } | null {
+function storedTreeCheck(level: { all: (...a: number[]) => unknown[] }, built: number, signedSize: () => number): StoredTreeCheck {
   const CHUNK = 4096;
-  for (let l = 1; Math.floor(size / 2 ** l) > 0; l++) {
-    const count = Math.floor(size / 2 ** l);
-    for (let p0 = 0; p0 < count; p0 += CHUNK) {
-      const p1 = Math.min(count, p0 + CHUNK);
-      const parents = level.all(l, p0, p1) as Array<{ idx: number; hash: Buffer }>;
-      const children = level.all(l - 1, 2 * p0, 2 * p1) as Array<{ idx: number; hash: Buffer }>;
-      for (let i = 0; i < p1 - p0; i++) {
-        const p = parents[i];
-        const a = children[2 * i];
-        const b = children[2 * i + 1];
-        if (!p || p.idx !== p0 + i || !a || !b || a.idx !== 2 * (p0 + i) || b.idx !== a.idx + 1 || !p.hash.equals(nodeHash(a.hash, b.hash))) {
-          return { level: l, index: p0 + i };
-        }
+  const chunks = new Map<number, { from: number; hashes: (Buffer | undefined)[] }>();
+  let first: { level: number; index: number } | null = null;
+  const before = (l: number, k: number) => !first || l < first.level || (l === first.level && k < first.index);
+  return {
+    onNode(l, k, hash) {
+      if ((k + 1) * 2 ** l > built || !before(l, k)) return; // past the stored prefix, or already failed lower
+      let c = chunks.get(l);
+      if (!c || k >= c.from + CHUNK) {
+        const from = k - (k % CHUNK);
+        const hashes: (Buffer | undefined)[] = new Array(CHUNK);
+        for (const r of level.all(l, from, from + CHUNK) as Array<{ idx: number; hash: Buffer }>) hashes[r.idx - from] = r.hash;
+        c = { from, hashes };
+        chunks.set(l, c);
       }
-    }
-  }
-  return null;
+      const stored = c.hashes[k - c.from];
+      if (!stored || !stored.equals(hash)) first = { level: l, index: k };
+    },
+    result(size) {
+      // A head is signed only over a built tree: a head past the stored prefix means hashes were removed.
+      const signed = Math.min(size, signedSize());
+      if (built < signed) return { level: 0, index: built };
+      return first;
+    },
+  };
 }
 
 /** Steps 1–2: shapes, signatures under a trusted key, one root per size, time moving forward. */
@@ -344,6 +355,7 @@ async function verifySource(src: Source, trusted: Uint8Array[], opts: VerifyOpti
 
   // 3–5. stream the entries
   const builder = new TreeBuilder();
+  const onNode = src.storedTree ? src.storedTree.onNode : undefined;
   read: for await (const batch of src.batches) {
     for (const item of batch) {
       const i = builder.size;
@@ -358,7 +370,7 @@ async function verifySource(src: Source, trusted: Uint8Array[], opts: VerifyOpti
         const named = { index: i, event: String(parsed.entry.event), time: String(parsed.entry.time) };
         return { ok: false, reason: `entry ${i} does not match its recorded leaf hash: it was altered after it was written`, firstBadIndex: i, entry: named };
       }
-      builder.push(leaf);
+      builder.push(leaf, onNode);
       if (t < targets.length && targets[t].treeSize === builder.size) {
         const bad = checkHeadsAt(builder.size, builder.root());
         if (bad) return bad;
@@ -375,7 +387,7 @@ async function verifySource(src: Source, trusted: Uint8Array[], opts: VerifyOpti
       firstBadIndex: count,
     };
   }
-  const treeBad = src.checkStoredTree?.(count);
+  const treeBad = src.storedTree?.result(count) ?? null;
   if (treeBad) {
     const { level, index } = treeBad;
     return {

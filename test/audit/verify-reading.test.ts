@@ -112,3 +112,27 @@ t.test('in a large export, one altered byte, a raw CR inside a line, or a missin
   writeFileSync(file, lines.join('\n'));
   t.match(await verifyLog(out, signer.publicKey), { ok: true, size: 3000 }, 'and the original still verifies');
 });
+
+t.test('stored interior hashes are compared as the pass computes them, across chunks and levels', async (t) => {
+  const { db } = tempDb();
+  const signer = await makeSigner();
+  const log = AuditLog.open(db, { signer, clock: steppingClock() });
+  for (let i = 0; i < 10_000; i += 2_500) {
+    log.append(Array.from({ length: 2_500 }, () => makeEvent()));
+    log.signTreeHead();
+  }
+  t.match(await verifyLog(db, signer.publicKey), { ok: true, size: 10_000 });
+  for (const tbl of ['audit_nodes']) db.exec(`DROP TRIGGER IF EXISTS ${tbl}_no_update; DROP TRIGGER IF EXISTS ${tbl}_no_delete;`);
+  const [saved] = db.prepare('SELECT hash FROM audit_nodes WHERE level = 1 AND idx = 4500').pluck().all() as Buffer[];
+  db.prepare('UPDATE audit_nodes SET hash = ? WHERE level = 1 AND idx = 4500').run(Buffer.alloc(32, 9));
+  db.prepare('DELETE FROM audit_nodes WHERE level = 7 AND idx = 30').run();
+  const r = await verifyLog(db, signer.publicKey);
+  t.equal(r.ok, false);
+  if (!r.ok) t.match(r.reason, /level 1, index 4500/, 'the lowest bad node, in the second chunk of its level');
+  db.prepare('UPDATE audit_nodes SET hash = ? WHERE level = 1 AND idx = 4500').run(saved);
+  const r2 = await verifyLog(db, signer.publicKey);
+  t.equal(r2.ok, false);
+  if (!r2.ok) t.match(r2.reason, /level 7, index 30/, 'a missing node is found too');
+  t.equal((await verifyLog(db, signer.publicKey, { checkStoredNodes: false })).ok, true, 'the entries themselves are intact');
+  db.close();
+});
