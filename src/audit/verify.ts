@@ -15,7 +15,7 @@
  *     rewritten or truncated history;
  *  6. no head claims more entries than exist (deletion or truncation).
  */
-import { readFileSync, createReadStream, existsSync } from 'node:fs';
+import { readFileSync, createReadStream, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Db } from '../store/index.js';
@@ -24,6 +24,8 @@ import { parseEntry } from './entry.js';
 import { checkTreeHeadShape, verifyTreeHeadSignature, type SignedTreeHead } from './heads.js';
 import { leafHash, nodeHash, TreeBuilder, EMPTY_ROOT, verifyConsistency, verifyInclusion } from './merkle.js';
 import { EXPORT_FILES, type ExportManifest, type ProofLine, type TreeHeadsFile } from './export.js';
+import type { LeafBatch, LeafTask } from './leaf-check.js';
+import { defaultVerifyWorkers, leafCheckers } from './verify-workers.js';
 
 export interface VerifyOptions {
   /** A head obtained earlier (e.g. kept by the regulator): the log must still contain exactly it. */
@@ -32,6 +34,11 @@ export interface VerifyOptions {
   to?: SignedTreeHead | number;
   /** Database only: compare stored leaf and interior hashes (names the altered entry). Default true. */
   checkStoredNodes?: boolean;
+  /**
+   * Worker threads for the per-entry checks and leaf hashes (default: one per core for a log of
+   * 50,000 entries or more, none below). 0: everything on the calling thread.
+   */
+  workers?: number;
 }
 
 export interface BadEntry {
@@ -54,16 +61,20 @@ export type VerifyResult =
     }
   | { ok: false; reason: string; firstBadIndex?: number; entry?: BadEntry; range?: [number, number] };
 
-interface EntryItem {
-  index: number;
-  text: string;
-  /** Database only: the stored leaf hash (null: missing; undefined: not checked). */
-  storedLeaf?: Buffer | null;
+/** A batch of entries in index order; `gap`: the entry after the batch's last is missing. */
+interface SourceBatch {
+  task: LeafTask;
+  gap?: boolean;
 }
 
 interface Source {
-  /** The entries in index order, in batches: one await per batch, not per entry (verify reads millions). */
-  batches: AsyncIterable<EntryItem[]> | Iterable<EntryItem[]>;
+  /**
+   * The entries in index order, in batches: one await per batch, not per entry (verify reads
+   * millions). `parallel`: the batches go to worker threads, which may read them themselves.
+   */
+  batches(parallel: boolean): AsyncIterable<SourceBatch> | Iterable<SourceBatch>;
+  /** About how many entries there are (chooses the number of workers). */
+  approxEntries: number;
   heads: SignedTreeHead[];
   /**
    * Database only: the stored interior hashes, compared with the ones the pass computes as it
@@ -107,17 +118,37 @@ function dbSource(db: Db, checkNodes: boolean): Source {
   ).map((r) => ({ v: 1 as const, treeSize: r.tree_size, timestamp: r.timestamp, rootHash: r.root_hash, keyId: r.key_id, signature: r.signature }));
   // Rows as arrays (no object per row): verify reads every entry.
   page.raw(true);
-  function* batches(): Generator<EntryItem[]> {
+  const last = db.prepare('SELECT max(idx) FROM audit_entries').pluck().get() as number | null;
+  const size = last === null ? 0 : last + 1;
+  // Workers read a file database themselves (their own read-only connections): the log is
+  // append-only, so every entry below this snapshot's size is the same in theirs.
+  function* ranges(): Generator<SourceBatch> {
+    for (let from = 0; from < size; from += 5000) {
+      yield { task: { kind: 'db-range', file: db.name, from, to: Math.min(size, from + 5000), storedBelow: checkNodes ? built : 0 } };
+    }
+  }
+  function* batches(): Generator<SourceBatch> {
     let from = 0;
     for (;;) {
       const rows = page.all(from, 5000) as Array<[number, string, Buffer | null]>;
       if (rows.length === 0) return;
-      yield rows.map(([idx, text, leaf]) => ({ index: idx, text, storedLeaf: checkNodes && idx < built ? leaf : undefined }));
-      from = rows[rows.length - 1][0] + 1;
+      const texts: string[] = [];
+      const stored: (Buffer | null | undefined)[] = [];
+      for (const [idx, text, leaf] of rows) {
+        if (idx !== from + texts.length) {
+          yield { task: { kind: 'texts', texts, stored }, gap: true };
+          return;
+        }
+        texts.push(text);
+        stored.push(checkNodes && idx < built ? leaf : undefined);
+      }
+      yield { task: { kind: 'texts', texts, stored } };
+      from += rows.length;
     }
   }
   return {
-    batches: batches(),
+    batches: (parallel) => (parallel && !db.memory ? ranges() : batches()),
+    approxEntries: size,
     heads,
     storedTree: checkNodes ? storedTreeCheck(level, built, () => heads.reduce((m, h) => Math.max(m, h.treeSize), 0)) : undefined,
   };
@@ -296,31 +327,34 @@ function readFolder(dir: string): Source | { reason: string } {
   }
   if (manifest.format !== 'darwaza-audit-export' || manifest.v !== 1) return { reason: 'not a darwaza audit export (manifest.json format/v)' };
   if (!Array.isArray(heads) || heads.length === 0) return { reason: `${EXPORT_FILES.heads} holds no signed tree head` };
-  return { batches: exportBatches(join(dir, EXPORT_FILES.entries)), heads };
+  const file = join(dir, EXPORT_FILES.entries);
+  // An entry is a few hundred bytes: a size estimate is enough to choose the workers.
+  return { batches: () => exportBatches(file), approxEntries: Math.floor(statSync(file).size / 300), heads };
 }
 
 /**
- * An export's entries file as batches of lines, read in large chunks. Lines end at "\n" (a
- * CRLF file's "\r" is dropped); empty lines are skipped. Canonical JSON escapes every control
- * character, so a raw "\r" inside a line can only be tampering, and the canonical check refuses it.
+ * An export's entries file as batches of complete lines, read in large chunks and cut after
+ * the chunk's last "\n" (which never falls inside a UTF-8 character). The lines are split
+ * and checked where the batch is checked (leaf-check.ts).
  */
-async function* exportBatches(file: string): AsyncGenerator<EntryItem[]> {
-  let index = 0;
-  let rest = '';
-  const take = (lines: string[]): EntryItem[] => {
-    const out: EntryItem[] = [];
-    for (let line of lines) {
-      if (line.endsWith('\r')) line = line.slice(0, -1);
-      if (line !== '') out.push({ index: index++, text: line });
-    }
-    return out;
+async function* exportBatches(file: string): AsyncGenerator<SourceBatch> {
+  const own = (b: Uint8Array): ArrayBuffer => {
+    const copy = new Uint8Array(b.length);
+    copy.set(b);
+    return copy.buffer;
   };
-  for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
-    const lines = (rest + (chunk as string)).split('\n');
-    rest = lines.pop()!;
-    yield take(lines);
+  let rest: Buffer = Buffer.alloc(0);
+  for await (const chunk of createReadStream(file, { highWaterMark: 4 << 20 })) {
+    const buf = rest.length ? Buffer.concat([rest, chunk as Buffer]) : (chunk as Buffer);
+    const cut = buf.lastIndexOf(10);
+    if (cut < 0) {
+      rest = Buffer.from(buf);
+      continue;
+    }
+    rest = Buffer.from(buf.subarray(cut + 1));
+    yield { task: { kind: 'lines', bytes: own(buf.subarray(0, cut + 1)) } };
   }
-  if (rest !== '') yield take([rest]);
+  if (rest.length) yield { task: { kind: 'lines', bytes: own(rest) } };
 }
 
 async function verifySource(src: Source, trusted: Uint8Array[], opts: VerifyOptions): Promise<VerifyResult> {
@@ -353,29 +387,56 @@ async function verifySource(src: Source, trusted: Uint8Array[], opts: VerifyOpti
   const head0 = checkHeadsAt(0, EMPTY_ROOT);
   if (head0) return head0;
 
-  // 3–5. stream the entries
+  // 3–5. stream the entries: checked and hashed in batches (on worker threads for a large log),
+  // the tree built here in order, each head checked when the tree reaches its size.
   const builder = new TreeBuilder();
   const onNode = src.storedTree ? src.storedTree.onNode : undefined;
-  read: for await (const batch of src.batches) {
-    for (const item of batch) {
-      const i = builder.size;
-      if (i >= limit) break read;
-      if (item.index !== i) {
-        return { ok: false, reason: `entry ${i} is missing: entries were deleted`, firstBadIndex: i, entry: { index: i } };
-      }
-      const parsed = parseEntry(item.text);
-      if (!parsed.ok) return { ok: false, reason: `entry ${i}: ${parsed.reason}`, firstBadIndex: i, entry: { index: i } };
-      const leaf = leafHash(item.text);
-      if (item.storedLeaf !== undefined && (!item.storedLeaf || !item.storedLeaf.equals(leaf))) {
-        const named = { index: i, event: String(parsed.entry.event), time: String(parsed.entry.time) };
-        return { ok: false, reason: `entry ${i} does not match its recorded leaf hash: it was altered after it was written`, firstBadIndex: i, entry: named };
-      }
-      builder.push(leaf, onNode);
+  const workers = opts.workers ?? defaultVerifyWorkers(src.approxEntries);
+  const checkers = leafCheckers(workers);
+  /** Takes one checked batch into the tree; a result ends the pass (done, or a failure). */
+  const take = (batch: LeafBatch, gapAfter: boolean): VerifyResult | 'done' | null => {
+    const gap = gapAfter || batch.gap === true;
+    for (let j = 0; j < batch.count; j++) {
+      if (builder.size >= limit) return 'done';
+      builder.push(Buffer.from(batch.leaves, j * 32, 32), onNode);
       if (t < targets.length && targets[t].treeSize === builder.size) {
         const bad = checkHeadsAt(builder.size, builder.root());
         if (bad) return bad;
       }
     }
+    const i = builder.size;
+    if (i >= limit) return 'done';
+    const fault = batch.fault;
+    if (fault?.kind === 'entry') return { ok: false, reason: `entry ${i}: ${fault.reason}`, firstBadIndex: i, entry: { index: i } };
+    if (fault?.kind === 'leaf') {
+      const named = { index: i, event: fault.event, time: fault.time };
+      return { ok: false, reason: `entry ${i} does not match its recorded leaf hash: it was altered after it was written`, firstBadIndex: i, entry: named };
+    }
+    if (gap) return { ok: false, reason: `entry ${i} is missing: entries were deleted`, firstBadIndex: i, entry: { index: i } };
+    return null;
+  };
+  try {
+    // A few batches in flight per worker keep every core busy while memory stays bounded.
+    const window: { checked: Promise<LeafBatch>; gap: boolean }[] = [];
+    const inFlight = Math.max(1, 2 * checkers.threads);
+    let ended: VerifyResult | 'done' | null = null;
+    for await (const b of src.batches(checkers.threads > 0)) {
+      const checked = checkers.check(b.task);
+      checked.catch(() => {}); // a failed worker rejects every batch in flight: the first one awaited reports it
+      window.push({ checked, gap: b.gap === true });
+      if (window.length > inFlight) {
+        const next = window.shift()!;
+        ended = take(await next.checked, next.gap);
+        if (ended) break;
+      }
+    }
+    while (!ended && window.length) {
+      const next = window.shift()!;
+      ended = take(await next.checked, next.gap);
+    }
+    if (ended && ended !== 'done') return ended;
+  } finally {
+    await checkers.close();
   }
   // 6. heads beyond the entries
   const count = builder.size;

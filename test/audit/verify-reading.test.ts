@@ -136,3 +136,51 @@ t.test('stored interior hashes are compared as the pass computes them, across ch
   t.equal((await verifyLog(db, signer.publicKey, { checkStoredNodes: false })).ok, true, 'the entries themselves are intact');
   db.close();
 });
+
+t.test('with worker threads, verify finds the same faults as on one thread, database and export alike', async (t) => {
+  const { db } = tempDb();
+  const signer = await makeSigner();
+  const log = AuditLog.open(db, { signer, clock: steppingClock() });
+  for (let i = 0; i < 12_000; i += 4_000) {
+    log.append(Array.from({ length: 4_000 }, () => makeEvent()));
+    log.signTreeHead();
+  }
+  log.append([makeEvent()]); // an unsigned tail
+  const out = join(tempDir(), 'export');
+  exportLog(log, { out });
+  const both = async (what: string) => {
+    const one = await verifyLog(db, signer.publicKey, { workers: 0 });
+    const two = await verifyLog(db, signer.publicKey, { workers: 2 });
+    t.same(two, one, `${what}: the same answer with 2 workers as with none`);
+    return two;
+  };
+  t.match(await both('untouched'), { ok: true, size: 12_001, unsignedTail: 1 });
+  t.match(await verifyLog(out, signer.publicKey, { workers: 2 }), { ok: true, size: 12_000 }, 'the export, with workers');
+
+  for (const tbl of ['audit_entries', 'audit_nodes']) db.exec(`DROP TRIGGER IF EXISTS ${tbl}_no_update; DROP TRIGGER IF EXISTS ${tbl}_no_delete;`);
+  const entry = db.prepare('SELECT entry FROM audit_entries WHERE idx = 9001').pluck().get() as string;
+  db.prepare('UPDATE audit_entries SET entry = ? WHERE idx = 9001').run(entry.replace('"v":1', '"v":2'));
+  t.match(await both('an altered entry'), { ok: false, firstBadIndex: 9001 });
+  db.prepare('UPDATE audit_entries SET entry = ? WHERE idx = 9001').run(entry);
+
+  const leaf = db.prepare('SELECT hash FROM audit_nodes WHERE level = 0 AND idx = 7777').pluck().get() as Buffer;
+  db.prepare('DELETE FROM audit_nodes WHERE level = 0 AND idx = 7777').run();
+  t.match(await both('a missing leaf hash'), { ok: false, firstBadIndex: 7777 });
+  db.prepare('INSERT INTO audit_nodes (level, idx, hash) VALUES (0, 7777, ?)').run(leaf);
+
+  const row = db.prepare('SELECT * FROM audit_entries WHERE idx = 5000').get() as Record<string, unknown>;
+  db.prepare('DELETE FROM audit_entries WHERE idx = 5000').run();
+  t.match(await both('a deleted entry'), { ok: false, firstBadIndex: 5000, reason: /entry 5000 is missing/ });
+  const cols = Object.keys(row);
+  db.prepare(`INSERT INTO audit_entries (${cols.join(',')}) VALUES (${cols.map(() => '?').join(',')})`).run(...cols.map((c) => row[c]));
+  t.match(await both('restored'), { ok: true, size: 12_001 });
+
+  const lines = readFileSync(join(out, 'entries.ndjson'), 'utf8').split('\n');
+  lines[11_000] = lines[11_000].replace('"v":1', '"v":2');
+  writeFileSync(join(out, 'entries.ndjson'), lines.join('\n'));
+  const offOne = await verifyLog(out, signer.publicKey, { workers: 0 });
+  const offTwo = await verifyLog(out, signer.publicKey, { workers: 2 });
+  t.equal(offTwo.ok, false, 'an altered export line, with workers');
+  t.same(offTwo, offOne, 'the same answer as on one thread');
+  db.close();
+});
