@@ -152,6 +152,11 @@ export class PostgresAuditLog {
     });
   }
 
+  /** Throws AuditEventError (naming the field) if any event would be refused; stores nothing. */
+  check(events: AuditEvent[]): void {
+    for (const e of events) toEntry(e);
+  }
+
   /**
    * Appends the events as consecutive entries inside `tx` (the caller's open transaction, so
    * the entries commit or roll back with the change they record), or in a transaction of its

@@ -47,6 +47,7 @@ export class PgGroupCommit {
       bytes = validateWrite(write);
       const dests = new Set(write.items.map((i) => i.destination));
       if (dests.size !== write.items.length) throw new QueueWriteError('a destination appears twice for one message');
+      this.c.txAudit?.check?.(write.audit);
     } catch (err) {
       return Promise.reject(err);
     }

@@ -7,6 +7,8 @@ import type { Queryable } from './context.js';
 /** The part of PostgresAuditLog the store uses (structural, so the queue does not depend on the audit folder's internals). */
 export interface TxAuditLog {
   append(events: AuditEvent[], tx: Queryable): Promise<unknown>;
+  /** Throws if an event would be refused; accept() asks first, so a bad write fails alone, not its batch. */
+  check?(events: AuditEvent[]): void;
 }
 
 /** A claimed row's lease: past it, any node's reclaimExpiredLeases() makes the row ready again. */
