@@ -42,6 +42,8 @@ export interface PostgresAuditLogOptions {
   signer?: Signer;
   clock?: () => Date;
   poolMax?: number;
+  /** Create or upgrade the tables (default true); tools that only read pass false. */
+  migrate?: boolean;
 }
 
 /** Advisory lock keys (next to the queue's migration 0x64617277 and leader 0x64617278 locks). */
@@ -107,7 +109,7 @@ export class PostgresAuditLog {
     try {
       const client = await pool.connect();
       try {
-        await migrateAuditPg(client);
+        if (opts.migrate !== false) await migrateAuditPg(client);
       } finally {
         client.release();
       }
