@@ -2,7 +2,8 @@
  * One PostgreSQL audit log written by several gateways, with real child processes: two nodes
  * appending at once (some of their transactions rolled back) leave gap-free indices in commit
  * order, each entry naming its node, and a log that verifies; a node SIGKILLed while appending
- * leaves a log that still verifies and does not stop the other; only the leader signs tree
+ * leaves a log that still verifies and does not stop the other; a queue node SIGKILLed while
+ * accepting leaves exactly one entry per stored message and none for any other; only the leader signs tree
  * heads, and when it is SIGKILLed another node signs the next one, consistent with the last.
  */
 import t, { type Test } from 'tap';
@@ -25,7 +26,7 @@ const src = (p: string) => JSON.stringify(pathToFileURL(join(ROOT, p)).href);
 // killed, or competes for the leader lock and signs heads while it leads.
 const CHILD = `
 import { PostgresAuditLog, scheduleLeaderTreeHeads } from ${src('src/audit/index.ts')};
-import { LeaderElection } from ${src('src/queue/postgres/index.ts')};
+import { LeaderElection, PostgresQueueStore } from ${src('src/queue/postgres/index.ts')};
 import { getSodium } from ${src('src/crypto/sodium.ts')};
 const [url, nodeId, mode, arg] = process.argv.slice(2);
 const out = (s) => process.stdout.write(s + '\\n');
@@ -49,6 +50,17 @@ if (mode === 'append') {
   for (let i = 0; ; i++) {
     const first = await log.append(events(i, 20));
     out('A ' + i + ' ' + first);
+  }
+} else if (mode === 'queue') {
+  // A gateway's ingest: 16 concurrent accepts at a time, each with its audit event, into the shared log.
+  const store = await PostgresQueueStore.open({ url, nodeId, quotaBytes: 1e12, heldRefreshMs: 0, auditLog: log });
+  const write = (id) => ({
+    message: { id, receivedAt: new Date().toISOString(), source: 'ehr', purpose: 'TREAT', format: 'fhir', outcomes: '[]' },
+    items: [{ messageId: id, destination: 'nhs-pk', lane: 'normal', payload: Buffer.from('sealed ' + id), contentType: 'application/json', cipherScope: 'd:1', patientTokens: ['tok_abcdefghijklmnopqrstuv'], context: '{}' }],
+    audit: [{ event: 'queued', time: new Date().toISOString(), messageId: id, destination: 'nhs-pk' }],
+  });
+  for (let i = 0; ; i += 16) {
+    await Promise.all(Array.from({ length: 16 }, (_, k) => store.accept(write(nodeId + '-' + (i + k))).then(() => out('OK ' + nodeId + '-' + (i + k)))));
   }
 } else if (mode === 'leader') {
   const leader = new LeaderElection({ url, intervalMs: 200, onChange: (v) => out('L ' + v) });
@@ -189,4 +201,23 @@ t.test('only the leader signs heads; when it is SIGKILLed another node signs the
   const v = await verifyPostgresLog(log, signer.publicKey);
   t.same(v.ok && [v.size, v.heads, v.unsignedTail], [28, 3, 0], v.ok ? 'the log verifies' : v.reason);
   t.same(tagged(other.lines, 'E'), [], 'no signing errors');
+});
+
+t.test('a queue node SIGKILLed while accepting: every stored message has its one entry, and no entry lacks its message', async (t) => {
+  const url = await server.newDatabase();
+  const log = await PostgresAuditLog.open({ url, nodeId: 'checker', signer });
+  t.teardown(() => log.close());
+  const doomed = node(t, url, 'gw-k', 'queue');
+  await waitFor(() => (tagged(doomed.lines, 'OK').length >= 200 ? true : undefined), { timeoutMs: 120_000, what: 'the node accepting' });
+  doomed.child.kill('SIGKILL');
+  t.equal((await doomed.exited).signal, 'SIGKILL');
+  const stored = new Set((await log.pool.query<{ id: string }>('SELECT id FROM queue_messages')).rows.map((r) => r.id));
+  const logged = (await allEntries(log)).map((r) => r.messageId);
+  t.equal(new Set(logged).size, logged.length, 'one entry per message');
+  t.same(new Set(logged), stored, 'the entries name exactly the stored messages');
+  for (const [id] of tagged(doomed.lines, 'OK')) t.ok(stored.has(id!), `acknowledged ${id} is stored`);
+  t.comment(`${stored.size} messages stored, ${tagged(doomed.lines, 'OK').length} acknowledged before the kill`);
+  await log.signTreeHead();
+  const v = await verifyPostgresLog(log, signer.publicKey);
+  t.same(v.ok && v.size, stored.size, v.ok ? 'the log verifies' : v.reason);
 });
