@@ -19,7 +19,7 @@
  * two nodes never build the same leaves; every reader of the tree builds it up to what it
  * needs first. Signing a head takes a third lock so heads are stored in size and time order.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import type { AuditEvent } from '../../model/index.js';
 import { entryText, toEntry, type AuditEntry } from '../entry.js';
 import { treeHeadBytes, type Signer, type SignedTreeHead } from '../heads.js';
@@ -104,7 +104,8 @@ export class PostgresAuditLog {
   static async open(opts: PostgresAuditLogOptions): Promise<PostgresAuditLog> {
     if (!NODE_ID.test(opts.nodeId)) throw new AuditLogError('nodeId must be 1–128 identifier characters');
     if (!opts.pool && !opts.url) throw new AuditLogError('PostgresAuditLog.open needs a url or a pool');
-    const pool = opts.pool ?? new pg.Pool({ connectionString: opts.url, max: opts.poolMax ?? 4, connectionTimeoutMillis: 5_000 });
+    // Loaded only here: a gateway on SQLite, which imports the audit folder, never loads the driver.
+    const pool = opts.pool ?? new (await import('pg')).default.Pool({ connectionString: opts.url, max: opts.poolMax ?? 4, connectionTimeoutMillis: 5_000 });
     if (!opts.pool) pool.on('error', () => {}); // an idle connection dropped by a restart; the next query reconnects
     try {
       const client = await pool.connect();
