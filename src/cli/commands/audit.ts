@@ -26,7 +26,10 @@ import {
   disclosures,
   EXPORT_FILES,
   exportLog,
+  exportPostgresLog,
   keyFingerprint,
+  PostgresAuditLog,
+  verifyPostgresLog,
   sourcesSeen,
   verifyLog,
   type SignedTreeHead,
@@ -40,6 +43,8 @@ const USAGE = `Usage: darwaza audit <subcommand> [options]
 Subcommands:
   verify [--from STH.json] [--to STH.json|SIZE] [--public-key FILE] [--workers N]
                          recompute the log from its entries and check every signed tree head
+  verify --store postgres://… [--public-key FILE]  (also for export, with --store)
+                         the audit log shared by gateways on PostgreSQL
   verify --offline DIR [--public-key FILE] [--workers N]
                          check an export folder on any machine (reads nothing outside DIR);
                          --workers: threads for the entry checks (default one per core from
@@ -160,6 +165,7 @@ export const command: Command = {
       'range-only': { type: 'boolean' },
       candidates: { type: 'string' },
       actor: { type: 'string' },
+      store: { type: 'string' },
     });
     const [sub, ...rest] = positionals;
     if (!sub) throw new UsageError(`a subcommand is required (${SUBS.join(', ')})`);
@@ -175,11 +181,13 @@ export const command: Command = {
           if (format !== 'native' && format !== 'fhir') throw new UsageError('--format must be native or fhir');
           const since = isoFlag(values.since, '--since', false);
           const until = isoFlag(values.until, '--until', false);
-          const { db, log } = openLog(io, paths.dataDir());
+          if (values['range-only'] && format !== 'native') throw new UsageError('--range-only applies to the native format');
+          const scope = values['range-only'] ? 'range' : 'full';
+          const pgLog = await openPgLog(values.store);
+          const opened = pgLog ? undefined : openLog(io, paths.dataDir());
           try {
-            if (values['range-only'] && format !== 'native') throw new UsageError('--range-only applies to the native format');
-            const scope = values['range-only'] ? 'range' : 'full';
-            const m = exportLog(log, { out: resolve(io.cwd, values.out), since, until, format, scope });
+            const exportOpts = { out: resolve(io.cwd, values.out), since, until, format, scope } as const;
+            const m = pgLog ? await exportPostgresLog(pgLog, exportOpts) : exportLog(opened!.log, exportOpts);
             io.out(
               format === 'fhir'
                 ? `Exported ${m.range.count} AuditEvent resources to ${values.out}/${EXPORT_FILES.fhir}`
@@ -189,7 +197,8 @@ export const command: Command = {
             );
             return EXIT.ok;
           } finally {
-            db.close();
+            opened?.db.close();
+            await pgLog?.close();
           }
         }
         case 'prove':
@@ -237,6 +246,13 @@ export const command: Command = {
   },
 };
 
+/** The shared log on PostgreSQL (--store URL), read only: its tables are not created here. */
+async function openPgLog(url: string | boolean | undefined): Promise<PostgresAuditLog | undefined> {
+  if (url === undefined || url === false) return undefined;
+  if (typeof url !== 'string' || !/^postgres(ql)?:\/\//.test(url)) throw new UsageError('--store must be a postgres:// URL');
+  return PostgresAuditLog.open({ url, nodeId: 'cli', migrate: false, poolMax: 2 });
+}
+
 async function verify(values: Record<string, string | boolean | undefined>, io: CliIo, paths: CliPaths): Promise<number> {
   const opts: VerifyOptions = {};
   if (typeof values.from === 'string') opts.from = readHead(values.from, '--from', io);
@@ -258,6 +274,15 @@ async function verify(values: Record<string, string | boolean | undefined>, io: 
     const path = join(offline, EXPORT_FILES.key);
     if (!existsSync(path)) throw new BadInput(`the folder has no ${EXPORT_FILES.key}; give --public-key`);
     keys = parsePublicKeys(readFileSync(path, 'utf8'), EXPORT_FILES.key);
+  } else if (typeof values.store === 'string') {
+    pinned = false;
+    const log = (await openPgLog(values.store))!;
+    try {
+      keys = (await log.keys()).map((k) => k.publicKey);
+    } finally {
+      await log.close();
+    }
+    if (keys.length === 0) throw new BadInput('no signing key is recorded beside the log (no head signed yet); give --public-key');
   } else {
     pinned = false;
     const { db, log } = openLog(io, paths.dataDir());
@@ -268,6 +293,13 @@ async function verify(values: Record<string, string | boolean | undefined>, io: 
   let result;
   if (offline) {
     result = await verifyLog(offline, keys, opts);
+  } else if (typeof values.store === 'string') {
+    const log = (await openPgLog(values.store))!;
+    try {
+      result = await verifyPostgresLog(log, keys, opts);
+    } finally {
+      await log.close();
+    }
   } else {
     const { db } = openLog(io, paths.dataDir());
     try {

@@ -9,7 +9,7 @@ import { queueItemAad } from '../../crypto/index.js';
 import { storedLaneOf } from '../lanes.js';
 import { toBuffer, validateWrite } from '../sqlite/index.js';
 import { DuplicateIdempotencyKeyError, QueueWriteError, QuotaExceededError, type AcceptWrite, type NewQueueItem } from '../types.js';
-import { changeHeld, chunks, inTx, valuesList, type PgContext, type Queryable } from './context.js';
+import { auditInTx, changeHeld, chunks, inTx, valuesList, type PgContext, type Queryable } from './context.js';
 import { mapPgError } from './errors.js';
 import { ROWS_PER_INSERT } from './options.js';
 
@@ -47,6 +47,7 @@ export class PgGroupCommit {
       bytes = validateWrite(write);
       const dests = new Set(write.items.map((i) => i.destination));
       if (dests.size !== write.items.length) throw new QueueWriteError('a destination appears twice for one message');
+      this.c.txAudit?.check?.(write.audit);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -218,6 +219,7 @@ export class PgGroupCommit {
         [list, now],
       );
     }
+    await auditInTx(this.c, q, batch.filter((p) => !p.failure).flatMap((p) => p.write.audit));
   }
 
   async close(): Promise<void> {

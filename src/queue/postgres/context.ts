@@ -1,15 +1,19 @@
 /** What the PostgreSQL store's parts share: the pool, this node's id, the collaborators and the quota count. */
 import type pg from 'pg';
-import type { AuditSink, PayloadCipher } from '../../model/index.js';
+import type { AuditEvent, AuditSink, PayloadCipher } from '../../model/index.js';
 import type { HeldBytes } from '../sqlite/index.js';
 import type { QueueObserver } from '../types.js';
 import { mapPgError } from './errors.js';
+import type { TxAuditLog } from './options.js';
 
 export interface PgContext {
   readonly pool: pg.Pool;
   readonly nodeId: string;
   readonly cipher: PayloadCipher;
+  /** After commit. */
   readonly audit: AuditSink;
+  /** Inside the transaction (the shared log), when configured. */
+  readonly txAudit?: TxAuditLog;
   readonly clock: () => number;
   readonly observer: QueueObserver;
   readonly held: HeldBytes;
@@ -49,6 +53,14 @@ export async function inTx<T>(c: PgContext, fn: (q: Queryable) => Promise<T>): P
     client.off('error', onError);
     client.release(broken || undefined);
   }
+}
+
+/**
+ * Appends the transaction's audit events to the shared log inside it: call it last, just
+ * before COMMIT (the log's append lock is held until the transaction ends).
+ */
+export async function auditInTx(c: PgContext, q: Queryable, events: AuditEvent[]): Promise<void> {
+  if (events.length && c.txAudit) await c.txAudit.append(events, q);
 }
 
 /** One statement outside a transaction, errors mapped. */

@@ -4,14 +4,14 @@
  * once never get the same row; payloads are decrypted, and one that fails authentication is
  * dead-lettered, never thrown. settle() applies results in one transaction, only to rows this
  * node still holds (a row whose lease expired and was reclaimed elsewhere is left alone).
- * Audit events are appended to the node's audit log after the commit.
+ * Audit events are appended to the shared log inside the transaction, and to the sink after it.
  */
 import { auditEvents, integrityFailureEvent } from '../../audit/index.js';
 import { queueItemAad } from '../../crypto/index.js';
 import type { AuditEvent } from '../../model/index.js';
 import { laneName, tokenOf, type ChangedRow } from '../sqlite/index.js';
 import type { ClaimedItem, Settlement } from '../types.js';
-import { changeHeld, inTx, query, type PgContext, type Queryable } from './context.js';
+import { auditInTx, changeHeld, inTx, query, type PgContext, type Queryable } from './context.js';
 
 const RETURNS = 'RETURNING message_id, destination, payload_bytes, enqueued_at, patient_tokens';
 
@@ -91,6 +91,7 @@ export class PgDispatch {
           enqueuedAt: row.enqueued_at,
         });
       }
+      await auditInTx(c, q, fx.audit);
       return items;
     });
     fx.apply(c);
@@ -165,6 +166,7 @@ export class PgDispatch {
             break;
         }
       }
+      await auditInTx(c, q, fx.audit);
     });
     fx.apply(c);
   }

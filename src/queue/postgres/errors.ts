@@ -29,6 +29,8 @@ export function isUnavailable(err: unknown): boolean {
 /** Any error of a queue operation → one that names the kind, never a value. */
 export function mapPgError(err: unknown): Error {
   if (err instanceof QueueWriteError || err instanceof DuplicateIdempotencyKeyError || err instanceof QuotaExceededError) return err;
+  // The audit log refusing an event names the field, never its value: kept as it is.
+  if (err instanceof Error && err.name === 'AuditEventError') return err;
   const code = String((err as { code?: unknown })?.code ?? '');
   if (isUnavailable(err)) return new StoreUnavailableError(code || 'connection');
   if (code === '53100') return new QuotaExceededError('the disk holding the queue database is full', 30);

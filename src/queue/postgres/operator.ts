@@ -2,7 +2,7 @@
 import { auditEvents } from '../../audit/index.js';
 import { PURGE_CHUNK, stateCondition, toItemStatus, type ItemRow } from '../sqlite/index.js';
 import { QueueWriteError, type ItemStatus, type ListFilter, type PurgeFilter, type RetryFilter } from '../types.js';
-import { changeHeld, inTx, query, type PgContext } from './context.js';
+import { auditInTx, changeHeld, inTx, query, type PgContext } from './context.js';
 import { ITEM_COLUMNS } from './reads.js';
 
 /** Collects WHERE clauses with $n placeholders. */
@@ -50,15 +50,16 @@ export async function retryDead(c: PgContext, filter: RetryFilter = {}, actor = 
   if (filter.messageIds?.length) w.add((p) => `message_id = ANY(${p})`, filter.messageIds);
   const where = w.sql;
   const t = w.next(now);
-  const rows = await inTx(c, async (q) =>
-    (await q.query<{ message_id: string; destination: string }>(`UPDATE queue_items SET state = 'ready', attempts = 0, next_attempt_at = ${t}, updated_at = ${t} ${where} RETURNING message_id, destination`, w.params)).rows,
-  );
-  if (rows.length) {
-    c.audit.append(
-      rows.map((r) => auditEvents.adminAction({ time: now, messageId: r.message_id, destination: r.destination, reason: filter.reason ? `dead letter re-queued: ${filter.reason}` : 'dead letter re-queued', actor })),
+  const events = await inTx(c, async (q) => {
+    const rows = (await q.query<{ message_id: string; destination: string }>(`UPDATE queue_items SET state = 'ready', attempts = 0, next_attempt_at = ${t}, updated_at = ${t} ${where} RETURNING message_id, destination`, w.params)).rows;
+    const events = rows.map((r) =>
+      auditEvents.adminAction({ time: now, messageId: r.message_id, destination: r.destination, reason: filter.reason ? `dead letter re-queued: ${filter.reason}` : 'dead letter re-queued', actor }),
     );
-  }
-  return rows.length;
+    await auditInTx(c, q, events);
+    return events;
+  });
+  if (events.length) c.audit.append(events);
+  return events.length;
 }
 
 /** Dead letters lose their payload, delivered rows are marked purged; chunked, one audit event per row. */
@@ -73,23 +74,23 @@ export async function purge(c: PgContext, filter: PurgeFilter, actor = 'cli'): P
   for (;;) {
     const now = c.clock();
     const params = [...w.params, now];
-    const rows = await inTx(c, async (q) =>
-      (
+    const events = (rows: { message_id: string; destination: string }[]) =>
+      rows.map((r) =>
+        auditEvents.purged({ time: now, messageId: r.message_id, destination: r.destination, reason: `operator purge of ${filter.state} rows${filter.reason ? `: ${filter.reason}` : ''}`, actor }),
+      );
+    const rows = await inTx(c, async (q) => {
+      const rows = (
         await q.query<{ message_id: string; destination: string; payload_bytes: number }>(
           `UPDATE queue_items SET state = 'purged', payload = NULL, updated_at = $${params.length}, lease_until = NULL, lease_owner = NULL
             WHERE seq IN (SELECT seq FROM queue_items ${w.sql} LIMIT ${PURGE_CHUNK} FOR UPDATE SKIP LOCKED)
             RETURNING message_id, destination, payload_bytes`,
           params,
         )
-      ).rows,
-    );
-    if (rows.length) {
-      c.audit.append(
-        rows.map((r) =>
-          auditEvents.purged({ time: now, messageId: r.message_id, destination: r.destination, reason: `operator purge of ${filter.state} rows${filter.reason ? `: ${filter.reason}` : ''}`, actor }),
-        ),
-      );
-    }
+      ).rows;
+      await auditInTx(c, q, events(rows));
+      return rows;
+    });
+    if (rows.length) c.audit.append(events(rows));
     if (filter.state === 'dead') changeHeld(c, -rows.reduce((s, r) => s + r.payload_bytes, 0));
     done += rows.length;
     filter.onProgress?.(done, total);

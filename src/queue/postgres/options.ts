@@ -1,7 +1,15 @@
 /** The PostgreSQL queue store's options and their defaults. */
 import { hostname } from 'node:os';
-import type { AuditSink, PayloadCipher } from '../../model/index.js';
+import type { AuditEvent, AuditSink, PayloadCipher } from '../../model/index.js';
 import type { QueueObserver } from '../types.js';
+import type { Queryable } from './context.js';
+
+/** The part of PostgresAuditLog the store uses (structural, so the queue does not depend on the audit folder's internals). */
+export interface TxAuditLog {
+  append(events: AuditEvent[], tx: Queryable): Promise<unknown>;
+  /** Throws if an event would be refused; accept() asks first, so a bad write fails alone, not its batch. */
+  check?(events: AuditEvent[]): void;
+}
 
 /** A claimed row's lease: past it, any node's reclaimExpiredLeases() makes the row ready again. */
 export const DEFAULT_PG_LEASE_MS = 2 * 60_000;
@@ -22,8 +30,13 @@ export interface PostgresQueueStoreOptions {
   nodeId?: string;
   pool?: { max?: number; connectionTimeoutMillis?: number; idleTimeoutMillis?: number };
   cipher?: PayloadCipher;
-  /** The node's audit log (still SQLite on each node): events are appended once their transaction committed. */
+  /** A sink told of audit events once their transaction committed (a node's own SQLite log, or a test's). */
   audit?: AuditSink;
+  /**
+   * The audit log shared on this database (PostgresAuditLog): events are appended inside the
+   * transaction of the change they record, as its last statement, so both commit or neither.
+   */
+  auditLog?: TxAuditLog;
   clock?: () => number;
   observer?: QueueObserver;
   /** Flush a group commit at once when this many accept() calls are pending. */

@@ -5,9 +5,10 @@
  * (the leader, see leader.ts), though running it on two at once is safe.
  */
 import { auditEvents } from '../../audit/index.js';
+import type { AuditEvent } from '../../model/index.js';
 import type { RetentionCounts, RetentionOptions } from '../port.js';
 import { HOLDS_PAYLOAD, PURGE_CHUNK } from '../sqlite/index.js';
-import { changeHeld, inTx, type PgContext } from './context.js';
+import { auditInTx, changeHeld, inTx, type PgContext } from './context.js';
 
 export async function purgeDelivered(c: PgContext, olderThanMs: number, opts: RetentionOptions = {}): Promise<RetentionCounts> {
   const now = c.clock();
@@ -52,6 +53,16 @@ export async function purgeDelivered(c: PgContext, olderThanMs: number, opts: Re
     if (n < PURGE_CHUNK) break;
   }
   const shred: string[] = [];
+  const summary = (scopes: number): AuditEvent[] =>
+    items || messages || scopes
+      ? [
+          auditEvents.purged({
+            time: now,
+            reason: `retention: ${items} finished deliveries, ${messages} messages, ${scopes} key scopes older than ${Math.round(olderThanMs / 1000)} s`,
+            actor: 'retention',
+          }),
+        ]
+      : [];
   await inTx(c, async (q) => {
     await q.query('DELETE FROM queue_idempotency WHERE created_at < $1', [opts.idempotencyMs !== undefined ? now - opts.idempotencyMs : cutoff]);
     const old = (
@@ -63,19 +74,14 @@ export async function purgeDelivered(c: PgContext, olderThanMs: number, opts: Re
       )
     ).rows;
     shred.push(...old.map((o) => o.scope));
+    // The summary is recorded with the last change it counts; the keys are shredded after the commit.
+    await auditInTx(c, q, summary(shred.length));
   });
   // The keys go after the rows naming them are gone from the database.
   for (const scope of shred) c.cipher.shred(scope);
   scopes = shred.length;
-  if (items || messages || scopes) {
-    c.audit.append([
-      auditEvents.purged({
-        time: now,
-        reason: `retention: ${items} finished deliveries, ${messages} messages, ${scopes} key scopes older than ${Math.round(olderThanMs / 1000)} s`,
-        actor: 'retention',
-      }),
-    ]);
-  }
+  const events = summary(scopes);
+  if (events.length) c.audit.append(events);
   return { items, messages, scopes };
 }
 
@@ -84,19 +90,21 @@ export async function expireDead(c: PgContext, olderThanMs: number): Promise<num
   let done = 0;
   for (;;) {
     const now = c.clock();
-    const rows = await inTx(c, async (q) =>
-      (
+    const events = (rows: { message_id: string; destination: string }[]) =>
+      rows.map((r) => auditEvents.purged({ time: now, messageId: r.message_id, destination: r.destination, reason: `retention: dead letter expired after ${days} days`, actor: 'retention' }));
+    const rows = await inTx(c, async (q) => {
+      const rows = (
         await q.query<{ message_id: string; destination: string; payload_bytes: number }>(
           `UPDATE queue_items SET state = 'purged', payload = NULL, updated_at = $1, lease_until = NULL, lease_owner = NULL
             WHERE seq IN (SELECT seq FROM queue_items WHERE state = 'dead' AND updated_at < $2 LIMIT ${PURGE_CHUNK} FOR UPDATE SKIP LOCKED)
             RETURNING message_id, destination, payload_bytes`,
           [now, now - olderThanMs],
         )
-      ).rows,
-    );
-    if (rows.length) {
-      c.audit.append(rows.map((r) => auditEvents.purged({ time: now, messageId: r.message_id, destination: r.destination, reason: `retention: dead letter expired after ${days} days`, actor: 'retention' })));
-    }
+      ).rows;
+      await auditInTx(c, q, events(rows));
+      return rows;
+    });
+    if (rows.length) c.audit.append(events(rows));
     changeHeld(c, -rows.reduce((s, r) => s + r.payload_bytes, 0));
     done += rows.length;
     if (rows.length < PURGE_CHUNK) break;

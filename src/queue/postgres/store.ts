@@ -2,8 +2,9 @@
  * PostgresQueueStore: the queue port on PostgreSQL, for two or more gateways sharing one
  * database. Each role lives in its own file (accept: group commit of multi-row INSERTs;
  * dispatch: leased claims with SKIP LOCKED; withdraw; reads; operator; retention), as in the
- * SQLite store, with the same rows, states, ciphertexts and audit events. The audit log itself
- * stays on each node (an AuditSink): events are appended once their transaction committed.
+ * SQLite store, with the same rows, states, ciphertexts and audit events. Audit events go to the
+ * log shared on the database (`auditLog`, PostgresAuditLog) inside the transaction of the change
+ * they record, and to an optional AuditSink (`audit`) once it committed.
  * atQuota()/heldPayloadBytes() answer from a count kept in memory and re-read periodically,
  * since other nodes write too. A database that cannot be reached rejects with
  * StoreUnavailableError (503 + Retry-After at ingress); the pool reconnects by itself.
@@ -97,6 +98,7 @@ export class PostgresQueueStore implements QueueStore {
       nodeId: opts.nodeId ?? defaultNodeId(),
       cipher: opts.cipher ?? IDENTITY_CIPHER,
       audit: opts.audit ?? NO_AUDIT,
+      txAudit: opts.auditLog,
       clock: opts.clock ?? Date.now,
       observer: opts.observer ?? {},
       held: new HeldBytes(0, opts.quotaBytes),

@@ -1,14 +1,14 @@
 /**
  * Consent withdrawn, on PostgreSQL: as the SQLite store (src/queue/sqlite/withdraw.ts). Rows
  * being delivered right now are left to the dispatcher's re-check; `stillPermitted` keeps a row
- * another consent still allows (a throw withdraws it: fail closed). One transaction; audit
- * events appended after it committed.
+ * another consent still allows (a throw withdraws it: fail closed). One transaction, with its
+ * audit entries in the shared log; the sink hears of them after it committed.
  */
 import { auditEvents } from '../../audit/index.js';
 import type { AuditEvent } from '../../model/index.js';
 import type { StillPermitted } from '../port.js';
 import type { ChangedRow, WithdrawableRow } from '../sqlite/index.js';
-import { changeHeld, inTx, type PgContext } from './context.js';
+import { auditInTx, changeHeld, inTx, type PgContext } from './context.js';
 
 export async function withdrawForPatient(c: PgContext, tokens: string[], purpose: string | undefined, reason: string, stillPermitted?: StillPermitted): Promise<number> {
   const now = c.clock();
@@ -49,6 +49,7 @@ export async function withdrawForPatient(c: PgContext, tokens: string[], purpose
         audit.push(auditEvents.consentWithdrawn({ time: now, messageId: r.message_id, destination: r.destination, patientToken: token, purpose: row.purpose, decision: 'withdrawn', reason }));
       }
     }
+    await auditInTx(c, q, audit);
   });
   changeHeld(c, -held);
   if (audit.length) c.audit.append(audit);

@@ -1,0 +1,97 @@
+/**
+ * The audit log's tables on PostgreSQL: the same as SQLite's (src/audit/schema.ts) plus the
+ * node that wrote each entry and each head. Forward-only migrations recorded in
+ * darwaza_schema under scope 'audit', applied in one transaction under the same advisory
+ * lock as the queue's, so nodes (and both stores) starting together migrate once.
+ *
+ * Triggers refuse UPDATE and DELETE on the log tables: append-only by construction (a guard
+ * against bugs; a superuser can disable them, which the Merkle tree and signed heads reveal).
+ */
+import type pg from 'pg';
+
+export interface PgAuditMigration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+const appendOnly = (table: string) => `
+  CREATE TRIGGER ${table}_append_only BEFORE UPDATE OR DELETE ON ${table}
+    FOR EACH ROW EXECUTE FUNCTION darwaza_audit_append_only();`;
+
+export const PG_AUDIT_MIGRATIONS: readonly PgAuditMigration[] = [
+  {
+    version: 1,
+    description: 'audit log: entries with their node, Merkle subtree hashes, signed tree heads, signing keys',
+    sql: `
+      CREATE TABLE audit_entries (
+        idx BIGINT PRIMARY KEY CHECK (idx >= 0),
+        time TEXT NOT NULL,
+        event TEXT NOT NULL,
+        message_id TEXT,
+        patient_token TEXT,
+        destination TEXT,
+        node TEXT NOT NULL,
+        entry TEXT NOT NULL
+      );
+      CREATE INDEX audit_entries_message ON audit_entries (message_id) WHERE message_id IS NOT NULL;
+      CREATE INDEX audit_entries_patient ON audit_entries (patient_token) WHERE patient_token IS NOT NULL;
+      CREATE INDEX audit_entries_time ON audit_entries (time);
+      CREATE TABLE audit_nodes (
+        level SMALLINT NOT NULL,
+        idx BIGINT NOT NULL,
+        hash BYTEA NOT NULL,
+        PRIMARY KEY (level, idx)
+      );
+      CREATE TABLE audit_tree_heads (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        tree_size BIGINT NOT NULL,
+        timestamp BIGINT NOT NULL,
+        root_hash TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        node TEXT NOT NULL
+      );
+      CREATE INDEX audit_tree_heads_size ON audit_tree_heads (tree_size, timestamp);
+      CREATE TABLE audit_keys (
+        key_id TEXT PRIMARY KEY,
+        public_key BYTEA NOT NULL,
+        first_used TEXT NOT NULL
+      );
+      CREATE FUNCTION darwaza_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$;
+      ${appendOnly('audit_entries')}
+      ${appendOnly('audit_nodes')}
+      ${appendOnly('audit_tree_heads')}
+      ${appendOnly('audit_keys')}
+    `,
+  },
+];
+
+/** The queue's migration lock (src/queue/postgres/schema.ts): one migrator at a time over all scopes. */
+const MIGRATION_LOCK = 0x64_61_72_77;
+
+/** Applies what is missing, in one transaction, under the migration lock; returns the version. */
+export async function migrateAuditPg(client: pg.PoolClient): Promise<number> {
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await client.query('CREATE TABLE IF NOT EXISTS darwaza_schema (scope TEXT PRIMARY KEY, version INTEGER NOT NULL)');
+    const r = await client.query<{ version: number }>("SELECT version FROM darwaza_schema WHERE scope = 'audit'");
+    let version = r.rows[0]?.version ?? 0;
+    for (const m of PG_AUDIT_MIGRATIONS) {
+      if (m.version <= version) continue;
+      await client.query(m.sql);
+      version = m.version;
+    }
+    await client.query(
+      "INSERT INTO darwaza_schema (scope, version) VALUES ('audit', $1) ON CONFLICT (scope) DO UPDATE SET version = excluded.version",
+      [version],
+    );
+    await client.query('COMMIT');
+    return version;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  }
+}
