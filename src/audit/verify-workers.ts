@@ -84,7 +84,12 @@ export function leafCheckers(size: number): LeafCheckers {
   };
 }
 
-/** Workers for a log of `entries`: one per core when it is large enough, else none. */
+/**
+ * Workers for a log of `entries`: one per core when it is large enough, else none. Run from
+ * the TypeScript sources (development), a worker could only load them under a loader that
+ * reaches worker threads, so there the default is none; the bundle and the CLI use workers.
+ */
 export function defaultVerifyWorkers(entries: number): number {
+  if (import.meta.url.endsWith('.ts')) return 0;
   return entries >= PARALLEL_VERIFY_MIN_ENTRIES ? Math.min(availableParallelism(), 8) : 0;
 }
