@@ -31,16 +31,29 @@ export function zoneOffsetMinutes(timezone: string, utcMs: number): number {
   const fixed = /^([+-])(\d{2}):(\d{2})$/.exec(timezone);
   if (fixed) return (fixed[1] === '-' ? -1 : 1) * (Number(fixed[2]) * 60 + Number(fixed[3]));
   if (timezone === 'UTC' || timezone === 'Z') return 0;
+  // Intl's formatToParts is the costly part, and the message path asks about "now" in the
+  // appliance's zone for every message: remembered per zone and UTC minute. Offsets change on
+  // whole minutes (tzdb transitions since standard time began), so a minute has one offset.
+  const minute = Math.floor(utcMs / 60_000);
+  const key = `${timezone} ${minute}`;
+  const known = offsetByMinute.get(key);
+  if (known !== undefined) return known;
   let fmt = offsetCache.get(timezone);
   if (!fmt) {
     fmt = new Intl.DateTimeFormat('en-US', { timeZone: timezone, timeZoneName: 'longOffset' });
     offsetCache.set(timezone, fmt);
   }
-  const name = fmt.formatToParts(new Date(utcMs)).find((p) => p.type === 'timeZoneName')?.value ?? 'GMT';
+  const name = fmt.formatToParts(new Date(minute * 60_000)).find((p) => p.type === 'timeZoneName')?.value ?? 'GMT';
   const m = /GMT([+-])(\d{2}):?(\d{2})?/.exec(name);
-  if (!m) return 0;
-  return (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3] ?? 0));
+  const offset = m ? (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3] ?? 0)) : 0;
+  if (offsetByMinute.size >= OFFSET_MEMO_MAX) offsetByMinute.clear();
+  offsetByMinute.set(key, offset);
+  return offset;
 }
+
+/** Bounds the memo: past dates (birth dates, consent periods) are many, "now" is one per minute. */
+const OFFSET_MEMO_MAX = 10_000;
+const offsetByMinute = new Map<string, number>();
 
 /** True when `timezone` is usable (IANA name known to this Node, or a fixed ±hh:mm offset). */
 export function isValidTimezone(timezone: string): boolean {
