@@ -157,6 +157,18 @@ export function resolveConfig(raw: unknown, where: { file: string; text?: string
     // The same names access.clients takes (so "__proto__" never becomes a key).
     if (!/^[A-Za-z0-9][A-Za-z0-9._@:/-]{0,127}$/.test(n)) problems.push(withLine(`${where.file}: lan.senders[${i}]: ${JSON.stringify(n).slice(0, 80)} is not a certificate name (letters, digits and . _ @ : / -)`, where));
   });
+  if (c.store.kind === 'postgres') {
+    // Only the queue and the audit log run on PostgreSQL so far: a pair sharing those while each
+    // node kept its own consents and patient facts would decide differently on each node.
+    problems.push(
+      withLine(
+        `${where.file}: store.kind: "postgres" is not available yet: the queue and the audit log run on PostgreSQL, but the consent registry, patient memory and key store do not, and two gateways would not see each other's consents. Use "sqlite" (the default); see docs/ha.md`,
+        where,
+      ),
+    );
+  } else if (c.store.url !== undefined || c.store.pool !== undefined) {
+    problems.push(withLine(`${where.file}: store.url: only for kind "postgres"; the SQLite store lives in dataDir`, where));
+  }
   const access = parseAccessConfig(c.access, where.file);
   if (!access.ok) {
     for (const e of access.errors) problems.push(withLine(e, where));
@@ -177,6 +189,7 @@ export function resolveConfig(raw: unknown, where: { file: string; text?: string
     organization: c.organization ?? 'demo-hospital',
     dataDir: abs(c.dataDir ?? './data'),
     certsDir: abs(c.certsDir ?? './certs'),
+    store: { kind: 'sqlite' },
     timezone: c.timezone ?? DEFAULT_TIMEZONE,
     defaultPurpose: c.defaultPurpose ?? 'TREAT',
     listen: {

@@ -25,6 +25,21 @@ export const gatewayConfigSchema = {
     organization: { type: 'string', minLength: 1, default: 'demo-hospital', description: 'this hospital, named in envelopes as the source organisation' },
     dataDir: { type: 'string', minLength: 1, default: './data', description: 'where the SQLite store lives (relative to the config file)' },
     certsDir: { type: 'string', minLength: 1, default: './certs', description: 'keys and certificates made by `darwaza init`' },
+    store: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'where the gateway keeps its state: the embedded SQLite file in dataDir (the default), or PostgreSQL shared by a pair (not available yet: see docs/ha.md)',
+      properties: {
+        kind: { enum: ['sqlite', 'postgres'], default: 'sqlite' },
+        url: { type: 'string', pattern: '^postgres(ql)?://', description: 'postgres only: postgres://user@host:port/db' },
+        pool: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { max: { type: 'integer', minimum: 1, maximum: 200, description: 'postgres only: connections per gateway' } },
+        },
+      },
+    },
     timezone: { type: 'string', default: DEFAULT_TIMEZONE, description: 'zone for date-only consent periods' },
     defaultPurpose: { ...purpose, default: 'TREAT', description: 'purpose of use when a request names none' },
     listen: {

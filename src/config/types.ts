@@ -31,6 +31,8 @@ export interface GatewayConfig {
   organization: string;
   dataDir: string;
   certsDir: string;
+  /** The store in use: only the embedded SQLite file so far (PostgreSQL is refused at load, see docs/ha.md). */
+  store: { kind: 'sqlite' };
   timezone: string;
   defaultPurpose: PurposeOfUse;
   listen: { lan: HostPort; admin: HostPort; mllp: HostPort | null };

@@ -88,3 +88,18 @@ t.test('requireSignedPolicies at the top level turns on policy.requireSigned', a
   t.equal(c.policy.requireSigned, true);
   t.equal(loadConfig('gateway.config.json').policy.requireSigned, false);
 });
+
+t.test('the store: SQLite by default and when named; PostgreSQL refused with why and where, until all its stores exist', async (t) => {
+  const dir = t.testdir();
+  t.same(loadConfig(write(dir, DEMO_CONFIG)).store, { kind: 'sqlite' }, 'the default');
+  t.same(loadConfig(write(dir, { ...DEMO_CONFIG, store: { kind: 'sqlite' } })).store, { kind: 'sqlite' });
+  const [pg] = problemsOf(() => loadConfig(write(dir, { ...DEMO_CONFIG, store: { kind: 'postgres', url: 'postgres://darwaza@db.hospital.local:5432/darwaza', pool: { max: 10 } } })));
+  t.match(pg, /gateway\.config\.json:\d+:\d+: store\.kind: "postgres" is not available yet: .*consent registry.*docs\/ha\.md/);
+  t.notMatch(pg, /db\.hospital\.local/, 'the URL (which may hold a password) is not echoed');
+  const [url] = problemsOf(() => loadConfig(write(dir, { ...DEMO_CONFIG, store: { url: 'postgres://x@y/z' } })));
+  t.match(url, /store\.url: only for kind "postgres"/);
+  const [kind] = problemsOf(() => loadConfig(write(dir, { ...DEMO_CONFIG, store: { kind: 'mysql' } })));
+  t.match(kind, /store\.kind: .*"mysql"/, 'an unknown kind is named');
+  const [bad] = problemsOf(() => loadConfig(write(dir, { ...DEMO_CONFIG, store: { kind: 'postgres', url: 'mysql://x' } })));
+  t.match(bad, /store\.url/, 'a URL that is not postgres:// is named');
+});
