@@ -54,6 +54,11 @@ export async function run(): Promise<Record<string, string | number>> {
     const g = await autocannon({ url: `${lan}/messages/none`, connections: 4, duration: SECONDS, overallRate: RATE });
     out['low.get_unknown.p50_ms'] = g.latency.p50;
     out['low.get_unknown.p99_ms'] = g.latency.p99;
+    // The group commit's own time (the store reports it): what of the ingest stage the commit explains.
+    const m = await (await fetch(`http://127.0.0.1:${ports.admin}/metrics`)).text();
+    const num = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(m)?.[1] ?? NaN);
+    out['low.commit_mean_ms'] = +((num('darwaza_commit_seconds_sum') / num('darwaza_commit_seconds_count')) * 1000).toFixed(2);
+    out['low.commit_batch_mean'] = +(num('darwaza_commit_batch_size_sum') / num('darwaza_commit_batch_size_count')).toFixed(2);
     out['machine.loadavg_1m'] = +loadavg()[0].toFixed(2);
     return out;
   } finally {
