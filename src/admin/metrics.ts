@@ -47,7 +47,18 @@ export function createMetrics() {
     deadLettersExpiring: new Gauge({ name: 'darwaza_dead_letters_expiring', help: 'Dead letters that retention removes within the warning window', labelNames: ['destination'], registers: [registry] }),
     policyInfo: new Gauge({ name: 'darwaza_policy_info', help: 'The active policy (value 1)', labelNames: ['policy', 'version', 'sha256'], registers: [registry] }),
   };
-  return m;
+  return Object.assign(m, {
+    /**
+     * Starts the event-loop lag figures afresh. Called once the listeners are up: the lag histogram
+     * runs from the registry's creation, so without this the first scrape reports the synchronous
+     * start (loading the FHIR definitions and compiling profiles, 1-2 s) as a stall of a serving loop.
+     * Reading the lag gauge (whose collect fills all the lag figures) resets the histogram.
+     */
+    resetStartLag(): Promise<unknown> {
+      const lag = registry.getSingleMetric('darwaza_process_nodejs_eventloop_lag_seconds');
+      return lag ? Promise.resolve(lag.get()) : Promise.resolve();
+    },
+  });
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -374,6 +374,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     onServerError: (err, errorId) => logger.error({ err: describeError(err), errorId }, 'admin request failed'),
   });
   const adminServer = await listen(adminApp, config.listen.admin.host, config.listen.admin.port);
+  await metrics.resetStartLag();
   // The audit log verified in a child process on a schedule; failures and the last success are metrics.
   const auditWatch = scheduleAuditVerify({
     metrics,

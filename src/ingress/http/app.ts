@@ -11,6 +11,7 @@
  * with the integration-engine grant, and purpose ETREAT needs the break-glass grant and
  * an X-Break-Glass-Reason (see docs/security.md).
  */
+import { stageClock } from './stage-times.js';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { isPurposeOfUse, type FhirResource, type PurposeOfUse } from '../../model/index.js';
@@ -215,7 +216,11 @@ export function createLanApp(opts: LanAppOptions) {
         breakGlass = reasonText;
       }
     }
-    const resource: FhirResource = await check(await bodyBytes(c), pathType, opts.shape);
+    const stages = stageClock();
+    const bytes = await bodyBytes(c);
+    stages.mark();
+    const resource: FhirResource = await check(bytes, pathType, opts.shape);
+    stages.mark();
     const result = await opts.pipeline.ingest({
       resource,
       source,
@@ -232,7 +237,10 @@ export function createLanApp(opts: LanAppOptions) {
       opts.onBreakGlass?.({ actor: identity.name, reasonText: breakGlass, messageId: answer.id });
     }
     if (result.kind === 'duplicate') c.header('Idempotent-Replayed', 'true');
-    return answerSubmission(c, { answer, resource, format: formatOf(c), prefer: preferredReturn(c.req.header('prefer')), now: clock() });
+    stages.mark();
+    const response = answerSubmission(c, { answer, resource, format: formatOf(c), prefer: preferredReturn(c.req.header('prefer')), now: clock() });
+    stages.done();
+    return response;
   }
 
   const started = clock().toISOString();
