@@ -47,3 +47,5 @@ export type {
   StoredConsentWithResource,
 } from './types.js';
 export { dataPeriodOf, dataReferencesOf, DATA_DATE_FIELDS, DATA_PERIOD_FIELDS } from './data.js';
+export { sqliteConsentStore, sqlitePatientFacts, loadPatientSnapshot, snapshotBindings, applyPatientWrites } from './ports.js';
+export type { ConsentStore, PatientFacts, PatientSnapshot, PatientWrite } from './ports.js';
