@@ -32,7 +32,8 @@ export const gatewayConfigSchema = {
       description: 'where the gateway keeps its state: the embedded SQLite file in dataDir (the default), or PostgreSQL shared by a pair (not available yet: see docs/ha.md)',
       properties: {
         kind: { enum: ['sqlite', 'postgres'], default: 'sqlite' },
-        url: { type: 'string', pattern: '^postgres(ql)?://', description: 'postgres only: postgres://user@host:port/db' },
+        // No pattern here: a schema error would print the value, and a URL may hold a password.
+        url: { type: 'string', minLength: 1, description: 'postgres only: postgres://user@host:port/db' },
         pool: {
           type: 'object',
           additionalProperties: false,
