@@ -2,6 +2,11 @@ import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Destination } from '../../src/model/index.js';
+import { deliverResumable } from '../../src/egress/index.js';
+import { startSimulator } from '../../src/sim/index.js';
 import { checkSpkiPin, initCa, issueCertificate, spkiSha256 } from '../../src/pki/index.js';
 import { checkExactlyOnce, startRig, until } from '../helpers/link-rig.js';
 
@@ -115,4 +120,47 @@ t.test('a resumable upload refuses a server whose key does not match the pin', a
   t.match(row.lastError, /network error \(ERR_TLS_PIN_MISMATCH\)/, 'the reason names the pin');
   t.equal(rig.sim.state.total, 0, 'nothing reached the receiver');
   t.same(readdirSync(join(dir, 'sim', 'tus')).filter((f) => !f.startsWith('.')), [], 'no upload was even created');
+});
+
+// The link drops after the last chunk arrived but before its answer did: the client's HEAD must read
+// "complete" (the receiver accepted it), not 404, or it would upload the whole envelope again.
+t.test('an upload whose last answer was lost is finished by HEAD, not uploaded again', async (t) => {
+  const dir = t.testdir();
+  const sim = await startSimulator({ dataDir: join(dir, 'sim') });
+  t.teardown(() => sim.stop());
+  const simUrl = new URL(sim.url);
+  const body = Buffer.from(big(6));
+  let bytesUp = 0;
+  let lostAnswers = 0;
+  const proxy = createServer((req, res) => {
+    const fwd = request({ host: simUrl.hostname, port: simUrl.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      const offset = Number(req.headers['upload-offset'] ?? NaN);
+      const completes = req.method === 'PATCH' && offset + Number(req.headers['content-length']) === body.byteLength;
+      if (completes && lostAnswers === 0) {
+        lostAnswers++;
+        answer.resume();
+        res.socket?.destroy();
+        return;
+      }
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    req.on('data', (c: Buffer) => (bytesUp += c.length));
+    req.pipe(fwd);
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => proxy.close(() => r())));
+  const d = { name: 'up', url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/`, country: 'PK', kind: 'telemedicine', format: 'fhir', timeoutMs: 30_000, concurrency: 1, retry: { maxAttempts: 3, baseMs: 100, maxMs: 1000 }, resumable: { aboveBytes: 1000, chunkBytes: body.byteLength } } as unknown as Destination;
+  const result = await deliverResumable(d, body, { idempotencyKey: 'doc-6', contentType: 'application/json' });
+  t.equal(result.kind, 'delivered', 'the client reads the finished upload from HEAD');
+  t.equal(lostAnswers, 1, 'the completing answer was lost once');
+  t.equal(sim.state.ids.filter((id) => id === 'doc-6').length, 1, 'received once');
+  t.ok(bytesUp < 1.1 * body.byteLength, `bytes sent ${bytesUp} = ${(bytesUp / body.byteLength).toFixed(2)} × the body: not uploaded again`);
+  // An upload the receiver did not accept is not remembered: HEAD says 404 and the client starts over.
+  const create = await fetch(new URL('/tus/', sim.url), { method: 'POST', headers: { 'tus-resumable': '1.0.0', 'upload-length': '5', 'upload-metadata': `contentType ${Buffer.from('application/json').toString('base64')}` } });
+  const location = new URL(create.headers.get('location')!, sim.url);
+  const patch = await fetch(location, { method: 'PATCH', headers: { 'tus-resumable': '1.0.0', 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' }, body: 'nope!' });
+  t.equal(patch.status, 503, 'a body that does not open is answered 503 (upload it again)');
+  const head = await fetch(location, { method: 'HEAD', headers: { 'tus-resumable': '1.0.0' } });
+  t.equal(head.status, 404, 'and is not remembered as finished');
 });
