@@ -7,3 +7,4 @@ export * from './negotiate.js';
 export * from './capability.js';
 export * from './responses.js';
 export * from './inbound.js';
+export { surelyValidR4 } from './quick-structure.js';
