@@ -10,10 +10,14 @@ import type { ClaimedItem, Settlement } from '../types.js';
 import type { StoreContext } from './context.js';
 import { laneName, tokenOf } from './rows.js';
 import type { ChangedRow, ClaimRow } from './statements.js';
+import type { Statement } from 'better-sqlite3';
 
 export class DispatchSide {
   private readonly txClaim: (destination: string, limit: number, now: number) => ClaimedItem[];
   private readonly txSettle: (settlements: Settlement[], now: number) => void;
+
+  private readonly syncNormal: Statement;
+  private readonly syncFull: Statement;
 
   constructor(
     private readonly c: StoreContext,
@@ -21,6 +25,9 @@ export class DispatchSide {
     private readonly relaxedBookkeeping: boolean,
   ) {
     const { db, s } = c;
+    // Prepared once: db.pragma() compiles its statement on every call, twice per bookkeeping transaction.
+    this.syncNormal = db.prepare('PRAGMA synchronous = NORMAL');
+    this.syncFull = db.prepare('PRAGMA synchronous = FULL');
     this.txClaim = db.transaction((destination: string, limit: number, now: number) => {
       const rows = s.selClaim.all(destination, now, limit) as ClaimRow[];
       const out: ClaimedItem[] = [];
@@ -139,11 +146,11 @@ export class DispatchSide {
   /** Runs a dispatcher transaction without its own fsync, restoring FULL before anything else can run. */
   private bookkeeping<T>(fn: () => T): T {
     if (!this.relaxedBookkeeping || this.c.db.inTransaction) return fn();
-    this.c.db.pragma('synchronous = NORMAL');
+    this.syncNormal.run();
     try {
       return fn();
     } finally {
-      this.c.db.pragma('synchronous = FULL');
+      this.syncFull.run();
     }
   }
 
