@@ -215,3 +215,76 @@ function checkNumber(n: number, type: string): void {
   if (type === 'positiveInt' && n <= 0) unsure();
   if (type === 'unsignedInt' && n < 0) unsure();
 }
+
+/** A finding of the choice check: the element's path and what is wrong (never the value). */
+export interface ChoiceFinding {
+  path: string;
+  text: string;
+}
+
+/**
+ * What medplum's validator lets through about choice elements (`value[x]`), found by walking the
+ * keys present:
+ * - a key that starts like a choice element but names no type of it (`effectiveHiddenName` beside
+ *   `effectiveDateTime`): the validator reads it as a second value of `effective[x]`, warns, and
+ *   checks nothing in it, so it could carry any text past validation;
+ * - two values of one choice element (`valueQuantity` and `valueString`): R4 allows one, and the
+ *   validator checks only the first it finds.
+ * Both are refused (src/fhir/structure.ts adds them to the validator's findings).
+ */
+export function choiceFindings(resource: unknown, limit = 20): ChoiceFinding[] {
+  const out: ChoiceFinding[] = [];
+  if (!resource || typeof resource !== 'object' || Array.isArray(resource)) return out;
+  const type = (resource as Json).resourceType;
+  const schema = typeof type === 'string' ? tryGetDataType(type) : undefined;
+  if (schema) walkChoices(resource as Json, schema, type as string, out, limit);
+  return out;
+}
+
+function walkChoices(obj: Json, schema: InternalTypeSchema, path: string, out: ChoiceFinding[], limit: number): void {
+  const rules = rulesOf(schema);
+  const seen = new Map<string, string>();
+  for (const key in obj) {
+    if (out.length >= limit) return;
+    if (key === 'resourceType') continue;
+    const plain = key.startsWith('_') ? key.slice(1) : key;
+    const rule = rules.keys.get(plain);
+    if (!rule) {
+      // Without a real value of that choice element beside it, the validator refuses the key itself.
+      const choice = choicePrefixOf(plain, schema);
+      if (choice && hasValueOf(obj, choice, rules)) out.push({ path: `${path}.${key}`, text: `${path}.${key} is not an element of FHIR R4 (not one of the types of ${choice})` });
+      continue;
+    }
+    if (rule.choice && !key.startsWith('_')) {
+      const first = seen.get(rule.name);
+      if (first !== undefined) out.push({ path: `${path}.${key}`, text: `${path}.${key}: ${rule.name} may have one value, and ${path}.${first} is already one` });
+      else seen.set(rule.name, key);
+    }
+    if (key.startsWith('_') || JS_TYPE[rule.type]) continue;
+    const value = obj[key];
+    const items = Array.isArray(value) ? value : [value];
+    items.forEach((item, i) => {
+      if (!item || typeof item !== 'object' || Array.isArray(item)) return;
+      const itemType = rule.type === 'Resource' ? (item as Json).resourceType : rule.type;
+      const itemSchema = typeof itemType === 'string' ? tryGetDataType(itemType) : undefined;
+      if (!itemSchema) return;
+      walkChoices(item as Json, itemSchema, Array.isArray(value) ? `${path}.${key}[${i}]` : `${path}.${key}`, out, limit);
+    });
+  }
+}
+
+function hasValueOf(obj: Json, choice: string, rules: TypeRules): boolean {
+  for (const [key, rule] of rules.keys) if (rule.name === choice && (obj[key] !== undefined || obj[`_${key}`] !== undefined)) return true;
+  return false;
+}
+
+/** The choice element (`effective[x]`) whose stem begins `key` at a capital letter, as the validator matches them. */
+function choicePrefixOf(key: string, schema: InternalTypeSchema): string | undefined {
+  for (let i = 1; i < key.length; i++) {
+    const ch = key.charCodeAt(i);
+    if (ch < 65 || ch > 90) continue;
+    const name = `${key.slice(0, i)}[x]`;
+    if (schema.elements[name]) return name;
+  }
+  return undefined;
+}

@@ -18,7 +18,7 @@ import { readFileSync } from 'node:fs';
 import { indexStructureDefinitionBundle, validateResource, OperationOutcomeError as MedplumOutcomeError } from '@medplum/core';
 import type { FhirResource } from '../model/index.js';
 import { OperationOutcomeError, outcomeOf, type OperationOutcomeIssue, type IssueCode } from './outcomes.js';
-import { surelyValidR4 } from './quick-structure.js';
+import { choiceFindings, surelyValidR4 } from './quick-structure.js';
 
 /** The SEA asset holding `{ types, resources }`: the two R4 profile Bundles, trimmed of prose. */
 export const FHIR_DEFINITIONS_ASSET = 'fhir-r4-definitions.json';
@@ -104,8 +104,10 @@ export function validateStructure(resource: FhirResource): void {
   const errors = issues.filter(
     (i) => (i.severity === 'error' || i.severity === 'fatal') && !(i as { details?: { text?: string } }).details?.text?.startsWith('Missing required property'),
   );
-  if (!errors.length) return;
-  const mapped = errors.slice(0, 20).map((i) => issueOf(i as Parameters<typeof issueOf>[0]));
+  // What the validator only warns about (a second choice value, a key that names no type of its choice element) is refused too.
+  const choices = choiceFindings(resource).map((f): OperationOutcomeIssue => ({ severity: 'error', code: 'structure', details: { text: clip(f.text) }, expression: [clip(f.path)] }));
+  if (!errors.length && !choices.length) return;
+  const mapped = [...choices, ...errors.map((i) => issueOf(i as Parameters<typeof issueOf>[0]))].slice(0, 20);
   throw new OperationOutcomeError({ kind: 'unprocessable', outcome: outcomeOf(mapped) });
 }
 
