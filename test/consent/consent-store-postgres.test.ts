@@ -1,0 +1,83 @@
+/**
+ * The consent ports' suite against the PostgreSQL stores on a real throwaway cluster (a fresh
+ * database per test; a second node is a second pool with its own stores), and what only a
+ * shared database has: writes of one consent from two nodes at once, bindings seen across
+ * nodes, and no canary from a consent or a patient fact in any file of the cluster.
+ */
+import t, { type Test } from 'tap';
+import pg from 'pg';
+import { postgresConsentStore, postgresPatientFacts, tokensForIds, type ConsentStore, type PatientFacts } from '../../src/consent/index.js';
+import type { AuditEvent, PayloadCipher } from '../../src/model/index.js';
+import { makeConsent, testCipher, tokenize } from '../fixtures/consents/make.js';
+import { startPostgres } from '../helpers/postgres.js';
+import { consentStoreSuite, type ConsentBackend } from './consent-store-suite.js';
+
+const server = await startPostgres(t);
+
+async function pgNode(t: Test, url: string, cipher: PayloadCipher, events: AuditEvent[] = []): Promise<{ pool: pg.Pool; store: ConsentStore; facts: PatientFacts }> {
+  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  pool.on('error', () => {});
+  const facts = await postgresPatientFacts(pool, { cipher });
+  const store = await postgresConsentStore(pool, { tokenize, cipher, facts, audit: { append: (e) => void events.push(...e) } });
+  t.teardown(async () => {
+    store.close();
+    await pool.end();
+  });
+  return { pool, store, facts };
+}
+
+const open: ConsentBackend = async (t) => {
+  const url = await server.newDatabase();
+  const cipher = testCipher();
+  const events: AuditEvent[] = [];
+  const first = await pgNode(t, url, cipher, events);
+  const q = (sql: string, params: unknown[]) => first.pool.query(sql, params).then(() => undefined);
+  return {
+    store: first.store,
+    facts: first.facts,
+    events,
+    second: () => pgNode(t, url, cipher, events),
+    rawBlobs: async () =>
+      (await first.pool.query<{ b: Buffer }>('SELECT resource AS b FROM consent_version UNION ALL SELECT value AS b FROM patient_memory')).rows.map((r) => r.b),
+    tamperCurrentStatus: (id, status) => q('UPDATE consent_current SET status = $1 WHERE id = $2', [status, id]),
+    tamperVersionStatus: (id, version, status) => q('UPDATE consent_version SET status = $1 WHERE id = $2 AND version = $3', [status, id, version]),
+    tamperToken: (token, id) => q('INSERT INTO consent_token (token, id) VALUES ($1, $2)', [token, id]),
+  };
+};
+
+consentStoreSuite(t, open);
+
+t.test('two nodes writing one consent at once number its versions without a gap or a clash', async (t) => {
+  const url = await server.newDatabase();
+  const cipher = testCipher();
+  const a = await pgNode(t, url, cipher);
+  const b = await pgNode(t, url, cipher);
+  await a.store.put(makeConsent({ id: 'busy' }));
+  const writes: Promise<unknown>[] = [];
+  for (let i = 0; i < 20; i++) {
+    const node = i % 2 ? a : b;
+    writes.push(node.store.put(makeConsent({ id: 'busy', dateTime: `2026-01-01T09:00:${String(i + 1).padStart(2, '0')}+05:00` })));
+  }
+  await Promise.all(writes);
+  t.same((await a.store.history('busy')).map((v) => v.version), Array.from({ length: 21 }, (_, i) => i + 1));
+  t.equal((await b.store.get('busy'))!.version, 21);
+});
+
+t.test('a binding or an erasure made on one node is seen by the other at its next read', async (t) => {
+  const url = await server.newDatabase();
+  const cipher = testCipher();
+  const a = await pgNode(t, url, cipher);
+  const b = await pgNode(t, url, cipher);
+  const strong = tokensForIds(['urn:oid:2.16.586.1.1|35202-1111111-1'], tokenize);
+  const [weak] = tokensForIds(['Patient/9'], tokenize);
+  t.equal(await b.facts.boundTo(weak!), undefined);
+  await a.facts.bind(weak!, strong);
+  await a.facts.rememberBirthDate(strong, '1950-02-03');
+  t.same(await b.facts.boundTo(weak!), strong);
+  t.equal(await b.facts.birthDate(strong), '1950-02-03');
+  await b.facts.bind(weak!, tokensForIds(['urn:oid:2.16.586.1.1|35202-9999999-9'], tokenize));
+  t.same(await a.facts.boundTo(weak!), strong, 'the first binding stays across nodes');
+  t.equal(await b.facts.forget(strong), strong.length + 1, 'the birth date under each token and the binding');
+  t.equal(await a.facts.boundTo(weak!), undefined);
+  t.equal(await a.facts.birthDate(strong), undefined);
+});
