@@ -426,7 +426,13 @@ class PgConsentRegistry implements PostgresConsentStore {
   // ——— reads ———
 
   private async ready(): Promise<void> {
-    if (this.opts.cipher.prepare) await this.opts.cipher.prepare([CIPHER_SCOPE]);
+    // A key table on the database (the key-table cipher) may need to make or fetch the scope's key first.
+    if (!this.opts.cipher.prepare) return;
+    try {
+      await this.opts.cipher.prepare([CIPHER_SCOPE]);
+    } catch (err) {
+      throw mapError(this.kit, err);
+    }
   }
 
   private async sql<R extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<R[]> {

@@ -151,7 +151,13 @@ class PgPatientFacts implements PatientFacts {
   }
 
   private async ready(): Promise<void> {
-    if (this.opts.cipher.prepare) await this.opts.cipher.prepare([MEMORY_CIPHER_SCOPE]);
+    // A key table on the database (the key-table cipher) may need to make or fetch the scope's key first.
+    if (!this.opts.cipher.prepare) return;
+    try {
+      await this.opts.cipher.prepare([MEMORY_CIPHER_SCOPE]);
+    } catch (err) {
+      throw mapError(this.kit, err);
+    }
   }
 
   private now(): string {
