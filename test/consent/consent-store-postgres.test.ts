@@ -5,7 +5,11 @@
  * nodes, and no canary from a consent or a patient fact in any file of the cluster.
  */
 import t, { type Test } from 'tap';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import pg from 'pg';
+import { openKeyTableCipher, postgresDataKeyTable, type KekSource } from '../../src/crypto/index.js';
 import { postgresConsentStore, postgresPatientFacts, tokensForIds, type ConsentStore, type PatientFacts } from '../../src/consent/index.js';
 import type { AuditEvent, PayloadCipher } from '../../src/model/index.js';
 import { makeConsent, testCipher, tokenize } from '../fixtures/consents/make.js';
@@ -80,4 +84,69 @@ t.test('a binding or an erasure made on one node is seen by the other at its nex
   t.equal(await b.facts.forget(strong), strong.length + 1, 'the birth date under each token and the binding');
   t.equal(await a.facts.boundTo(weak!), undefined);
   t.equal(await a.facts.birthDate(strong), undefined);
+});
+
+function filesUnder(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    const st = statSync(p);
+    if (st.isDirectory()) out.push(...filesUnder(p));
+    else if (st.isFile()) out.push(p);
+  }
+  return out;
+}
+
+t.test('two nodes, each with its own cipher over the keys on the database and one KEK file: what one seals the other reads, and no canary is in any file of the cluster', async (t) => {
+  const url = await server.newDatabase();
+  const kekPath = join(t.testdir({}), 'kek.key');
+  writeFileSync(kekPath, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+  const kek: KekSource = { from: 'file', path: kekPath };
+  const realNode = async () => {
+    const pool = new pg.Pool({ connectionString: url, max: 3 });
+    pool.on('error', () => {});
+    const cipher = await openKeyTableCipher(await postgresDataKeyTable(pool), { kek });
+    const facts = await postgresPatientFacts(pool, { cipher });
+    const store = await postgresConsentStore(pool, { tokenize, cipher, facts });
+    t.teardown(async () => {
+      store.close();
+      cipher.close();
+      await pool.end();
+    });
+    return { pool, store, facts };
+  };
+  const a = await realNode();
+  const b = await realNode();
+  const name = 'CANARYNAME-Zainab-Bibi-Qx7';
+  const cnic = '35202-9876543-1';
+  const mrn = 'CANARYMRN-4410112345671';
+  const birthDate = '1931-07-19';
+  for (let i = 0; i < 20; i++) {
+    await (i % 2 ? a : b).store.put(
+      makeConsent({
+        id: `canary-${i}`,
+        patient: { reference: `Patient/${mrn}-${i}`, display: name, identifier: { system: 'urn:oid:2.16.586.1.1', value: cnic } },
+      }),
+    );
+  }
+  await a.store.withdraw('canary-3', 'DELETE');
+  const tokens = tokensForIds([`urn:oid:2.16.586.1.1|${cnic}`], tokenize);
+  await a.facts.rememberBirthDate(tokens, birthDate);
+  // read back on the other node, through its own cipher
+  t.equal((await b.store.forTokens(tokens)).length, 20);
+  t.equal((await b.store.get('canary-0'))!.resource.patient && ((await b.store.get('canary-0'))!.resource.patient as { display?: string }).display, name);
+  t.equal(await b.facts.birthDate(tokens), birthDate);
+  t.same(await b.facts.boundTo(tokensForIds([`Patient/${mrn}-1`], tokenize)[0]!), tokens, 'the weak id bound on the node that stored it');
+
+  // Control, in the same cluster: a clear text row is found by the same search.
+  // (its text must not contain a canary, or the canary would be found in it)
+  const control = 'CONTROL-Qx7-plain-row-9183';
+  await a.pool.query('CREATE TABLE canary_control (v TEXT)');
+  await a.pool.query('INSERT INTO canary_control VALUES ($1)', [control]);
+  await a.pool.query('CHECKPOINT');
+  const files = filesUnder(join(server.dir, 'data'));
+  t.ok(files.some((f) => f.includes('pg_wal')), 'the WAL is searched too');
+  const holding = (needle: string) => files.filter((f) => readFileSync(f).includes(Buffer.from(needle)));
+  t.ok(holding(control).length > 0, 'the search finds a clear canary');
+  for (const needle of [name, cnic, mrn, birthDate]) t.same(holding(needle), [], `no file of the cluster holds ${needle.slice(0, 10)}…`);
 });
