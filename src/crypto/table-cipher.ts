@@ -23,7 +23,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { PayloadCipher } from '../model/index.js';
-import { AT_REST_OVERHEAD, AT_REST_VERSION, AT_REST_LEGACY_VERSION, atRestAad, checkValue, dataKeyWrapAad, prepareKek } from './at-rest.js';
+import { AT_REST_OVERHEAD, AT_REST_VERSION, AT_REST_LEGACY_VERSION, atRestAad, checkValue, dataKeyWrapAad, dayScope, prepareKek } from './at-rest.js';
 import { bytesEqual, hex } from './encoding.js';
 import { DataKeyGoneError, KekError, PayloadTamperedError } from './errors.js';
 import { loadKek, type KdfParams, type KekSource } from './kek.js';
@@ -248,4 +248,39 @@ async function establishKek(table: DataKeyTable, source: KekSource, clock: () =>
     throw new KekError('the KEK does not match the one this database was set up with (wrong key file, variable or passphrase)');
   }
   return kek;
+}
+
+export interface KeyRefreshOptions {
+  /** How often (default one minute). */
+  everyMs?: number;
+  clock?: () => Date;
+  /** Told when a run fails (the database is down); the next run tries again. */
+  onError?: (err: unknown) => void;
+}
+
+/**
+ * Keeps a node's key-table cipher current: every `everyMs`, prepares today's and tomorrow's
+ * day scopes (so the key of a new day exists on every node well before its first row, and a
+ * row sealed by another node never meets an unknown key) and refreshes (keys made and shredded
+ * elsewhere). Runs once at once; returns stop().
+ */
+export function scheduleKeyRefresh(cipher: Pick<KeyTableCipher, 'prepare' | 'refresh'>, opts: KeyRefreshOptions = {}): { stop(): void; runNow(): Promise<void> } {
+  const clock = opts.clock ?? (() => new Date());
+  let running: Promise<void> | undefined;
+  const runNow = () =>
+    (running ??= (async () => {
+      try {
+        const now = clock();
+        await cipher.prepare([dayScope(now), dayScope(new Date(now.getTime() + 86_400_000))]);
+        await cipher.refresh();
+      } catch (err) {
+        opts.onError?.(err);
+      } finally {
+        running = undefined;
+      }
+    })());
+  const timer = setInterval(() => void runNow(), opts.everyMs ?? 60_000);
+  timer.unref();
+  void runNow();
+  return { stop: () => clearInterval(timer), runNow };
 }

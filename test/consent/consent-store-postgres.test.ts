@@ -150,3 +150,21 @@ t.test('two nodes, each with its own cipher over the keys on the database and on
   t.ok(holding(control).length > 0, 'the search finds a clear canary');
   for (const needle of [name, cnic, mrn, birthDate]) t.same(holding(needle), [], `no file of the cluster holds ${needle.slice(0, 10)}…`);
 });
+
+t.test('while the database is down the stores answer StoreUnavailableError (503 + Retry-After), and carry on after it is back', async (t) => {
+  const url = await server.newDatabase();
+  const node = await pgNode(t, url, testCipher());
+  await node.store.put(makeConsent({ id: 'up' }));
+  const tokens = tokensForIds(['Patient/123'], tokenize);
+  const parts = server.restartParts();
+  await parts.stop();
+  try {
+    await t.rejects(node.store.forTokens(tokens), { name: 'StoreUnavailableError', retryAfterSeconds: 5 });
+    await t.rejects(node.store.put(makeConsent({ id: 'down' })), { name: 'StoreUnavailableError' });
+    await t.rejects(node.facts.birthDate(tokens), { name: 'StoreUnavailableError' });
+  } finally {
+    await parts.start();
+  }
+  t.equal((await node.store.forTokens(tokens)).length, 1, 'the pool reconnects by itself');
+  t.equal((await node.store.put(makeConsent({ id: 'down' }))).version, 1);
+});

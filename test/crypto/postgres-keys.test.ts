@@ -17,6 +17,7 @@ import {
   openAtRestCipher,
   openKeyTableCipher,
   postgresDataKeyTable,
+  scheduleKeyRefresh,
   sqliteDataKeyTable,
   type DataKeyTable,
   type KekSource,
@@ -167,4 +168,27 @@ t.test('no data key in clear in the database: only wrapped keys', async (t) => {
   t.same(new Uint8Array(rows[0]!.key_id), ct.subarray(1, 17), 'the ciphertext names the stored key id');
   t.equal(rows[0]!.wrapped.length, 24 + 32 + 16, 'nonce, sealed 32-byte key, tag');
   cipher.close();
+});
+
+t.test('the key refresh makes tomorrow\'s day key ahead on every node, and loads what others made', async (t) => {
+  const url = await server.newDatabase();
+  const kek: KekSource = { from: 'key', key: new Uint8Array(32).fill(6) };
+  const a = await openKeyTableCipher(await postgresDataKeyTable(await pgPool(t, url)), { kek });
+  const b = await openKeyTableCipher(await postgresDataKeyTable(await pgPool(t, url)), { kek });
+  const clock = () => new Date('2026-12-04T23:59:30Z');
+  const errors: unknown[] = [];
+  const ra = scheduleKeyRefresh(a, { clock, everyMs: 3_600_000, onError: (e) => errors.push(e) });
+  await ra.runNow();
+  t.same(a.loadedScopes(), ['d:2026-12-04', 'd:2026-12-05']);
+  const tomorrow = a.encrypt(enc('first row of the day'), 'd:2026-12-05', aad);
+  await a.prepare(['consent']);
+  const rb = scheduleKeyRefresh(b, { clock, everyMs: 3_600_000, onError: (e) => errors.push(e) });
+  await rb.runNow();
+  t.same(b.loadedScopes(), ['consent', 'd:2026-12-04', 'd:2026-12-05'], 'the same keys, made once');
+  t.equal(dec(b.decrypt(tomorrow, 'd:2026-12-05', aad)), 'first row of the day');
+  ra.stop();
+  rb.stop();
+  t.same(errors, []);
+  a.close();
+  b.close();
 });
