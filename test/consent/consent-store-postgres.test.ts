@@ -9,7 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { openKeyTableCipher, postgresDataKeyTable, type KekSource } from '../../src/crypto/index.js';
+import { openAtRestCipher, openKeyTableCipher, postgresDataKeyTable, type KekSource } from '../../src/crypto/index.js';
+import { openDatabase } from '../../src/store/index.js';
+import { ConsentRegistry, PatientMemory } from '../../src/consent/index.js';
 import { postgresConsentStore, postgresPatientFacts, tokensForIds, type ConsentStore, type PatientFacts } from '../../src/consent/index.js';
 import type { AuditEvent, PayloadCipher } from '../../src/model/index.js';
 import { makeConsent, testCipher, tokenize } from '../fixtures/consents/make.js';
@@ -167,4 +169,49 @@ t.test('while the database is down the stores answer StoreUnavailableError (503 
   }
   t.equal((await node.store.forTokens(tokens)).length, 1, 'the pool reconnects by itself');
   t.equal((await node.store.put(makeConsent({ id: 'down' }))).version, 1);
+});
+
+t.test('rows copied as they are from a SQLite appliance (keys, consents, facts) read back on PostgreSQL with the same KEK', async (t) => {
+  const kek: KekSource = { from: 'key', key: new Uint8Array(32).fill(4) };
+  const db = openDatabase(join(t.testdir({}), 'appliance.db'));
+  t.teardown(() => db.close());
+  const sqliteCipher = await openAtRestCipher(db, { kek });
+  const memory = PatientMemory.open(db, { cipher: sqliteCipher });
+  const registry = ConsentRegistry.open(db, { tokenize, cipher: sqliteCipher, memory });
+  const cnic = { system: 'urn:oid:2.16.586.1.1', value: '35202-1231231-3' };
+  registry.put(makeConsent({ id: 'old', patient: { reference: 'Patient/5', identifier: cnic } }));
+  registry.withdraw('old', 'DELETE');
+  registry.put(makeConsent({ id: 'kept', patient: { reference: 'Patient/6' } }), { source: 'lab-a' });
+  const strong = tokensForIds([`${cnic.system}|${cnic.value}`], tokenize);
+  memory.rememberBirthDate(strong, '1944-04-04');
+  memory.flush();
+
+  const url = await server.newDatabase();
+  const pool = new pg.Pool({ connectionString: url, max: 3 });
+  pool.on('error', () => {});
+  t.teardown(() => pool.end());
+  const table = await postgresDataKeyTable(pool);
+  const copy = async (from: string, to: string, cols: string[]) => {
+    for (const r of db.prepare(`SELECT ${cols.join(', ')} FROM ${from}`).all() as Record<string, unknown>[]) {
+      await pool.query(`INSERT INTO ${to} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`, cols.map((c) => r[c]));
+    }
+  };
+  await copy('crypto_kek', 'crypto_kek', ['id', 'kdf', 'salt', 'ops_limit', 'mem_limit', 'check_value', 'created_at']);
+  await copy('crypto_data_keys', 'crypto_data_keys', ['scope', 'key_id', 'wrapped', 'created_at']);
+  const cipher = await openKeyTableCipher(table, { kek });
+  t.teardown(() => cipher.close());
+  const facts = await postgresPatientFacts(pool, { cipher });
+  const store = await postgresConsentStore(pool, { tokenize, cipher, facts });
+  await copy('consent_version', 'consent_version', ['id', 'version', 'status', 'received_at', 'reason', 'encrypted', 'resource']);
+  await copy('consent_current', 'consent_current', ['id', 'version', 'status', 'received_at']);
+  await copy('consent_token', 'consent_token', ['token', 'id']);
+  await copy('patient_memory', 'patient_memory', ['token', 'kind', 'encrypted', 'value', 'updated_at']);
+
+  t.same((await store.history('old')).map((v) => [v.version, v.status, v.reason ?? null]), [[1, 'active', null], [2, 'inactive', 'DELETE']]);
+  t.same((await store.forTokens(strong)).map((c) => `${c.id}:${c.status}`), ['old:inactive']);
+  t.same((await store.list({ patientIds: ['Patient/6'], source: 'lab-a' })).map((c) => c.id), ['kept']);
+  t.equal(await facts.birthDate(strong), '1944-04-04');
+  t.same(await facts.boundTo(tokensForIds(['Patient/5'], tokenize)[0]!), strong);
+  t.same((await store.put(makeConsent({ id: 'kept', patient: { reference: 'Patient/6' }, provision: { type: 'deny' } }), { source: 'lab-a' })).version, 2, 'and carry on from there');
+  sqliteCipher.close();
 });
