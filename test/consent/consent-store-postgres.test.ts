@@ -12,6 +12,8 @@ import pg from 'pg';
 import { openAtRestCipher, openKeyTableCipher, postgresDataKeyTable, type KekSource } from '../../src/crypto/index.js';
 import { openDatabase } from '../../src/store/index.js';
 import { ConsentRegistry, PatientMemory } from '../../src/consent/index.js';
+import { PostgresAuditLog, verifyPostgresLog } from '../../src/audit/index.js';
+import { makeSigner } from '../audit/helpers.js';
 import { postgresConsentStore, postgresPatientFacts, tokensForIds, type ConsentStore, type PatientFacts } from '../../src/consent/index.js';
 import type { AuditEvent, PayloadCipher } from '../../src/model/index.js';
 import { makeConsent, testCipher, tokenize } from '../fixtures/consents/make.js';
@@ -214,4 +216,46 @@ t.test('rows copied as they are from a SQLite appliance (keys, consents, facts) 
   t.same(await facts.boundTo(tokensForIds(['Patient/5'], tokenize)[0]!), strong);
   t.same((await store.put(makeConsent({ id: 'kept', patient: { reference: 'Patient/6' }, provision: { type: 'deny' } }), { source: 'lab-a' })).version, 2, 'and carry on from there');
   sqliteCipher.close();
+});
+
+t.test('with the shared audit log, each stored version is logged inside its transaction, naming its node; a refused log entry stores nothing', async (t) => {
+  const url = await server.newDatabase();
+  const signer = await makeSigner();
+  const cipher = testCipher();
+  const open = async (nodeId: string, failAfterAppend = false) => {
+    const pool = new pg.Pool({ connectionString: url, max: 3 });
+    pool.on('error', () => {});
+    const log = await PostgresAuditLog.open({ pool, nodeId, signer });
+    const auditLog = failAfterAppend
+      ? {
+          append: async (events: AuditEvent[], tx?: Parameters<typeof log.append>[1]) => {
+            await log.append(events, tx);
+            throw new Error('the log refused the entry');
+          },
+        }
+      : log;
+    const store = await postgresConsentStore(pool, { tokenize, cipher, auditLog });
+    t.teardown(async () => {
+      store.close();
+      await pool.end();
+    });
+    return { log, store, pool };
+  };
+  const a = await open('gw-a');
+  const b = await open('gw-b');
+  await a.store.put(makeConsent({ id: 'logged' }));
+  await b.store.withdraw('logged', 'DELETE', 'clerk-1');
+  await b.store.putMany([makeConsent({ id: 'm1' }), makeConsent({ id: 'm2' })]);
+  const rows = async () => (await a.pool.query<{ event: string; node: string; entry: string }>('SELECT event, node, entry FROM audit_entries ORDER BY idx')).rows;
+  t.same((await rows()).map((r) => [r.event, r.node]), [['admin-action', 'gw-a'], ['consent-withdrawn', 'gw-b'], ['admin-action', 'gw-b'], ['admin-action', 'gw-b']]);
+  t.notMatch(JSON.stringify(await rows()), /Patient\/123/, 'no patient id in the log, only its token');
+
+  const failing = await open('gw-c', true);
+  await t.rejects(failing.store.put(makeConsent({ id: 'never' })), /refused/);
+  t.equal(await a.store.get('never'), undefined, 'the consent was not stored');
+  t.equal((await rows()).length, 4, 'and not logged');
+
+  await a.log.signTreeHead();
+  const v = await verifyPostgresLog(a.log, signer.publicKey);
+  t.same(v.ok && v.size, 4, v.ok ? 'the shared log verifies' : v.reason);
 });
