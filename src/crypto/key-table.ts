@@ -8,6 +8,7 @@
 import type { Db } from '../store/index.js';
 import { migrate } from '../store/index.js';
 import { CRYPTO_MIGRATIONS } from './at-rest.js';
+import { KekError } from './errors.js';
 
 export interface DataKeyRow {
   scope: string;
@@ -115,4 +116,29 @@ export function sqliteDataKeyTable(db: Db): DataKeyTable {
       })();
     },
   };
+}
+
+/**
+ * Copies the KEK record and every wrapped data key from one table to another (an appliance's
+ * SQLite file to the PostgreSQL of a pair), unchanged: the keys stay wrapped under the same
+ * KEK, so rows sealed under them read back on the target. Refuses a target set up with another
+ * KEK, or holding another key for a scope (rows sealed under the copied key would be lost).
+ * Safe to run again. Returns how many of the source's keys the target holds now.
+ */
+export async function copyDataKeys(from: DataKeyTable, to: DataKeyTable): Promise<number> {
+  const kek = await from.readKek();
+  if (!kek) return 0;
+  const theirs = (await to.readKek()) ?? ((await to.insertKekIfAbsent(kek)) ? kek : await to.readKek());
+  if (!theirs || Buffer.compare(Buffer.from(theirs.checkValue), Buffer.from(kek.checkValue)) !== 0 || theirs.kdf !== kek.kdf) {
+    throw new KekError('the target key table was set up with another KEK: its keys and these cannot be mixed');
+  }
+  let copied = 0;
+  for (const row of await from.all()) {
+    const live = await to.insertIfAbsent(row);
+    if (Buffer.compare(Buffer.from(live.keyId), Buffer.from(row.keyId)) !== 0) {
+      throw new KekError(`scope ${row.scope} already has another data key on the target: copying would orphan what was sealed under either`);
+    }
+    copied++;
+  }
+  return copied;
 }

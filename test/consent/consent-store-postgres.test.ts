@@ -9,9 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { openAtRestCipher, openKeyTableCipher, postgresDataKeyTable, type KekSource } from '../../src/crypto/index.js';
+import { copyDataKeys, openAtRestCipher, openKeyTableCipher, postgresDataKeyTable, sqliteDataKeyTable, type KekSource } from '../../src/crypto/index.js';
 import { openDatabase } from '../../src/store/index.js';
-import { ConsentRegistry, PatientMemory } from '../../src/consent/index.js';
+import { ConsentRegistry, PatientMemory, copyConsentsFromSqlite } from '../../src/consent/index.js';
 import { PostgresAuditLog, verifyPostgresLog } from '../../src/audit/index.js';
 import { makeSigner } from '../audit/helpers.js';
 import { postgresConsentStore, postgresPatientFacts, tokensForIds, type ConsentStore, type PatientFacts } from '../../src/consent/index.js';
@@ -173,7 +173,7 @@ t.test('while the database is down the stores answer StoreUnavailableError (503 
   t.equal((await node.store.put(makeConsent({ id: 'down' }))).version, 1);
 });
 
-t.test('rows copied as they are from a SQLite appliance (keys, consents, facts) read back on PostgreSQL with the same KEK', async (t) => {
+t.test('an appliance\'s keys, consents and facts copied from SQLite read back on PostgreSQL under the same KEK', async (t) => {
   const kek: KekSource = { from: 'key', key: new Uint8Array(32).fill(4) };
   const db = openDatabase(join(t.testdir({}), 'appliance.db'));
   t.teardown(() => db.close());
@@ -193,22 +193,16 @@ t.test('rows copied as they are from a SQLite appliance (keys, consents, facts) 
   pool.on('error', () => {});
   t.teardown(() => pool.end());
   const table = await postgresDataKeyTable(pool);
-  const copy = async (from: string, to: string, cols: string[]) => {
-    for (const r of db.prepare(`SELECT ${cols.join(', ')} FROM ${from}`).all() as Record<string, unknown>[]) {
-      await pool.query(`INSERT INTO ${to} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`, cols.map((c) => r[c]));
-    }
-  };
-  await copy('crypto_kek', 'crypto_kek', ['id', 'kdf', 'salt', 'ops_limit', 'mem_limit', 'check_value', 'created_at']);
-  await copy('crypto_data_keys', 'crypto_data_keys', ['scope', 'key_id', 'wrapped', 'created_at']);
+  t.equal(await copyDataKeys(sqliteDataKeyTable(db), table), 2, 'the consent and patient-memory keys');
+  const counts = await copyConsentsFromSqlite(db, pool);
+  t.same(counts, { versions: 3, current: 2, tokens: 3, facts: counts.facts });
+  t.ok(counts.facts >= 2, 'the birth date and the binding');
+  t.same(await copyConsentsFromSqlite(db, pool), { versions: 0, current: 0, tokens: 0, facts: 0 }, 'a second run copies nothing again');
+  t.equal(await copyDataKeys(sqliteDataKeyTable(db), table), 2, 'nor keys');
   const cipher = await openKeyTableCipher(table, { kek });
   t.teardown(() => cipher.close());
   const facts = await postgresPatientFacts(pool, { cipher });
   const store = await postgresConsentStore(pool, { tokenize, cipher, facts });
-  await copy('consent_version', 'consent_version', ['id', 'version', 'status', 'received_at', 'reason', 'encrypted', 'resource']);
-  await copy('consent_current', 'consent_current', ['id', 'version', 'status', 'received_at']);
-  await copy('consent_token', 'consent_token', ['token', 'id']);
-  await copy('patient_memory', 'patient_memory', ['token', 'kind', 'encrypted', 'value', 'updated_at']);
-
   t.same((await store.history('old')).map((v) => [v.version, v.status, v.reason ?? null]), [[1, 'active', null], [2, 'inactive', 'DELETE']]);
   t.same((await store.forTokens(strong)).map((c) => `${c.id}:${c.status}`), ['old:inactive']);
   t.same((await store.list({ patientIds: ['Patient/6'], source: 'lab-a' })).map((c) => c.id), ['kept']);

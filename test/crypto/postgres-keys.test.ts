@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import {
   bindRow,
+  copyDataKeys,
   DataKeyGoneError,
   KekError,
   openAtRestCipher,
@@ -191,4 +192,22 @@ t.test('the key refresh makes tomorrow\'s day key ahead on every node, and loads
   t.same(errors, []);
   a.close();
   b.close();
+});
+
+t.test('copying keys refuses a target with another KEK, or with another key for a scope', async (t) => {
+  const db = openDatabase(join(t.testdir({}), 'appliance.db'));
+  t.teardown(() => db.close());
+  const kek: KekSource = { from: 'key', key: new Uint8Array(32).fill(1) };
+  const local = await openAtRestCipher(db, { kek });
+  local.encrypt(enc('x'), 'consent', aad);
+  local.close();
+  const url = await server.newDatabase();
+  const target = await postgresDataKeyTable(await pgPool(t, url));
+  const clash = await openKeyTableCipher(target, { kek });
+  await clash.prepare(['consent']);
+  clash.close();
+  await t.rejects(copyDataKeys(sqliteDataKeyTable(db), target), /scope consent already has another data key/);
+  const fresh = await postgresDataKeyTable(await pgPool(t, await server.newDatabase()));
+  await openKeyTableCipher(fresh, { kek: { from: 'key', key: new Uint8Array(32).fill(2) } }).then((c) => c.close());
+  await t.rejects(copyDataKeys(sqliteDataKeyTable(db), fresh), KekError);
 });

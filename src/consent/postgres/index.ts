@@ -7,3 +7,4 @@ export { postgresConsentStore, type PostgresConsentStore, type PostgresConsentSt
 export { postgresPatientFacts, type PostgresPatientFactsOptions } from './facts.js';
 export { PG_CONSENT_MIGRATIONS, PG_PATIENT_MEMORY_MIGRATIONS, type PgConsentMigration } from './schema.js';
 export type { PreparableCipher } from './tx.js';
+export { copyConsentsFromSqlite, type ConsentCopyCounts } from './copy.js';
