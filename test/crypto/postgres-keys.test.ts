@@ -211,3 +211,17 @@ t.test('copying keys refuses a target with another KEK, or with another key for 
   await openKeyTableCipher(fresh, { kek: { from: 'key', key: new Uint8Array(32).fill(2) } }).then((c) => c.close());
   await t.rejects(copyDataKeys(sqliteDataKeyTable(db), fresh), KekError);
 });
+
+t.test('a passphrase KEK on PostgreSQL: the salt and cost are read back from the table by the next node', async (t) => {
+  const url = await server.newDatabase();
+  const src = (passphrase: string): KekSource => ({ from: 'passphrase', passphrase, opsLimit: 1, memLimitBytes: 8192 * 1024 });
+  const a = await openKeyTableCipher(await postgresDataKeyTable(await pgPool(t, url)), { kek: src('correct horse battery staple') });
+  await a.prepare(['consent']);
+  const sealed = a.encrypt(enc('under a passphrase'), 'consent', aad);
+  a.close();
+  const b = await openKeyTableCipher(await postgresDataKeyTable(await pgPool(t, url)), { kek: src('correct horse battery staple') });
+  t.equal(dec(b.decrypt(sealed, 'consent', aad)), 'under a passphrase');
+  b.close();
+  await t.rejects(openKeyTableCipher(await postgresDataKeyTable(await pgPool(t, url)), { kek: src('wrong') }), KekError);
+  await t.rejects(openKeyTableCipher(await postgresDataKeyTable(await pgPool(t, url)), { kek: { from: 'key', key: new Uint8Array(32) } }), /passphrase/);
+});
