@@ -49,3 +49,4 @@ export type {
 export { dataPeriodOf, dataReferencesOf, DATA_DATE_FIELDS, DATA_PERIOD_FIELDS } from './data.js';
 export { sqliteConsentStore, sqlitePatientFacts, loadPatientSnapshot, snapshotBindings, applyPatientWrites } from './ports.js';
 export type { ConsentStore, PatientFacts, PatientSnapshot, PatientWrite } from './ports.js';
+export * from './postgres/index.js';

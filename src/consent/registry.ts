@@ -125,7 +125,7 @@ class IntegrityError extends Error {
   }
 }
 
-const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+export const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -142,7 +142,7 @@ interface VersionRow extends CurrentRow {
 }
 
 /** A consent that could not be read back (tampered ciphertext, lost key): it denies everything. */
-function unreadable(row: CurrentRow): CompiledConsent {
+export function unreadable(row: CurrentRow): CompiledConsent {
   return {
     id: row.id,
     version: row.version,
@@ -554,7 +554,7 @@ function canonical(v: unknown): string {
 }
 
 /** Same resource apart from id and meta.versionId/lastUpdated (a re-posted or re-imported consent). */
-function sameContent(stored: FhirResource, incoming: FhirResource): boolean {
+export function sameContent(stored: FhirResource, incoming: FhirResource): boolean {
   const strip = (r: FhirResource) => {
     const { id: _id, meta, ...rest } = r;
     const { versionId: _v, lastUpdated: _l, source: _s, ...m } = (meta ?? {}) as Record<string, unknown>;
@@ -564,9 +564,9 @@ function sameContent(stored: FhirResource, incoming: FhirResource): boolean {
 }
 
 const SOURCE_URN = 'urn:darwaza:source:';
-const filedBySource = (source: string) => SOURCE_URN + encodeURIComponent(source);
+export const filedBySource = (source: string) => SOURCE_URN + encodeURIComponent(source);
 /** The source a stored version was filed by (versions stored before it was recorded: the default). */
-function sourceOfStored(resource: FhirResource): string {
+export function sourceOfStored(resource: FhirResource): string {
   const s = (resource.meta as { source?: unknown } | undefined)?.source;
   return typeof s === 'string' && s.startsWith(SOURCE_URN) ? decodeURIComponent(s.slice(SOURCE_URN.length)) : DEFAULT_SOURCE;
 }

@@ -93,6 +93,17 @@ export interface AtRestCipher extends PayloadCipher {
   close(): void;
 }
 
+/** Associated data of a v2 ciphertext (exported so the key-table cipher writes the very same format). */
+export function atRestAad(keyId: Uint8Array, scope: string, rowAad: Uint8Array): Uint8Array {
+  const sc = utf8(scope);
+  const len = new Uint8Array(4);
+  new DataView(len.buffer).setUint32(0, sc.length);
+  return concatBytes(AAD_PREFIX, Uint8Array.of(AT_REST_VERSION), keyId, len, sc, rowAad);
+}
+
+/** Associated data of a wrapped data key: binds it to its scope and key id. */
+export const dataKeyWrapAad = (keyId: Uint8Array, scope: string): Uint8Array => concatBytes(WRAP_PREFIX, keyId, utf8(scope));
+
 /** Day scope for a date (UTC): 'd:YYYY-MM-DD'. */
 export const dayScope = (at: Date | string): string => `d:${(typeof at === 'string' ? new Date(at) : at).toISOString().slice(0, 10)}`;
 /** Patient scope for a patient token: 'p:<token>'. */
@@ -127,7 +138,7 @@ export async function openAtRestCipher(db: Db, options: AtRestOptions): Promise<
   const cache = new Map<string, Uint8Array>();
   let closed = false;
 
-  const wrapAad = (keyId: Uint8Array, scope: string) => concatBytes(WRAP_PREFIX, keyId, utf8(scope));
+  const wrapAad = dataKeyWrapAad;
   const wrap = (key: Uint8Array, keyId: Uint8Array, scope: string, withKek: Uint8Array) => {
     const nonce = new Uint8Array(randomBytes(NONCE_BYTES));
     return concatBytes(nonce, s.crypto_aead_xchacha20poly1305_ietf_encrypt(key, wrapAad(keyId, scope), null, nonce, withKek));
@@ -158,12 +169,7 @@ export async function openAtRestCipher(db: Db, options: AtRestOptions): Promise<
     if (closed) throw new Error('at-rest cipher is closed');
     if (typeof scope !== 'string' || scope.length === 0 || scope.length > 512) throw new TypeError('scope: expected a non-empty string');
   };
-  const aadOf = (keyId: Uint8Array, scope: string, rowAad: Uint8Array) => {
-    const sc = utf8(scope);
-    const len = new Uint8Array(4);
-    new DataView(len.buffer).setUint32(0, sc.length);
-    return concatBytes(AAD_PREFIX, Uint8Array.of(AT_REST_VERSION), keyId, len, sc, rowAad);
-  };
+  const aadOf = atRestAad;
   const legacyAadOf = (keyId: Uint8Array, scope: string) => concatBytes(AAD_PREFIX_V1, Uint8Array.of(AT_REST_LEGACY_VERSION), keyId, utf8(scope));
   const checkAad = (aad: unknown) => {
     if (!(aad instanceof Uint8Array)) throw new TypeError('aad: expected bytes naming the row (bindRow)');
@@ -306,7 +312,7 @@ interface KekRow {
   check_value: Buffer;
 }
 
-async function prepareKek(source: KekSource): Promise<{ kek: Uint8Array; params?: KdfParams }> {
+export async function prepareKek(source: KekSource): Promise<{ kek: Uint8Array; params?: KdfParams }> {
   if (source.from !== 'passphrase') return { kek: await loadKek(source) };
   const s = await getSodium();
   const params: KdfParams = {
@@ -318,7 +324,7 @@ async function prepareKek(source: KekSource): Promise<{ kek: Uint8Array; params?
   return { kek: await loadKek(source, params), params };
 }
 
-function checkValue(kek: Uint8Array): Uint8Array {
+export function checkValue(kek: Uint8Array): Uint8Array {
   return sodiumSync().crypto_generichash(16, CHECK_CONTEXT, kek);
 }
 

@@ -73,3 +73,6 @@ export {
 export { scheduleKeyRotation, rotateNow, DEFAULT_ROTATION_CRON, DEFAULT_OVERLAP_MS, type RotationOptions } from './rotation.js';
 export { bindRow, consentRowAad, queueItemAad, patientMemoryAad } from './row-aad.js';
 export { rebindLegacyRows, type LegacyRowSpec, type RebindResult } from './rebind.js';
+export { sqliteDataKeyTable, copyDataKeys, type DataKeyTable, type DataKeyRow, type KekRow } from './key-table.js';
+export { openKeyTableCipher, scheduleKeyRefresh, type KeyTableCipher, type KeyTableCipherOptions, type KeyRefreshOptions } from './table-cipher.js';
+export { postgresDataKeyTable, PG_CRYPTO_MIGRATIONS } from './postgres/index.js';

@@ -1,0 +1,76 @@
+/**
+ * Transactions and errors of the consent stores on PostgreSQL. A database that cannot be
+ * reached becomes the queue's StoreUnavailableError (a QuotaExceededError: 503 + Retry-After
+ * at ingress), any other database error one that names its SQLSTATE and never a row value;
+ * the registry's own errors (validation, not found, unreadable) pass unchanged.
+ */
+import type pg from 'pg';
+
+/** A connection inside a transaction, or the pool for one statement. */
+export type Queryable = Pick<pg.ClientBase, 'query'>;
+
+/** The queue's error helpers, loaded when a PostgreSQL store opens (so a gateway on SQLite never loads the driver). */
+export interface PgErrorKit {
+  isUnavailable(err: unknown): boolean;
+  StoreUnavailableError: new (code: string) => Error;
+}
+
+export async function loadErrorKit(): Promise<PgErrorKit> {
+  const m = await import('../../queue/postgres/index.js');
+  return { isUnavailable: m.isUnavailable, StoreUnavailableError: m.StoreUnavailableError };
+}
+
+const SQLSTATE = /^[0-9A-Z]{5}$/;
+
+export function mapError(kit: PgErrorKit, err: unknown): Error {
+  const code = String((err as { code?: unknown })?.code ?? '');
+  if (kit.isUnavailable(err)) return new kit.StoreUnavailableError(code || 'connection');
+  if (SQLSTATE.test(code)) return new Error(`consent database operation failed (${code})`);
+  return err instanceof Error ? err : new Error('consent database operation failed');
+}
+
+/** Runs fn in one transaction on one pooled connection; a broken connection is discarded, errors are mapped. */
+export async function inTx<T>(pool: pg.Pool, kit: PgErrorKit, fn: (q: Queryable) => Promise<T>): Promise<T> {
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (err) {
+    throw mapError(kit, err);
+  }
+  let broken = false;
+  // A checked-out connection that the server drops emits 'error'; unheard, it would crash the process.
+  const onError = () => {
+    broken = true;
+  };
+  client.on('error', onError);
+  try {
+    await client.query('BEGIN');
+    const out = await fn(client);
+    await client.query('COMMIT');
+    return out;
+  } catch (err) {
+    try {
+      await client.query('ROLLBACK');
+    } catch {
+      broken = true;
+    }
+    throw mapError(kit, err);
+  } finally {
+    client.off('error', onError);
+    client.release(broken || undefined);
+  }
+}
+
+/** One statement outside a transaction, errors mapped. */
+export async function query<R extends pg.QueryResultRow>(pool: pg.Pool, kit: PgErrorKit, sql: string, params: unknown[] = []): Promise<R[]> {
+  try {
+    return (await pool.query<R>(sql, params)).rows;
+  } catch (err) {
+    throw mapError(kit, err);
+  }
+}
+
+/** A cipher that may need an async step before a scope's key can be used (the shared at-rest cipher on PostgreSQL). */
+export interface PreparableCipher {
+  prepare?(scopes: readonly string[]): Promise<void>;
+}
