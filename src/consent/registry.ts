@@ -14,6 +14,7 @@
  * the patient's consents then deny everything until an operator repairs the store.
  * Deleting rows outright is not detectable here; the audit log keeps every stored version.
  */
+import { consentSearchset } from './searchset.js';
 import { randomUUID } from 'node:crypto';
 import type { AuditSink, ConsentDecision, FhirResource, PayloadCipher, PurposeOfUse } from '../model/index.js';
 import { auditEvents } from '../audit/index.js';
@@ -116,7 +117,8 @@ export class ConsentUnreadableError extends Error {
 }
 
 /** A row whose clear columns or ciphertext do not hold together: refused (table and fixed words only). */
-class IntegrityError extends Error {
+/** A stored row that is not what its clear columns say (refused, and audited by the store that read it). */
+export class IntegrityError extends Error {
   constructor(
     readonly table: IntegrityTable,
     readonly why: string,
@@ -397,19 +399,7 @@ export class ConsentRegistry {
 
   /** GET /fhir/Consent?patient=… : a searchset Bundle of the latest versions (an outcome entry notes unreadable ones). */
   search(query: { patientIds?: string[]; status?: string; source?: string }): FhirResource {
-    const listed = this.list({ patientIds: query.patientIds, limit: 1000, ...(query.source ? { source: query.source } : {}) });
-    const found = listed.filter((c) => query.status === undefined || c.status === query.status);
-    const entry: unknown[] = found.map((c) => ({ fullUrl: `Consent/${c.id}`, resource: c.resource, search: { mode: 'match' } }));
-    if (listed.unreadable > 0) {
-      entry.push({
-        resource: {
-          resourceType: 'OperationOutcome',
-          issue: [{ severity: 'warning', code: 'security', diagnostics: `${listed.unreadable} consent(s) could not be read (altered, or no key)` }],
-        },
-        search: { mode: 'outcome' },
-      });
-    }
-    return { resourceType: 'Bundle', type: 'searchset', total: found.length, entry };
+    return consentSearchset(this.list({ patientIds: query.patientIds, limit: 1000, ...(query.source ? { source: query.source } : {}) }), query.status);
   }
 
   count(): number {
@@ -518,26 +508,39 @@ export class ConsentRegistry {
   /** Decrypts a version bound to its (id, version, status) and checks the content agrees; refuses (and audits) otherwise. */
   private decode(row: VersionRow): StoredConsentWithResource {
     try {
-      if (row.encrypted !== 1) throw new IntegrityError('consent_version', 'the row is not encrypted');
-      let bytes: Uint8Array;
-      try {
-        bytes = this.opts.cipher.decrypt(row.resource, CIPHER_SCOPE, consentRowAad(row.id, row.version, row.status));
-      } catch (err) {
-        if ((err as { code?: string })?.code === 'DATA_KEY_GONE') throw err; // a missing key is not a forgery
-        throw new IntegrityError('consent_version', 'ciphertext failed authentication for this id, version and status');
-      }
-      const resource = JSON.parse(dec.decode(bytes)) as FhirResource;
-      const compiled = compileConsent(resource, { timezone: this.timezone, id: row.id, version: row.version });
-      const meta = (resource.meta ?? {}) as { versionId?: unknown };
-      if (resource.id !== row.id || meta.versionId !== String(row.version) || compiled.status !== row.status) {
-        throw new IntegrityError('consent_version', 'decrypted content disagrees with the row');
-      }
-      return { id: row.id, version: row.version, status: compiled.status, receivedAt: row.received_at, compiled, resource };
+      return openConsentVersion(row, this.opts.cipher, this.timezone);
     } catch (err) {
       if (err instanceof IntegrityError) this.refused(err, row.id, row.version);
       throw err;
     }
   }
+}
+
+/**
+ * One stored version read back: decrypted bound to its (id, version, status), compiled, and
+ * checked against the row's clear columns. Throws IntegrityError when it is not what the row
+ * says (a missing key is thrown as it is: not a forgery). Every consent store reads this way.
+ */
+export function openConsentVersion(
+  row: { id: string; version: number; status: string; received_at: string; encrypted: number | string; resource: Uint8Array },
+  cipher: Pick<PayloadCipher, 'decrypt'>,
+  timezone: string,
+): StoredConsentWithResource {
+  if (Number(row.encrypted) !== 1) throw new IntegrityError('consent_version', 'the row is not encrypted');
+  let bytes: Uint8Array;
+  try {
+    bytes = cipher.decrypt(row.resource, CIPHER_SCOPE, consentRowAad(row.id, row.version, row.status));
+  } catch (err) {
+    if ((err as { code?: string })?.code === 'DATA_KEY_GONE') throw err;
+    throw new IntegrityError('consent_version', 'ciphertext failed authentication for this id, version and status');
+  }
+  const resource = JSON.parse(dec.decode(bytes)) as FhirResource;
+  const compiled = compileConsent(resource, { timezone, id: row.id, version: row.version });
+  const meta = (resource.meta ?? {}) as { versionId?: unknown };
+  if (resource.id !== row.id || meta.versionId !== String(row.version) || compiled.status !== row.status) {
+    throw new IntegrityError('consent_version', 'decrypted content disagrees with the row');
+  }
+  return { id: row.id, version: row.version, status: compiled.status, receivedAt: row.received_at, compiled, resource };
 }
 
 function canonical(v: unknown): string {

@@ -19,10 +19,11 @@
  * Writes of one consent id are serialised across nodes by a transaction-scoped advisory
  * lock on the id, so two nodes never number two versions alike.
  */
+import { consentSearchset } from '../searchset.js';
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { AuditEvent, AuditSink, FhirResource, PayloadCipher } from '../../model/index.js';
-import { auditEvents, integrityFailureEvent, type IntegrityTable } from '../../audit/index.js';
+import { auditEvents, integrityFailureEvent } from '../../audit/index.js';
 import { consentRowAad } from '../../crypto/index.js';
 import { compileConsent, ConsentValidationError } from '../compile.js';
 import { consentPurposes } from '../evaluate.js';
@@ -34,6 +35,8 @@ import {
   ConsentUnreadableError,
   DEFAULT_CACHE_SIZE,
   FHIR_ID,
+  openConsentVersion,
+  IntegrityError,
   filedBySource,
   sameContent,
   sourceOfStored,
@@ -104,17 +107,8 @@ interface LookupRow extends CurrentRow {
   reason: string | null;
 }
 
-class IntegrityError extends Error {
-  constructor(
-    readonly table: IntegrityTable,
-    readonly why: string,
-  ) {
-    super(why);
-  }
-}
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 /** Opens the registry on a pool the caller owns: migrates (under the shared lock) and returns the store. */
 export async function postgresConsentStore(pool: pg.Pool, opts: PostgresConsentStoreOptions): Promise<PostgresConsentStore> {
@@ -295,19 +289,7 @@ class PgConsentRegistry implements PostgresConsentStore {
   }
 
   async search(query: { patientIds?: string[]; status?: string; source?: string }): Promise<FhirResource> {
-    const listed = await this.list({ patientIds: query.patientIds, limit: 1000, ...(query.source ? { source: query.source } : {}) });
-    const found = listed.filter((c) => query.status === undefined || c.status === query.status);
-    const entry: unknown[] = found.map((c) => ({ fullUrl: `Consent/${c.id}`, resource: c.resource, search: { mode: 'match' } }));
-    if (listed.unreadable > 0) {
-      entry.push({
-        resource: {
-          resourceType: 'OperationOutcome',
-          issue: [{ severity: 'warning', code: 'security', diagnostics: `${listed.unreadable} consent(s) could not be read (altered, or no key)` }],
-        },
-        search: { mode: 'outcome' },
-      });
-    }
-    return { resourceType: 'Bundle', type: 'searchset', total: found.length, entry };
+    return consentSearchset(await this.list({ patientIds: query.patientIds, limit: 1000, ...(query.source ? { source: query.source } : {}) }), query.status);
   }
 
   async count(): Promise<number> {
@@ -538,21 +520,7 @@ class PgConsentRegistry implements PostgresConsentStore {
   /** Decrypts a version bound to its (id, version, status) and checks the content agrees; records a refusal otherwise. */
   private decodeSync(row: VersionRow, refused: Array<[IntegrityError, string, number]>): StoredConsentWithResource {
     try {
-      if (Number(row.encrypted) !== 1) throw new IntegrityError('consent_version', 'the row is not encrypted');
-      let bytes: Uint8Array;
-      try {
-        bytes = this.opts.cipher.decrypt(new Uint8Array(row.resource), CIPHER_SCOPE, consentRowAad(row.id, row.version, row.status));
-      } catch (err) {
-        if ((err as { code?: string })?.code === 'DATA_KEY_GONE') throw err; // a missing key is not a forgery
-        throw new IntegrityError('consent_version', 'ciphertext failed authentication for this id, version and status');
-      }
-      const resource = JSON.parse(dec.decode(bytes)) as FhirResource;
-      const compiled = compileConsent(resource, { timezone: this.timezone, id: row.id, version: row.version });
-      const meta = (resource.meta ?? {}) as { versionId?: unknown };
-      if (resource.id !== row.id || meta.versionId !== String(row.version) || compiled.status !== row.status) {
-        throw new IntegrityError('consent_version', 'decrypted content disagrees with the row');
-      }
-      return { id: row.id, version: row.version, status: compiled.status, receivedAt: row.received_at, compiled, resource };
+      return openConsentVersion({ ...row, resource: new Uint8Array(row.resource) }, this.opts.cipher, this.timezone);
     } catch (err) {
       if (err instanceof IntegrityError) refused.push([err, row.id, row.version]);
       throw err;
