@@ -121,3 +121,4 @@ export function migrate(db: Db, module: string, migrations: readonly Migration[]
     })();
   }
 }
+export { inPgTransaction } from './pg-transaction.js';

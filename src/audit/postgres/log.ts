@@ -26,6 +26,7 @@ import { treeHeadBytes, type Signer, type SignedTreeHead } from '../heads.js';
 import { AuditLogError, type InclusionProof, type StoredEntry } from '../log.js';
 import { consistencyPath, EMPTY_ROOT, foldSubtrees, inclusionPath, leafHash, nodeHash, subtreeRanges, type Hash, type Mth } from '../merkle.js';
 import { migrateAuditPg } from './schema.js';
+import { inPgTransaction } from '../../store/index.js';
 
 /** A connection inside a transaction (or the pool, for single statements). */
 export type PgQueryable = Pick<pg.ClientBase, 'query'>;
@@ -126,23 +127,8 @@ export class PostgresAuditLog {
   }
 
   /** Runs fn in one transaction on one pooled connection. */
-  async inTx<T>(fn: (q: PgQueryable) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    let broken = false;
-    const onError = () => (broken = true);
-    client.on('error', onError);
-    try {
-      await client.query('BEGIN');
-      const out = await fn(client);
-      await client.query('COMMIT');
-      return out;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => (broken = true));
-      throw err;
-    } finally {
-      client.off('error', onError);
-      client.release(broken || undefined);
-    }
+  inTx<T>(fn: (q: PgQueryable) => Promise<T>): Promise<T> {
+    return inPgTransaction(this.pool, (err: unknown) => err, fn as (q: pg.PoolClient) => Promise<T>);
   }
 
   /** Validates every event (AuditEventError names the field) and returns the exact texts to store. */

@@ -5,6 +5,7 @@
  * the registry's own errors (validation, not found, unreadable) pass unchanged.
  */
 import type pg from 'pg';
+import { inPgTransaction } from '../../store/index.js';
 
 /** A connection inside a transaction, or the pool for one statement. */
 export type Queryable = Pick<pg.ClientBase, 'query'>;
@@ -30,35 +31,8 @@ export function mapError(kit: PgErrorKit, err: unknown): Error {
 }
 
 /** Runs fn in one transaction on one pooled connection; a broken connection is discarded, errors are mapped. */
-export async function inTx<T>(pool: pg.Pool, kit: PgErrorKit, fn: (q: Queryable) => Promise<T>): Promise<T> {
-  let client: pg.PoolClient;
-  try {
-    client = await pool.connect();
-  } catch (err) {
-    throw mapError(kit, err);
-  }
-  let broken = false;
-  // A checked-out connection that the server drops emits 'error'; unheard, it would crash the process.
-  const onError = () => {
-    broken = true;
-  };
-  client.on('error', onError);
-  try {
-    await client.query('BEGIN');
-    const out = await fn(client);
-    await client.query('COMMIT');
-    return out;
-  } catch (err) {
-    try {
-      await client.query('ROLLBACK');
-    } catch {
-      broken = true;
-    }
-    throw mapError(kit, err);
-  } finally {
-    client.off('error', onError);
-    client.release(broken || undefined);
-  }
+export function inTx<T>(pool: pg.Pool, kit: PgErrorKit, fn: (q: Queryable) => Promise<T>): Promise<T> {
+  return inPgTransaction(pool, (err) => mapError(kit, err), fn);
 }
 
 /** One statement outside a transaction, errors mapped. */

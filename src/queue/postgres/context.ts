@@ -4,6 +4,7 @@ import type { AuditEvent, AuditSink, PayloadCipher } from '../../model/index.js'
 import type { HeldBytes } from '../sqlite/index.js';
 import type { QueueObserver } from '../types.js';
 import { mapPgError } from './errors.js';
+import { inPgTransaction } from '../../store/index.js';
 import type { TxAuditLog } from './options.js';
 
 export interface PgContext {
@@ -24,35 +25,8 @@ export interface PgContext {
 export type Queryable = Pick<pg.PoolClient, 'query'>;
 
 /** Runs fn in one transaction on one pooled connection; a broken connection is discarded, errors are mapped. */
-export async function inTx<T>(c: PgContext, fn: (q: Queryable) => Promise<T>): Promise<T> {
-  let client: pg.PoolClient;
-  try {
-    client = await c.pool.connect();
-  } catch (err) {
-    throw mapPgError(err);
-  }
-  let broken = false;
-  // A checked-out connection that the server drops emits 'error'; unheard, it would crash the process.
-  const onError = () => {
-    broken = true;
-  };
-  client.on('error', onError);
-  try {
-    await client.query('BEGIN');
-    const out = await fn(client);
-    await client.query('COMMIT');
-    return out;
-  } catch (err) {
-    try {
-      await client.query('ROLLBACK');
-    } catch {
-      broken = true;
-    }
-    throw mapPgError(err);
-  } finally {
-    client.off('error', onError);
-    client.release(broken || undefined);
-  }
+export function inTx<T>(c: PgContext, fn: (q: Queryable) => Promise<T>): Promise<T> {
+  return inPgTransaction(c.pool, mapPgError, fn);
 }
 
 /**
