@@ -121,4 +121,4 @@ export function migrate(db: Db, module: string, migrations: readonly Migration[]
     })();
   }
 }
-export { inPgTransaction } from './pg-transaction.js';
+export { inPgTransaction, valuesList, chunks, migratePg, migratePgPool, type PgMigration } from './postgres.js';

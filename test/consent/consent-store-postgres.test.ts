@@ -6,7 +6,7 @@
  */
 import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { copyDataKeys, openAtRestCipher, openKeyTableCipher, postgresDataKeyTable, sqliteDataKeyTable, type KekSource } from '../../src/crypto/index.js';
@@ -19,6 +19,7 @@ import type { AuditEvent, PayloadCipher } from '../../src/model/index.js';
 import { makeConsent, testCipher, tokenize } from '../fixtures/consents/make.js';
 import { startPostgres } from '../helpers/postgres.js';
 import { consentStoreSuite, type ConsentBackend } from './consent-store-suite.js';
+import { filesUnder } from '../helpers/phi.js';
 
 const server = await startPostgres(t);
 
@@ -90,16 +91,6 @@ t.test('a binding or an erasure made on one node is seen by the other at its nex
   t.equal(await a.facts.birthDate(strong), undefined);
 });
 
-function filesUnder(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    const st = statSync(p);
-    if (st.isDirectory()) out.push(...filesUnder(p));
-    else if (st.isFile()) out.push(p);
-  }
-  return out;
-}
 
 t.test('two nodes, each with its own cipher over the keys on the database and one KEK file: what one seals the other reads, and no canary is in any file of the cluster', async (t) => {
   const url = await server.newDatabase();

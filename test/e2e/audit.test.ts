@@ -12,7 +12,7 @@
  */
 import t from 'tap';
 import Database from 'better-sqlite3';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO, prepareDir, runCli, startGatewayProcess, startSimulatorProcess, waitDelivered, waitFor, type Ports, type Running } from '../helpers/processes.js';
@@ -23,6 +23,7 @@ import { getSodium, signerFromSeed } from '../../src/crypto/index.js';
 import { openDatabase } from '../../src/store/index.js';
 import { randomBytes } from 'node:crypto';
 import { post } from '../helpers/http.js';
+import { filesUnder } from '../helpers/phi.js';
 
 const FHIR = { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' };
 const ROUNDS = 5;
@@ -94,12 +95,6 @@ function phiIn(bytes: Buffer): string[] {
   return hits;
 }
 
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir).flatMap((n) => {
-    const p = join(dir, n);
-    return statSync(p).isDirectory() ? filesUnder(p) : [p];
-  });
-}
 
 /** The gateway's database (read-only, while it runs or after). */
 function openRo(dir: string) {

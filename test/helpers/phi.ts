@@ -4,6 +4,17 @@
  * and base64url at each of the three byte alignments, hex, percent-encoding and UTF-16.
  * Matching is case-insensitive (bytes are compared as latin1, lowercased on both sides).
  */
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Every file below `dir` (a data folder, a database cluster), to search for PHI on disk. */
+export function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    const st = statSync(p);
+    return st.isDirectory() ? filesUnder(p) : st.isFile() ? [p] : [];
+  });
+}
 
 /** The base64 runs that are the same wherever `bytes` sits in a longer base64 text. */
 function base64Runs(bytes: Buffer): string[] {

@@ -6,7 +6,7 @@
  * search does find a plaintext canary.
  */
 import t from 'tap';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { openAtRestCipher, dayScope } from '../../src/crypto/index.js';
@@ -14,17 +14,8 @@ import { openDatabase } from '../../src/store/index.js';
 import { PostgresQueueStore } from '../../src/queue/postgres/index.js';
 import { startPostgres } from '../helpers/postgres.js';
 import { makeWrite } from './store-suite.js';
+import { filesUnder } from '../helpers/phi.js';
 
-function filesUnder(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    const st = statSync(p);
-    if (st.isDirectory()) out.push(...filesUnder(p));
-    else if (st.isFile()) out.push(p);
-  }
-  return out;
-}
 
 const found = (dir: string, needle: string) => filesUnder(dir).filter((f) => readFileSync(f).includes(Buffer.from(needle)));
 

@@ -26,7 +26,7 @@ import { treeHeadBytes, type Signer, type SignedTreeHead } from '../heads.js';
 import { AuditLogError, type InclusionProof, type StoredEntry } from '../log.js';
 import { consistencyPath, EMPTY_ROOT, foldSubtrees, inclusionPath, leafHash, nodeHash, subtreeRanges, type Hash, type Mth } from '../merkle.js';
 import { migrateAuditPg } from './schema.js';
-import { inPgTransaction } from '../../store/index.js';
+import { inPgTransaction, valuesList } from '../../store/index.js';
 
 /** A connection inside a transaction (or the pool, for single statements). */
 export type PgQueryable = Pick<pg.ClientBase, 'query'>;
@@ -76,15 +76,6 @@ const rowToHead = (r: HeadRow): SignedTreeHead => ({
 
 const HEAD_COLUMNS = 'tree_size, timestamp, root_hash, key_id, signature';
 
-function values(rows: number, cols: number, casts: readonly string[] = []): string {
-  const out: string[] = [];
-  for (let r = 0; r < rows; r++) {
-    const cells: string[] = [];
-    for (let k = 1; k <= cols; k++) cells.push(`$${r * cols + k}${casts[k - 1] ? `::${casts[k - 1]}` : ''}`);
-    out.push(`(${cells.join(', ')})`);
-  }
-  return out.join(', ');
-}
 
 export class PostgresAuditLog {
   private readonly clock: () => Date;
@@ -164,7 +155,7 @@ export class PostgresAuditLog {
           first + i + k, entry.time, entry.event, entry.messageId ?? null, entry.patientToken ?? null, entry.destination ?? null, this.nodeId, text,
         ]);
         await q.query(
-          `INSERT INTO audit_entries (idx, time, event, message_id, patient_token, destination, node, entry) VALUES ${values(part.length, 8, ['bigint'])}`,
+          `INSERT INTO audit_entries (idx, time, event, message_id, patient_token, destination, node, entry) VALUES ${valuesList(part.length, 8, ['bigint'])}`,
           params,
         );
       }
@@ -229,7 +220,7 @@ export class PostgresAuditLog {
       for (let i = 0; i < out.length; i += ROWS * 3) {
         const part = out.slice(i, i + ROWS * 3);
         await q.query(
-          `INSERT INTO audit_nodes (level, idx, hash) VALUES ${values(part.length, 3, ['smallint', 'bigint', 'bytea'])}`,
+          `INSERT INTO audit_nodes (level, idx, hash) VALUES ${valuesList(part.length, 3, ['smallint', 'bigint', 'bytea'])}`,
           part.flatMap((x) => [x.level, x.index, x.hash]),
         );
       }

@@ -8,12 +8,9 @@
  * against bugs; a superuser can disable them, which the Merkle tree and signed heads reveal).
  */
 import type pg from 'pg';
+import { migratePg, type PgMigration } from '../../store/index.js';
 
-export interface PgAuditMigration {
-  version: number;
-  description: string;
-  sql: string;
-}
+export type PgAuditMigration = PgMigration;
 
 const appendOnly = (table: string) => `
   CREATE TRIGGER ${table}_append_only BEFORE UPDATE OR DELETE ON ${table}
@@ -68,30 +65,7 @@ export const PG_AUDIT_MIGRATIONS: readonly PgAuditMigration[] = [
   },
 ];
 
-/** The queue's migration lock (src/queue/postgres/schema.ts): one migrator at a time over all scopes. */
-const MIGRATION_LOCK = 0x64_61_72_77;
-
-/** Applies what is missing, in one transaction, under the migration lock; returns the version. */
-export async function migrateAuditPg(client: pg.PoolClient): Promise<number> {
-  await client.query('BEGIN');
-  try {
-    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-    await client.query('CREATE TABLE IF NOT EXISTS darwaza_schema (scope TEXT PRIMARY KEY, version INTEGER NOT NULL)');
-    const r = await client.query<{ version: number }>("SELECT version FROM darwaza_schema WHERE scope = 'audit'");
-    let version = r.rows[0]?.version ?? 0;
-    for (const m of PG_AUDIT_MIGRATIONS) {
-      if (m.version <= version) continue;
-      await client.query(m.sql);
-      version = m.version;
-    }
-    await client.query(
-      "INSERT INTO darwaza_schema (scope, version) VALUES ('audit', $1) ON CONFLICT (scope) DO UPDATE SET version = excluded.version",
-      [version],
-    );
-    await client.query('COMMIT');
-    return version;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
-  }
+/** Applies what is missing of scope `audit` (under the migration lock every darwaza scope takes); returns the version. */
+export function migrateAuditPg(client: pg.PoolClient): Promise<number> {
+  return migratePg(client, 'audit', PG_AUDIT_MIGRATIONS);
 }

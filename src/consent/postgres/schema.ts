@@ -8,12 +8,9 @@
  * migrate once.
  */
 import type pg from 'pg';
+import { migratePgPool, type PgMigration } from '../../store/index.js';
 
-export interface PgConsentMigration {
-  version: number;
-  description: string;
-  sql: string;
-}
+export type PgConsentMigration = PgMigration;
 
 export const PG_CONSENT_MIGRATIONS: readonly PgConsentMigration[] = [
   {
@@ -65,35 +62,7 @@ export const PG_PATIENT_MEMORY_MIGRATIONS: readonly PgConsentMigration[] = [
   },
 ];
 
-/** The migration lock every darwaza scope on PostgreSQL takes (the queue's, src/queue/postgres/schema.ts). */
-const MIGRATION_LOCK = 0x64_61_72_77;
-
-/** Applies what is missing of one scope, in one transaction, under the migration lock; returns the version. */
-export async function migrateConsentPg(pool: pg.Pool, scope: 'consent' | 'patient-memory', migrations: readonly PgConsentMigration[]): Promise<number> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    try {
-      await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-      await client.query('CREATE TABLE IF NOT EXISTS darwaza_schema (scope TEXT PRIMARY KEY, version INTEGER NOT NULL)');
-      const r = await client.query<{ version: number }>('SELECT version FROM darwaza_schema WHERE scope = $1', [scope]);
-      let version = r.rows[0]?.version ?? 0;
-      for (const m of migrations) {
-        if (m.version <= version) continue;
-        await client.query(m.sql);
-        version = m.version;
-      }
-      await client.query(
-        'INSERT INTO darwaza_schema (scope, version) VALUES ($1, $2) ON CONFLICT (scope) DO UPDATE SET version = excluded.version',
-        [scope, version],
-      );
-      await client.query('COMMIT');
-      return version;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    }
-  } finally {
-    client.release();
-  }
+/** Applies what is missing of one scope (under the migration lock every darwaza scope takes); returns the version. */
+export function migrateConsentPg(pool: pg.Pool, scope: 'consent' | 'patient-memory', migrations: readonly PgConsentMigration[]): Promise<number> {
+  return migratePgPool(pool, scope, migrations);
 }

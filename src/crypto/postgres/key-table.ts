@@ -10,6 +10,7 @@
  */
 import type pg from 'pg';
 import type { DataKeyRow, DataKeyTable, KekRow } from '../key-table.js';
+import { migratePgPool } from '../../store/index.js';
 
 export const PG_CRYPTO_MIGRATIONS: ReadonlyArray<{ version: number; description: string; sql: string }> = [
   {
@@ -35,8 +36,6 @@ export const PG_CRYPTO_MIGRATIONS: ReadonlyArray<{ version: number; description:
   },
 ];
 
-/** The migration lock every darwaza scope on PostgreSQL takes (the queue's, src/queue/postgres/schema.ts). */
-const MIGRATION_LOCK = 0x64_61_72_77;
 
 interface SqlKeyRow {
   scope: string;
@@ -59,28 +58,7 @@ const bytesOrNull = (b: Uint8Array | null) => (b ? Buffer.from(b) : null);
 const KEY_COLUMNS = 'scope, key_id, wrapped, created_at';
 
 async function migrate(pool: pg.Pool): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    try {
-      await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-      await client.query('CREATE TABLE IF NOT EXISTS darwaza_schema (scope TEXT PRIMARY KEY, version INTEGER NOT NULL)');
-      const r = await client.query<{ version: number }>("SELECT version FROM darwaza_schema WHERE scope = 'crypto'");
-      let version = r.rows[0]?.version ?? 0;
-      for (const m of PG_CRYPTO_MIGRATIONS) {
-        if (m.version <= version) continue;
-        await client.query(m.sql);
-        version = m.version;
-      }
-      await client.query("INSERT INTO darwaza_schema (scope, version) VALUES ('crypto', $1) ON CONFLICT (scope) DO UPDATE SET version = excluded.version", [version]);
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    }
-  } finally {
-    client.release();
-  }
+  await migratePgPool(pool, 'crypto', PG_CRYPTO_MIGRATIONS);
 }
 
 /** The key table on a pool the caller owns; migrates it first (idempotent, under the lock) unless told not to. */

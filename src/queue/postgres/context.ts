@@ -53,23 +53,4 @@ export function changeHeld(c: PgContext, delta: number): void {
   c.heldGeneration++;
 }
 
-/**
- * "($1, $2), ($3, $4)…" for a multi-row INSERT of rows × cols parameters. `casts` types the
- * columns (e.g. 'bytea'): a parameter of unknown type would be read as text.
- */
-export function valuesList(rows: number, cols: number, casts: readonly (string | undefined)[] = []): string {
-  const out: string[] = [];
-  for (let r = 0; r < rows; r++) {
-    const cells: string[] = [];
-    for (let k = 1; k <= cols; k++) cells.push(`$${r * cols + k}${casts[k - 1] ? `::${casts[k - 1]}` : ''}`);
-    out.push(`(${cells.join(', ')})`);
-  }
-  return out.join(', ');
-}
-
-/** Splits an array into chunks of at most n. */
-export function chunks<T>(xs: readonly T[], n: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
-  return out;
-}
+export { valuesList, chunks } from '../../store/index.js';

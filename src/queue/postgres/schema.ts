@@ -4,13 +4,9 @@
  * in (lane, seq) order. Forward-only migrations, applied under an advisory lock so that
  * nodes starting together migrate once.
  */
-import type { PoolClient } from 'pg';
+import type { PgMigration } from '../../store/index.js';
 
-export interface PgMigration {
-  version: number;
-  description: string;
-  sql: string;
-}
+export { migratePg, type PgMigration } from '../../store/index.js';
 
 export const PG_QUEUE_MIGRATIONS: readonly PgMigration[] = [
   {
@@ -81,30 +77,3 @@ export const PG_QUEUE_MIGRATIONS: readonly PgMigration[] = [
   },
 ];
 
-/** Arbitrary constant naming the migration lock (pg_advisory_xact_lock). */
-const MIGRATION_LOCK = 0x64_61_72_77;
-
-/** Applies what is missing, in one transaction, under the migration lock; returns the version. */
-export async function migratePg(client: PoolClient, scope: string, migrations: readonly PgMigration[]): Promise<number> {
-  await client.query('BEGIN');
-  try {
-    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-    await client.query('CREATE TABLE IF NOT EXISTS darwaza_schema (scope TEXT PRIMARY KEY, version INTEGER NOT NULL)');
-    const r = await client.query<{ version: number }>('SELECT version FROM darwaza_schema WHERE scope = $1', [scope]);
-    let version = r.rows[0]?.version ?? 0;
-    for (const m of migrations) {
-      if (m.version <= version) continue;
-      await client.query(m.sql);
-      version = m.version;
-    }
-    await client.query(
-      'INSERT INTO darwaza_schema (scope, version) VALUES ($1, $2) ON CONFLICT (scope) DO UPDATE SET version = excluded.version',
-      [scope, version],
-    );
-    await client.query('COMMIT');
-    return version;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
-  }
-}
