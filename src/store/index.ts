@@ -1,7 +1,8 @@
 /**
  * The gateway's one SQLite file: opening it with the pragmas our promises need,
  * and a forward-only migration runner that each folder (queue, consent, audit,
- * crypto) uses for its own tables. Nothing else lives here.
+ * crypto) uses for its own tables. postgres.ts holds the same for the stores on
+ * PostgreSQL (migrations, transactions, multi-row VALUES). Nothing else lives here.
  */
 import Database from 'better-sqlite3';
 import { chmodSync, existsSync, mkdirSync, openSync, closeSync } from 'node:fs';
