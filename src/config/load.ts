@@ -4,6 +4,7 @@
  * line, the field, the value and what was expected — never a stack trace.
  */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, resolve, isAbsolute } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, parseDocument, isNode } from 'yaml';
@@ -158,15 +159,9 @@ export function resolveConfig(raw: unknown, where: { file: string; text?: string
     if (!/^[A-Za-z0-9][A-Za-z0-9._@:/-]{0,127}$/.test(n)) problems.push(withLine(`${where.file}: lan.senders[${i}]: ${JSON.stringify(n).slice(0, 80)} is not a certificate name (letters, digits and . _ @ : / -)`, where));
   });
   if (c.store.kind === 'postgres') {
-    // Only the queue and the audit log run on PostgreSQL so far: a pair sharing those while each
-    // node kept its own consents and patient facts would decide differently on each node.
-    problems.push(
-      withLine(
-        `${where.file}: store.kind: "postgres" is not available yet: the queue and the audit log run on PostgreSQL, but the consent registry, patient memory and key store do not, and two gateways would not see each other's consents. Use "sqlite" (the default); see docs/ha.md`,
-        where,
-      ),
-    );
-  } else if (c.store.url !== undefined || c.store.pool !== undefined) {
+    if (c.store.url === undefined) problems.push(withLine(`${where.file}: store.url: required for kind "postgres" (postgres://user@host:port/database)`, where));
+    else if (!/^postgres(ql)?:\/\//.test(c.store.url)) problems.push(withLine(`${where.file}: store.url: must start with postgres:// or postgresql://`, where));
+  } else if (c.store.url !== undefined || c.store.pool !== undefined || c.store.nodeId !== undefined) {
     problems.push(withLine(`${where.file}: store.url: only for kind "postgres"; the SQLite store lives in dataDir`, where));
   }
   const access = parseAccessConfig(c.access, where.file);
@@ -189,7 +184,7 @@ export function resolveConfig(raw: unknown, where: { file: string; text?: string
     organization: c.organization ?? 'demo-hospital',
     dataDir: abs(c.dataDir ?? './data'),
     certsDir: abs(c.certsDir ?? './certs'),
-    store: { kind: 'sqlite' },
+    store: c.store.kind === 'postgres' ? { kind: 'postgres', url: c.store.url, pool: c.store.pool ?? {}, nodeId: c.store.nodeId ?? hostNodeId() } : { kind: 'sqlite' },
     timezone: c.timezone ?? DEFAULT_TIMEZONE,
     defaultPurpose: c.defaultPurpose ?? 'TREAT',
     listen: {
@@ -247,4 +242,9 @@ export function loadConfig(file: string): GatewayConfig {
     throw new ConfigError([`${path}${where}: not valid JSON (${(err as Error).message.replace(/ in JSON at position \d+.*$/, '')})`]);
   }
   return resolveConfig(raw, { file: path, text, baseDir: dirname(path) });
+}
+
+/** A gateway's default name in a pair: its host name (stable across restarts, so it recovers its own leases), as a node id. */
+function hostNodeId(): string {
+  return hostname().replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63) || 'node';
 }

@@ -29,7 +29,7 @@ export const gatewayConfigSchema = {
       type: 'object',
       additionalProperties: false,
       default: {},
-      description: 'where the gateway keeps its state: the embedded SQLite file in dataDir (the default), or PostgreSQL shared by a pair (not available yet: see docs/ha.md)',
+      description: 'where the gateway keeps its state: the embedded SQLite file in dataDir (the default), or PostgreSQL shared by a pair (docs/ha.md)',
       properties: {
         kind: { enum: ['sqlite', 'postgres'], default: 'sqlite' },
         // No pattern here: a schema error would print the value, and a URL may hold a password.
@@ -38,6 +38,11 @@ export const gatewayConfigSchema = {
           type: 'object',
           additionalProperties: false,
           properties: { max: { type: 'integer', minimum: 1, maximum: 200, description: 'postgres only: connections per gateway' } },
+        },
+        nodeId: {
+          type: 'string',
+          pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$',
+          description: 'postgres only: this gateway\'s name in leases and audit entries (default: the host name); each gateway of a pair needs its own',
         },
       },
     },

@@ -31,8 +31,11 @@ export interface GatewayConfig {
   organization: string;
   dataDir: string;
   certsDir: string;
-  /** The store in use: only the embedded SQLite file so far (PostgreSQL is refused at load, see docs/ha.md). */
-  store: { kind: 'sqlite' };
+  /**
+   * Where the gateway keeps its state: the embedded SQLite file in dataDir, or PostgreSQL shared by
+   * two or more gateways (docs/ha.md). `nodeId` names this gateway in leases and audit entries.
+   */
+  store: StoreConfig;
   timezone: string;
   defaultPurpose: PurposeOfUse;
   listen: { lan: HostPort; admin: HostPort; mllp: HostPort | null };
@@ -81,3 +84,5 @@ export interface GatewayConfig {
   dispatcher: { pollMs: number; breakerFailures: number; breakerCooldownMs: number };
   simulator: { embedded: boolean; listen: HostPort };
 }
+
+export type StoreConfig = { kind: 'sqlite' } | { kind: 'postgres'; url: string; pool: { max?: number }; nodeId: string };

@@ -10,7 +10,8 @@
 import type { FhirResource } from '../model/index.js';
 import { OperationOutcomeError, allOk, badRequest, notFound, serverError, unprocessable, type IssueCode } from '../fhir/index.js';
 import { ConsentValidationError } from './compile.js';
-import { ConsentNotFoundError, ConsentUnreadableError, type ConsentRegistry } from './registry.js';
+import { ConsentNotFoundError, ConsentUnreadableError } from './registry.js';
+import type { ConsentStore } from './ports.js';
 
 export interface HandlerResult {
   status: number;
@@ -25,11 +26,11 @@ export type SearchQuery = Record<string, string | string[] | undefined>;
  * patient ids (Patient/123); without it the actor does.
  */
 export interface ConsentHandlers {
-  post(body: unknown, actor?: string, source?: string): HandlerResult;
-  put(id: string, body: unknown, actor?: string, source?: string): HandlerResult;
-  delete(id: string, actor?: string): HandlerResult;
-  read(id: string, version?: string): HandlerResult;
-  search(query: SearchQuery, source?: string): HandlerResult;
+  post(body: unknown, actor?: string, source?: string): Promise<HandlerResult>;
+  put(id: string, body: unknown, actor?: string, source?: string): Promise<HandlerResult>;
+  delete(id: string, actor?: string): Promise<HandlerResult>;
+  read(id: string, version?: string): Promise<HandlerResult>;
+  search(query: SearchQuery, source?: string): Promise<HandlerResult>;
 }
 
 /** The registry's own errors as outcomes; any other error passes through untouched. */
@@ -41,10 +42,10 @@ function asOutcomeError(err: unknown): unknown {
   return err;
 }
 
-function guarded<A extends unknown[]>(fn: (...args: A) => HandlerResult): (...args: A) => HandlerResult {
-  return (...args) => {
+function guarded<A extends unknown[]>(fn: (...args: A) => Promise<HandlerResult>): (...args: A) => Promise<HandlerResult> {
+  return async (...args) => {
     try {
-      return fn(...args);
+      return await fn(...args);
     } catch (err) {
       throw asOutcomeError(err);
     }
@@ -58,39 +59,40 @@ const refuse = (text: string, expression?: string, code?: IssueCode): never => {
 const values = (v: string | string[] | undefined): string[] =>
   v === undefined ? [] : (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
 
-export function consentHandlers(registry: ConsentRegistry): ConsentHandlers {
-  const stored = (id: string, version: number, created: boolean): HandlerResult => {
-    const s = registry.get(id, version);
+/** The handlers over the registry's async port (SQLite: sqliteConsentStore(registry); PostgreSQL: postgresConsentStore). */
+export function consentHandlers(registry: ConsentStore): ConsentHandlers {
+  const stored = async (id: string, version: number, created: boolean): Promise<HandlerResult> => {
+    const s = await registry.get(id, version);
     if (!s) throw new ConsentNotFoundError(id);
     return { status: created ? 201 : 200, body: s.resource };
   };
   return {
-    post: guarded((body: unknown, actor?: string, source?: string) => {
-      const r = registry.put(body, { ...(actor ? { actor } : {}), ...((source ?? actor) ? { source: source ?? actor } : {}) });
+    post: guarded(async (body: unknown, actor?: string, source?: string) => {
+      const r = await registry.put(body, { ...(actor ? { actor } : {}), ...((source ?? actor) ? { source: source ?? actor } : {}) });
       return stored(r.id, r.version, r.version === 1 && !r.unchanged);
     }),
-    put: guarded((id: string, body: unknown, actor?: string, source?: string) => {
-      const r = registry.put(body, { id, ...(actor ? { actor } : {}), ...((source ?? actor) ? { source: source ?? actor } : {}) });
+    put: guarded(async (id: string, body: unknown, actor?: string, source?: string) => {
+      const r = await registry.put(body, { id, ...(actor ? { actor } : {}), ...((source ?? actor) ? { source: source ?? actor } : {}) });
       return stored(r.id, r.version, r.version === 1 && !r.unchanged);
     }),
-    delete: guarded((id: string, actor?: string) => {
-      const r = registry.withdraw(id, 'DELETE', actor);
+    delete: guarded(async (id: string, actor?: string) => {
+      const r = await registry.withdraw(id, 'DELETE', actor);
       return { status: 200, body: allOk(`Consent/${r.id} withdrawn (version ${r.version}, status inactive)`) };
     }),
-    read: guarded((id: string, version?: string) => {
+    read: guarded(async (id: string, version?: string) => {
       const v = version === undefined ? undefined : Number(version);
       if (v !== undefined && !Number.isInteger(v)) refuse('the version id must be a whole number', 'Consent.meta.versionId');
-      const s = registry.get(id, v);
+      const s = await registry.get(id, v);
       if (!s) throw new ConsentNotFoundError(id);
       return { status: 200, body: s.resource };
     }),
-    search: guarded((query: SearchQuery, source?: string) => {
+    search: guarded(async (query: SearchQuery, source?: string) => {
       const unknown = Object.keys(query).filter((k) => !['patient', 'status', '_format'].includes(k));
       if (unknown.length > 0) refuse(`search parameter not supported: ${unknown.join(', ')}`, undefined, 'not-supported');
       const patientIds = values(query.patient);
       if (patientIds.length === 0) refuse('search needs a patient parameter (reference, id or system|value)', undefined, 'required');
       const status = values(query.status)[0];
-      return { status: 200, body: registry.search({ patientIds, ...(status ? { status } : {}), ...(source ? { source } : {}) }) };
+      return { status: 200, body: await registry.search({ patientIds, ...(status ? { status } : {}), ...(source ? { source } : {}) }) };
     }),
   };
 }

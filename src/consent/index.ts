@@ -47,6 +47,6 @@ export type {
   StoredConsentWithResource,
 } from './types.js';
 export { dataPeriodOf, dataReferencesOf, DATA_DATE_FIELDS, DATA_PERIOD_FIELDS } from './data.js';
-export { sqliteConsentStore, sqlitePatientFacts, loadPatientSnapshot, snapshotBindings, applyPatientWrites } from './ports.js';
-export type { ConsentStore, PatientFacts, PatientSnapshot, PatientWrite } from './ports.js';
+export { sqliteConsentStore, sqlitePatientFacts, loadPatientSnapshot, snapshotBindings, applyPatientWrites, loadPatientView } from './ports.js';
+export type { ConsentStore, PatientFacts, PatientSnapshot, PatientWrite, PatientView } from './ports.js';
 export * from './postgres/index.js';

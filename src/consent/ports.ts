@@ -7,7 +7,7 @@
  * seen by the next message.
  */
 import type { ConsentRegistry, PutOptions, PutResult, PutManyResult, WithdrawListener } from './registry.js';
-import type { PatientMemory } from './memory.js';
+import { resolvePatientTokens, type PatientMemory } from './memory.js';
 import type { StoredConsent, StoredConsentWithResource } from './types.js';
 import type { FhirResource } from '../model/index.js';
 
@@ -28,7 +28,8 @@ export interface PatientFacts {
   birthDate(tokens: readonly string[]): Promise<string | undefined>;
   rememberBirthDate(tokens: readonly string[], birthDate: string): Promise<void>;
   boundTo(weakToken: string): Promise<string[] | undefined>;
-  bind(weakToken: string, strongTokens: readonly string[]): Promise<void>;
+  /** Binds unless bound already (the first binding stays); returns the binding in force afterwards. */
+  bind(weakToken: string, strongTokens: readonly string[]): Promise<string[] | undefined>;
   forget(tokens: readonly string[]): Promise<number>;
 }
 
@@ -54,7 +55,10 @@ export function sqlitePatientFacts(memory: PatientMemory): PatientFacts {
     birthDate: async (tokens) => memory.birthDate(tokens),
     rememberBirthDate: async (tokens, birthDate) => memory.rememberBirthDate(tokens, birthDate),
     boundTo: async (weakToken) => memory.boundTo(weakToken),
-    bind: async (weakToken, strongTokens) => memory.bind(weakToken, strongTokens),
+    bind: async (weakToken, strongTokens) => {
+      memory.bind(weakToken, strongTokens);
+      return memory.boundTo(weakToken);
+    },
     forget: async (tokens) => memory.forget(tokens),
   };
 }
@@ -105,11 +109,50 @@ export function snapshotBindings(snapshot: PatientSnapshot, writes: PatientWrite
   };
 }
 
-/** Applies the writes a decision learned, in order. */
-export async function applyPatientWrites(facts: PatientFacts | undefined, writes: readonly PatientWrite[]): Promise<void> {
-  if (!facts) return;
+/**
+ * Applies the writes a decision learned, in order. Returns false when a binding it assumed lost
+ * a race (another message, on this node or another, bound the weak id to another identity first):
+ * the decision rested on a fact that does not hold, and must be made again on a new view.
+ */
+export async function applyPatientWrites(facts: PatientFacts | undefined, writes: readonly PatientWrite[]): Promise<boolean> {
+  if (!facts) return true;
+  let held = true;
   for (const w of writes) {
-    if (w.kind === 'bind') await facts.bind(w.weakToken, w.strongTokens);
-    else await facts.rememberBirthDate(w.tokens, w.birthDate);
+    if (w.kind === 'bind') {
+      const inForce = await facts.bind(w.weakToken, w.strongTokens);
+      if (inForce !== undefined && !sameTokens(inForce, w.strongTokens)) held = false;
+    } else await facts.rememberBirthDate(w.tokens, w.birthDate);
   }
+  return held;
+}
+
+const sameTokens = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((t) => b.includes(t));
+
+/**
+ * One message's view of a patient, read before its decision: the patient's tokens (weak ids
+ * resolved against the bindings held now), their consents and remembered birth date. The
+ * decision runs on it synchronously; what it learns is recorded in `writes`, applied at the
+ * edge (applyPatientWrites) before the message is acknowledged.
+ */
+export interface PatientView {
+  tokens: string[];
+  consents: StoredConsent[];
+  birthDate?: string;
+  writes: PatientWrite[];
+}
+
+/**
+ * Reads a PatientView: the weak ids' bindings first (they decide which tokens are the
+ * patient's), then the consents and birth date of those tokens, in two round trips.
+ */
+export async function loadPatientView(
+  store: Pick<ConsentStore, 'forTokens'>,
+  facts: Pick<PatientFacts, 'boundTo' | 'birthDate'>,
+  parts: { first?: string; strong: string[]; weak: string[]; other: string[] },
+): Promise<PatientView> {
+  const bound = await Promise.all(parts.weak.map(async (w) => [w, await facts.boundTo(w)] as const));
+  const writes: PatientWrite[] = [];
+  const tokens = resolvePatientTokens(parts, snapshotBindings({ consents: [], bindings: new Map(bound) }, writes));
+  const [consents, birthDate] = await Promise.all([store.forTokens(tokens), facts.birthDate(tokens)]);
+  return { tokens, consents, ...(birthDate !== undefined ? { birthDate } : {}), writes };
 }

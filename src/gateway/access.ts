@@ -37,7 +37,7 @@ export interface GatewayAuth {
   breakGlass(e: { actor: string; reasonText: string; messageId: string }): void;
 }
 
-export function createGatewayAuth(config: GatewayConfig, db: Db, audit: AuditLog, logger: Logger, clock: () => Date): GatewayAuth {
+export function createGatewayAuth(config: GatewayConfig, db: Db, audit: Pick<AuditLog, 'append'>, logger: Logger, clock: () => Date): GatewayAuth {
   const tokens = TokenStore.open(db);
   const metrics = resolveMetricsToken(config.access.metricsToken, process.env);
   const append = (what: string, event: Parameters<AuditLog['append']>[0][number]) => {

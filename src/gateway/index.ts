@@ -14,8 +14,8 @@ import { createLanApp } from '../ingress/http/index.js';
 import { darwazaVersion } from '../embedded/index.js';
 import { startPool } from './pool.js';
 import { startMllpServer, createMllpAccept } from '../ingress/mllp/index.js';
-import { createPipeline, createRecheck, explainMessage, type Pipeline } from '../pipeline/index.js';
-import { SqliteQueueStore, Dispatcher, newMessageId, type QueueStore } from '../queue/index.js';
+import { createPipeline, createRecheck, createConsentPrefetch, explainMessage, type Pipeline } from '../pipeline/index.js';
+import { Dispatcher, newMessageId, type QueueObserver, type QueueStore } from '../queue/index.js';
 import { createUplink, deliverBatch, createLinkHealth, linkStatus } from '../egress/index.js';
 import { startSimulator } from '../sim/index.js';
 import { consentHandlers } from '../consent/index.js';
@@ -23,11 +23,11 @@ import { createReceiver } from '../crypto/index.js';
 import { lanTlsOptions, checkSpkiPin } from '../pki/index.js';
 import { EMBEDDED_SIMULATOR_KEY } from '../policy/index.js';
 import { scheduleTreeBuild } from '../audit/index.js';
-import { loadPolicyAndProfiles, provision } from './provision.js';
+import { loadPolicyAndProfiles } from './provision.js';
 import { startRuntime } from './runtime.js';
 import { mllpAccess } from './mllp-access.js';
 import { checkAccessAtStart, createGatewayAuth } from './access.js';
-import { rebindLegacyQueueRows } from './at-rest.js';
+import { openState } from './state.js';
 import { createConsoleApp, consoleDeps } from '../console/index.js';
 import { refreshOpsGauges, scheduleAuditVerify } from '../ops/index.js';
 import { deadLettersExpiring } from '../jobs/retention.js';
@@ -85,48 +85,58 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const upgrade = upgradeOf(db);
   if (upgrade?.backup) logger.warn(upgrade, 'database schema upgraded; the copy made before the upgrade can be removed once this version runs well');
   const closers: (() => Promise<void> | void)[] = [];
-  const { keys, cipher, audit, consents, policy, pack, stages } = await provision(config, db, loaded, { logger, metrics, clock });
-
-  const store = SqliteQueueStore.open(db, {
-    quotaBytes: config.limits.queueQuotaBytes,
-    cipher,
-    audit,
-    observer: {
-      committed: (n, ms) => {
-        metrics.commitBatch.observe(n);
-        metrics.commitSeconds.observe(ms / 1000);
-      },
-      delivered: (d, ms) => metrics.deliveryLatency.observe({ destination: d }, ms / 1000),
-      retried: (d) => metrics.retries.inc({ destination: d }),
-      deadLettered: (d) => metrics.deadLetters.inc({ destination: d }),
-      withdrawn: (d) => metrics.withdrawn.inc({ destination: d }),
+  const observer: QueueObserver = {
+    committed: (n, ms) => {
+      metrics.commitBatch.observe(n);
+      metrics.commitSeconds.observe(ms / 1000);
     },
-  });
+    delivered: (d, ms) => metrics.deliveryLatency.observe({ destination: d }, ms / 1000),
+    retried: (d) => metrics.retries.inc({ destination: d }),
+    deadLettered: (d) => metrics.deadLetters.inc({ destination: d }),
+    withdrawn: (d) => metrics.withdrawn.inc({ destination: d }),
+  };
+  const state = await openState(config, db, loaded, { logger, metrics, clock, observer });
+  const { keys, audit, consents, policy, pack, stages, store, shared, sqlite } = state;
+
   const configured = new Set(config.destinations.map((d) => d.name));
   for (const r of await store.counts()) {
     if (!configured.has(r.destination) && ['queued', 'retrying', 'delivering'].includes(r.state) && r.count > 0) {
       logger.warn({ destination: r.destination, state: r.state, count: r.count }, 'queued messages for a destination that is no longer configured: they wait until it is configured again');
     }
   }
-  const rebound = rebindLegacyQueueRows(db, cipher);
-  if (rebound.rebound || rebound.left) logger.info(rebound, 'queue payloads written before row binding were re-encrypted bound to their rows');
   const recovered = await store.recoverInFlight();
   if (recovered) logger.info({ recovered }, 'returned items left in flight by the last run to the queue');
 
-  const runtime = startRuntime({ config, logger, metrics, clock, audit, keys, store, db, policy, pack });
-  // The audit's Merkle tree is built behind the appends, off the acknowledgement path.
-  const treeBuild = scheduleTreeBuild(audit, { onError: (err) => logger.warn({ err: describeError(err) }, 'could not build the audit tree (retried at the next tick)') });
-  const recheck = createRecheck({ stages, destinations: config.destinations, timezone: config.timezone, clock });
+  const runtime = startRuntime({
+    config,
+    logger,
+    metrics,
+    clock,
+    audit,
+    ...(sqlite ? { log: sqlite.audit, db } : { isLeader: () => shared!.leader.isLeader() }),
+    keys,
+    store,
+    policy,
+    pack,
+  });
+  // The audit's Merkle tree is built behind the appends, off the acknowledgement path (on a pair, by the tree-head leader).
+  const treeBuild = sqlite ? scheduleTreeBuild(sqlite.audit, { onError: (err) => logger.warn({ err: describeError(err) }, 'could not build the audit tree (retried at the next tick)') }) : undefined;
+  // On PostgreSQL the re-check's consents are read for the rows each claim returns, just before they are judged.
+  const prefetch = shared ? createConsentPrefetch(shared.consents) : undefined;
+  const recheck = createRecheck({ stages, destinations: config.destinations, timezone: config.timezone, clock, ...(prefetch ? { consentsOf: prefetch.consentsOf } : {}) });
 
   // A withdrawal stops queued data for the purposes it covered (null = every purpose), but only what
   // the current consents no longer permit: the patient may hold other consents that still allow a
   // queued message (withdrawing a research consent must not destroy treatment data).
-  const stillPermitted = (item: Parameters<typeof recheck>[0]) => {
-    try {
-      return recheck(item).kind === 'ok';
-    } catch {
-      return false; // a context this gateway cannot read cannot be shown to be still permitted
-    }
+  const stillPermitted = (item: Parameters<typeof recheck>[0]): boolean | Promise<boolean> => {
+    const judge = () => {
+      try {
+        return recheck(item).kind === 'ok';
+      } catch {
+        return false; // a context this gateway cannot read cannot be shown to be still permitted
+      }
+    };
+    return prefetch ? prefetch.prepare([item]).then(judge, () => false) : judge();
   };
   consents.onWithdraw((tokens, _id, info) => {
     for (const purpose of info.purposes === null ? [undefined] : info.purposes) {
@@ -135,7 +145,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
         .then((n) => {
           // The payloads share their day's data key with other patients, so they cannot be crypto-shredded:
           // secure_delete zeroed them in the database pages, and this removes the older copies the WAL still held.
-          if (n > 0) {
+          if (n > 0 && sqlite) {
             try {
               db.pragma('wal_checkpoint(TRUNCATE)');
             } catch (err) {
@@ -193,6 +203,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     timeZone: config.timezone,
     onOutcome: linkHealth.outcome,
     recheck,
+    ...(prefetch ? { prepareRecheck: prefetch.prepare } : {}),
     pollMs: config.dispatcher.pollMs,
     breaker: { failureThreshold: config.dispatcher.breakerFailures, cooldownMs: config.dispatcher.breakerCooldownMs },
     onError: (err, destination) => logger.error({ err: describeError(err), destination }, 'dispatcher error'),
@@ -302,28 +313,31 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     const m = await store.getMessage(id);
     return m ? explainMessage(m, policy.current(), config.destinations) : undefined;
   };
-  const consoleApp = createConsoleApp(
-    consoleDeps({
-      auth: auth.admin,
-      tokens: auth.tokens,
-      db,
-      store,
-      dispatch: () => dispatcher?.states() ?? [],
-      audit,
-      consents,
-      tokenize: keys.tokenizer(),
-      policy: () => policy.current(),
-      policyDir: config.policy.path,
-      explain,
-      destinations: () => config.destinations.map((d) => d.name),
-      certsDir: config.certsDir,
-      quotaBytes: config.limits.queueQuotaBytes,
-      clock,
-    }),
-  );
+  // The console reads the SQLite log and registry; on PostgreSQL it is not offered yet (docs/ha.md).
+  const consoleApp = sqlite
+    ? createConsoleApp(
+        consoleDeps({
+          auth: auth.admin,
+          tokens: auth.tokens,
+          db,
+          store: sqlite.queue,
+          dispatch: () => dispatcher?.states() ?? [],
+          audit: sqlite.audit,
+          consents: sqlite.registry,
+          tokenize: keys.tokenizer(),
+          policy: () => policy.current(),
+          policyDir: config.policy.path,
+          explain,
+          destinations: () => config.destinations.map((d) => d.name),
+          certsDir: config.certsDir,
+          quotaBytes: config.limits.queueQuotaBytes,
+          clock,
+        }),
+      )
+    : undefined;
   const adminApp = createAdminApp({
     auth: auth.admin,
-    console: consoleApp.app,
+    ...(consoleApp ? { console: consoleApp.app } : {}),
     metrics,
     beforeScrape: async () => {
       metrics.queueDepth.reset();
@@ -376,16 +390,19 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const adminServer = await listen(adminApp, config.listen.admin.host, config.listen.admin.port);
   await metrics.resetStartLag();
   // The audit log verified in a child process on a schedule; failures and the last success are metrics.
-  const auditWatch = scheduleAuditVerify({
-    metrics,
-    dataDir: config.dataDir,
-    certsDir: config.certsDir,
-    onResult: (r) => (r.ok ? logger.info({ entries: r.size }, 'audit log verified') : logger.error({ reason: r.reason }, 'audit log verification FAILED')),
-  });
-  closers.push(() => auditWatch.stop());
+  // (On a pair, `darwaza audit verify --store` verifies the shared log; not scheduled here yet.)
+  if (sqlite) {
+    const auditWatch = scheduleAuditVerify({
+      metrics,
+      dataDir: config.dataDir,
+      certsDir: config.certsDir,
+      onResult: (r) => (r.ok ? logger.info({ entries: r.size }, 'audit log verified') : logger.error({ reason: r.reason }, 'audit log verification FAILED')),
+    });
+    closers.push(() => auditWatch.stop());
+  }
   closers.push(() => new Promise<void>((r) => adminServer.close(() => r())));
   // Closed before the listener (closers run in reverse): live streams would hold it open.
-  closers.push(() => consoleApp.close());
+  if (consoleApp) closers.push(() => consoleApp.close());
 
   logger.info(
     {
@@ -423,12 +440,11 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       await dispatcher!.stop();
       await uplink.close();
       await simulator?.stop();
-      store.flush();
-      treeBuild.stop();
+      await state.flush();
+      treeBuild?.stop();
       runtime.beforeClose();
       await runtime.close();
-      consents.close();
-      await store.close();
+      await state.close();
       db.close();
       logger.info('darwaza stopped');
       logger.flush?.();

@@ -18,7 +18,9 @@ import { AuditLog, recordConfigChange } from '../audit/index.js';
 import type { PayloadCipher } from '../model/index.js';
 import { bindProfiles, type ProfileSources } from './profiles.js';
 import { checkPack, packInForce, type LiveDestination, type PackInForce } from './pack.js';
-import { buildStages } from './stages.js';
+import { buildStages, type StageDeps } from './stages.js';
+import { openSharedState, type SharedState } from './shared.js';
+import type { QueueObserver } from '../queue/index.js';
 import { loadFhirDefinitions } from '../fhir/index.js';
 import { policyInForce, type PolicyInForce } from './runtime.js';
 
@@ -63,22 +65,13 @@ export interface Provisioned {
   stages: Stages;
 }
 
-export async function provision(
-  config: GatewayConfig,
-  db: Db,
-  loaded: PolicyAndProfiles,
-  deps: { logger: Logger; metrics: Metrics; clock: () => Date },
-): Promise<Provisioned> {
-  const { logger, metrics, clock } = deps;
-  for (const w of loaded.warnings) logger.warn(`WARNING: ${w}`);
+/** The keys, and the signer that follows the active gateway key (a rotation reaches the tree heads at once). */
+async function keysAndSigner(config: GatewayConfig) {
   // The R4 StructureDefinitions ingress validates against: indexed once, before any listener.
   loadFhirDefinitions();
   await getSodium();
   const keys = await loadOrCreateKeyStore(config.certsDir);
-  const tokenize = keys.tokenizer();
-  const cipher = await openAtRestCipher(db, { kek: kekSourceFromConfig(config.keys.kek, { certsDir: config.certsDir }), clock });
-  // Tree heads are signed by whichever gateway key is active now, so a rotation reaches them at once.
-  const activeSigner = {
+  const signer = {
     get keyId() {
       return keys.signer().keyId;
     },
@@ -87,10 +80,71 @@ export async function provision(
     },
     sign: (bytes: Uint8Array) => keys.signer().sign(bytes),
   };
-  const audit = AuditLog.open(db, { signer: activeSigner, clock });
+  return { keys, signer };
+}
+
+/** Provisioning on the embedded SQLite store: everything in this appliance's one database file. */
+export async function provision(
+  config: GatewayConfig,
+  db: Db,
+  loaded: PolicyAndProfiles,
+  deps: { logger: Logger; metrics: Metrics; clock: () => Date },
+): Promise<Provisioned> {
+  const { logger, clock } = deps;
+  for (const w of loaded.warnings) logger.warn(`WARNING: ${w}`);
+  const { keys, signer } = await keysAndSigner(config);
+  const tokenize = keys.tokenizer();
+  const cipher = await openAtRestCipher(db, { kek: kekSourceFromConfig(config.keys.kek, { certsDir: config.certsDir }), clock });
+  const audit = AuditLog.open(db, { signer, clock });
   // Every stored Consent version is audited in the same transaction as its write.
   const memory = PatientMemory.open(db, { cipher, clock });
   const consents = ConsentRegistry.open(db, { tokenize, cipher, clock, timezone: config.timezone, audit, memory });
+  const rest = finish(config, db, loaded, deps, { keys, tokenize, audit, stageState: { consents, memory } });
+  return { keys, cipher, audit, consents, ...rest };
+}
+
+export interface SharedProvisioned {
+  keys: KeyStore;
+  shared: SharedState;
+  policy: PolicyInForce;
+  pack: PackInForce;
+  stages: Stages;
+}
+
+/**
+ * Provisioning on PostgreSQL shared by a pair (openSharedState): the stages read each
+ * message's patient state through the async ports. `db` is this node's own SQLite file (its
+ * API tokens, the record of its configuration).
+ */
+export async function provisionShared(
+  config: GatewayConfig & { store: { kind: 'postgres' } },
+  db: Db,
+  loaded: PolicyAndProfiles,
+  deps: { logger: Logger; metrics: Metrics; clock: () => Date; observer: QueueObserver },
+): Promise<SharedProvisioned> {
+  const { logger, clock } = deps;
+  for (const w of loaded.warnings) logger.warn(`WARNING: ${w}`);
+  const { keys, signer } = await keysAndSigner(config);
+  const shared = await openSharedState(config.store, config, { keys, signer, logger, clock, quotaBytes: config.limits.queueQuotaBytes, observer: deps.observer });
+  try {
+    const rest = finish(config, db, loaded, deps, { keys, tokenize: keys.tokenizer(), audit: shared.audit, stageState: { patientState: { consents: shared.consents, facts: shared.facts } } });
+    return { keys, shared, ...rest };
+  } catch (err) {
+    await shared.close();
+    throw err;
+  }
+}
+
+/** What both stores share: the policy in force (audited), the config record, the profiles bound to their keys, the stages. */
+function finish(
+  config: GatewayConfig,
+  db: Db,
+  loaded: PolicyAndProfiles,
+  deps: { logger: Logger; metrics: Metrics; clock: () => Date },
+  parts: { keys: KeyStore; tokenize: (s: string) => string; audit: Pick<AuditLog, 'append'>; stageState: Pick<StageDeps, 'consents' | 'memory' | 'patientState'> },
+): { policy: PolicyInForce; pack: PackInForce; stages: Stages } {
+  const { logger, metrics, clock } = deps;
+  const { keys, tokenize, audit } = parts;
   const policy = policyInForce(loaded.policy, { audit, metrics, logger, clock });
   recordConfigChange(db, audit, configText(config), clock);
   // Each destination's profiles are bound to its own keys here, and again for each accepted pack.
@@ -100,13 +154,12 @@ export async function provision(
     config: loaded.config,
     policy: policy.current,
     profiles,
-    consents,
-    memory,
+    ...parts.stageState,
     keys,
     tokenize,
     logger,
   });
-  return { keys, cipher, audit, consents, policy, pack, stages };
+  return { policy, pack, stages };
 }
 
 /** The configuration's text as audited: the file as written, else (built in memory) its JSON. */

@@ -52,7 +52,15 @@ export interface RuntimeOptions {
   logger: Logger;
   metrics: Metrics;
   clock: () => Date;
-  audit: AuditLog;
+  /** Where the gateway's own events go (the SQLite log, or the shared log's background appender). */
+  audit: Pick<AuditLog, 'append'>;
+  /**
+   * The SQLite log, whose tree heads (cron) and ATNA feed run here. Absent on PostgreSQL: the
+   * leader signs the shared log's heads (src/gateway/shared.ts), and the ATNA feed is not offered.
+   */
+  log?: AuditLog;
+  /** On a pair: whether this node runs the singletons now (retention, key rotation); absent: always. */
+  isLeader?: () => boolean;
   keys: KeyStore;
   store: RetentionStore;
   /** The database, for retention passes outside the queue (withdrawn consents past their hold). */
@@ -113,8 +121,12 @@ export function startRuntime(opts: RuntimeOptions): GatewayRuntime {
   const refusals = createRefusalAudit({ append: (events) => audit.append(events), clock });
   stops.push(() => refusals.stop());
 
-  const treeHeads = scheduleTreeHeads({ log: audit, cron: config.audit.treeHeadCron, everyEntries: config.audit.treeHeadEveryEntries });
-  stops.push(() => treeHeads.stop());
+  const log = opts.log;
+  if (log) {
+    const treeHeads = scheduleTreeHeads({ log, cron: config.audit.treeHeadCron, everyEntries: config.audit.treeHeadEveryEntries });
+    stops.push(() => treeHeads.stop());
+  }
+  const leads = opts.isLeader ?? (() => true);
 
   if (config.keys.rotateCron) {
     const rotation = scheduleKeyRotation(keys, {
@@ -126,9 +138,10 @@ export function startRuntime(opts: RuntimeOptions): GatewayRuntime {
     stops.push(() => rotation.stop());
   }
 
-  if (config.audit.atna) {
+  if (config.audit.atna && !log) logger.warn('the ATNA feed reads the SQLite audit log: it is not offered on PostgreSQL yet (docs/ha.md)');
+  if (config.audit.atna && log) {
     const atna = startAtnaFeed({
-      log: audit,
+      log,
       host: config.audit.atna.host,
       port: config.audit.atna.port,
       tls: { ca: config.audit.atna.ca, cert: config.audit.atna.cert, key: config.audit.atna.key },
@@ -139,6 +152,8 @@ export function startRuntime(opts: RuntimeOptions): GatewayRuntime {
 
   const retention = scheduleRetention({
     store: opts.store,
+    // On a pair only the leader runs it: one pass over the shared queue, not one per node.
+    when: leads,
     retentionMs: config.limits.retentionDays * DAY_MS,
     windows: { deadLetterMs: config.limits.deadLetterRetentionDays * DAY_MS, idempotencyMs: config.limits.idempotencyRetentionDays * DAY_MS },
     onRun: (r) => {
@@ -209,8 +224,9 @@ export function startRuntime(opts: RuntimeOptions): GatewayRuntime {
       if (p && p.ref.sha256 !== policy.current().ref.sha256) accept(p, 'reloaded on SIGHUP');
     },
     beforeClose: () => {
+      if (!log) return;
       try {
-        audit.signTreeHead();
+        log.signTreeHead();
       } catch (err) {
         logger.warn({ err: describeError(err) }, 'could not sign a final tree head');
       }
@@ -226,3 +242,4 @@ export function startRuntime(opts: RuntimeOptions): GatewayRuntime {
     },
   };
 }
+

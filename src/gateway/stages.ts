@@ -11,7 +11,19 @@ import type { Destination } from '../model/index.js';
 import type { Stages } from '../pipeline/index.js';
 import { classifyMessage, classifyEntries, applyLabels, ageInYears } from '../classify/index.js';
 import { decide, withPackFacts, recipientKeyFingerprint, EMBEDDED_SIMULATOR_KEY, type CompiledPolicy } from '../policy/index.js';
-import { tokensForIds, tokensByKind, resolvePatientTokens, dataPeriodOf, type ConsentRegistry, type PatientMemory } from '../consent/index.js';
+import {
+  tokensForIds,
+  tokensByKind,
+  resolvePatientTokens,
+  dataPeriodOf,
+  evaluateConsent,
+  loadPatientView,
+  applyPatientWrites,
+  type ConsentRegistry,
+  type ConsentStore,
+  type PatientFacts,
+  type PatientMemory,
+} from '../consent/index.js';
 import { deidentifiedForm } from '../sanitize/index.js';
 import { sealAndSerialize, resolveRecipient, type KeyStore } from '../crypto/index.js';
 import { compressPayload } from '../receiver/index.js';
@@ -24,9 +36,15 @@ export interface StageDeps {
   /** The policy in force now (hot reload swaps it). */
   policy: () => CompiledPolicy;
   profiles: DestinationProfiles;
-  consents: Pick<ConsentRegistry, 'evaluate'>;
+  /** The synchronous registry (SQLite); absent when the patient state is read per message (`patientState`). */
+  consents?: Pick<ConsentRegistry, 'evaluate'>;
   /** Birth dates and weak-id bindings seen before (src/consent memory.ts); none: nothing remembered. */
   memory?: Pick<PatientMemory, 'birthDate' | 'rememberBirthDate' | 'boundTo' | 'bind'>;
+  /**
+   * The async ports (PostgreSQL): each message's patient state is read into a view before its
+   * decision, and what it learned written before its acknowledgement.
+   */
+  patientState?: { consents: Pick<ConsentStore, 'forTokens'>; facts: PatientFacts };
   keys: KeyStore;
   tokenize: (s: string) => string;
   logger: Logger;
@@ -66,6 +84,13 @@ export function buildStages(deps: StageDeps): Stages {
     return recipients.get(cacheKey);
   };
 
+  // The identity key leads (ids[0]); weak ids are namespaced by the sender and checked against the
+  // strong identity they were first seen with.
+  const tokenParts = (ids: string[], source: string) => {
+    const first = ids.length ? tokensForIds([ids[0]!], tokenize, source)[0] : undefined;
+    return { ...(first ? { first } : {}), ...tokensByKind(ids, tokenize, source) };
+  };
+
   return {
     classify: (resource, now, v2) => classifyMessage({ resource, ...(typeof v2 === 'string' ? { v2 } : {}) }, { now }),
     classifyEntries: (bundle, now) => classifyEntries(bundle, { now }).map((e) => e.classification),
@@ -76,7 +101,12 @@ export function buildStages(deps: StageDeps): Stages {
       const d = decide(policy, { ...input, destination: withPackFacts(input.destination, policy) });
       return policy.pack ? { ...d, profilesSha256: policy.pack.profilesSha256 } : d;
     },
-    checkConsent: (input) => deps.consents.evaluate(input.patientTokens, input.request),
+    checkConsent: (input) => {
+      if (input.consents) return evaluateConsent(input.consents.map((c) => c.compiled), input.request);
+      // No view and no synchronous registry: nothing shows the patient consented.
+      if (!deps.consents) throw new Error('consent asked without the patient\'s state');
+      return deps.consents.evaluate(input.patientTokens, input.request);
+    },
     sanitize: (profile, destination, resource) => {
       const p = deps.profiles.get(profile, destination.name);
       // Start and reload refuse a policy naming a profile its pack lacks; this guards anything else.
@@ -117,13 +147,18 @@ export function buildStages(deps: StageDeps): Stages {
       return { body: Buffer.from(body, 'utf8'), contentType: 'application/vnd.darwaza.envelope+json' };
     },
     tokenize,
-    patientTokens: (ids, source) => {
-      // The identity key leads (ids[0]); weak ids are namespaced by the sender and checked against the
-      // strong identity they were first seen with.
-      const first = ids.length ? tokensForIds([ids[0]!], tokenize, source)[0] : undefined;
-      return resolvePatientTokens({ ...(first ? { first } : {}), ...tokensByKind(ids, tokenize, source) }, deps.memory);
-    },
-    recallAge: (tokens, birthDate, now) => {
+    patientTokens: (ids, source) => resolvePatientTokens(tokenParts(ids, source), deps.memory),
+    ...(deps.patientState
+      ? {
+          patientView: (ids: string[], source: string) => loadPatientView(deps.patientState!.consents, deps.patientState!.facts, tokenParts(ids, source)),
+          applyPatientWrites: (writes: Parameters<typeof applyPatientWrites>[1]) => applyPatientWrites(deps.patientState!.facts, writes),
+        }
+      : {}),
+    recallAge: (tokens, birthDate, now, view) => {
+      if (view) {
+        if (birthDate && tokens.length) view.writes.push({ kind: 'birthDate', tokens, birthDate });
+        return ageInYears(birthDate ?? view.birthDate, now);
+      }
       if (!tokens.length || !deps.memory) return ageInYears(birthDate, now);
       if (birthDate) {
         deps.memory.rememberBirthDate(tokens, birthDate);

@@ -99,6 +99,8 @@ export function scheduleRetention(opts: {
   onError?: (err: Error) => void;
   /** Further passes on the same schedule (withdrawn consents past their hold). */
   also?: Array<() => void>;
+  /** Runs only while this says so (on a pair: while this node leads). */
+  when?: () => boolean;
 }): RetentionSchedule {
   const expression = opts.cron ?? DEFAULT_RETENTION_CRON;
   if (!cron.validate(expression)) throw new Error(`retention cron expression is not valid: ${expression}`);
@@ -107,6 +109,7 @@ export function scheduleRetention(opts: {
   const task = cron.schedule(
     expression,
     async () => {
+      if (opts.when && !opts.when()) return;
       try {
         // (not `onRun?.(await runRetention(...))`: optional call would skip evaluating its argument)
         const result = await runRetention(opts.store, clock(), opts.retentionMs, opts.windows);

@@ -11,7 +11,7 @@ export {
   type ItemContext,
   type StoredOutcome,
 } from './context.js';
-export { createRecheck, type RecheckItem, type RecheckVerdict, type RecheckOptions } from './recheck.js';
+export { createRecheck, createConsentPrefetch, type ConsentPrefetch, type RecheckItem, type RecheckVerdict, type RecheckOptions } from './recheck.js';
 export { explainMessage, type StoredMessage, type MessageExplanation } from './explain.js';
 export { route, type RouteInput, type RouteResult } from './route.js';
 export { PASS_THROUGH_STAGES, type Stages, type PolicyInput, type ConsentCheck, type SealInput } from './stages.js';

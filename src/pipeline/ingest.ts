@@ -20,7 +20,7 @@ import type {
 } from '../model/index.js';
 import type { DestinationConfig, GatewayConfig } from '../config/index.js';
 import { DuplicateIdempotencyKeyError, OperationOutcomeError, batchEntryRefusal, statusOf, unprocessable, unprocessableAll, outcomeOf, type OperationOutcomeIssue } from '../fhir/index.js';
-import { consentRequest, identityConflict } from '../consent/index.js';
+import { consentRequest, identityConflict, type PatientView, type StoredConsent } from '../consent/index.js';
 import { auditEvents } from '../audit/index.js';
 import type { IngestStore } from '../queue/index.js';
 import { route } from './route.js';
@@ -100,7 +100,7 @@ export function createPipeline(opts: PipelineOptions) {
   /** The per-destination chain for one message. Never throws for a decision; fails closed. */
   function prepareFor(
     name: string,
-    msg: { id: string; receivedAt: string; now: Date; source: string; actor?: string; claimedSource?: string; plain?: boolean; purpose: PurposeOfUse; resource: FhirResource; v2?: string; dataPeriod?: { start?: string; end?: string }; identityConflict?: string },
+    msg: { id: string; receivedAt: string; now: Date; source: string; actor?: string; claimedSource?: string; plain?: boolean; purpose: PurposeOfUse; resource: FhirResource; v2?: string; dataPeriod?: { start?: string; end?: string }; identityConflict?: string; consents?: readonly StoredConsent[] },
     cls: Classification,
     patientTokens: string[],
     decision: PolicyDecision,
@@ -143,7 +143,7 @@ export function createPipeline(opts: PipelineOptions) {
         now: msg.now,
         timezone: config.timezone,
       });
-      const c = stages.checkConsent({ patientTokens, request });
+      const c = stages.checkConsent({ patientTokens, request, ...(msg.consents ? { consents: msg.consents } : {}) });
       consentOut = { id: c.consentId, version: c.consentVersion, effect: c.effect };
       if (c.effect === 'deny') return denied(c.reasons.map((r) => r.text), consentOut);
       obligations.push(...c.obligations);
@@ -255,9 +255,14 @@ export function createPipeline(opts: PipelineOptions) {
     };
   }
 
-  function decideMessage(req: IngestRequest, resource: FhirResource, now: Date, candidates: string[]): Decided {
-    const id = newId();
-    const receivedAt = now.toISOString();
+  /** What the decision needs before it can read the patient's state: the classification and the patient's own ids. */
+  interface Classified {
+    cls: Classification;
+    ids: string[];
+    own: string[];
+  }
+
+  function classifyFor(req: IngestRequest, resource: FhirResource, now: Date): Classified {
     // HL7 v2 input is classified from its own segments too (codes the FHIR mapping drops).
     const cls = stages.classify(resource, now, req.v2);
     if (req.opaque) {
@@ -271,11 +276,36 @@ export function createPipeline(opts: PipelineOptions) {
     // Consents are matched by the patient's own identifiers (a Patient resource's), not by ids
     // found elsewhere (a note's CNIC, a second PID); all of them are checked for a conflict.
     const own = cls.patients?.[0] ? [...new Set([cls.patient!.key, ...cls.patients[0].ids])] : ids;
-    const patientTokens = cls.patient ? [...new Set(stages.patientTokens(own, req.source))] : [];
+    return { cls, ids, own };
+  }
+
+  /**
+   * Decides one message. With a store that must be read asynchronously (stages.patientView),
+   * the patient's state is read first and the decision runs on that view; what it learned is
+   * written before the acknowledgement. A weak-id binding it assumed that lost a race to another
+   * message (here or on another node) means it rested on a false fact: it is decided again.
+   */
+  async function decideMessage(req: IngestRequest, resource: FhirResource, now: Date, candidates: string[]): Promise<Decided> {
+    const classified = classifyFor(req, resource, now);
+    const { cls, own } = classified;
+    if (!cls.patient || !stages.patientView) return decideOn(req, resource, now, candidates, classified, undefined);
+    for (let attempt = 1; ; attempt++) {
+      const view = await stages.patientView(own, req.source);
+      const d = decideOn(req, resource, now, candidates, classified, view);
+      if (!stages.applyPatientWrites || (await stages.applyPatientWrites(view.writes))) return d;
+      if (attempt >= 3) throw new Error('the patient\'s weak-id bindings kept changing while this message was decided');
+    }
+  }
+
+  function decideOn(req: IngestRequest, resource: FhirResource, now: Date, candidates: string[], classified: Classified, view: PatientView | undefined): Decided {
+    const id = newId();
+    const receivedAt = now.toISOString();
+    const { cls, own } = classified;
+    const patientTokens = cls.patient ? [...new Set(view ? view.tokens : stages.patientTokens(own, req.source))] : [];
     const conflict = cls.patient ? identityConflict(cls.patient.ids) : undefined;
     const form = v2FormOf(req);
     const opaqueVia = new Set(form?.opaque ? route(config.routes, routeInput(req, resource)).opaqueDestinations : []);
-    if (cls.patient && stages.recallAge) cls.ageYears = stages.recallAge(patientTokens, cls.patient.birthDate, now);
+    if (cls.patient && stages.recallAge) cls.ageYears = stages.recallAge(patientTokens, cls.patient.birthDate, now, view);
     const dataPeriod = stages.dataPeriod(resource);
     const isTransaction = resource.resourceType === 'Bundle' && resource.type === 'transaction';
     const entryDenials = isTransaction ? transactionDenials(req, resource, now, candidates) : new Map<string, TransactionDenial>();
@@ -298,7 +328,7 @@ export function createPipeline(opts: PipelineOptions) {
         : refused
           ? { ...decision, effect: 'deny', reasons: [{ text: refused }] }
           : decision;
-      const m = { id, receivedAt, now, source: req.source, actor: req.actor, claimedSource: req.claimedSource, plain: req.plain, purpose: req.purpose, resource, v2: req.v2, dataPeriod, ...(conflict ? { identityConflict: conflict } : {}) };
+      const m = { id, receivedAt, now, source: req.source, actor: req.actor, claimedSource: req.claimedSource, plain: req.plain, purpose: req.purpose, resource, v2: req.v2, dataPeriod, ...(conflict ? { identityConflict: conflict } : {}), ...(view ? { consents: view.consents } : {}) };
       return prepareFor(name, m, cls, patientTokens, effective);
     });
     return { id, receivedAt, prepared, patientTokens, cls };
@@ -394,7 +424,7 @@ export function createPipeline(opts: PipelineOptions) {
     const candidates = candidatesFor(req, resource);
     let d: Decided;
     try {
-      d = decideMessage(req, resource, now, candidates);
+      d = await decideMessage(req, resource, now, candidates);
     } catch (err) {
       if (!(err instanceof TransactionRejected)) throw err;
       // No idempotency record: a retry of a rejected transaction is judged again.
@@ -418,15 +448,15 @@ export function createPipeline(opts: PipelineOptions) {
     const batchId = newId();
     const results: NonNullable<IngestAnswer['entries']> = [];
     const decided: { d: Decided; answer: IngestAnswer }[] = [];
-    entries.forEach((entry, index) => {
+    for (const [index, entry] of entries.entries()) {
       const refused = batchEntryRefusal(entry, index);
       if (refused) {
         results.push({ index, id: '', status: statusOf(refused), destinations: [], outcome: refused.outcome });
-        return;
+        continue;
       }
       try {
         const candidates = candidatesFor(req, entry.resource);
-        const d = decideMessage(req, entry.resource, now, candidates);
+        const d = await decideMessage(req, entry.resource, now, candidates);
         const queued = d.prepared.filter((p) => p.outcome.decision === 'queued').length;
         const answer: IngestAnswer = { id: d.id, destinations: d.prepared.map((p) => p.outcome) };
         decided.push({ d, answer });
@@ -454,7 +484,7 @@ export function createPipeline(opts: PipelineOptions) {
           outcome: outcomeOf(err.result.outcome.issue.map((i) => ({ ...i, expression: [`Bundle.entry[${index}]`] }))),
         });
       }
-    });
+    }
     const answer: IngestAnswer = { id: batchId, destinations: [], entries: results };
     // All entries are handed to the store in the same tick, so group commit writes them together.
     const stored = await Promise.all(decided.map(({ d, answer: a }, i) => (i === decided.length - 1 ? commit(d, req, answer, req.idempotencyKey) : commit(d, req, a))));

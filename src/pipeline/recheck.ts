@@ -6,7 +6,7 @@
  */
 import type { AuditEvent, Classification } from '../model/index.js';
 import type { DestinationConfig } from '../config/index.js';
-import { consentRequest } from '../consent/index.js';
+import { consentRequest, type ConsentStore, type StoredConsent } from '../consent/index.js';
 import { auditEvents } from '../audit/index.js';
 import { parseItemContext } from './context.js';
 import type { Stages } from './stages.js';
@@ -28,6 +28,11 @@ export interface RecheckOptions {
   /** The appliance's zone for date-only consent periods (config.timezone). */
   timezone: string;
   clock: () => Date;
+  /**
+   * The item's patient consents as read just before (a ConsentPrefetch), for a store read
+   * asynchronously; absent: the consent stage asks its synchronous registry.
+   */
+  consentsOf?: (item: RecheckItem) => readonly StoredConsent[];
 }
 
 /**
@@ -56,12 +61,42 @@ export function createRecheck(opts: RecheckOptions): (item: RecheckItem) => Rech
         now,
         timezone: opts.timezone,
       });
-      const c = opts.stages.checkConsent({ patientTokens: item.patientTokens, request });
+      const consents = opts.consentsOf?.(item);
+      const c = opts.stages.checkConsent({ patientTokens: item.patientTokens, request, ...(consents ? { consents } : {}) });
       if (c.effect === 'deny') {
         const reason = `consent no longer permits: ${c.reasons.map((r) => r.text).join('; ')}`.slice(0, 300);
         return { kind: 'withdraw', reason, audit: [auditEvents.consentWithdrawn({ ...base, consentId: c.consentId, consentVersion: c.consentVersion, reason })] };
       }
     }
     return { kind: 'ok' };
+  };
+}
+
+/**
+ * The consents the send-time re-check reads, fetched for the rows a claim returned (one read
+ * per row, concurrently) right before they are judged, when the registry cannot be read
+ * synchronously (PostgreSQL). Each fetch is used once: a row claimed again is read again, so a
+ * withdrawal committed on any node reaches the next claim of the row.
+ */
+export interface ConsentPrefetch {
+  prepare(items: readonly RecheckItem[]): Promise<void>;
+  /** The consents fetched for this row; throws when none were (the dispatcher keeps the row, retries later). */
+  consentsOf(item: RecheckItem): readonly StoredConsent[];
+}
+
+export function createConsentPrefetch(store: Pick<ConsentStore, 'forTokens'>): ConsentPrefetch {
+  const fetched = new Map<string, readonly StoredConsent[]>();
+  const keyOf = (i: RecheckItem) => `${i.messageId}\u0000${i.destination}`;
+  return {
+    async prepare(items) {
+      await Promise.all(items.map(async (i) => fetched.set(keyOf(i), i.patientTokens.length ? await store.forTokens(i.patientTokens) : [])));
+    },
+    consentsOf(item) {
+      const key = keyOf(item);
+      const c = fetched.get(key);
+      if (!c) throw new Error('the consents of a queued row were not read before its re-check');
+      fetched.delete(key);
+      return c;
+    },
   };
 }

@@ -4,7 +4,7 @@
  * PASS_THROUGH_STAGES. Each stage is a decision or a transformation; the state some of
  * them read (the policy in force, the consent registry, keys) is bound in by the composition root.
  */
-import type { ConsentRequest } from '../consent/index.js';
+import type { ConsentRequest, PatientView, StoredConsent } from '../consent/index.js';
 import type {
   AuditEvent,
   Classification,
@@ -31,6 +31,8 @@ export interface PolicyInput {
 export interface ConsentCheck {
   patientTokens: string[];
   request: ConsentRequest;
+  /** The patient's consents as read for this message (a PatientView); absent: the stage asks its registry. */
+  consents?: readonly StoredConsent[];
 }
 
 export interface SealInput {
@@ -65,8 +67,19 @@ export interface Stages {
    * weak local ids namespaced by `source`), the identity key's (ids[0]) first.
    */
   patientTokens(ids: string[], source: string): string[];
-  /** The patient's age: from `birthDate` (then remembered), else from a birth date seen before; null when unknown. */
-  recallAge?(patientTokens: string[], birthDate: string | undefined, now: Date): number | null;
+  /**
+   * The patient's age: from `birthDate` (then remembered), else from a birth date seen before; null when unknown.
+   * With a view, the remembered date is the view's and remembering is a write recorded in it.
+   */
+  recallAge?(patientTokens: string[], birthDate: string | undefined, now: Date, view?: PatientView): number | null;
+  /**
+   * For stores read asynchronously (PostgreSQL): the patient's state for one message, read before
+   * its decision (tokens with weak ids resolved, consents, birth date). Absent: the stages read a
+   * synchronous store themselves.
+   */
+  patientView?(ids: string[], source: string): Promise<PatientView>;
+  /** Writes what a decision learned (bindings, birth dates); false when a binding it assumed lost a race. */
+  applyPatientWrites?(writes: PatientView['writes']): Promise<boolean>;
   /** The period the data covers, for consent dataPeriod provisions. */
   dataPeriod(resource: FhirResource): { start?: string; end?: string } | undefined;
 }

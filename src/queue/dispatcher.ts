@@ -36,6 +36,8 @@ export interface DispatcherOptions {
   deliver: (destination: Destination, item: ClaimedItem) => Promise<DeliveryResult>;
   /** Consent (and policy) re-check right before each delivery. Throwing = unknown = not sent now, retried later. */
   recheck?: (item: ClaimedItem) => RecheckResult;
+  /** Reads what the re-check needs for freshly claimed rows (an async registry); a failure leaves the re-check to throw. */
+  prepareRecheck?: (items: ClaimedItem[]) => Promise<void>;
   clock?: () => number;
   random?: () => number;
   /** Idle poll interval per destination (new rows also arrive through kick()). */
@@ -89,6 +91,7 @@ export class Dispatcher {
   private readonly store: DispatchStore;
   private readonly deliver: DispatcherOptions['deliver'];
   private readonly recheck?: DispatcherOptions['recheck'];
+  private readonly prepareRecheck?: DispatcherOptions['prepareRecheck'];
   private readonly clock: () => number;
   private readonly random: () => number;
   private readonly pollMs: number;
@@ -109,6 +112,7 @@ export class Dispatcher {
     this.store = opts.store;
     this.deliver = opts.deliver;
     this.recheck = opts.recheck;
+    this.prepareRecheck = opts.prepareRecheck;
     this.clock = opts.clock ?? Date.now;
     this.random = opts.random ?? Math.random;
     this.pollMs = opts.pollMs ?? DEFAULT_POLL_MS;
@@ -258,6 +262,7 @@ export class Dispatcher {
         let items: ClaimedItem[];
         try {
           items = await this.store.claim(lane.d.name, window - lane.buffer.length);
+          if (items.length && this.prepareRecheck) await this.prepareRecheck(items).catch((err: unknown) => this.onError(err as Error, lane.d.name));
         } catch (err) {
           this.onError(err as Error, lane.d.name);
           if (lane.buffer.length === 0) break;

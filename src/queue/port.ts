@@ -51,7 +51,12 @@ export interface DispatchStore {
 }
 
 /** Asked about each row a withdrawal would reach: true keeps it queued (another consent still permits it). */
-export type StillPermitted = (item: Pick<ClaimedItem, 'messageId' | 'destination' | 'patientTokens' | 'context'>) => boolean;
+/**
+ * Whether a row the withdrawal found is still permitted by the patient's other consents. The
+ * SQLite store asks inside its synchronous transaction: only `true` keeps a row there (a promise
+ * withdraws it: fail closed). The PostgreSQL store awaits the answer inside its transaction.
+ */
+export type StillPermitted = (item: Pick<ClaimedItem, 'messageId' | 'destination' | 'patientTokens' | 'context'>) => boolean | Promise<boolean>;
 
 export interface WithdrawalStore {
   /** Queued, retrying or dead rows of these patients become 'withdrawn' and lose their payload; returns how many. */

@@ -89,15 +89,20 @@ t.test('requireSignedPolicies at the top level turns on policy.requireSigned', a
   t.equal(loadConfig('gateway.config.json').policy.requireSigned, false);
 });
 
-t.test('the store: SQLite by default and when named; PostgreSQL refused with why and where, until all its stores exist', async (t) => {
+t.test('the store: SQLite by default and when named; PostgreSQL with its URL, pool and node name; mistakes named without the URL', async (t) => {
   const dir = t.testdir();
   t.same(loadConfig(write(dir, DEMO_CONFIG)).store, { kind: 'sqlite' }, 'the default');
   t.same(loadConfig(write(dir, { ...DEMO_CONFIG, store: { kind: 'sqlite' } })).store, { kind: 'sqlite' });
-  const [pg] = problemsOf(() => loadConfig(write(dir, { ...DEMO_CONFIG, store: { kind: 'postgres', url: 'postgres://darwaza@db.hospital.local:5432/darwaza', pool: { max: 10 } } })));
-  t.match(pg, /gateway\.config\.json:\d+:\d+: store\.kind: "postgres" is not available yet: .*consent registry.*docs\/ha\.md/);
-  t.notMatch(pg, /db\.hospital\.local/, 'the URL (which may hold a password) is not echoed');
-  const [url] = problemsOf(() => loadConfig(write(dir, { ...DEMO_CONFIG, store: { url: 'postgres://x@y/z' } })));
-  t.match(url, /store\.url: only for kind "postgres"/);
+  const url = 'postgres://darwaza@db.hospital.local:5432/darwaza';
+  t.same(loadConfig(write(dir, { ...DEMO_CONFIG, store: { kind: 'postgres', url, pool: { max: 10 }, nodeId: 'gw-a' } })).store, { kind: 'postgres', url, pool: { max: 10 }, nodeId: 'gw-a' });
+  const byHost = loadConfig(write(dir, { ...DEMO_CONFIG, store: { kind: 'postgres', url } })).store;
+  t.match(byHost, { kind: 'postgres', url, pool: {}, nodeId: /^[A-Za-z0-9][A-Za-z0-9._-]*$/ }, 'the node is named after the host by default');
+  const [noUrl] = problemsOf(() => loadConfig(write(dir, { ...DEMO_CONFIG, store: { kind: 'postgres' } })));
+  t.match(noUrl, /gateway\.config\.json:\d+:\d+: store\.url: required for kind "postgres"/);
+  const [badNode] = problemsOf(() => loadConfig(write(dir, { ...DEMO_CONFIG, store: { kind: 'postgres', url, nodeId: 'a b' } })));
+  t.match(badNode, /store\.nodeId/);
+  const [sqliteUrl] = problemsOf(() => loadConfig(write(dir, { ...DEMO_CONFIG, store: { url: 'postgres://x@y/z' } })));
+  t.match(sqliteUrl, /store\.url: only for kind "postgres"/);
   const [kind] = problemsOf(() => loadConfig(write(dir, { ...DEMO_CONFIG, store: { kind: 'mysql' } })));
   t.match(kind, /store\.kind: .*"mysql"/, 'an unknown kind is named');
   const typo = problemsOf(() => loadConfig(write(dir, { ...DEMO_CONFIG, store: { kind: 'postgres', url: 'postgress://u:secret@h/db' } })));

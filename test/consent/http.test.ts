@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { join } from 'node:path';
 import { openDatabase } from '../../src/store/index.js';
-import { ConsentRegistry, consentHandlers } from '../../src/consent/index.js';
+import { ConsentRegistry, consentHandlers, sqliteConsentStore } from '../../src/consent/index.js';
 import type { FhirResource } from '../../src/model/index.js';
 import { OperationOutcomeError } from '../../src/fhir/index.js';
 import { makeConsent, NOW, testCipher, tokenize } from '../fixtures/consents/make.js';
@@ -10,16 +10,16 @@ function handlers(t: Test) {
   const db = openDatabase(join(t.testdir({}), 'h.db'));
   t.teardown(() => db.close());
   const registry = ConsentRegistry.open(db, { tokenize, cipher: testCipher(), clock: () => NOW });
-  return { h: consentHandlers(registry), registry };
+  return { h: consentHandlers(sqliteConsentStore(registry)), registry };
 }
 
 type Outcome = { resourceType: string; issue: { severity: string; code: string; expression?: string[]; details?: { text: string } }[] };
 const issue = (body: FhirResource) => (body as unknown as Outcome).issue[0]!;
 
 /** A handler's answer: its result, or the status and OperationOutcome of the refusal it threw. */
-function answer(call: () => { status: number; body: FhirResource }): { status: number; body: FhirResource } {
+async function answer(call: () => Promise<{ status: number; body: FhirResource }>): Promise<{ status: number; body: FhirResource }> {
   try {
-    return call();
+    return await call();
   } catch (err) {
     if (!(err instanceof OperationOutcomeError)) throw err;
     return { status: err.status, body: err.result.outcome };
@@ -28,62 +28,62 @@ function answer(call: () => { status: number; body: FhirResource }): { status: n
 
 t.test('POST creates (201) and answers the stored resource with its version', async (t) => {
   const { h } = handlers(t);
-  const r = h.post(makeConsent({ id: 'h1' }));
+  const r = await h.post(makeConsent({ id: 'h1' }));
   t.equal(r.status, 201);
   t.equal(r.body.id, 'h1');
   t.equal(r.body.meta?.versionId, '1');
-  const again = h.post(makeConsent({ id: 'h1', status: 'inactive' }));
+  const again = await h.post(makeConsent({ id: 'h1', status: 'inactive' }));
   t.equal(again.status, 200);
   t.equal(again.body.meta?.versionId, '2');
 });
 
 t.test('a bad Consent answers 422 with an OperationOutcome naming the element', async (t) => {
   const { h } = handlers(t);
-  const r = answer(() => h.post(makeConsent({ provision: { type: 'permit', period: { start: 'soon' } } })));
+  const r = await answer(() => h.post(makeConsent({ provision: { type: 'permit', period: { start: 'soon' } } })));
   t.equal(r.status, 422);
   t.equal(r.body.resourceType, 'OperationOutcome');
   t.same(issue(r.body).expression, ['Consent.provision.period.start']);
   t.equal(issue(r.body).code, 'invalid');
-  t.equal(answer(() => h.post(null)).status, 422);
-  t.equal(answer(() => h.post({ resourceType: 'Observation' })).status, 422);
+  t.equal((await answer(() => h.post(null))).status, 422);
+  t.equal((await answer(() => h.post({ resourceType: 'Observation' }))).status, 422);
 });
 
 t.test('PUT creates or versions the consent at that id; a mismatched body id is refused', async (t) => {
   const { h } = handlers(t);
-  t.equal(h.put('p1', makeConsent()).status, 201);
-  t.equal(h.put('p1', makeConsent({ provision: { type: 'deny' } })).status, 200);
-  const bad = answer(() => h.put('p1', makeConsent({ id: 'p2' })));
+  t.equal((await h.put('p1', makeConsent())).status, 201);
+  t.equal((await h.put('p1', makeConsent({ provision: { type: 'deny' } }))).status, 200);
+  const bad = await answer(() => h.put('p1', makeConsent({ id: 'p2' })));
   t.equal(bad.status, 422);
   t.same(issue(bad.body).expression, ['Consent.id']);
-  t.equal(answer(() => h.put('bad id!', makeConsent())).status, 422);
+  t.equal((await answer(() => h.put('bad id!', makeConsent()))).status, 422);
 });
 
 t.test('DELETE withdraws (a new inactive version); unknown ids answer 404', async (t) => {
   const { h, registry } = handlers(t);
-  h.post(makeConsent({ id: 'd1' }));
-  const r = h.delete('d1');
+  await h.post(makeConsent({ id: 'd1' }));
+  const r = await h.delete('d1');
   t.equal(r.status, 200);
   t.equal(issue(r.body).severity, 'information');
   t.equal(registry.get('d1')!.status, 'inactive');
-  t.equal(answer(() => h.delete('nope')).status, 404);
-  t.equal(h.read('d1').body.status, 'inactive');
-  t.equal(h.read('d1', '1').body.status, 'active');
-  t.equal(answer(() => h.read('d1', 'x')).status, 400);
-  t.equal(answer(() => h.read('zzz')).status, 404);
+  t.equal((await answer(() => h.delete('nope'))).status, 404);
+  t.equal((await h.read('d1')).body.status, 'inactive');
+  t.equal((await h.read('d1', '1')).body.status, 'active');
+  t.equal((await answer(() => h.read('d1', 'x'))).status, 400);
+  t.equal((await answer(() => h.read('zzz'))).status, 404);
 });
 
 t.test('search by patient answers a searchset; without a patient it is refused', async (t) => {
   const { h } = handlers(t);
-  h.post(makeConsent({ id: 's1' }));
-  h.post(makeConsent({ id: 's2', patient: { identifier: { system: 'http://hospital/mrn', value: '42' } } }));
-  const r = h.search({ patient: 'Patient/123' });
+  await h.post(makeConsent({ id: 's1' }));
+  await h.post(makeConsent({ id: 's2', patient: { identifier: { system: 'http://hospital/mrn', value: '42' } } }));
+  const r = await h.search({ patient: 'Patient/123' });
   t.equal(r.status, 200);
   t.equal(r.body.type, 'searchset');
   t.equal(r.body.total, 1);
-  t.equal(h.search({ patient: ['123', 'http://hospital/mrn|42'] }).body.total, 2);
-  t.equal(h.search({ patient: 'http://hospital/mrn|42', status: 'inactive' }).body.total, 0);
-  t.equal(answer(() => h.search({})).status, 400);
-  t.equal(answer(() => h.search({ patient: '123', _sort: 'date' })).status, 400);
+  t.equal((await h.search({ patient: ['123', 'http://hospital/mrn|42'] })).body.total, 2);
+  t.equal((await h.search({ patient: 'http://hospital/mrn|42', status: 'inactive' })).body.total, 0);
+  t.equal((await answer(() => h.search({}))).status, 400);
+  t.equal((await answer(() => h.search({ patient: '123', _sort: 'date' }))).status, 400);
 });
 
 t.test('a consent that cannot be decrypted answers a 500 OperationOutcome on read and a warning entry in search', async (t) => {
@@ -91,18 +91,18 @@ t.test('a consent that cannot be decrypted answers a 500 OperationOutcome on rea
   t.teardown(() => db.close());
   const cipher = testCipher();
   const registry = ConsentRegistry.open(db, { tokenize, cipher });
-  const h = consentHandlers(registry);
-  h.post(makeConsent({ id: 'u1' }));
+  const h = consentHandlers(sqliteConsentStore(registry));
+  await h.post(makeConsent({ id: 'u1' }));
   cipher.shred('consent');
-  const r = answer(() => h.read('u1'));
+  const r = await answer(() => h.read('u1'));
   t.equal(r.status, 500);
   t.equal(issue(r.body).code, 'security');
   t.equal(r.body.resourceType, 'OperationOutcome');
-  const s = h.search({ patient: '123' });
+  const s = await h.search({ patient: '123' });
   t.equal(s.status, 200);
   t.equal(s.body.total, 0);
   t.match(JSON.stringify(s.body), /"mode":"outcome"/);
-  t.equal(answer(() => h.delete('u1')).status, 500, 'cannot withdraw what cannot be read');
+  t.equal((await answer(() => h.delete('u1'))).status, 500, 'cannot withdraw what cannot be read');
 });
 
 t.test('every refusal is an OperationOutcomeError; other errors pass through untouched', async (t) => {
@@ -115,11 +115,15 @@ t.test('every refusal is an OperationOutcomeError; other errors pass through unt
     ['no patient', () => h.search({ status: 'active' }), 400, 'required'],
   ];
   for (const [what, call, status, code] of refusals) {
-    const err = t.throws(call, OperationOutcomeError, what) as unknown as OperationOutcomeError;
+    const err = (await (call() as Promise<unknown>).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as OperationOutcomeError;
+    t.type(err, OperationOutcomeError, what);
     t.equal(err.status, status, `${what}: status`);
     t.equal(err.result.outcome.resourceType, 'OperationOutcome', `${what}: an OperationOutcome`);
     t.equal(err.result.outcome.issue[0].code, code, `${what}: issue code`);
   }
   const broken = consentHandlers({ put: () => { throw new TypeError('boom'); } } as never);
-  t.throws(() => broken.post({}), TypeError, 'an unexpected error is not turned into an outcome here');
+  await t.rejects(() => broken.post({}), TypeError, 'an unexpected error is not turned into an outcome here');
 });

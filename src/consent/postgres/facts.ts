@@ -90,18 +90,22 @@ class PgPatientFacts implements PatientFacts {
     return v === undefined ? undefined : parseBinding(v);
   }
 
-  /** Binds a weak token to the strong tokens of one patient, unless it is bound already (the first binding stays, on any node). */
-  async bind(weakToken: string, strongTokens: readonly string[]): Promise<void> {
-    if (!strongTokens.length) return;
+  /**
+   * Binds a weak token to the strong tokens of one patient, unless it is bound already (the first
+   * binding stays, on any node). Returns the binding in force afterwards: another node's, if it won.
+   */
+  async bind(weakToken: string, strongTokens: readonly string[]): Promise<string[] | undefined> {
+    if (!strongTokens.length) return this.boundTo(weakToken);
     await this.ready();
     const blob = this.seal(weakToken, 'boundTo', JSON.stringify(strongTokens));
-    await query(
+    const r = await query(
       this.pool,
       this.kit,
       `INSERT INTO patient_memory (token, kind, encrypted, value, updated_at) VALUES ($1, 'boundTo', 1, $2::bytea, $3)
-       ON CONFLICT (token, kind) DO NOTHING`,
+       ON CONFLICT (token, kind) DO NOTHING RETURNING token`,
       [weakToken, Buffer.from(blob), this.now()],
     );
+    return r.length ? [...strongTokens] : this.boundTo(weakToken);
   }
 
   /**

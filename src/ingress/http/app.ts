@@ -48,13 +48,15 @@ import { authorize, routeRule, type HttpAuth, type RouteRule } from '../../auth/
 
 /** Success answers; refusals are thrown as OperationOutcomeError and answered by onError. */
 /** actor: the authenticated identity's name, for the consent's audit entry. */
+type ConsentAnswer = { status: number; body: unknown };
+
 export interface ConsentRoutes {
   /** actor: the authenticated identity; it names the writer in the audit, and namespaces weak patient ids. */
-  post(body: unknown, actor?: string, source?: string): { status: number; body: unknown };
-  put(id: string, body: unknown, actor?: string, source?: string): { status: number; body: unknown };
-  delete(id: string, actor?: string): { status: number; body: unknown };
-  search(query: Record<string, string>, source?: string): { status: number; body: unknown };
-  read?(id: string, version?: string): { status: number; body: unknown };
+  post(body: unknown, actor?: string, source?: string): Promise<ConsentAnswer>;
+  put(id: string, body: unknown, actor?: string, source?: string): Promise<ConsentAnswer>;
+  delete(id: string, actor?: string): Promise<ConsentAnswer>;
+  search(query: Record<string, string>, source?: string): Promise<ConsentAnswer>;
+  read?(id: string, version?: string): Promise<ConsentAnswer>;
 }
 
 export interface LanAppOptions {
@@ -264,7 +266,10 @@ export function createLanApp(opts: LanAppOptions) {
 
   if (opts.consent) {
     const consent = opts.consent;
-    const send = (c: Context, r: { status: number; body: unknown }) => c.json(r.body as object, r.status as 200);
+    const send = async (c: Context, answer: Promise<ConsentAnswer>) => {
+      const r = await answer;
+      return c.json(r.body as object, r.status as 200);
+    };
     // Weak patient ids in a consent are namespaced by the same source a message from this sender gets.
     app.post('/fhir/Consent', guard('POST', '/fhir/Consent'), limit, async (c) => send(c, consent.post(await readJson(c), actorOf(c), sourceOfRequest(c))));
     app.put('/fhir/Consent/:id', guard('PUT', '/fhir/Consent/:id'), limit, async (c) => send(c, consent.put(c.req.param('id'), await readJson(c), actorOf(c), sourceOfRequest(c))));

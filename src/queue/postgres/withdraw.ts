@@ -12,9 +12,9 @@ import { auditInTx, changeHeld, inTx, type PgContext } from './context.js';
 
 export async function withdrawForPatient(c: PgContext, tokens: string[], purpose: string | undefined, reason: string, stillPermitted?: StillPermitted): Promise<number> {
   const now = c.clock();
-  const keeps = (row: WithdrawableRow) => {
+  const keeps = async (row: WithdrawableRow) => {
     try {
-      return stillPermitted!({ messageId: row.message_id, destination: row.destination, patientTokens: JSON.parse(row.patient_tokens) as string[], context: row.context });
+      return (await stillPermitted!({ messageId: row.message_id, destination: row.destination, patientTokens: JSON.parse(row.patient_tokens) as string[], context: row.context })) === true;
     } catch {
       return false;
     }
@@ -34,7 +34,7 @@ export async function withdrawForPatient(c: PgContext, tokens: string[], purpose
       ).rows;
       for (const row of rows) {
         if (purpose && row.purpose !== purpose) continue;
-        if (stillPermitted && keeps(row)) continue;
+        if (stillPermitted && (await keeps(row))) continue;
         const r = (
           await q.query<ChangedRow>(
             `UPDATE queue_items SET state = 'withdrawn', last_error = $2, updated_at = $3, lease_until = NULL, lease_owner = NULL, payload = NULL

@@ -32,7 +32,7 @@ export function withdrawForPatient(
   let n = 0;
   const keeps = (row: WithdrawableRow) => {
     try {
-      return stillPermitted!({ messageId: row.message_id, destination: row.destination, patientTokens: JSON.parse(row.patient_tokens) as string[], context: row.context });
+      return stillPermitted!({ messageId: row.message_id, destination: row.destination, patientTokens: JSON.parse(row.patient_tokens) as string[], context: row.context }) === true;
     } catch {
       return false;
     }

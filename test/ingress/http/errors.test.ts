@@ -11,7 +11,7 @@ import type { Hono } from 'hono';
 import { createLanApp } from '../../../src/ingress/http/index.js';
 import { createAdminApp, createMetrics } from '../../../src/admin/index.js';
 import { createPipeline, PASS_THROUGH_STAGES } from '../../../src/pipeline/index.js';
-import { ConsentRegistry, consentHandlers } from '../../../src/consent/index.js';
+import { ConsentRegistry, consentHandlers, sqliteConsentStore } from '../../../src/consent/index.js';
 import { openDatabase } from '../../../src/store/index.js';
 import { memoryStore } from '../../helpers/memory-store.js';
 import { testConfig } from '../../helpers/config.js';
@@ -42,7 +42,7 @@ function lan(t: Test, failWith?: Error) {
     defaultPurpose: 'TREAT',
     maxBodyBytes: 65536,
     shape: { maxDepth: 64, maxEntries: 100 },
-    consent: consentHandlers(registry),
+    consent: consentHandlers(sqliteConsentStore(registry)),
     observer: { error: (err, errorId) => logged.push({ err, errorId }) },
   });
   return { app, logged, cipher };

@@ -1,0 +1,116 @@
+/**
+ * The gateway's state on PostgreSQL, shared by two or more gateways (store.kind "postgres",
+ * docs/ha.md): the wrapped data keys and the at-rest cipher over them, the one audit log of
+ * the pair, the consent registry, the patient facts and the queue, on one database; and the
+ * singletons only one node runs at a time (signed tree heads, retention), held through the
+ * leader lock. What stays on this node's own SQLite file is what is this node's: its API
+ * tokens and the record of its configuration (provision.ts).
+ */
+import type pg from 'pg';
+import type { AuditEvent } from '../model/index.js';
+import type { GatewayConfig } from '../config/index.js';
+import type { Logger } from '../log/index.js';
+import { describeError } from '../log/index.js';
+import { postgresDataKeyTable, openKeyTableCipher, scheduleKeyRefresh, kekSourceFromConfig, type KeyStore, type KeyTableCipher } from '../crypto/index.js';
+import { PostgresAuditLog, scheduleLeaderTreeHeads, type Signer } from '../audit/index.js';
+import { postgresConsentStore, postgresPatientFacts, type PatientFacts, type PostgresConsentStore } from '../consent/index.js';
+import { PostgresQueueStore, LeaderElection, openPool } from '../queue/postgres/index.js';
+import type { QueueObserver } from '../queue/index.js';
+
+type PostgresStore = Extract<GatewayConfig['store'], { kind: 'postgres' }>;
+
+/** How often any node frees the expired leases of a node that died mid-delivery. */
+const RECLAIM_EVERY_MS = 15_000;
+
+/** The part of the audit log the gateway's own events use (policy, access, TLS): appended, not awaited. */
+export interface GatewayAudit {
+  append(events: AuditEvent[]): void;
+}
+
+export interface SharedState {
+  cipher: KeyTableCipher;
+  log: PostgresAuditLog;
+  /** The gateway's own events into the shared log: checked now (a bad event throws, as on SQLite), written in the background. */
+  audit: GatewayAudit;
+  consents: PostgresConsentStore;
+  facts: PatientFacts;
+  store: PostgresQueueStore;
+  leader: LeaderElection;
+  close(): Promise<void>;
+}
+
+export async function openSharedState(
+  store: PostgresStore,
+  config: GatewayConfig,
+  deps: { keys: KeyStore; signer: Signer; logger: Logger; clock: () => Date; quotaBytes: number; observer: QueueObserver },
+): Promise<SharedState> {
+  const { logger, clock } = deps;
+  const pool: pg.Pool = openPool(store.url, { max: store.pool.max ?? 10 });
+  const closers: (() => Promise<void> | void)[] = [() => pool.end()];
+  const close = async () => {
+    for (const c of closers.splice(0).reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        logger.warn({ err: describeError(err) }, 'error while closing the shared store');
+      }
+    }
+  };
+  try {
+    // One KEK file on every node opens the data keys the nodes share; a day's key exists before its first row.
+    const cipher = await openKeyTableCipher(await postgresDataKeyTable(pool), { kek: kekSourceFromConfig(config.keys.kek, { certsDir: config.certsDir }), clock });
+    closers.push(() => cipher.close());
+    const keyRefresh = scheduleKeyRefresh(cipher, { clock, onError: (err) => logger.warn({ err: describeError(err) }, 'could not refresh the shared data keys (retried in a minute)') });
+    closers.push(() => keyRefresh.stop());
+    await keyRefresh.runNow();
+
+    const log = await PostgresAuditLog.open({ pool, nodeId: store.nodeId, signer: deps.signer, clock });
+    closers.push(() => log.close());
+    const audit: GatewayAudit = {
+      append(events) {
+        log.check(events);
+        log.append(events).catch((err: unknown) => logger.error({ err: describeError(err) }, 'could not append to the shared audit log'));
+      },
+    };
+    const facts = await postgresPatientFacts(pool, { cipher });
+    const consents = await postgresConsentStore(pool, { tokenize: deps.keys.tokenizer(), cipher, clock, timezone: config.timezone, auditLog: log, facts });
+    closers.push(() => consents.close());
+    const queue = await PostgresQueueStore.open({
+      url: store.url,
+      quotaBytes: deps.quotaBytes,
+      nodeId: store.nodeId,
+      pool: { max: store.pool.max ?? 10 },
+      cipher,
+      auditLog: log,
+      clock: () => clock().getTime(),
+      observer: deps.observer,
+    });
+    closers.push(() => queue.close());
+
+    const leader = new LeaderElection({
+      url: store.url,
+      onChange: (leads) => logger.info({ node: store.nodeId }, leads ? 'this gateway now runs the pair\'s singletons (tree heads, retention)' : 'this gateway no longer runs the pair\'s singletons'),
+    });
+    await leader.start();
+    closers.push(() => leader.stop());
+    const heads = scheduleLeaderTreeHeads({
+      log,
+      leader,
+      onError: (err) => logger.warn({ err: describeError(err) }, 'could not sign a tree head of the shared log (retried)'),
+    });
+    closers.push(() => heads.stop());
+    // A node that died mid-delivery leaves leased rows: any node frees them once the lease expired.
+    const reclaim = setInterval(() => {
+      queue.reclaimExpiredLeases().then(
+        (n) => n && logger.info({ rows: n }, 'rows leased by a node that stopped answering are ready to send again'),
+        (err: unknown) => logger.warn({ err: describeError(err) }, 'could not reclaim expired leases (retried)'),
+      );
+    }, RECLAIM_EVERY_MS);
+    reclaim.unref();
+    closers.push(() => clearInterval(reclaim));
+    return { cipher, log, audit, consents, facts, store: queue, leader, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
