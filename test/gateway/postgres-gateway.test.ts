@@ -5,11 +5,11 @@
  * withdrawals at its next message; the one audit log names both nodes and verifies; the
  * database's files hold no PHI.
  */
-import t from 'tap';
-import { cpSync } from 'node:fs';
+import t, { type Test } from 'tap';
+import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { startGateway, type RunningGateway } from '../../src/gateway/index.js';
+import { startGateway } from '../../src/gateway/index.js';
 import { loadOrCreateKeyStore } from '../../src/crypto/index.js';
 import { PostgresAuditLog, verifyPostgresLog } from '../../src/audit/index.js';
 import { startPostgres } from '../helpers/postgres.js';
@@ -18,7 +18,6 @@ import { startRecordingSimulator } from '../helpers/recording-sim.js';
 import { waitFor } from '../helpers/net.js';
 import { filesUnder } from '../helpers/phi.js';
 import { consentFor, observation, patientFor } from '../../bench/fixtures.js';
-import { readFileSync } from 'node:fs';
 
 const server = await startPostgres(t);
 const DESTINATION = 'national-telemed';
@@ -33,24 +32,40 @@ async function post(port: number, path: string, body: unknown) {
 }
 const decisionOf = (r: { body: any }) => r.body.destinations?.map((d: any) => d.decision).join(',');
 
-t.test('two gateways on one PostgreSQL: shared consents, withdrawals seen by the other node, one audit log, no PHI at rest', async (t) => {
+/** Two gateways on a fresh database, the simulator not started unless asked (deliveries fail and retry). */
+async function pair(t: Test, opts: { sim?: boolean } = {}) {
   const url = await server.newDatabase();
   const a = await setupGateway(t, (c) => (c.store = { kind: 'postgres', url, nodeId: 'gw-a' }));
   const keys = await loadOrCreateKeyStore(a.config.certsDir);
   keys.demoRecipient(DESTINATION);
-  const sim = await startRecordingSimulator(a.config.certsDir, a.simPort);
-  // The second node: its own data folder, the first node's certificates and keys (docs/ha.md).
+  const sim = opts.sim ? await startRecordingSimulator(a.config.certsDir, a.simPort) : undefined;
   const bDir = join(a.dir, 'node-b');
   cpSync(a.config.certsDir, join(bDir, 'certs'), { recursive: true });
   const bConfig = { ...a.config, dataDir: join(bDir, 'data'), certsDir: join(bDir, 'certs'), store: { kind: 'postgres' as const, url, pool: {}, nodeId: 'gw-b' } };
-  const logs = { a: memoryLogger(), b: memoryLogger() };
-  let gwA: RunningGateway | undefined = await startGateway(a.config, { logger: logs.a.logger, simulator: false });
-  let gwB: RunningGateway | undefined = await startGateway(bConfig, { logger: logs.b.logger, simulator: false });
+  const gwA = await startGateway(a.config, { logger: memoryLogger().logger, simulator: false });
+  const gwB = await startGateway(bConfig, { logger: memoryLogger().logger, simulator: false });
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
   t.teardown(async () => {
-    await gwA?.stop();
-    await gwB?.stop();
-    await sim.stop();
+    await gwA.stop();
+    await gwB.stop();
+    await sim?.stop();
+    await client.end();
   });
+  return { url, gwA, gwB, client, sim, keys };
+}
+
+/** A Patient with a local id (weak: it means something only at its sender) and a CNIC (strong). */
+const patientWith = (localId: string, cnic: string) => ({
+  resourceType: 'Patient',
+  id: localId,
+  identifier: [{ system: 'urn:oid:2.16.586.1.1', value: cnic }],
+  gender: 'female',
+  birthDate: '1980-05-01',
+});
+
+t.test('two gateways on one PostgreSQL: shared consents, withdrawals seen by the other node, one audit log, no PHI at rest', async (t) => {
+  const { url, gwA, gwB, client, sim, keys } = await pair(t, { sim: true });
 
   // No consent yet: the opt-in destination is denied on both nodes.
   t.equal((await post(gwA.lanPort, '/fhir/Patient', patientFor('pg-p1'))).status, 202);
@@ -65,8 +80,8 @@ t.test('two gateways on one PostgreSQL: shared consents, withdrawals seen by the
   t.equal(decisionOf(viaB), 'queued', `node B sees node A's consent: ${JSON.stringify(viaB.body.destinations)}`);
   const viaA = await post(gwA.lanPort, '/fhir/Observation', observation('pg-p1', 3));
   t.equal(decisionOf(viaA), 'queued');
-  await waitFor(() => sim.opened.has(viaB.body.id) && sim.opened.has(viaA.body.id), { timeoutMs: 30_000, what: 'both deliveries' });
-  t.match(JSON.parse(sim.opened.get(viaB.body.id)!.payload), { resourceType: 'Observation' }, 'delivered and opened by the receiver');
+  await waitFor(() => sim!.opened.has(viaB.body.id) && sim!.opened.has(viaA.body.id), { timeoutMs: 30_000, what: 'both deliveries' });
+  t.match(JSON.parse(sim!.opened.get(viaB.body.id)!.payload), { resourceType: 'Observation' }, 'delivered and opened by the receiver');
 
   // Withdrawn through node B: node A's next message is denied.
   const withdrawn = await fetch(`http://127.0.0.1:${gwB.lanPort}/fhir/Consent/${consent.body.id}`, { method: 'DELETE' });
@@ -77,7 +92,6 @@ t.test('two gateways on one PostgreSQL: shared consents, withdrawals seen by the
   // Stop both (the leader signs no more), then the shared log verifies and names both nodes.
   await gwA.stop();
   await gwB.stop();
-  gwA = gwB = undefined;
   const log = await PostgresAuditLog.open({ url, nodeId: 'reader', signer: keys.signer(), migrate: false });
   try {
     if ((await log.size()) > ((await log.latestHead())?.treeSize ?? 0)) await log.signTreeHead();
@@ -86,16 +100,12 @@ t.test('two gateways on one PostgreSQL: shared consents, withdrawals seen by the
   } finally {
     await log.close();
   }
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
+  {
     const nodes = (await client.query<{ node: string }>('SELECT DISTINCT node FROM audit_entries ORDER BY node')).rows.map((r) => r.node);
     t.same(nodes, ['gw-a', 'gw-b'], 'entries name the node that made them');
     const decided = (await client.query<{ n: number }>("SELECT count(*)::int AS n FROM audit_entries WHERE event = 'decided'")).rows[0]!.n;
     t.ok(decided >= 4, `one decision entry per message and destination (${decided})`);
     await client.query('CHECKPOINT');
-  } finally {
-    await client.end();
   }
   // The fixture's narrative text and patient id reached the database only sealed or tokenized.
   const canaries = ['Routine observation round', 'pg-p1'];
@@ -104,4 +114,42 @@ t.test('two gateways on one PostgreSQL: shared consents, withdrawals seen by the
     return canaries.some((c) => bytes.includes(c));
   });
   t.same(hits, [], 'no file of the cluster (tables, WAL) holds the narrative or the patient id');
+});
+
+t.test('a weak id sent with two identities at once on two nodes: the binding that lost is decided again', async (t) => {
+  const { gwA, gwB, client } = await pair(t);
+  const PAIRS = 12;
+  // A consent naming the local id only: it applies to whichever identity that id is bound to first.
+  for (let i = 0; i < PAIRS; i++) t.equal((await post(gwA.lanPort, '/fhir/Consent', consentFor(`w-${i}`))).status, 201);
+  const results = await Promise.all(
+    Array.from({ length: PAIRS }, (_, i) =>
+      Promise.all([
+        post(gwA.lanPort, '/fhir/Patient', patientWith(`w-${i}`, `35202-10000${String(i).padStart(2, '0')}-1`)),
+        post(gwB.lanPort, '/fhir/Patient', patientWith(`w-${i}`, `35202-20000${String(i).padStart(2, '0')}-2`)),
+      ]),
+    ),
+  );
+  for (const [i, [onA, onB]] of results.entries()) {
+    t.equal(onA.status, 202);
+    t.equal(onB.status, 202);
+    const queued = [decisionOf(onA), decisionOf(onB)].filter((d) => d === 'queued').length;
+    t.equal(queued, 1, `pair ${i}: only the identity the local id was bound to carries its consent (${decisionOf(onA)} / ${decisionOf(onB)})`);
+  }
+  const bound = (await client.query<{ n: number }>("SELECT count(*)::int AS n FROM patient_memory WHERE kind = 'boundTo'")).rows[0]!.n;
+  t.equal(bound, PAIRS, 'one binding per local id');
+});
+
+t.test('a withdrawal through one node stops what either node queued for the patient', async (t) => {
+  const { gwA, gwB, client } = await pair(t);
+  t.equal((await post(gwA.lanPort, '/fhir/Patient', patientFor('wd-1'))).status, 202);
+  const consent = await post(gwA.lanPort, '/fhir/Consent', consentFor('wd-1'));
+  const queued = [await post(gwA.lanPort, '/fhir/Observation', observation('wd-1', 1)), await post(gwB.lanPort, '/fhir/Observation', observation('wd-1', 2))];
+  t.same(queued.map(decisionOf), ['queued', 'queued'], 'queued on both nodes (the receiver is down: they wait)');
+  t.equal((await fetch(`http://127.0.0.1:${gwB.lanPort}/fhir/Consent/${consent.body.id}`, { method: 'DELETE' })).status, 200);
+  const states = async () =>
+    (await client.query<{ state: string }>('SELECT state FROM queue_items WHERE message_id = ANY($1) ORDER BY seq', [queued.map((q) => q.body.id)])).rows.map((r) => r.state);
+  await waitFor(async () => (await states()).every((s) => s === 'withdrawn'), { timeoutMs: 30_000, what: 'both rows withdrawn' });
+  t.same(await states(), ['withdrawn', 'withdrawn'], 'both rows withdrawn, whichever node queued them');
+  const payloads = (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM queue_items WHERE message_id = ANY($1) AND payload IS NOT NULL', [queued.map((q) => q.body.id)])).rows[0]!.n;
+  t.equal(payloads, 0, 'their sealed payloads are gone');
 });
