@@ -49,6 +49,11 @@ export interface CliPaths {
   /** The loaded config (read on first use; undefined when there is no config file). */
   config(): GatewayConfig | undefined;
   dataDir(): string;
+  /**
+   * dataDir(), for a command that reads the state in the SQLite file: refused (ConfigError) when the
+   * config keeps the state on PostgreSQL, where the node's own file holds none of it.
+   */
+  sqliteDataDir(command: string): string;
   certsDir(): string;
 }
 
@@ -69,6 +74,14 @@ export function resolvePaths(io: Pick<CliIo, 'cwd'>, values: PathValues): CliPat
     config,
     // A folder another user owns is named as such, not reported as missing.
     dataDir: () => readable(values['data-dir'] ? resolve(io.cwd, values['data-dir']) : config()?.dataDir ?? resolve(io.cwd, 'data')),
+    sqliteDataDir(command) {
+      if (!values['data-dir'] && config()?.store.kind === 'postgres') {
+        throw new ConfigError([
+          `${configFile}: store.kind is "postgres": the queue, consents and audit log live on PostgreSQL, and \`darwaza ${command}\` reads the SQLite store only. Use the admin API (/status, /messages) or \`darwaza audit … --store URL\`; see docs/ha.md`,
+        ]);
+      }
+      return this.dataDir();
+    },
     certsDir: () => readable(values['certs-dir'] ? resolve(io.cwd, values['certs-dir']) : config()?.certsDir ?? resolve(io.cwd, 'certs')),
   };
 }

@@ -29,6 +29,26 @@ t.test('an explicit folder needs no config, so a broken config does not stand in
   t.throws(() => resolvePaths({ cwd }, {}).certsDir(), { name: 'ConfigError' });
 });
 
+t.test('commands that read the SQLite store refuse a config whose state is on PostgreSQL, rather than show an empty appliance', async (t) => {
+  const pgConfig = JSON.stringify({ ...DEMO_CONFIG, dataDir: './data', store: { kind: 'postgres', url: 'postgres://darwaza:s3cret@db.local/darwaza', nodeId: 'gw-a' } });
+  const cwd = t.testdir({ 'gateway.config.json': pgConfig, data: {} });
+  for (const command of ['queue', 'consent', 'patient']) {
+    const err = (() => {
+      try {
+        resolvePaths({ cwd }, {}).sqliteDataDir(command);
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    t.equal(err?.name, 'ConfigError', command);
+    t.match(err?.message, new RegExp(`store\\.kind is "postgres".*\`darwaza ${command}\` reads the SQLite store only`), command);
+    t.notMatch(err?.message, /s3cret/, 'the URL is not echoed');
+  }
+  t.equal(resolvePaths({ cwd }, { 'data-dir': 'data' }).sqliteDataDir('queue'), join(cwd, 'data'), 'an explicit folder is read as asked (a copy of an appliance)');
+  const sqlite = t.testdir({ 'gateway.config.json': config('./data', './certs'), data: {} });
+  t.equal(resolvePaths({ cwd: sqlite }, {}).sqliteDataDir('queue'), join(sqlite, 'data'));
+});
+
 t.test('the key set follows the config: KEK file unless the KEK comes from elsewhere; demo keys for destinations without a recipient key', async (t) => {
   t.same(keySetOptions(undefined), { kekFile: true, demoRecipients: [] });
   const cwd = t.testdir({ 'gateway.config.json': config('./data', './certs') });

@@ -175,7 +175,7 @@ export function makeConsentCommand(deps: ConsentCommandDeps = {}): Command {
       }
       let db: Db;
       try {
-        db = openDatabase(databaseFile(paths.dataDir()));
+        db = openDatabase(databaseFile(paths.sqliteDataDir('consent')));
       } catch (err) {
         rethrowIfDenied(err);
         io.err(`consent: cannot open the database: ${(err as Error).message}`);

@@ -50,7 +50,7 @@ Exit: 0 erased, 2 usage, 3 bad input, 4 runtime error.`,
     if (!values.patient) throw new UsageError('erase needs --patient ID');
     if (!values.reason) throw new UsageError('erase needs --reason TEXT (the request reference, no PHI)');
     const paths = resolvePaths(io, values);
-    const file = databaseFile(paths.dataDir());
+    const file = databaseFile(paths.sqliteDataDir('patient'));
     if (!existsSync(file)) {
       io.err(`darwaza patient: no database at ${file}`);
       return EXIT.badInput;

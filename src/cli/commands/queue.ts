@@ -73,7 +73,7 @@ export function makeQueueCommand(deps: QueueCommandDeps = {}): Command {
         if (state !== 'dead' && state !== 'delivered') throw new UsageError('purge needs --state dead or --state delivered');
         if (!values.yes) throw new UsageError('purge destroys payloads for good: add --yes');
       }
-      const file = queueDbFile(io, resolvePaths(io, values).dataDir());
+      const file = queueDbFile(io, resolvePaths(io, values).sqliteDataDir('queue'));
       if (!existsSync(file)) {
         io.err(`darwaza queue: no database at ${file} (use --data-dir)`);
         return EXIT.badInput;
