@@ -369,6 +369,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
         reasons.push('the queue is at (or within one maximum-size request of) its disk quota');
       }
       if (!db.open) reasons.push('the store is closed');
+      if (shared && !shared.store.reachable()) reasons.push('the shared database (PostgreSQL) cannot be reached');
       return { ok: reasons.length === 0, reasons };
     },
     status: async () => ({

@@ -46,11 +46,12 @@ async function pair(t: Test, opts: { sim?: boolean } = {}) {
   const gwB = await startGateway(bConfig, { logger: memoryLogger().logger, simulator: false });
   const client = new pg.Client({ connectionString: url });
   await client.connect();
+  client.on('error', () => {}); // a test that stops the server ends this connection too
   t.teardown(async () => {
     await gwA.stop();
     await gwB.stop();
     await sim?.stop();
-    await client.end();
+    await client.end().catch(() => {});
   });
   return { url, gwA, gwB, client, sim, keys };
 }
@@ -152,4 +153,26 @@ t.test('a withdrawal through one node stops what either node queued for the pati
   t.same(await states(), ['withdrawn', 'withdrawn'], 'both rows withdrawn, whichever node queued them');
   const payloads = (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM queue_items WHERE message_id = ANY($1) AND payload IS NOT NULL', [queued.map((q) => q.body.id)])).rows[0]!.n;
   t.equal(payloads, 0, 'their sealed payloads are gone');
+});
+
+t.test('the database down: not ready, 503 with Retry-After (nothing accepted that is not stored); back up: ready, and it accepts again', async (t) => {
+  const { gwA } = await pair(t);
+  t.equal((await post(gwA.lanPort, '/fhir/Patient', patientFor('down-1'))).status, 202);
+  const ready = async () => (await fetch(`http://127.0.0.1:${gwA.adminPort}/readyz`)).status;
+  t.equal(await ready(), 200);
+  const parts = server.restartParts();
+  await parts.stop();
+  try {
+    const r = await fetch(`http://127.0.0.1:${gwA.lanPort}/fhir/Patient`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(patientFor('down-2')) });
+    t.equal(r.status, 503, 'refused while the database is down');
+    t.ok(Number(r.headers.get('retry-after')) > 0, 'with Retry-After');
+    await waitFor(async () => (await ready()) === 503 || undefined, { timeoutMs: 20_000, what: 'not ready' });
+    const body = (await (await fetch(`http://127.0.0.1:${gwA.adminPort}/readyz`)).json()) as { reasons: string[] };
+    t.match(body.reasons.join(' '), /cannot be reached/, 'readiness names the database');
+  } finally {
+    await parts.start();
+  }
+  await waitFor(async () => (await ready()) === 200 || undefined, { timeoutMs: 30_000, what: 'ready again' });
+  await waitFor(async () => (await post(gwA.lanPort, '/fhir/Patient', patientFor('down-3'))).status === 202 || undefined, { timeoutMs: 30_000, what: 'accepting again' });
+  t.pass('accepts again after the restart');
 });

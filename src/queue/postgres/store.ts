@@ -122,8 +122,21 @@ export class PostgresQueueStore implements QueueStore {
 
   private startRefresh(ms: number): void {
     if (ms <= 0) return;
-    this.refreshTimer = setInterval(() => void this.refreshHeld().catch(() => {}), ms);
+    this.refreshTimer = setInterval(
+      () =>
+        void this.refreshHeld().then(
+          () => (this.reached = true),
+          () => (this.reached = false),
+        ),
+      ms,
+    );
     this.refreshTimer.unref();
+  }
+
+  private reached = true;
+  /** Whether the last periodic read reached the database (readiness: a node that cannot reach it should not get traffic). */
+  reachable(): boolean {
+    return this.reached;
   }
 
   // ---- ingest ----
