@@ -159,6 +159,8 @@ export function resolveConfig(raw: unknown, where: { file: string; text?: string
     if (!/^[A-Za-z0-9][A-Za-z0-9._@:/-]{0,127}$/.test(n)) problems.push(withLine(`${where.file}: lan.senders[${i}]: ${JSON.stringify(n).slice(0, 80)} is not a certificate name (letters, digits and . _ @ : / -)`, where));
   });
   if (c.store.kind === 'postgres') {
+    // The signing keys are files on each appliance: two nodes rotating on a schedule would each make their own.
+    if (c.keys?.rotateCron !== undefined) problems.push(withLine(`${where.file}: keys.rotateCron: scheduled rotation is per appliance, and the gateways of a pair must sign with the same keys; on PostgreSQL rotate with \`darwaza keys rotate\` on one node and copy its certs folder to the others (docs/ha.md)`, where));
     if (c.store.url === undefined) problems.push(withLine(`${where.file}: store.url: required for kind "postgres" (postgres://user@host:port/database)`, where));
     else if (!/^postgres(ql)?:\/\//.test(c.store.url)) problems.push(withLine(`${where.file}: store.url: must start with postgres:// or postgresql://`, where));
   } else if (c.store.url !== undefined || c.store.pool !== undefined || c.store.nodeId !== undefined) {

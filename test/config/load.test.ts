@@ -99,6 +99,8 @@ t.test('the store: SQLite by default and when named; PostgreSQL with its URL, po
   t.match(byHost, { kind: 'postgres', url, pool: {}, nodeId: /^[A-Za-z0-9][A-Za-z0-9._-]*$/ }, 'the node is named after the host by default');
   const [noUrl] = problemsOf(() => loadConfig(write(dir, { ...DEMO_CONFIG, store: { kind: 'postgres' } })));
   t.match(noUrl, /gateway\.config\.json:\d+:\d+: store\.url: required for kind "postgres"/);
+  const [rotation] = problemsOf(() => loadConfig(write(dir, { ...DEMO_CONFIG, keys: { rotateCron: '0 3 1 * *' }, store: { kind: 'postgres', url } })));
+  t.match(rotation, /keys\.rotateCron: scheduled rotation is per appliance/, 'a pair cannot rotate its signing keys on a schedule');
   const [badNode] = problemsOf(() => loadConfig(write(dir, { ...DEMO_CONFIG, store: { kind: 'postgres', url, nodeId: 'a b' } })));
   t.match(badNode, /store\.nodeId/);
   const [sqliteUrl] = problemsOf(() => loadConfig(write(dir, { ...DEMO_CONFIG, store: { url: 'postgres://x@y/z' } })));
