@@ -98,7 +98,11 @@ export async function openSharedState(
       leader,
       onError: (err) => logger.warn({ err: describeError(err) }, 'could not sign a tree head of the shared log (retried)'),
     });
-    closers.push(() => heads.stop());
+    // As on SQLite, a gateway that stops signs a last head (if it leads), so what it wrote is vouched for.
+    closers.push(async () => {
+      await heads.tick().catch((err: unknown) => logger.warn({ err: describeError(err) }, 'could not sign a final tree head of the shared log'));
+      await heads.stop();
+    });
     // A node that died mid-delivery leaves leased rows: any node frees them once the lease expired.
     const reclaim = setInterval(() => {
       queue.reclaimExpiredLeases().then(

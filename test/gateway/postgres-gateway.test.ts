@@ -95,7 +95,7 @@ t.test('two gateways on one PostgreSQL: shared consents, withdrawals seen by the
   await gwB.stop();
   const log = await PostgresAuditLog.open({ url, nodeId: 'reader', signer: keys.signer(), migrate: false });
   try {
-    if ((await log.size()) > ((await log.latestHead())?.treeSize ?? 0)) await log.signTreeHead();
+    t.equal((await log.latestHead())?.treeSize, await log.size(), 'the leader signed a last head as it stopped: every entry is vouched for');
     const r = await verifyPostgresLog(log, keys.signer().publicKey);
     t.ok(r.ok, `the shared log verifies: ${JSON.stringify(r).slice(0, 300)}`);
   } finally {

@@ -14,6 +14,7 @@ import { checkCertificates } from './certificates.js';
 import { checkPolicy } from './policy.js';
 import { checkDatabase } from './database.js';
 import { checkUplinks } from './uplink.js';
+import { checkSharedStore } from './shared-store.js';
 
 export type { DoctorContext } from './context.js';
 export { integrityProblems } from './database.js';
@@ -28,6 +29,7 @@ const CHECKS: Array<[string, (ctx: DoctorContext) => Finding[] | Promise<Finding
   ['certificates', checkCertificates],
   ['policy', checkPolicy],
   ['database', checkDatabase],
+  ['shared-store', checkSharedStore],
   ['uplink', checkUplinks],
 ];
 
