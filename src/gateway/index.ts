@@ -391,16 +391,15 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const adminServer = await listen(adminApp, config.listen.admin.host, config.listen.admin.port);
   await metrics.resetStartLag();
   // The audit log verified in a child process on a schedule; failures and the last success are metrics.
-  // (On a pair, `darwaza audit verify --store` verifies the shared log; not scheduled here yet.)
-  if (sqlite) {
-    const auditWatch = scheduleAuditVerify({
-      metrics,
-      dataDir: config.dataDir,
-      certsDir: config.certsDir,
-      onResult: (r) => (r.ok ? logger.info({ entries: r.size }, 'audit log verified') : logger.error({ reason: r.reason }, 'audit log verification FAILED')),
-    });
-    closers.push(() => auditWatch.stop());
-  }
+  // On a pair, the leader verifies the shared log the config file names.
+  const auditWatch = scheduleAuditVerify({
+    metrics,
+    dataDir: config.dataDir,
+    certsDir: config.certsDir,
+    ...(shared ? { sharedConfigFile: config.file, when: () => shared.leader.isLeader() } : {}),
+    onResult: (r) => (r.ok ? logger.info({ entries: r.size }, 'audit log verified') : logger.error({ reason: r.reason }, 'audit log verification FAILED')),
+  });
+  closers.push(() => auditWatch.stop());
   closers.push(() => new Promise<void>((r) => adminServer.close(() => r())));
   // Closed before the listener (closers run in reverse): live streams would hold it open.
   if (consoleApp) closers.push(() => consoleApp.close());

@@ -12,6 +12,13 @@ export interface AuditWatchOptions {
   metrics: Pick<Metrics, 'auditVerifyFailures' | 'auditVerifiedAt'>;
   dataDir: string;
   certsDir: string;
+  /**
+   * The config file, for a pair on PostgreSQL: the child verifies the shared log the config names
+   * (`--config FILE`: the URL, which may hold a password, stays off the command line).
+   */
+  sharedConfigFile?: string;
+  /** Whether to run now (on a pair: only the leader verifies the shared log). */
+  when?: () => boolean;
   /** How often (default: every 6 hours); the first run is one minute after start. */
   everyMs?: number;
   /** The command that runs darwaza (default: this executable). */
@@ -37,10 +44,11 @@ export function darwazaExec(): string[] | undefined {
 }
 
 /** One verification in a child process; resolves with its verdict (never rejects). */
-export function verifyInChild(o: Pick<AuditWatchOptions, 'dataDir' | 'certsDir' | 'exec'>): Promise<{ ok: boolean; reason?: string; size?: number }> {
+export function verifyInChild(o: Pick<AuditWatchOptions, 'dataDir' | 'certsDir' | 'exec' | 'sharedConfigFile'>): Promise<{ ok: boolean; reason?: string; size?: number }> {
   const [cmd, ...pre] = o.exec ?? selfExec();
   return new Promise((done) => {
-    const p = spawn(cmd!, [...pre, 'audit', 'verify', '--json', '--data-dir', o.dataDir, '--certs-dir', o.certsDir], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const where = o.sharedConfigFile ? ['--config', o.sharedConfigFile] : ['--data-dir', o.dataDir, '--certs-dir', o.certsDir];
+    const p = spawn(cmd!, [...pre, 'audit', 'verify', '--json', ...where], { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
     p.stdout.on('data', (d) => (out += d));
     p.once('error', () => done({ ok: false, reason: 'could not run the verifier' }));
@@ -62,7 +70,7 @@ export function scheduleAuditVerify(o: AuditWatchOptions): { stop(): void; runNo
   o = { ...o, exec };
   let running = false;
   const run = async () => {
-    if (running) return;
+    if (running || (o.when && !o.when())) return;
     running = true;
     try {
       const r = await verifyInChild(o);

@@ -254,6 +254,9 @@ async function openPgLog(url: string | boolean | undefined): Promise<PostgresAud
 }
 
 async function verify(values: Record<string, string | boolean | undefined>, io: CliIo, paths: CliPaths): Promise<number> {
+  // A pair's config names the shared log: verified there (the URL, which may hold a password, stays off the command line).
+  const configured = values['data-dir'] === undefined && values.store === undefined && values.offline === undefined ? paths.config() : undefined;
+  if (configured?.store.kind === 'postgres') values = { ...values, store: configured.store.url };
   const opts: VerifyOptions = {};
   if (typeof values.from === 'string') opts.from = readHead(values.from, '--from', io);
   if (typeof values.to === 'string') opts.to = /^\d+$/.test(values.to) ? Number(values.to) : readHead(values.to, '--to', io);

@@ -1,11 +1,16 @@
-// `darwaza doctor` on a pair's config: the shared PostgreSQL checked (reachable, durable, a synchronous
-// standby or a warning, the shared audit log verified), never printing the URL's password.
+// Operating a pair from its config: `darwaza doctor` checks the shared PostgreSQL (reachable, durable, a
+// synchronous standby or a warning, the shared audit log verified), never printing the URL's password;
+// `darwaza audit verify --config` and the gateway's scheduled verification verify the shared log.
 import t from 'tap';
+import { join } from 'node:path';
 import { command as doctor } from '../../src/cli/commands/doctor.js';
 import { runCommand } from '../helpers/cli.js';
 import { startPostgres } from '../helpers/postgres.js';
 import { freePort } from '../helpers/net.js';
 import { makeAppliance } from './fixture.js';
+import { command as audit } from '../../src/cli/commands/audit.js';
+import { verifyInChild } from '../../src/ops/index.js';
+import { CLI } from '../helpers/processes.js';
 
 interface Report {
   findings: Array<{ check: string; status: string; message: string; fix?: string }>;
@@ -48,4 +53,15 @@ t.test('an appliance on SQLite skips the check', async (t) => {
   const a = await makeAppliance(t.testdir());
   const { report } = await runDoctor(a.configFile, a.dir);
   t.match(report.findings, [{ check: 'shared-store', status: 'skip' }]);
+});
+
+t.test('audit verify --config and the scheduled verification in a child process read the shared log the config names', async (t) => {
+  const url = await server.newDatabase();
+  const a = await makeAppliance(t.testdir(), (c) => (c.store = { kind: 'postgres', url, nodeId: 'gw-a' }));
+  const r = await runCommand(audit, ['verify', '--config', a.configFile, '--json'], { cwd: a.dir });
+  t.equal(r.code, 0, r.text());
+  const verdict = JSON.parse(r.out.join('\n')) as { ok: boolean; size: number };
+  t.ok(verdict.ok && verdict.size > 0, `the shared log verifies (${verdict.size} entries)`);
+  const child = await verifyInChild({ dataDir: join(a.dir, 'data'), certsDir: join(a.dir, 'certs'), sharedConfigFile: a.configFile, exec: [process.execPath, CLI] });
+  t.match(child, { ok: true, size: verdict.size }, 'the scheduled verification (the real binary) reads the same log');
 });
