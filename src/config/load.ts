@@ -163,7 +163,7 @@ export function resolveConfig(raw: unknown, where: { file: string; text?: string
     if (c.keys?.rotateCron !== undefined) problems.push(withLine(`${where.file}: keys.rotateCron: scheduled rotation is per appliance, and the gateways of a pair must sign with the same keys; on PostgreSQL rotate with \`darwaza keys rotate\` on one node and copy its certs folder to the others (docs/ha.md)`, where));
     if (c.store.url === undefined) problems.push(withLine(`${where.file}: store.url: required for kind "postgres" (postgres://user@host:port/database)`, where));
     else if (!/^postgres(ql)?:\/\//.test(c.store.url)) problems.push(withLine(`${where.file}: store.url: must start with postgres:// or postgresql://`, where));
-  } else if (c.store.url !== undefined || c.store.pool !== undefined || c.store.nodeId !== undefined) {
+  } else if (c.store.url !== undefined || c.store.pool !== undefined || c.store.nodeId !== undefined || c.store.leaseSeconds !== undefined) {
     problems.push(withLine(`${where.file}: store.url: only for kind "postgres"; the SQLite store lives in dataDir`, where));
   }
   const access = parseAccessConfig(c.access, where.file);
@@ -186,7 +186,7 @@ export function resolveConfig(raw: unknown, where: { file: string; text?: string
     organization: c.organization ?? 'demo-hospital',
     dataDir: abs(c.dataDir ?? './data'),
     certsDir: abs(c.certsDir ?? './certs'),
-    store: c.store.kind === 'postgres' ? { kind: 'postgres', url: c.store.url, pool: c.store.pool ?? {}, nodeId: c.store.nodeId ?? hostNodeId() } : { kind: 'sqlite' },
+    store: c.store.kind === 'postgres' ? { kind: 'postgres', url: c.store.url, pool: c.store.pool ?? {}, nodeId: c.store.nodeId ?? hostNodeId(), leaseSeconds: c.store.leaseSeconds ?? 120 } : { kind: 'sqlite' },
     timezone: c.timezone ?? DEFAULT_TIMEZONE,
     defaultPurpose: c.defaultPurpose ?? 'TREAT',
     listen: {

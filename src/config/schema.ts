@@ -39,6 +39,12 @@ export const gatewayConfigSchema = {
           additionalProperties: false,
           properties: { max: { type: 'integer', minimum: 1, maximum: 200, description: 'postgres only: connections per gateway' } },
         },
+        leaseSeconds: {
+          type: 'integer',
+          minimum: 5,
+          maximum: 3600,
+          description: 'postgres only: how long a node holds a claimed delivery; when a node dies, another sends its claimed messages again after this (default 120)',
+        },
         nodeId: {
           type: 'string',
           pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$',

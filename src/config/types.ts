@@ -85,4 +85,4 @@ export interface GatewayConfig {
   simulator: { embedded: boolean; listen: HostPort };
 }
 
-export type StoreConfig = { kind: 'sqlite' } | { kind: 'postgres'; url: string; pool: { max?: number }; nodeId: string };
+export type StoreConfig = { kind: 'sqlite' } | { kind: 'postgres'; url: string; pool: { max?: number }; nodeId: string; leaseSeconds: number };

@@ -19,7 +19,7 @@ import type { QueueObserver } from '../queue/index.js';
 
 type PostgresStore = Extract<GatewayConfig['store'], { kind: 'postgres' }>;
 
-/** How often any node frees the expired leases of a node that died mid-delivery. */
+/** How often any node frees the expired leases of a node that died mid-delivery (at most; a short lease is looked at sooner). */
 const RECLAIM_EVERY_MS = 15_000;
 
 /** The part of the audit log the gateway's own events use (policy, access, TLS): appended, not awaited. */
@@ -80,6 +80,7 @@ export async function openSharedState(
       quotaBytes: deps.quotaBytes,
       nodeId: store.nodeId,
       pool: { max: store.pool.max ?? 10 },
+      leaseMs: store.leaseSeconds * 1000,
       cipher,
       auditLog: log,
       clock: () => clock().getTime(),
@@ -109,7 +110,7 @@ export async function openSharedState(
         (n) => n && logger.info({ rows: n }, 'rows leased by a node that stopped answering are ready to send again'),
         (err: unknown) => logger.warn({ err: describeError(err) }, 'could not reclaim expired leases (retried)'),
       );
-    }, RECLAIM_EVERY_MS);
+    }, Math.min(RECLAIM_EVERY_MS, store.leaseSeconds * 500));
     reclaim.unref();
     closers.push(() => clearInterval(reclaim));
     return { cipher, log, audit, consents, facts, store: queue, leader, close };

@@ -94,7 +94,7 @@ t.test('the store: SQLite by default and when named; PostgreSQL with its URL, po
   t.same(loadConfig(write(dir, DEMO_CONFIG)).store, { kind: 'sqlite' }, 'the default');
   t.same(loadConfig(write(dir, { ...DEMO_CONFIG, store: { kind: 'sqlite' } })).store, { kind: 'sqlite' });
   const url = 'postgres://darwaza@db.hospital.local:5432/darwaza';
-  t.same(loadConfig(write(dir, { ...DEMO_CONFIG, store: { kind: 'postgres', url, pool: { max: 10 }, nodeId: 'gw-a' } })).store, { kind: 'postgres', url, pool: { max: 10 }, nodeId: 'gw-a' });
+  t.same(loadConfig(write(dir, { ...DEMO_CONFIG, store: { kind: 'postgres', url, pool: { max: 10 }, nodeId: 'gw-a', leaseSeconds: 30 } })).store, { kind: 'postgres', url, pool: { max: 10 }, nodeId: 'gw-a', leaseSeconds: 30 });
   const byHost = loadConfig(write(dir, { ...DEMO_CONFIG, store: { kind: 'postgres', url } })).store;
   t.match(byHost, { kind: 'postgres', url, pool: {}, nodeId: /^[A-Za-z0-9][A-Za-z0-9._-]*$/ }, 'the node is named after the host by default');
   const [noUrl] = problemsOf(() => loadConfig(write(dir, { ...DEMO_CONFIG, store: { kind: 'postgres' } })));

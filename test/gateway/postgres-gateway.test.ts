@@ -41,7 +41,7 @@ async function pair(t: Test, opts: { sim?: boolean } = {}) {
   const sim = opts.sim ? await startRecordingSimulator(a.config.certsDir, a.simPort) : undefined;
   const bDir = join(a.dir, 'node-b');
   cpSync(a.config.certsDir, join(bDir, 'certs'), { recursive: true });
-  const bConfig = { ...a.config, dataDir: join(bDir, 'data'), certsDir: join(bDir, 'certs'), store: { kind: 'postgres' as const, url, pool: {}, nodeId: 'gw-b' } };
+  const bConfig = { ...a.config, dataDir: join(bDir, 'data'), certsDir: join(bDir, 'certs'), store: { kind: 'postgres' as const, url, pool: {}, nodeId: 'gw-b', leaseSeconds: 120 } };
   const gwA = await startGateway(a.config, { logger: memoryLogger().logger, simulator: false });
   const gwB = await startGateway(bConfig, { logger: memoryLogger().logger, simulator: false });
   const client = new pg.Client({ connectionString: url });
