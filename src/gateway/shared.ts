@@ -45,7 +45,9 @@ export async function openSharedState(
   deps: { keys: KeyStore; signer: Signer; logger: Logger; clock: () => Date; quotaBytes: number; observer: QueueObserver },
 ): Promise<SharedState> {
   const { logger, clock } = deps;
-  const pool: pg.Pool = openPool(store.url, { max: store.pool.max ?? 10 });
+  // Every connection says which gateway it is (pg_stat_activity.application_name): an operator sees who holds what.
+  const url = namedConnections(store.url, `darwaza-${store.nodeId}`);
+  const pool: pg.Pool = openPool(url, { max: store.pool.max ?? 10 });
   const closers: (() => Promise<void> | void)[] = [() => pool.end()];
   const close = async () => {
     for (const c of closers.splice(0).reverse()) {
@@ -76,7 +78,7 @@ export async function openSharedState(
     const consents = await postgresConsentStore(pool, { tokenize: deps.keys.tokenizer(), cipher, clock, timezone: config.timezone, auditLog: log, facts });
     closers.push(() => consents.close());
     const queue = await PostgresQueueStore.open({
-      url: store.url,
+      url,
       quotaBytes: deps.quotaBytes,
       nodeId: store.nodeId,
       pool: { max: store.pool.max ?? 10 },
@@ -89,7 +91,7 @@ export async function openSharedState(
     closers.push(() => queue.close());
 
     const leader = new LeaderElection({
-      url: store.url,
+      url,
       onChange: (leads) => logger.info({ node: store.nodeId }, leads ? 'this gateway now runs the pair\'s singletons (tree heads, retention)' : 'this gateway no longer runs the pair\'s singletons'),
     });
     await leader.start();
@@ -117,5 +119,16 @@ export async function openSharedState(
   } catch (err) {
     await close();
     throw err;
+  }
+}
+
+/** The URL with an application_name, unless it names one already. */
+export function namedConnections(url: string, name: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.searchParams.has('application_name')) u.searchParams.set('application_name', name);
+    return u.toString();
+  } catch {
+    return url; // not a URL the WHATWG parser reads (pg reads more forms): left as given
   }
 }

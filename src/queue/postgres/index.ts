@@ -5,7 +5,7 @@
  */
 export { PostgresQueueStore, openPool } from './store.js';
 export { StoreUnavailableError, isUnavailable } from './errors.js';
-export { LeaderElection, type LeaderOptions } from './leader.js';
+export { LeaderElection, DEFAULT_LEADER_LOCK, type LeaderOptions } from './leader.js';
 export { storedLane } from './accept.js';
 export { PG_QUEUE_MIGRATIONS, migratePg, type PgMigration } from './schema.js';
 export {
