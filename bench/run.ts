@@ -22,6 +22,7 @@ const suites: Record<string, () => Promise<{ run(): Promise<Record<string, strin
   mllp: () => import('./mllp.js'),
   links: () => import('./links.js'),
   postgres: () => import('./postgres.js'),
+  pair: () => import('./pair.js'),
   soak: () => import('./soak.js'),
 };
 /** Suites that run only when named. */
