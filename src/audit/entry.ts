@@ -38,6 +38,7 @@ export const AUDIT_EVENT_TYPES: readonly AuditEventType[] = [
   'tls-refused',
   'policy-refused',
   'integrity-failure',
+  'log-continued',
 ];
 
 /** What is hashed and stored: an AuditEvent's allowed fields plus the format version. */
@@ -144,6 +145,15 @@ const RULES: Record<keyof AuditFields | 'event', FieldRule> = {
   claimedSource: idField(NAME_CHARS),
   action: idField(ID_CHARS),
   route: idField(NAME_CHARS),
+  priorTreeSize: (value, field) => {
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw new AuditEventError(field, 'must be a positive integer');
+    return value;
+  },
+  priorRootHash: (value, field) => {
+    if (typeof value !== 'string' || !SHA256_HEX.test(value)) throw new AuditEventError(field, 'must be 64 hex digits');
+    return value.toLowerCase();
+  },
+  priorKeyId: idField(ID_CHARS),
 };
 
 const ALLOWED = Object.keys(RULES) as Array<keyof typeof RULES>;

@@ -30,4 +30,5 @@ export const auditEvents = {
   keyRotated: builder('key-rotated'),
   configChanged: builder('config-changed'),
   adminAction: builder('admin-action'),
+  logContinued: builder('log-continued'),
 } as const;

@@ -58,6 +58,8 @@ export type VerifyResult =
       scope: 'full' | 'range';
       /** Entries actually checked (range exports: the range plus its two boundary entries). */
       entriesChecked: number;
+      /** A shared log that continues earlier ones: how many, and their entries (each verified, and linked). */
+      priorSegments?: { segments: number; entries: number };
     }
   | { ok: false; reason: string; firstBadIndex?: number; entry?: BadEntry; range?: [number, number] };
 

@@ -16,6 +16,7 @@ import { command as link } from './commands/link.js';
 import { command as doctor } from './commands/doctor.js';
 import { command as backup } from './commands/backup.js';
 import { command as restore } from './commands/restore.js';
+import { command as store } from './commands/store.js';
 import { command as service } from './commands/service.js';
 import { command as patient } from './commands/patient.js';
 import { AuditLog } from '../audit/index.js';
@@ -38,4 +39,4 @@ const consent = makeConsentCommand({
   },
 });
 
-export const commands: readonly Command[] = [init, start, upstreamSim, queue, policy, consent, sanitize, audit, certs, keys, envelope, tokens, link, doctor, backup, restore, service, patient];
+export const commands: readonly Command[] = [init, start, upstreamSim, queue, policy, consent, sanitize, audit, certs, keys, envelope, tokens, link, doctor, backup, restore, store, service, patient];

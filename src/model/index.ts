@@ -243,7 +243,9 @@ export type AuditEventType =
   | 'tls-refused'
   | 'policy-refused'
   /** A stored row failed its integrity check and was refused (src/audit/integrity.ts). */
-  | 'integrity-failure';
+  | 'integrity-failure'
+  /** This log continues an earlier one, closed under the signed head it names (an appliance's SQLite log moved to PostgreSQL). */
+  | 'log-continued';
 
 /** Every field an audit record may carry (the audit log's allow-list); all PHI-free. */
 export interface AuditFields {
@@ -284,6 +286,10 @@ export interface AuditFields {
   action?: string;
   /** The route pattern, e.g. "GET /fhir/Consent" (never a query or an id). */
   route?: string;
+  /** log-continued: the closed earlier log's last signed head (size, root hash, signing key id). */
+  priorTreeSize?: number;
+  priorRootHash?: string;
+  priorKeyId?: string;
 }
 
 type Needs<K extends keyof AuditFields> = Required<Pick<AuditFields, K>>;
@@ -311,6 +317,8 @@ export type TlsRefusedEvent = AuditFields & Needs<'count' | 'reason'> & { event:
 export type PolicyRefusedEvent = AuditFields & Needs<'reason'> & { event: 'policy-refused' };
 /** A stored row failed its integrity check (forged, swapped or in clear) and was refused. */
 export type IntegrityFailureEvent = AuditFields & Needs<'reason'> & { event: 'integrity-failure' };
+/** The first entry of a log that continues an earlier, closed one (docs/postgres.md, "Migrating an appliance"). */
+export type LogContinuedEvent = AuditFields & Needs<'priorTreeSize' | 'priorRootHash' | 'priorKeyId' | 'actor'> & { event: 'log-continued' };
 
 /** One PHI-free audit record (src/audit turns it into a canonical Merkle leaf); build with src/audit's auditEvents. */
 export type AuditEvent =
@@ -329,7 +337,8 @@ export type AuditEvent =
   | BreakGlassEvent
   | TlsRefusedEvent
   | PolicyRefusedEvent
-  | IntegrityFailureEvent;
+  | IntegrityFailureEvent
+  | LogContinuedEvent;
 
 /** The record of one kind. */
 export type AuditEventOf<K extends AuditEventType> = Extract<AuditEvent, { event: K }>;

@@ -2,7 +2,7 @@
  * src/ops — running the appliance for years: doctor's checks, backup and restore, the systemd
  * unit, schema upgrades, retention warnings and a patient's erasure.
  */
-export { runDoctor, DOCTOR_CHECKS, integrityProblems, listedPublicKeys, type DoctorContext } from './doctor/index.js';
+export { runDoctor, DOCTOR_CHECKS, integrityProblems, listedPublicKeys, shownUrl, type DoctorContext } from './doctor/index.js';
 export { formatFindings, failed, type Finding, type FindingStatus } from './finding.js';
 export {
   takeBackup,

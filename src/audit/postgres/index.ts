@@ -5,5 +5,6 @@
 export { PostgresAuditLog, AUDIT_APPEND_LOCK, type PostgresAuditLogOptions, type PgQueryable, type PgAuditEntry } from './log.js';
 export { exportPostgresLog } from './export.js';
 export { verifyPostgresLog } from './verify.js';
+export { continueFromSegment, priorSegments, verifySegments, type PriorSegment } from './segments.js';
 export { scheduleLeaderTreeHeads, type LeaderTreeHeadOptions, type LeaderTreeHeads } from './leader-heads.js';
 export { PG_AUDIT_MIGRATIONS, migrateAuditPg, type PgAuditMigration } from './schema.js';

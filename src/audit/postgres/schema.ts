@@ -63,6 +63,28 @@ export const PG_AUDIT_MIGRATIONS: readonly PgAuditMigration[] = [
       ${appendOnly('audit_keys')}
     `,
   },
+  {
+    version: 2,
+    description: 'audit log: earlier logs this one continues (an appliance\'s SQLite log, closed and kept whole, in its export format)',
+    sql: `
+      CREATE TABLE audit_prior_segments (
+        seq INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        tree_size BIGINT NOT NULL,
+        root_hash TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        stored_at TEXT NOT NULL
+      );
+      CREATE TABLE audit_prior_segment_files (
+        seq INTEGER NOT NULL REFERENCES audit_prior_segments(seq),
+        name TEXT NOT NULL,
+        content BYTEA NOT NULL,
+        PRIMARY KEY (seq, name)
+      );
+      ${appendOnly('audit_prior_segments')}
+      ${appendOnly('audit_prior_segment_files')}
+    `,
+  },
 ];
 
 /** Applies what is missing of scope `audit` (under the migration lock every darwaza scope takes); returns the version. */

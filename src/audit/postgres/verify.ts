@@ -16,6 +16,7 @@ import { leafHash, nodeHash } from '../merkle.js';
 import { verifyLog, type VerifyOptions, type VerifyResult } from '../verify.js';
 import { pagesOf } from './export.js';
 import type { PostgresAuditLog } from './log.js';
+import { verifySegments } from './segments.js';
 
 export async function verifyPostgresLog(log: PostgresAuditLog, trustedPublicKey: Uint8Array | Uint8Array[], opts: VerifyOptions = {}): Promise<VerifyResult> {
   const checkNodes = opts.checkStoredNodes ?? true;
@@ -55,7 +56,12 @@ export async function verifyPostgresLog(log: PostgresAuditLog, trustedPublicKey:
         entry: parsed.ok ? { index: altered.index, event: String(parsed.entry.event), time: String(parsed.entry.time) } : { index: altered.index },
       };
     }
-    if (!result.ok || !checkNodes) return result;
+    if (!result.ok) return result;
+    // An earlier log this one continues (an appliance moved to PostgreSQL): verified, and linked by entry 0.
+    const prior = await verifySegments(log, trustedPublicKey);
+    if (prior && !prior.ok) return { ok: false, reason: prior.reason, firstBadIndex: 0 };
+    const withPrior = prior ? { ...result, priorSegments: { segments: prior.segments, entries: prior.entries } } : result;
+    if (!checkNodes) return withPrior;
     const signed = heads.reduce((m, h) => Math.max(m, h.treeSize), 0);
     if (built < Math.min(signed, count)) {
       return { ok: false, reason: `stored subtree hash (level 0, index ${built}) is missing or does not match the entries below it: the tree was altered`, range: [built, built] };
@@ -68,7 +74,7 @@ export async function verifyPostgresLog(log: PostgresAuditLog, trustedPublicKey:
         range: [bad.index * 2 ** bad.level, Math.min(count, (bad.index + 1) * 2 ** bad.level) - 1],
       };
     }
-    return result;
+    return withPrior;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

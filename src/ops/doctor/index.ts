@@ -20,6 +20,7 @@ export type { DoctorContext } from './context.js';
 export { integrityProblems } from './database.js';
 export { listedPublicKeys } from './keys.js';
 export { tryBind } from './ports.js';
+export { shownUrl } from './shared-store.js';
 
 const CHECKS: Array<[string, (ctx: DoctorContext) => Finding[] | Promise<Finding[]>]> = [
   ['permissions', checkPermissions],

@@ -4,6 +4,7 @@
  * (consent, audit, patient memory, keys) are still SQLite on each node.
  */
 export { PostgresQueueStore, openPool } from './store.js';
+export { copyQueueFromSqlite, QueueCopyError, type QueueCopyCounts } from './copy.js';
 export { StoreUnavailableError, isUnavailable } from './errors.js';
 export { LeaderElection, DEFAULT_LEADER_LOCK, type LeaderOptions } from './leader.js';
 export { storedLane } from './accept.js';
