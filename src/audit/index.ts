@@ -69,4 +69,4 @@ export {
 } from './security-events.js';
 export { createRefusalAudit, DEFAULT_REFUSAL_WINDOW_MS, DEFAULT_MAX_PEERS_PER_WINDOW, type RefusalAudit, type RefusalAuditOptions } from './refusals.js';
 export { integrityFailureEvent, type IntegrityFailure, type IntegrityTable } from './integrity.js';
-export { PostgresAuditLog, exportPostgresLog, verifyPostgresLog, continueFromSegment, priorSegments, scheduleLeaderTreeHeads, PG_AUDIT_MIGRATIONS, type PostgresAuditLogOptions, type PgQueryable, type PgAuditEntry, type LeaderTreeHeads } from './postgres/index.js';
+export { PostgresAuditLog, exportPostgresLog, verifyPostgresLog, continueFromSegment, priorSegments, postgresDisclosures, postgresBreachReport, postgresBreakGlassReport, postgresSourcesSeen, scheduleLeaderTreeHeads, PG_AUDIT_MIGRATIONS, type PostgresAuditLogOptions, type PgQueryable, type PgAuditEntry, type LeaderTreeHeads } from './postgres/index.js';

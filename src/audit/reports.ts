@@ -45,24 +45,26 @@ export function disclosures(db: Db, patientTokens: string | readonly string[]): 
     .prepare(`SELECT idx, entry FROM audit_entries WHERE patient_token IN (${marks})${viaQueue} ORDER BY idx`)
     .all(...tokens, ...(indexed ? [...tokens, ...tokens] : [])) as Array<{ idx: number; entry: string }>;
   const decisionOf = decisionLookup(db);
-  return rows.map((r) => {
-    const e = withDecision(JSON.parse(r.entry) as AuditEntry, decisionOf);
-    return {
-      index: r.idx,
-      time: e.time,
-      event: e.event,
-      disclosed: e.event === 'delivered',
-      destination: e.destination,
-      purpose: e.purpose,
-      decision: e.decision,
-      dataClasses: e.dataClasses,
-      consentId: e.consentId,
-      consentVersion: e.consentVersion,
-      policySha256: e.policySha256,
-      ruleIds: e.ruleIds,
-      messageId: e.messageId,
-    };
-  });
+  return rows.map((r) => disclosureRow(r.idx, withDecision(JSON.parse(r.entry) as AuditEntry, decisionOf)));
+}
+
+/** One disclosure row from an entry (its decision's fields filled in). Shared by the SQLite and PostgreSQL reports. */
+export function disclosureRow(index: number, e: AuditEntry): DisclosureRow {
+  return {
+    index,
+    time: e.time,
+    event: e.event,
+    disclosed: e.event === 'delivered',
+    destination: e.destination,
+    purpose: e.purpose,
+    decision: e.decision,
+    dataClasses: e.dataClasses,
+    consentId: e.consentId,
+    consentVersion: e.consentVersion,
+    policySha256: e.policySha256,
+    ruleIds: e.ruleIds,
+    messageId: e.messageId,
+  };
 }
 
 /**
@@ -78,7 +80,14 @@ function decisionLookup(db: Db): (messageId: string, destination: string) => Aud
 
 function withDecision(e: AuditEntry, decisionOf: ReturnType<typeof decisionLookup>): AuditEntry {
   if (e.event === 'decided' || !e.messageId || !e.destination) return e;
-  const d = decisionOf(e.messageId, e.destination);
+  return withDecided(e, decisionOf(e.messageId, e.destination));
+}
+
+/** Whether an entry's missing fields come from its message's `decided` entry for its destination. */
+export const needsDecision = (e: AuditEntry): boolean => e.event !== 'decided' && !!e.messageId && !!e.destination;
+
+/** The entry with the fields its `decided` entry records (purpose, data classes, policy, consent, rules). */
+export function withDecided(e: AuditEntry, d: AuditEntry | undefined): AuditEntry {
   if (!d) return e;
   return {
     ...e,
@@ -119,15 +128,19 @@ export function breachReport(
     )
     .pluck()
     .all(opts.since, opts.until, ...events, ...(opts.destination ? [opts.destination] : [])) as string[];
+  const decisionOf = decisionLookup(db);
+  return breachOf(opts, events, rows.map((text) => withDecision(JSON.parse(text) as AuditEntry, decisionOf)));
+}
+
+/** The breach report from the window's entries (their decisions filled in). Shared by both logs. */
+export function breachOf(opts: { since: string; until: string; destination?: string }, events: string[], entries: readonly AuditEntry[]): BreachReport {
   const patients = new Set<string>();
   const classes = new Set<string>();
   const messages = new Set<string>();
   const dests = new Map<string, { entries: number; patients: Set<string> }>();
   let firstTime: string | undefined;
   let lastTime: string | undefined;
-  const decisionOf = decisionLookup(db);
-  for (const text of rows) {
-    const e = withDecision(JSON.parse(text) as AuditEntry, decisionOf);
+  for (const e of entries) {
     if (e.patientToken) patients.add(e.patientToken);
     for (const c of e.dataClasses ?? []) classes.add(c);
     if (e.messageId) messages.add(e.messageId);
@@ -143,7 +156,7 @@ export function breachReport(
     window: { since: opts.since, until: opts.until },
     ...(opts.destination ? { destination: opts.destination } : {}),
     events,
-    entries: rows.length,
+    entries: entries.length,
     messages: messages.size,
     patients: [...patients].sort(),
     dataClasses: [...classes].sort(),
@@ -195,20 +208,29 @@ export function breakGlassReport(db: Db, opts: { since?: string; until?: string 
     .prepare(`SELECT idx, entry FROM audit_entries WHERE event = 'break-glass' ${opts.since ? 'AND time >= ?' : ''} ${opts.until ? 'AND time < ?' : ''} ORDER BY idx`)
     .all(...(opts.since ? [opts.since] : []), ...(opts.until ? [opts.until] : [])) as Array<{ idx: number; entry: string }>;
   const decidedOf = db.prepare("SELECT entry FROM audit_entries WHERE message_id = ? AND event = 'decided' ORDER BY idx").pluck();
+  return breakGlassOf(
+    opts,
+    rows.map((r) => {
+      const e = JSON.parse(r.entry) as AuditEntry;
+      return { index: r.idx, entry: e, decided: e.messageId ? (decidedOf.all(e.messageId) as string[]).map((t) => JSON.parse(t) as AuditEntry) : [] };
+    }),
+  );
+}
+
+/** The break-glass review from its entries, each with its message's `decided` entries. Shared by both logs. */
+export function breakGlassOf(opts: { since?: string; until?: string }, rows: ReadonlyArray<{ index: number; entry: AuditEntry; decided: readonly AuditEntry[] }>): BreakGlassReport {
   const byActor = new Map<string, { uses: number; first: string; last: string }>();
   const entries = rows.map((r): BreakGlassUse => {
-    const e = JSON.parse(r.entry) as AuditEntry;
+    const e = r.entry;
     const actor = e.actor ?? '(unknown)';
     const a = byActor.get(actor) ?? { uses: 0, first: e.time, last: e.time };
     a.uses++;
     if (e.time < a.first) a.first = e.time;
     if (e.time > a.last) a.last = e.time;
     byActor.set(actor, a);
-    const destinations = e.messageId
-      ? (decidedOf.all(e.messageId) as string[]).map((t) => JSON.parse(t) as AuditEntry).filter((d) => d.destination).map((d) => ({ name: d.destination!, ...(d.decision ? { decision: d.decision } : {}) }))
-      : [];
+    const destinations = r.decided.filter((d) => d.destination).map((d) => ({ name: d.destination!, ...(d.decision ? { decision: d.decision } : {}) }));
     return {
-      index: r.idx,
+      index: r.index,
       time: e.time,
       actor,
       ...(e.protocol ? { protocol: e.protocol } : {}),

@@ -64,4 +64,17 @@ t.test('audit verify --config and the scheduled verification in a child process 
   t.ok(verdict.ok && verdict.size > 0, `the shared log verifies (${verdict.size} entries)`);
   const child = await verifyInChild({ dataDir: join(a.dir, 'data'), certsDir: join(a.dir, 'certs'), sharedConfigFile: a.configFile, exec: [process.execPath, CLI] });
   t.match(child, { ok: true, size: verdict.size }, 'the scheduled verification (the real binary) reads the same log');
+
+  // The other read-only subcommands follow the config to the shared log too.
+  const prove = await runCommand(audit, ['prove', '0', '--config', a.configFile], { cwd: a.dir });
+  t.equal(prove.code, 0, prove.text());
+  t.match(JSON.parse(prove.out.join('\n')), { leafIndex: 0, treeSize: verdict.size, signedHead: { treeSize: verdict.size } }, 'prove: an inclusion proof under the shared log\'s head');
+  const breach = await runCommand(audit, ['breach-report', '--since', '2000-01-01T00:00:00Z', '--until', '2100-01-01T00:00:00Z', '--events', 'policy-activated', '--json', '--config', a.configFile], { cwd: a.dir });
+  t.equal(breach.code, 0, breach.text());
+  t.ok(JSON.parse(breach.out.join('\n')).entries >= 1, 'breach-report reads the shared log');
+  const review = await runCommand(audit, ['break-glass', '--json', '--config', a.configFile], { cwd: a.dir });
+  t.match(JSON.parse(review.out.join('\n')), { uses: 0 }, 'break-glass reads the shared log');
+  const disclosed = await runCommand(audit, ['disclosures', '--patient', '35202-1234567-1', '--json', '--config', a.configFile], { cwd: a.dir });
+  t.equal(disclosed.code, 0, disclosed.text());
+  t.match(JSON.parse(disclosed.out.join('\n')), { entries: [] }, 'disclosures reads the shared log');
 });

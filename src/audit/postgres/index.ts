@@ -6,5 +6,6 @@ export { PostgresAuditLog, AUDIT_APPEND_LOCK, type PostgresAuditLogOptions, type
 export { exportPostgresLog } from './export.js';
 export { verifyPostgresLog } from './verify.js';
 export { continueFromSegment, priorSegments, verifySegments, type PriorSegment } from './segments.js';
+export { postgresDisclosures, postgresBreachReport, postgresBreakGlassReport, postgresSourcesSeen } from './reports.js';
 export { scheduleLeaderTreeHeads, type LeaderTreeHeadOptions, type LeaderTreeHeads } from './leader-heads.js';
 export { PG_AUDIT_MIGRATIONS, migrateAuditPg, type PgAuditMigration } from './schema.js';

@@ -24,7 +24,7 @@ export async function auditResolve(tokens: string[], values: { candidates?: stri
     io.err(`darwaza audit: resolve takes patient tokens as the breach report prints them (base64url, 16 or more characters); ${notTokens.length} argument${notTokens.length === 1 ? ' is' : 's are'} not one`);
     return EXIT.badInput;
   }
-  const file = databaseFile(paths.dataDir());
+  const file = databaseFile(paths.sqliteDataDir('audit resolve'));
   if (!existsSync(file)) {
     io.err(`darwaza audit: no database at ${file}`);
     return EXIT.badInput;

@@ -19,6 +19,10 @@ import {
   AuditLog,
   breachReport,
   breachSummary,
+  postgresBreachReport,
+  postgresBreakGlassReport,
+  postgresDisclosures,
+  postgresSourcesSeen,
   breakGlassReport,
   breakGlassSummary,
   checkTreeHeadShape,
@@ -171,6 +175,11 @@ export const command: Command = {
     if (!sub) throw new UsageError(`a subcommand is required (${SUBS.join(', ')})`);
     if (!(SUBS as readonly string[]).includes(sub)) throw new UsageError(`unknown subcommand: ${sub}`);
     const paths = resolvePaths(io, values);
+    // The shared log on PostgreSQL: --store URL, or the store a pair's config names (the URL stays off the command line).
+    if (values.store === undefined && values['data-dir'] === undefined && values.offline === undefined) {
+      const configured = paths.config()?.store;
+      if (configured?.kind === 'postgres') values.store = configured.url;
+    }
     try {
       switch (sub as (typeof SUBS)[number]) {
         case 'verify':
@@ -201,23 +210,33 @@ export const command: Command = {
             await pgLog?.close();
           }
         }
-        case 'prove':
-          return prove(rest[0], paths.dataDir(), io);
+        case 'prove': {
+          const pgLog = await openPgLog(values.store);
+          if (!pgLog) return prove(rest[0], paths.dataDir(), io);
+          try {
+            return await provePg(rest[0], pgLog, io);
+          } finally {
+            await pgLog.close();
+          }
+        }
         case 'disclosures':
           return await patientDisclosures(values, io, paths);
         case 'breach-report': {
           const since = isoFlag(values.since, '--since', true)!;
           const until = isoFlag(values.until, '--until', true)!;
           const events = values.events ? values.events.split(',').map((s) => s.trim()).filter(Boolean) : [...DEFAULT_BREACH_EVENTS];
-          const { db } = openLog(io, paths.dataDir());
+          const pgLog = await openPgLog(values.store);
+          const db = pgLog ? undefined : openLog(io, paths.dataDir()).db;
           try {
-            const r = breachReport(db, { since, until, destination: values.destination, events });
+            const opts = { since, until, destination: values.destination, events };
+            const r = pgLog ? await postgresBreachReport(pgLog, opts) : breachReport(db!, opts);
             if (values.out) writeFileSync(resolve(io.cwd, values.out), JSON.stringify(r, null, 2) + '\n', { mode: 0o600 });
             if (values.json) io.out(JSON.stringify(r, null, 2));
             else io.out(breachSummary(r) + (values.out ? `\nJSON written to ${values.out}` : ''));
             return EXIT.ok;
           } finally {
-            db.close();
+            db?.close();
+            await pgLog?.close();
           }
         }
         case 'resolve':
@@ -225,13 +244,15 @@ export const command: Command = {
         case 'break-glass': {
           const since = isoFlag(values.since, '--since', false);
           const until = isoFlag(values.until, '--until', false);
-          const { db } = openLog(io, paths.dataDir());
+          const pgLog = await openPgLog(values.store);
+          const db = pgLog ? undefined : openLog(io, paths.dataDir()).db;
           try {
-            const r = breakGlassReport(db, { since, until });
+            const r = pgLog ? await postgresBreakGlassReport(pgLog, { since, until }) : breakGlassReport(db!, { since, until });
             io.out(values.json ? JSON.stringify(r, null, 2) : breakGlassSummary(r));
             return EXIT.ok;
           } finally {
-            db.close();
+            db?.close();
+            await pgLog?.close();
           }
         }
       }
@@ -254,9 +275,6 @@ async function openPgLog(url: string | boolean | undefined): Promise<PostgresAud
 }
 
 async function verify(values: Record<string, string | boolean | undefined>, io: CliIo, paths: CliPaths): Promise<number> {
-  // A pair's config names the shared log: verified there (the URL, which may hold a password, stays off the command line).
-  const configured = values['data-dir'] === undefined && values.store === undefined && values.offline === undefined ? paths.config() : undefined;
-  if (configured?.store.kind === 'postgres') values = { ...values, store: configured.store.url };
   const opts: VerifyOptions = {};
   if (typeof values.from === 'string') opts.from = readHead(values.from, '--from', io);
   if (typeof values.to === 'string') opts.to = /^\d+$/.test(values.to) ? Number(values.to) : readHead(values.to, '--to', io);
@@ -378,6 +396,40 @@ function prove(target: string | undefined, dataDir: string, io: CliIo): number {
   }
 }
 
+/** `prove` against the shared log: the same proof document as on SQLite. */
+async function provePg(target: string | undefined, log: PostgresAuditLog, io: CliIo): Promise<number> {
+  if (!target) throw new UsageError('prove needs an entry index or a message id');
+  await log.build();
+  const head = await log.latestHead();
+  if (!head) {
+    io.err('darwaza audit: no signed tree head yet; the leading gateway signs one every minute');
+    return EXIT.failed;
+  }
+  const indices = /^\d+$/.test(target) ? [Number(target)] : (await log.findByMessageId(target)).map((e) => e.index);
+  if (indices.length === 0) {
+    io.err(`darwaza audit: no entry for message id ${target}`);
+    return EXIT.failed;
+  }
+  const proofs = [];
+  for (const index of indices) {
+    if (index >= head.treeSize) {
+      io.err(`darwaza audit: entry ${index} is not yet under a signed tree head (latest covers ${head.treeSize}); try again after the next head`);
+      return EXIT.failed;
+    }
+    const p = await log.inclusionProof(index, head.treeSize);
+    proofs.push({
+      leafIndex: p.leafIndex,
+      treeSize: p.treeSize,
+      leafHash: p.leafHash.toString('hex'),
+      entry: (await log.entry(index))!.text,
+      signedHead: head,
+      auditPath: p.auditPath.map((h) => h.toString('hex')),
+    });
+  }
+  io.out(JSON.stringify(/^\d+$/.test(target) ? proofs[0] : proofs, null, 2));
+  return EXIT.ok;
+}
+
 /**
  * The forms in which the classifier records an id a privacy officer knows: as given
  * (`Patient/<id>`, `system|value`), `cnic|#####-#######-#` for a CNIC, `Patient/<id>` for a bare id.
@@ -405,18 +457,19 @@ async function patientDisclosures(values: Record<string, string | boolean | unde
   }
   await getSodium();
   const tokenize = createTokenizer(key);
-  const { db } = openLog(io, paths.dataDir());
+  const pgLog = await openPgLog(values.store);
+  const db = pgLog ? undefined : openLog(io, paths.dataDir()).db;
   try {
     // A bare local id (Patient/123) means something only at the system that sent it: tokens are
     // namespaced by source. --source names it; otherwise every source the log has seen is tried.
     const sources =
       typeof values.source === 'string' && values.source !== ''
         ? [values.source]
-        : [DEFAULT_SOURCE, ...sourcesSeen(db)];
+        : [DEFAULT_SOURCE, ...(pgLog ? await postgresSourcesSeen(pgLog) : sourcesSeen(db!))];
     const forms = patientIdForms(values.patient);
     const tokens = [...new Set([forms.map(tokenize), ...sources.map((s) => tokensForIds(forms, tokenize, s))].flat())];
     const token = tokens[0]!;
-    const rows = disclosures(db, tokens);
+    const rows = pgLog ? await postgresDisclosures(pgLog, tokens) : disclosures(db!, tokens);
     if (values.json) {
       io.out(JSON.stringify({ patientToken: token, entries: rows }, null, 2));
       return EXIT.ok;
@@ -441,6 +494,7 @@ async function patientDisclosures(values: Record<string, string | boolean | unde
     }
     return EXIT.ok;
   } finally {
-    db.close();
+    db?.close();
+    await pgLog?.close();
   }
 }
