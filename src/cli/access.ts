@@ -76,6 +76,7 @@ export const CLI_ACCESS: readonly CliAccessRule[] = [
   appliance('doctor', 'data/, certs/'),
   appliance('backup', 'data/, certs/'),
   files('restore', 'the backup file and passphrase given, into an empty folder'),
+  appliance('store migrate', 'data/, certs/ (signs a last tree head), and the PostgreSQL database named'),
   appliance('service install', 'the config and data/ (the unit runs the gateway on them), the systemd unit folder (root)'),
   files('service uninstall', 'the systemd unit folder (the operating system decides: root)'),
   appliance('patient erase', 'data/, certs/ (KEK, token key) (audited)'),

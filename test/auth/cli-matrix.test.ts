@@ -178,6 +178,8 @@ t.test('every CLI action as the owner and as another user', { skip, timeout: 600
     doctor: { args: () => ['doctor'], ran: [0, 1] }, // 1: a check failed (the simulator is not running)
     backup: { args: (h) => ['backup', join(h, 'again.dzbak'), '--passphrase-file', join(h, 'passphrase')] },
     restore: { args: (h) => ['restore', join(h, 'appliance.dzbak'), '--data', join(h, 'restored'), '--certs-dir', join(h, 'restored-certs'), '--passphrase-file', join(h, 'passphrase')] },
+    // 3: it ran, and found no PostgreSQL at the URL (nothing listens on port 1).
+    'store migrate': { args: () => ['store', 'migrate', '--to', 'postgres', '--url', 'postgres://darwaza@127.0.0.1:1/darwaza'], ran: [3] },
     'service install': { args: (h) => ['service', 'install', '--unit-dir', join(h, 'units'), '--exec', bin, '--config', join(app, 'gateway.config.json')] },
     'service uninstall': { args: (h) => ['service', 'uninstall', '--unit-dir', join(h, 'units')] },
     'patient erase': { args: () => ['patient', 'erase', '--patient', 'p-nobody-here', '--reason', 'matrix test'] },
