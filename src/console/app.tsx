@@ -269,9 +269,9 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
 
   // ---- consents ----
   const canWithdraw = (c: Context) => may(c, 'POST', '/console/consents/:id/withdraw');
-  const search = (q: string): { results?: ConsentLine[]; error?: string } => {
+  const search = async (q: string): Promise<{ results?: ConsentLine[]; error?: string }> => {
     try {
-      return { results: deps.consents.search(patientIdOf(q)) };
+      return { results: await deps.consents.search(patientIdOf(q)) };
     } catch (err) {
       return { error: `The search could not be done: ${(err as Error).name === 'OperationOutcomeError' ? (err as Error).message : 'a stored consent could not be read'}` };
     }
@@ -280,17 +280,17 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
   app.post('/console/consents', guard('POST', '/console/consents'), checked, async (c) => {
     const q = ((await form(c)).q ?? '').trim();
     if (!q) return page(c, t('consents'), '/console/consents', <ConsentsPage csrf={csrf.tokenFor(c)} canWithdraw={canWithdraw(c)} error="Type a CNIC or MRN." />);
-    return page(c, t('consents'), '/console/consents', <ConsentsPage csrf={csrf.tokenFor(c)} q={q} canWithdraw={canWithdraw(c)} {...search(q)} />);
+    return page(c, t('consents'), '/console/consents', <ConsentsPage csrf={csrf.tokenFor(c)} q={q} canWithdraw={canWithdraw(c)} {...await search(q)} />);
   });
   app.post('/console/consents/:id/withdraw', guard('POST', '/console/consents/:id/withdraw'), checked, async (c) => {
     const f = await form(c);
     const reason = reasonOf(f.reason);
     const q = (f.q ?? '').trim();
-    const again = (notice: { done?: string; error?: string }, status: 200 | 400) =>
-      page(c, t('consents'), '/console/consents', <ConsentsPage csrf={csrf.tokenFor(c)} q={q} canWithdraw={canWithdraw(c)} {...(q ? search(q) : {})} {...notice} />, status);
+    const again = async (notice: { done?: string; error?: string }, status: 200 | 400) =>
+      page(c, t('consents'), '/console/consents', <ConsentsPage csrf={csrf.tokenFor(c)} q={q} canWithdraw={canWithdraw(c)} {...(q ? await search(q) : {})} {...notice} />, status);
     if (!reason) return again({ error: 'Give a reason in words (at least three letters).' }, 200);
     try {
-      const r = deps.consents.withdraw(c.req.param('id'), reason, actor(c));
+      const r = await deps.consents.withdraw(c.req.param('id'), reason, actor(c));
       return again({ done: `Consent ${r.id} withdrawn (version ${r.version}). Queued messages it no longer permits are withdrawn too.` }, 200);
     } catch (err) {
       return again({ error: (err as Error).name === 'ConsentNotFoundError' ? 'No consent with this id.' : 'The consent could not be withdrawn.' }, 200);
@@ -303,8 +303,8 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
     export: may(c, 'GET', '/console/audit/export'),
     disclosures: may(c, 'POST', '/console/audit/disclosures'),
   });
-  const auditPage = (c: Context, extra: Partial<Parameters<typeof AuditPage>[0]> = {}, status: 200 | 400 = 200) =>
-    page(c, t('audit'), '/console/audit', <AuditPage csrf={csrf.tokenFor(c)} size={deps.audit.size()} heads={deps.audit.heads()} lastVerify={lastVerify} rights={auditRights(c)} {...extra} />, status);
+  const auditPage = async (c: Context, extra: Partial<Parameters<typeof AuditPage>[0]> = {}, status: 200 | 400 = 200) =>
+    page(c, t('audit'), '/console/audit', <AuditPage csrf={csrf.tokenFor(c)} size={await deps.audit.size()} heads={await deps.audit.heads()} lastVerify={lastVerify} rights={auditRights(c)} {...extra} />, status);
   app.get('/console/audit', guard('GET', '/console/audit'), (c) => auditPage(c));
   app.post('/console/audit/verify', guard('POST', '/console/audit/verify'), checked, async (c) => {
     const r = await deps.audit.verify();
@@ -327,15 +327,15 @@ export function createConsoleApp(deps: ConsoleDeps): ConsoleApp {
   app.post('/console/audit/disclosures', guard('POST', '/console/audit/disclosures'), checked, async (c) => {
     const patient = ((await form(c)).patient ?? '').trim();
     if (!patient) return auditPage(c, { error: 'Type a CNIC, MRN or Patient/id.' });
-    return auditPage(c, { disclosures: { rows: deps.audit.disclosures(patientIdOf(patient)) } });
+    return auditPage(c, { disclosures: { rows: await deps.audit.disclosures(patientIdOf(patient)) } });
   });
-  app.get('/console/audit/reports', guard('GET', '/console/audit/reports'), (c) => {
+  app.get('/console/audit/reports', guard('GET', '/console/audit/reports'), async (c) => {
     const q = c.req.query();
     const iso = (v: string | undefined) => (v && !Number.isNaN(Date.parse(v)) ? new Date(Date.parse(v)).toISOString() : undefined);
     const since = iso(q.since);
     const until = iso(q.until);
-    if (q.kind === 'break-glass') return auditPage(c, { breakGlass: deps.audit.breakGlass(since, until) });
-    return auditPage(c, { breach: deps.audit.breach(since ?? new Date(clock().getTime() - 72 * 3_600_000).toISOString(), until ?? clock().toISOString()) });
+    if (q.kind === 'break-glass') return auditPage(c, { breakGlass: await deps.audit.breakGlass(since, until) });
+    return auditPage(c, { breach: await deps.audit.breach(since ?? new Date(clock().getTime() - 72 * 3_600_000).toISOString(), until ?? clock().toISOString()) });
   });
 
   // ---- policy ----

@@ -3,7 +3,7 @@
  * audit and policy pages behind the admin route table's roles. See README "Console".
  */
 export { createConsoleApp, type ConsoleApp } from './app.js';
-export { consoleDeps, type GatewayParts } from './wire.js';
+export { consoleDeps, sqliteConsoleAudit, postgresConsoleAudit, type GatewayParts } from './wire.js';
 export { CONSOLE_ASSETS, consoleAsset } from './assets.js';
 export { SESSION_COOKIE } from './session.js';
 export { plainError, plainBreaker, plainAge } from './plain.js';

@@ -159,14 +159,14 @@ export async function gatherOverview(deps: ConsoleDeps, lastVerify: LastVerify |
     d.lastError = f ? plainError(f.lastError, f.lastStatus) : d.firstDead?.error;
   }
   const policy = deps.policy();
-  const head = deps.audit.latestHead();
+  const [head, auditSize] = await Promise.all([deps.audit.latestHead(), deps.audit.size()]);
   const health: Health = {
     heldBytes: deps.queue.heldPayloadBytes(),
     quotaBytes: deps.quotaBytes,
     atQuota: deps.queue.atQuota(),
     certificates: safe(() => deps.certificates(), []),
     policy: { id: policy.ref.id, version: policy.ref.version, sha256: policy.ref.sha256, signedBy: policy.signedBy, rules: policy.rules.length },
-    audit: { size: deps.audit.size(), ...(head ? { head: { treeSize: head.treeSize, timestamp: new Date(head.timestamp).toISOString() } } : {}), ...(lastVerify ? { lastVerify } : {}) },
+    audit: { size: auditSize, ...(head ? { head: { treeSize: head.treeSize, timestamp: new Date(head.timestamp).toISOString() } } : {}), ...(lastVerify ? { lastVerify } : {}) },
   };
   const base = { at: now.toISOString(), destinations, health };
   const recent = await deps.queue.list({ limit: 10, newestFirst: true });

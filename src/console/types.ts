@@ -45,22 +45,23 @@ export interface ConsoleQueue {
   deliveredSince(sinceMs: number): Promise<{ destination: string; count: number }[]>;
 }
 
+/** What the console reads of the audit log: the SQLite log answers at once, the shared PostgreSQL log asynchronously. */
 export interface ConsoleAudit {
-  size(): number;
-  latestHead(): SignedTreeHead | null;
-  heads(): SignedTreeHead[];
+  size(): number | Promise<number>;
+  latestHead(): SignedTreeHead | null | Promise<SignedTreeHead | null>;
+  heads(): SignedTreeHead[] | Promise<SignedTreeHead[]>;
   verify(): Promise<VerifyResult>;
   /** Writes a native export folder (verifiable offline) and returns its files, name → bytes. */
   exportFiles(): Promise<Record<string, Uint8Array>>;
-  disclosures(patientId: string): DisclosureRow[];
-  breach(since: string, until: string): BreachReport;
-  breakGlass(since?: string, until?: string): BreakGlassReport;
+  disclosures(patientId: string): DisclosureRow[] | Promise<DisclosureRow[]>;
+  breach(since: string, until: string): BreachReport | Promise<BreachReport>;
+  breakGlass(since?: string, until?: string): BreakGlassReport | Promise<BreakGlassReport>;
 }
 
 export interface ConsoleConsents {
   /** Latest versions of the consents for a patient id (CNIC, system|MRN, Patient/ref). */
-  search(patientId: string): ConsentLine[];
-  withdraw(id: string, reason: string, actor: string): { id: string; version: number };
+  search(patientId: string): ConsentLine[] | Promise<ConsentLine[]>;
+  withdraw(id: string, reason: string, actor: string): { id: string; version: number } | Promise<{ id: string; version: number }>;
 }
 
 export interface PolicyTestSummary {

@@ -28,7 +28,7 @@ import { startRuntime } from './runtime.js';
 import { mllpAccess } from './mllp-access.js';
 import { checkAccessAtStart, createGatewayAuth } from './access.js';
 import { openState } from './state.js';
-import { createConsoleApp, consoleDeps } from '../console/index.js';
+import { createConsoleApp, consoleDeps, sqliteConsoleAudit, postgresConsoleAudit } from '../console/index.js';
 import { refreshOpsGauges, scheduleAuditVerify } from '../ops/index.js';
 import { deadLettersExpiring } from '../jobs/retention.js';
 
@@ -313,31 +313,29 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     const m = await store.getMessage(id);
     return m ? explainMessage(m, policy.current(), config.destinations) : undefined;
   };
-  // The console reads the SQLite log and registry; on PostgreSQL it is not offered yet (docs/ha.md).
-  const consoleApp = sqlite
-    ? createConsoleApp(
-        consoleDeps({
-          auth: auth.admin,
-          tokens: auth.tokens,
-          db,
-          store: sqlite.queue,
-          dispatch: () => dispatcher?.states() ?? [],
-          audit: sqlite.audit,
-          consents: sqlite.registry,
-          tokenize: keys.tokenizer(),
-          policy: () => policy.current(),
-          policyDir: config.policy.path,
-          explain,
-          destinations: () => config.destinations.map((d) => d.name),
-          certsDir: config.certsDir,
-          quotaBytes: config.limits.queueQuotaBytes,
-          clock,
-        }),
-      )
-    : undefined;
+  // The console, over this appliance's log or the log the pair shares.
+  const consoleApp = createConsoleApp(
+    consoleDeps({
+      auth: auth.admin,
+      tokens: auth.tokens,
+      store,
+      dispatch: () => dispatcher?.states() ?? [],
+      audit: sqlite ? sqliteConsoleAudit(db, sqlite.audit, keys.tokenizer(), clock) : postgresConsoleAudit(shared!.log, keys.tokenizer(), clock),
+      auditSink: audit,
+      consents,
+      tokenize: keys.tokenizer(),
+      policy: () => policy.current(),
+      policyDir: config.policy.path,
+      explain,
+      destinations: () => config.destinations.map((d) => d.name),
+      certsDir: config.certsDir,
+      quotaBytes: config.limits.queueQuotaBytes,
+      clock,
+    }),
+  );
   const adminApp = createAdminApp({
     auth: auth.admin,
-    ...(consoleApp ? { console: consoleApp.app } : {}),
+    console: consoleApp.app,
     metrics,
     beforeScrape: async () => {
       metrics.queueDepth.reset();
@@ -402,7 +400,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   closers.push(() => auditWatch.stop());
   closers.push(() => new Promise<void>((r) => adminServer.close(() => r())));
   // Closed before the listener (closers run in reverse): live streams would hold it open.
-  if (consoleApp) closers.push(() => consoleApp.close());
+  closers.push(() => consoleApp.close());
 
   logger.info(
     {

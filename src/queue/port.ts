@@ -71,6 +71,8 @@ export interface OperatorStore {
   retryDead(filter?: RetryFilter, actor?: string): Promise<number>;
   /** Dead letters lose their payload, delivered rows are marked purged; returns how many. */
   purge(filter: PurgeFilter, actor?: string): Promise<number>;
+  /** Deliveries per destination since an epoch ms (the console's overview). */
+  deliveredSince(sinceMs: number): Promise<{ destination: string; count: number }[]>;
 }
 
 export interface RetentionCounts {

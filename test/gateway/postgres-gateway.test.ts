@@ -176,3 +176,32 @@ t.test('the database down: not ready, 503 with Retry-After (nothing accepted tha
   await waitFor(async () => (await post(gwA.lanPort, '/fhir/Patient', patientFor('down-3'))).status === 202 || undefined, { timeoutMs: 30_000, what: 'accepting again' });
   t.pass('accepts again after the restart');
 });
+
+t.test('the console on a pair reads the shared state: the audit log verified from node B, a consent found and withdrawn through node B that node A stored', async (t) => {
+  const { gwA, gwB } = await pair(t);
+  // A consent by CNIC (a local reference would be namespaced by its sender, and the console searches as no sender).
+  const CNIC = '35202-7654321-3';
+  t.equal((await post(gwA.lanPort, '/fhir/Patient', patientWith('con-1', CNIC))).status, 202);
+  const consent = await post(gwA.lanPort, '/fhir/Consent', { ...consentFor('con-1'), patient: { identifier: { system: 'urn:oid:2.16.586.1.1', value: CNIC } } });
+  t.equal(consent.status, 201);
+  const admin = `http://127.0.0.1:${gwB.adminPort}`;
+  const html = { accept: 'text/html', origin: admin };
+  const overview = await fetch(`${admin}/console/`, { headers: html });
+  t.equal(overview.status, 200, 'the overview opens');
+  t.match(await overview.text(), /audit/i);
+  const auditPage = await fetch(`${admin}/console/audit`, { headers: html });
+  t.equal(auditPage.status, 200);
+  const csrf = /name="csrf" value="([^"]+)"/.exec(await auditPage.text())?.[1];
+  t.ok(csrf, 'forms carry a CSRF token');
+  const form = (path: string, body: Record<string, string>) => fetch(`${admin}${path}`, { method: 'POST', headers: html, body: new URLSearchParams({ ...body, csrf: csrf! }), redirect: 'manual' });
+  // The leader signs a head at once when elected; wait for one, so there is something to verify.
+  await waitFor(async () => /entries; [1-9]\d* signed tree heads?/.test(await (await fetch(`${admin}/console/audit`, { headers: html })).text()) || undefined, { timeoutMs: 30_000, what: 'a signed head' });
+  const verified = await (await form('/console/audit/verify', {})).text();
+  t.match(verified, /entries and \d+ signed tree heads? check out/, 'verify now: the shared log checks out');
+  const found = await (await form('/console/consents', { q: CNIC })).text();
+  t.match(found, new RegExp(consent.body.id), 'the consent node A stored is found through node B');
+  const withdrawn = await (await form(`/console/consents/${consent.body.id}/withdraw`, { reason: 'patient asked at the front desk', q: CNIC })).text();
+  t.match(withdrawn, /withdrawn \(version 2\)/, 'and withdrawn');
+  const after = await post(gwA.lanPort, '/fhir/Patient', patientWith('con-1', CNIC));
+  t.equal(decisionOf(after), 'denied', 'node A denies at once');
+});
