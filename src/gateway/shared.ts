@@ -68,12 +68,8 @@ export async function openSharedState(
 
     const log = await PostgresAuditLog.open({ pool, nodeId: store.nodeId, signer: deps.signer, clock });
     closers.push(() => log.close());
-    const audit: GatewayAudit = {
-      append(events) {
-        log.check(events);
-        log.append(events).catch((err: unknown) => logger.error({ err: describeError(err) }, 'could not append to the shared audit log'));
-      },
-    };
+    const audit = backgroundAppender(log, logger);
+    closers.push(() => audit.drain());
     const facts = await postgresPatientFacts(pool, { cipher });
     const consents = await postgresConsentStore(pool, { tokenize: deps.keys.tokenizer(), cipher, clock, timezone: config.timezone, auditLog: log, facts });
     closers.push(() => consents.close());
@@ -131,4 +127,63 @@ export function namedConnections(url: string, name: string): string {
   } catch {
     return url; // not a URL the WHATWG parser reads (pg reads more forms): left as given
   }
+}
+
+/** Events held while the database cannot be reached, at most (beyond, the oldest are dropped and counted in the log). */
+const HELD_EVENTS_MAX = 10_000;
+const RETRY_MS = 2_000;
+
+/**
+ * The gateway's own events (policy, access, TLS) into the shared log: checked at once (a bad
+ * event throws, as on SQLite), appended in the background in order. While the database cannot
+ * be reached they are held and appended when it answers again, so an outage does not erase the
+ * security events it caused.
+ */
+export function backgroundAppender(log: Pick<PostgresAuditLog, 'check' | 'append'>, logger: Logger): GatewayAudit & { drain(): Promise<void>; held(): number } {
+  const held: AuditEvent[][] = [];
+  let running: Promise<void> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let dropped = 0;
+  const appendHeld = async () => {
+    try {
+      while (held.length) {
+        await log.append(held[0]!);
+        held.shift();
+      }
+      if (dropped) logger.error({ dropped }, 'audit events were dropped while the shared database could not be reached (more than could be held)');
+      dropped = 0;
+    } catch (err) {
+      logger.warn({ err: describeError(err), held: held.length }, 'could not append to the shared audit log; holding the events and trying again');
+      timer ??= setTimeout(() => {
+        timer = undefined;
+        void pump();
+      }, RETRY_MS);
+      timer.unref();
+    }
+  };
+  // One pass at a time, in order; a pass started while one runs follows it.
+  const pump = (): Promise<void> => {
+    running = (running ?? Promise.resolve()).then(appendHeld);
+    const mine = running;
+    void mine.then(() => {
+      if (running === mine) running = undefined;
+    });
+    return mine;
+  };
+  return {
+    append(events) {
+      log.check(events);
+      held.push(events);
+      if (held.length > HELD_EVENTS_MAX) {
+        held.shift();
+        dropped++;
+      }
+      void pump();
+    },
+    held: () => held.length,
+    async drain() {
+      if (timer) clearTimeout(timer);
+      await pump();
+    },
+  };
 }

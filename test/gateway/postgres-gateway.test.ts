@@ -156,7 +156,7 @@ t.test('a withdrawal through one node stops what either node queued for the pati
 });
 
 t.test('the database down: not ready, 503 with Retry-After (nothing accepted that is not stored); back up: ready, and it accepts again', async (t) => {
-  const { gwA } = await pair(t);
+  const { gwA, url } = await pair(t);
   t.equal((await post(gwA.lanPort, '/fhir/Patient', patientFor('down-1'))).status, 202);
   const ready = async () => (await fetch(`http://127.0.0.1:${gwA.adminPort}/readyz`)).status;
   t.equal(await ready(), 200);
@@ -169,12 +169,26 @@ t.test('the database down: not ready, 503 with Retry-After (nothing accepted tha
     await waitFor(async () => (await ready()) === 503 || undefined, { timeoutMs: 20_000, what: 'not ready' });
     const body = (await (await fetch(`http://127.0.0.1:${gwA.adminPort}/readyz`)).json()) as { reasons: string[] };
     t.match(body.reasons.join(' '), /cannot be reached/, 'readiness names the database');
+    // A security event during the outage (a refused token) must not be lost with it.
+    const refused = await fetch(`http://127.0.0.1:${gwA.lanPort}/fhir/Patient`, { method: 'POST', headers: { 'content-type': 'application/fhir+json', authorization: 'Bearer not-a-token' }, body: '{}' });
+    t.equal(refused.status, 401, 'a bad token is refused while the database is down');
   } finally {
     await parts.start();
   }
   await waitFor(async () => (await ready()) === 200 || undefined, { timeoutMs: 30_000, what: 'ready again' });
   await waitFor(async () => (await post(gwA.lanPort, '/fhir/Patient', patientFor('down-3'))).status === 202 || undefined, { timeoutMs: 30_000, what: 'accepting again' });
   t.pass('accepts again after the restart');
+  const after = new pg.Client({ connectionString: url });
+  await after.connect();
+  try {
+    const denied = await waitFor(
+      async () => (await after.query<{ n: number }>("SELECT count(*)::int AS n FROM audit_entries WHERE event = 'access-denied'")).rows[0]!.n || undefined,
+      { timeoutMs: 30_000, what: 'the refusal audited' },
+    );
+    t.ok(denied >= 1, 'the refusal made while the database was down is in the shared log now');
+  } finally {
+    await after.end();
+  }
 });
 
 t.test('the console on a pair reads the shared state: the audit log verified from node B, a consent found and withdrawn through node B that node A stored', async (t) => {
