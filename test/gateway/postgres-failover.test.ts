@@ -7,11 +7,11 @@
  * de-duplication; the survivor must take over the singletons (it signs the next tree head); the
  * shared log must verify with every head consistent with the last.
  */
-import t, { type Test } from 'tap';
-import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import t from 'tap';
 import { join } from 'node:path';
 import pg from 'pg';
-import { prepareDir, runCli, simReceived, startGatewayProcess, startSimulatorProcess, waitFor, type Ports, type Running } from '../helpers/processes.js';
+import { runCli, simReceived, waitFor } from '../helpers/processes.js';
+import { pairOf, type PairNode } from '../helpers/pair.js';
 import { startPostgres } from '../helpers/postgres.js';
 import { consentFor, observation, patientFor } from '../../bench/fixtures.js';
 import { sleep } from '../helpers/net.js';
@@ -21,44 +21,11 @@ const KILLS = 10;
 const SENDERS = 16;
 const server = await startPostgres(t);
 
-interface Node {
-  name: 'gw-a' | 'gw-b';
-  dir: string;
-  ports: Ports;
-  running?: Running;
-}
-
-/** Two gateway folders on one fresh database (the second with the first's certs), one receiver, both started. */
-async function pairOf(t: Test) {
-  const url = await server.newDatabase();
-  const base = t.testdir();
-  const patch = (name: string) => (c: any) => {
-    c.store = { kind: 'postgres', url, nodeId: name, leaseSeconds: 5 };
-    c.destinations[0].retry = { maxAttempts: 1000, baseDelayMs: 20, maxDelayMs: 200, maxAgeMs: 3_600_000 };
-  };
-  const a: Node = { name: 'gw-a', dir: join(base, 'a'), ...(await prepareDir(join(base, 'a'), patch('gw-a'))) };
-  const b: Node = { name: 'gw-b', dir: join(base, 'b'), ...(await prepareDir(join(base, 'b'), patch('gw-b'))) };
-  // One pair, one set of keys: the second node gets the first one's certs folder (docs/ha.md).
-  rmSync(join(b.dir, 'certs'), { recursive: true, force: true });
-  cpSync(join(a.dir, 'certs'), join(b.dir, 'certs'), { recursive: true });
-  // Both deliver to the one receiver.
-  const bConfig = JSON.parse(readFileSync(join(b.dir, 'gateway.config.json'), 'utf8'));
-  for (const d of bConfig.destinations) d.url = d.url.replace(`127.0.0.1:${b.ports.sim}`, `127.0.0.1:${a.ports.sim}`);
-  writeFileSync(join(b.dir, 'gateway.config.json'), JSON.stringify(bConfig, null, 2));
-  const sim = await startSimulatorProcess(a.dir, a.ports.sim, { extraArgs: ['--certs', join(a.dir, 'certs')] });
-  const nodes = [a, b];
-  t.teardown(async () => {
-    for (const n of nodes) await n.running?.kill('SIGKILL');
-    await sim.kill();
-  });
-  const start = async (n: Node) => (n.running = await startGatewayProcess(n.dir));
-  await start(a);
-  await start(b);
-  return { url, a, b, nodes, start };
-}
+type Node = PairNode;
 
 t.test('two gateways, 16 senders, ten SIGKILLs of either node: every 202 delivered once, the singletons taken over, the log consistent', async (t) => {
-  const { url, a, b, nodes, start } = await pairOf(t);
+  const url = await server.newDatabase();
+  const { a, b, nodes, start } = await pairOf(t, url);
 
   const lan = (n: Node) => `http://127.0.0.1:${n.ports.lan}`;
   const postJson = (n: Node, path: string, body: unknown) =>
@@ -152,7 +119,7 @@ t.test('two gateways, 16 senders, ten SIGKILLs of either node: every 202 deliver
 });
 
 t.test('PostgreSQL restarted under load: 503 with Retry-After while it is down, then both nodes carry on, nothing acknowledged lost', async (t) => {
-  const { a, b, nodes } = await pairOf(t);
+  const { a, b, nodes } = await pairOf(t, await server.newDatabase());
   const lan = (n: Node) => `http://127.0.0.1:${n.ports.lan}`;
   const postJson = (n: Node, path: string, body: unknown) =>
     fetch(`${lan(n)}${path}`, { method: 'POST', headers: { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' }, body: JSON.stringify(body) });

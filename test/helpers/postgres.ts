@@ -190,3 +190,55 @@ export async function startPostgres(t: Test, opts: { database?: string } = {}): 
   t.teardown(() => handle.stop());
   return handle;
 }
+
+export interface TestStandby {
+  port: number;
+  /** The standby's URL for a database of the primary (the same name). */
+  urlOf(primaryUrl: string): string;
+  /** pg_ctl promote: the standby becomes a primary. */
+  promote(): Promise<void>;
+}
+
+/**
+ * A streaming standby of `primary`, made with pg_basebackup and started on its own port, then
+ * named in the primary's synchronous_standby_names: from then on every COMMIT on the primary
+ * waits until the standby has it (synchronous_commit=on). Stopped in t.teardown.
+ */
+export async function startSynchronousStandby(t: Test, primary: TestPostgres): Promise<TestStandby> {
+  // pg_basebackup sits beside initdb in Debian's package folder (PATH may hold links to initdb and pg_ctl only).
+  const bin = [findPostgresBin()!, ...(existsSync('/usr/lib/postgresql') ? readdirSync('/usr/lib/postgresql').map((v) => join('/usr/lib/postgresql', v, 'bin')) : [])].find((d) => existsSync(join(d, 'pg_basebackup')));
+  if (!bin) throw new Error('pg_basebackup not found beside initdb or under /usr/lib/postgresql/*/bin');
+  const user = runAsUser();
+  const dir = mkdtempSync(join(tmpdir(), 'darwaza-pg-standby-'));
+  if (user) chownSync(dir, user.uid, user.gid);
+  const data = join(dir, 'data');
+  const port = await freePort();
+  const log = join(dir, 'server.log');
+  await run(join(bin, 'pg_basebackup'), ['-D', data, '-h', primary.dir, '-p', String(primary.port), '-U', 'postgres', '-X', 'stream', '-R', '-c', 'fast'], user, dir, 180_000);
+  // The primary_conninfo pg_basebackup wrote names the primary; the standby reports as "standby".
+  const serverOpts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=on -c hot_standby=on -c max_connections=100 -c shared_buffers=16MB -c cluster_name=standby`;
+  installExitHook();
+  live.add(data);
+  await run(join(bin, 'pg_ctl'), ['start', '-D', data, '-l', log, '-w', '-t', '120', '-o', serverOpts], user, dir, 150_000).catch((err) => {
+    throw new Error(`${(err as Error).message}\n${existsSync(log) ? readFileSync(log, 'utf8').slice(-1500) : ''}`);
+  });
+  t.teardown(async () => {
+    if (postmasterPid(data)) await run(join(bin, 'pg_ctl'), ['stop', '-D', data, '-m', 'immediate', '-w', '-t', '60'], user, dir, 90_000).catch(() => {});
+    live.delete(data);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const admin = new pg.Client({ host: '127.0.0.1', port: primary.port, user: 'postgres', database: 'postgres' });
+  await admin.connect();
+  try {
+    await admin.query("ALTER SYSTEM SET synchronous_standby_names = '*'");
+    await admin.query('SELECT pg_reload_conf()');
+    await waitFor(async () => (await admin.query<{ s: string }>("SELECT sync_state AS s FROM pg_stat_replication")).rows.some((r) => r.s === 'sync') || undefined, { timeoutMs: 60_000, what: 'the standby synchronous' });
+  } finally {
+    await admin.end();
+  }
+  return {
+    port,
+    urlOf: (primaryUrl) => primaryUrl.replace(`:${primary.port}/`, `:${port}/`),
+    promote: () => run(join(bin, 'pg_ctl'), ['promote', '-D', data, '-w', '-t', '120'], user, dir, 150_000),
+  };
+}
