@@ -16,6 +16,7 @@ import { PostgresAuditLog, scheduleLeaderTreeHeads, type Signer } from '../audit
 import { postgresConsentStore, postgresPatientFacts, type PatientFacts, type PostgresConsentStore } from '../consent/index.js';
 import { PostgresQueueStore, LeaderElection, openPool } from '../queue/postgres/index.js';
 import type { QueueObserver } from '../queue/index.js';
+import { shownUrl } from '../ops/index.js';
 
 type PostgresStore = Extract<GatewayConfig['store'], { kind: 'postgres' }>;
 
@@ -114,8 +115,18 @@ export async function openSharedState(
     return { cipher, log, audit, consents, facts, store: queue, leader, close };
   } catch (err) {
     await close();
+    const code = (err as { code?: string }).code;
+    // The database is not there (or refuses us): say so plainly, naming it without its password.
+    if (code && /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|28P01|28000|3D000|57P03)$/.test(code)) {
+      throw new SharedStoreError(`PostgreSQL at ${shownUrl(store.url)} cannot be used (${code}): check that it runs, that this gateway may connect (pg_hba.conf, the password) and that the database exists; then start again`);
+    }
     throw err;
   }
+}
+
+/** The shared database could not be reached or used at start. */
+export class SharedStoreError extends Error {
+  override name = 'SharedStoreError';
 }
 
 /** The URL with an application_name, unless it names one already. */

@@ -219,3 +219,14 @@ t.test('the console on a pair reads the shared state: the audit log verified fro
   const after = await post(gwA.lanPort, '/fhir/Patient', patientWith('con-1', CNIC));
   t.equal(decisionOf(after), 'denied', 'node A denies at once');
 });
+
+t.test('a start against a database that is not there fails with one plain sentence, naming it without its password', async (t) => {
+  const s = await setupGateway(t, (c) => (c.store = { kind: 'postgres', url: 'postgres://darwaza:s3cret@127.0.0.1:1/darwaza', nodeId: 'gw-x' }));
+  const err = await startGateway(s.config, { logger: memoryLogger().logger, simulator: false }).then(
+    async (gw) => (await gw.stop(), undefined),
+    (e: Error) => e,
+  );
+  t.equal(err?.name, 'SharedStoreError');
+  t.match(err?.message, /^PostgreSQL at postgres:\/\/darwaza@127\.0\.0\.1:1\/darwaza cannot be used \(ECONNREFUSED\)/);
+  t.notMatch(err?.message, /s3cret/);
+});
