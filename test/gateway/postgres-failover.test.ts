@@ -10,10 +10,9 @@
 import t from 'tap';
 import { join } from 'node:path';
 import pg from 'pg';
-import { runCli, simReceived, waitFor } from '../helpers/processes.js';
-import { pairOf, type PairNode } from '../helpers/pair.js';
+import { runCli, waitFor } from '../helpers/processes.js';
+import { deliveredOnce, loadPair, pairOf, registerPatient } from '../helpers/pair.js';
 import { startPostgres } from '../helpers/postgres.js';
-import { consentFor, observation, patientFor } from '../../bench/fixtures.js';
 import { sleep } from '../helpers/net.js';
 import { DEFAULT_LEADER_LOCK } from '../../src/queue/postgres/index.js';
 
@@ -21,17 +20,12 @@ const KILLS = 10;
 const SENDERS = 16;
 const server = await startPostgres(t);
 
-type Node = PairNode;
 
 t.test('two gateways, 16 senders, ten SIGKILLs of either node: every 202 delivered once, the singletons taken over, the log consistent', async (t) => {
   const url = await server.newDatabase();
   const { a, b, nodes, start } = await pairOf(t, url);
 
-  const lan = (n: Node) => `http://127.0.0.1:${n.ports.lan}`;
-  const postJson = (n: Node, path: string, body: unknown) =>
-    fetch(`${lan(n)}${path}`, { method: 'POST', headers: { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' }, body: JSON.stringify(body) });
-  t.equal((await postJson(a, '/fhir/Patient', patientFor('p-pair'))).status, 202);
-  t.equal((await postJson(b, '/fhir/Consent', consentFor('p-pair'))).status, 201, 'one consent, stored through node B, for both');
+  await registerPatient(b, 'p-pair');
 
   const db = new pg.Client({ connectionString: url });
   await db.connect();
@@ -48,26 +42,12 @@ t.test('two gateways, 16 senders, ten SIGKILLs of either node: every 202 deliver
   const leaderHeads = async () => (await db.query<{ node: string; tree_size: number }>('SELECT node, tree_size::int FROM audit_tree_heads ORDER BY id')).rows;
 
   const acked = new Set<string>();
-  const refused: number[] = [];
+  const other: number[] = [];
+  let unavailable = 0;
   let takeovers = 0;
   for (let round = 0; round < KILLS; round++) {
     for (const n of nodes) if (!n.running) await start(n);
-    let sending = true;
-    const senders = Array.from({ length: SENDERS }, async (_, s) => {
-      const n = nodes[s % 2]!;
-      for (let i = 0; sending; i++) {
-        try {
-          const r = await postJson(n, '/fhir/Observation', observation('p-pair', round * 100_000 + s * 1000 + i));
-          if (r.status === 202) {
-            const body = (await r.json()) as { id: string; destinations: { decision: string }[] };
-            if (body.destinations[0]?.decision === 'queued') acked.add(body.id);
-            else refused.push(r.status);
-          } else refused.push(r.status);
-        } catch {
-          return; // the connection died with its node: not acknowledged, so not promised
-        }
-      }
-    });
+    const load = loadPair(nodes, { senders: SENDERS, patient: 'p-pair', seed: round * 100_000, onConnectionError: 'stop' });
     await sleep(300 + Math.floor(Math.random() * 900));
     // Even rounds kill the node that leads (so take-overs are tested every time), odd rounds either.
     const leader = await waitFor(leaderNow, { timeoutMs: 30_000, what: 'a leader' });
@@ -78,8 +58,10 @@ t.test('two gateways, 16 senders, ten SIGKILLs of either node: every 202 deliver
     victim.running = undefined;
     // The survivor carries the load alone for a while: long enough to take the lock (retried every 2 s).
     await sleep(3000);
-    sending = false;
-    await Promise.all(senders);
+    await load.stop();
+    for (const id of load.acked) acked.add(id);
+    other.push(...load.other);
+    unavailable += load.unavailable;
     if (victim.name !== leader) continue;
     // The leader died: the survivor takes the lock and signs the next head (the log grew meanwhile).
     const signed = await waitFor(async () => (await leaderHeads()).slice(headsBefore).find((h) => h.node === survivor.name), {
@@ -91,21 +73,13 @@ t.test('two gateways, 16 senders, ten SIGKILLs of either node: every 202 deliver
     t.equal(await waitFor(leaderNow, { timeoutMs: 30_000, what: 'a leader' }), survivor.name, 'and holds the leader lock');
   }
   t.ok(acked.size >= KILLS * 10, `load was real: ${acked.size} messages acknowledged`);
-  t.same(refused, [], 'no message was refused or denied');
+  t.same(other, [], 'no message was refused or denied');
+  t.equal(unavailable, 0, 'no 503: the database stayed up');
 
   for (const n of nodes) if (!n.running) await start(n);
-  let last = await simReceived(a.ports.sim);
-  await waitFor(
-    async () => {
-      last = await simReceived(a.ports.sim);
-      return [...acked].every((id) => last.ids.includes(id)) || undefined;
-    },
-    { timeoutMs: 120_000, what: 'every acknowledged message delivered' },
-  ).catch(() => undefined);
-  const seen = new Set(last.ids);
-  const missing = [...acked].filter((id) => !seen.has(id));
+  const { missing, duplicates } = await deliveredOnce(a.ports.sim, acked);
   t.same(missing, [], 'nothing either node acknowledged was lost');
-  t.equal(last.ids.length, seen.size, 'each id once at the receiver, after its de-duplication');
+  t.equal(duplicates, 0, 'each id once at the receiver, after its de-duplication');
 
   // Every head consistent with the last, every entry under the verified log.
   for (const n of nodes) await n.running?.kill('SIGTERM');
@@ -120,64 +94,24 @@ t.test('two gateways, 16 senders, ten SIGKILLs of either node: every 202 deliver
 
 t.test('PostgreSQL restarted under load: 503 with Retry-After while it is down, then both nodes carry on, nothing acknowledged lost', async (t) => {
   const { a, b, nodes } = await pairOf(t, await server.newDatabase());
-  const lan = (n: Node) => `http://127.0.0.1:${n.ports.lan}`;
-  const postJson = (n: Node, path: string, body: unknown) =>
-    fetch(`${lan(n)}${path}`, { method: 'POST', headers: { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' }, body: JSON.stringify(body) });
-  t.equal((await postJson(a, '/fhir/Patient', patientFor('p-restart'))).status, 202);
-  t.equal((await postJson(a, '/fhir/Consent', consentFor('p-restart'))).status, 201);
-
-  const acked = new Set<string>();
-  const other: number[] = [];
-  let unavailable = 0;
-  let withoutRetryAfter = 0;
-  let sending = true;
-  const senders = Array.from({ length: SENDERS }, async (_, s) => {
-    const n = nodes[s % 2]!;
-    for (let i = 0; sending; i++) {
-      const r = await postJson(n, '/fhir/Observation', observation('p-restart', s * 100_000 + i)).catch(() => undefined);
-      if (!r) {
-        other.push(0); // the connection failed: the gateways must stay up through a database restart
-        continue;
-      }
-      if (r.status === 202) {
-        const body = (await r.json()) as { id: string; destinations: { decision: string }[] };
-        if (body.destinations[0]?.decision === 'queued') acked.add(body.id);
-        else other.push(r.status);
-      } else {
-        await r.arrayBuffer();
-        if (r.status === 503) {
-          unavailable++;
-          if (!(Number(r.headers.get('retry-after')) > 0)) withoutRetryAfter++;
-          await sleep(100);
-        } else other.push(r.status);
-      }
-    }
-  });
+  await registerPatient(a, 'p-restart');
+  const load = loadPair(nodes, { senders: SENDERS, patient: 'p-restart', onConnectionError: 'count' });
   await sleep(1500);
-  const before = acked.size;
+  const before = load.acked.size;
   const parts = server.restartParts();
   await parts.stop();
   await sleep(3000);
   await parts.start();
   // The nodes reconnect by themselves; the load goes on until each has acknowledged again.
-  await waitFor(() => acked.size > before + 50 || undefined, { timeoutMs: 60_000, what: 'acknowledgements after the restart' });
+  await waitFor(() => load.acked.size > before + 50 || undefined, { timeoutMs: 60_000, what: 'acknowledgements after the restart' });
   await sleep(1000);
-  sending = false;
-  await Promise.all(senders);
+  await load.stop();
 
-  t.ok(unavailable > 0, `requests while it was down were answered 503 (${unavailable})`);
-  t.equal(withoutRetryAfter, 0, 'each with Retry-After');
-  t.same(other, [], 'no other answer (no 500, nothing denied)');
-  let last = await simReceived(a.ports.sim);
-  await waitFor(
-    async () => {
-      last = await simReceived(a.ports.sim);
-      return [...acked].every((id) => last.ids.includes(id)) || undefined;
-    },
-    { timeoutMs: 120_000, what: 'every acknowledged message delivered' },
-  ).catch(() => undefined);
-  const seen = new Set(last.ids);
-  t.same([...acked].filter((id) => !seen.has(id)), [], `nothing acknowledged was lost (${acked.size} acknowledged, ${before} before the restart)`);
-  t.equal(last.ids.length, seen.size, 'each id once at the receiver');
+  t.ok(load.unavailable > 0, `requests while it was down were answered 503 (${load.unavailable})`);
+  t.equal(load.withoutRetryAfter, 0, 'each with Retry-After');
+  t.same(load.other, [], 'no other answer (no 500, nothing denied, no connection dropped)');
+  const { missing, duplicates } = await deliveredOnce(a.ports.sim, load.acked);
+  t.same(missing, [], `nothing acknowledged was lost (${load.acked.size} acknowledged, ${before} before the restart)`);
+  t.equal(duplicates, 0, 'each id once at the receiver');
   for (const n of [a, b]) t.ok(n.running?.proc.exitCode === null, `${n.name} kept running through the restart`);
 });

@@ -9,10 +9,9 @@ import t from 'tap';
 import net from 'node:net';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
-import { cliArgv, simReceived, waitFor } from '../helpers/processes.js';
-import { pairOf, type PairNode } from '../helpers/pair.js';
+import { cliArgv, waitFor } from '../helpers/processes.js';
+import { deliveredOnce, loadPair, pairOf, registerPatient } from '../helpers/pair.js';
 import { startPostgres, startSynchronousStandby } from '../helpers/postgres.js';
-import { consentFor, observation, patientFor } from '../../bench/fixtures.js';
 import { sleep } from '../helpers/net.js';
 
 const SENDERS = 16;
@@ -52,59 +51,23 @@ t.test('primary SIGKILLed, synchronous standby promoted, the address moved: ever
   const via = url.replace(`:${primary.port}/`, `:${address.port}/`);
   const { a, nodes } = await pairOf(t, via);
 
-  const postJson = (n: PairNode, path: string, body: unknown) =>
-    fetch(`http://127.0.0.1:${n.ports.lan}${path}`, { method: 'POST', headers: { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' }, body: JSON.stringify(body) });
-  t.equal((await postJson(a, '/fhir/Patient', patientFor('p-standby'))).status, 202);
-  t.equal((await postJson(a, '/fhir/Consent', consentFor('p-standby'))).status, 201);
-
-  const acked = new Set<string>();
-  const other: number[] = [];
-  let unavailable = 0;
-  let sending = true;
-  const senders = Array.from({ length: SENDERS }, async (_, s) => {
-    const n = nodes[s % 2]!;
-    for (let i = 0; sending; i++) {
-      const r = await postJson(n, '/fhir/Observation', observation('p-standby', s * 100_000 + i)).catch(() => undefined);
-      if (!r) {
-        other.push(0);
-        continue;
-      }
-      if (r.status === 202) {
-        const body = (await r.json()) as { id: string; destinations: { decision: string }[] };
-        if (body.destinations[0]?.decision === 'queued') acked.add(body.id);
-        else other.push(r.status);
-      } else {
-        await r.arrayBuffer();
-        if (r.status === 503) {
-          unavailable++;
-          await sleep(100);
-        } else other.push(r.status);
-      }
-    }
-  });
+  await registerPatient(a, 'p-standby');
+  const load = loadPair(nodes, { senders: SENDERS, patient: 'p-standby', onConnectionError: 'count' });
   await sleep(1500);
-  const beforeKill = acked.size;
+  const beforeKill = load.acked.size;
   await primary.kill9();
   await standby.promote();
   address.moveTo(standby.port);
-  await waitFor(() => acked.size > beforeKill + 50 || undefined, { timeoutMs: 90_000, what: 'acknowledgements from the promoted standby' });
+  await waitFor(() => load.acked.size > beforeKill + 50 || undefined, { timeoutMs: 90_000, what: 'acknowledgements from the promoted standby' });
   await sleep(1000);
-  sending = false;
-  await Promise.all(senders);
+  await load.stop();
 
-  t.ok(beforeKill > 0 && unavailable > 0, `load before the kill (${beforeKill} acknowledged), 503 while no primary answered (${unavailable})`);
-  t.same(other, [], 'no other answer');
-  let last = await simReceived(a.ports.sim);
-  await waitFor(
-    async () => {
-      last = await simReceived(a.ports.sim);
-      return [...acked].every((id) => last.ids.includes(id)) || undefined;
-    },
-    { timeoutMs: 120_000, what: 'every acknowledged message delivered' },
-  ).catch(() => undefined);
-  const seen = new Set(last.ids);
-  t.same([...acked].filter((id) => !seen.has(id)), [], `nothing acknowledged was lost (${acked.size}, ${beforeKill} of them before the primary died)`);
-  t.equal(last.ids.length, seen.size, 'each id once at the receiver');
+  t.ok(beforeKill > 0 && load.unavailable > 0, `load before the kill (${beforeKill} acknowledged), 503 while no primary answered (${load.unavailable})`);
+  t.equal(load.withoutRetryAfter, 0, 'each 503 with Retry-After');
+  t.same(load.other, [], 'no other answer');
+  const { missing, duplicates } = await deliveredOnce(a.ports.sim, load.acked);
+  t.same(missing, [], `nothing acknowledged was lost (${load.acked.size}, ${beforeKill} of them before the primary died)`);
+  t.equal(duplicates, 0, 'each id once at the receiver');
 
   for (const n of nodes) await n.running?.kill('SIGTERM');
   // Asynchronously: the forwarder standing in for the address runs in this process.

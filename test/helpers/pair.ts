@@ -6,7 +6,9 @@
 import type { Test } from 'tap';
 import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { prepareDir, startGatewayProcess, startSimulatorProcess, type Ports, type Running } from './processes.js';
+import { prepareDir, simReceived, startGatewayProcess, startSimulatorProcess, waitFor, type Ports, type Running } from './processes.js';
+import { sleep } from './net.js';
+import { consentFor, observation, patientFor } from '../../bench/fixtures.js';
 
 export interface PairNode {
   name: 'gw-a' | 'gw-b';
@@ -43,3 +45,77 @@ export async function pairOf(t: Test, url: string) {
   return { url, a, b, nodes, start };
 }
 
+
+const postJson = (n: PairNode, path: string, body: unknown) =>
+  fetch(`http://127.0.0.1:${n.ports.lan}${path}`, { method: 'POST', headers: { 'content-type': 'application/fhir+json', accept: 'application/vnd.darwaza.decision+json' }, body: JSON.stringify(body) });
+
+/** The patient (so the age is known) and a consent permitting treatment disclosures, through the first node. */
+export async function registerPatient(n: PairNode, patient: string): Promise<void> {
+  const p = await postJson(n, '/fhir/Patient', patientFor(patient));
+  if (p.status !== 202) throw new Error(`patient refused: ${p.status}`);
+  const c = await postJson(n, '/fhir/Consent', consentFor(patient));
+  if (c.status !== 201) throw new Error(`consent refused: ${c.status}`);
+}
+
+export interface PairLoad {
+  /** Message ids a node acknowledged (202, queued). */
+  acked: Set<string>;
+  /** 503 answers (the database unreachable), and those of them without Retry-After. */
+  unavailable: number;
+  withoutRetryAfter: number;
+  /** Any other answer's status; 0 for a connection that failed while `onConnectionError` is 'count'. */
+  other: number[];
+  stop(): Promise<void>;
+}
+
+/**
+ * `senders` concurrent HTTP senders spread over the nodes, posting Observations of `patient`
+ * until stopped. A connection that fails ends its sender ('stop': its node was killed, so it
+ * promised nothing) or is counted in `other` ('count': the nodes must stay up).
+ */
+export function loadPair(nodes: PairNode[], opts: { senders: number; patient: string; seed?: number; onConnectionError: 'stop' | 'count' }): PairLoad {
+  const load: PairLoad = { acked: new Set(), unavailable: 0, withoutRetryAfter: 0, other: [], stop: async () => {} };
+  let sending = true;
+  const senders = Array.from({ length: opts.senders }, async (_, s) => {
+    const n = nodes[s % nodes.length]!;
+    for (let i = 0; sending; i++) {
+      const r = await postJson(n, '/fhir/Observation', observation(opts.patient, (opts.seed ?? 0) + s * 1000 + i)).catch(() => undefined);
+      if (!r) {
+        if (opts.onConnectionError === 'stop') return;
+        load.other.push(0);
+        continue;
+      }
+      if (r.status === 202) {
+        const body = (await r.json()) as { id: string; destinations: { decision: string }[] };
+        if (body.destinations[0]?.decision === 'queued') load.acked.add(body.id);
+        else load.other.push(r.status);
+      } else {
+        await r.arrayBuffer();
+        if (r.status === 503) {
+          load.unavailable++;
+          if (!(Number(r.headers.get('retry-after')) > 0)) load.withoutRetryAfter++;
+          await sleep(100);
+        } else load.other.push(r.status);
+      }
+    }
+  });
+  load.stop = async () => {
+    sending = false;
+    await Promise.all(senders);
+  };
+  return load;
+}
+
+/** Waits (up to 2 minutes) until the receiver has every acknowledged id; returns the missing ones and the duplicates it recorded. */
+export async function deliveredOnce(simPort: number, acked: ReadonlySet<string>): Promise<{ missing: string[]; duplicates: number }> {
+  let last = await simReceived(simPort);
+  await waitFor(
+    async () => {
+      last = await simReceived(simPort);
+      return [...acked].every((id) => last.ids.includes(id)) || undefined;
+    },
+    { timeoutMs: 120_000, what: 'every acknowledged message delivered' },
+  ).catch(() => undefined);
+  const seen = new Set(last.ids);
+  return { missing: [...acked].filter((id) => !seen.has(id)), duplicates: last.ids.length - seen.size };
+}

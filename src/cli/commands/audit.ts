@@ -37,6 +37,7 @@ import {
   sourcesSeen,
   verifyLog,
   type SignedTreeHead,
+  type InclusionProof,
   type VerifyOptions,
 } from '../../audit/index.js';
 
@@ -212,11 +213,13 @@ export const command: Command = {
         }
         case 'prove': {
           const pgLog = await openPgLog(values.store);
-          if (!pgLog) return prove(rest[0], paths.dataDir(), io);
+          const opened = pgLog ? undefined : openLog(io, paths.dataDir());
           try {
-            return await provePg(rest[0], pgLog, io);
+            await pgLog?.build(); // the subtrees a proof reads (the leader builds them behind the appends)
+            return await prove(rest[0], pgLog ?? opened!.log, io);
           } finally {
-            await pgLog.close();
+            opened?.db.close();
+            await pgLog?.close();
           }
         }
         case 'disclosures':
@@ -359,50 +362,20 @@ async function verify(values: Record<string, string | boolean | undefined>, io: 
   return EXIT.failed;
 }
 
-function prove(target: string | undefined, dataDir: string, io: CliIo): number {
-  if (!target) throw new UsageError('prove needs an entry index or a message id');
-  const { db, log } = openLog(io, dataDir);
-  try {
-    const head = log.latestHead();
-    if (!head) {
-      io.err('darwaza audit: no signed tree head yet; the running gateway signs one every minute');
-      return EXIT.failed;
-    }
-    const indices = /^\d+$/.test(target) ? [Number(target)] : log.findByMessageId(target).map((e) => e.index);
-    if (indices.length === 0) {
-      io.err(`darwaza audit: no entry for message id ${target}`);
-      return EXIT.failed;
-    }
-    const proofs = [];
-    for (const index of indices) {
-      if (index >= head.treeSize) {
-        io.err(`darwaza audit: entry ${index} is not yet under a signed tree head (latest covers ${head.treeSize}); try again after the next head`);
-        return EXIT.failed;
-      }
-      const p = log.inclusionProof(index, head.treeSize);
-      proofs.push({
-        leafIndex: p.leafIndex,
-        treeSize: p.treeSize,
-        leafHash: p.leafHash.toString('hex'),
-        entry: log.entry(index)!.text,
-        signedHead: head,
-        auditPath: p.auditPath.map((h) => h.toString('hex')),
-      });
-    }
-    io.out(JSON.stringify(/^\d+$/.test(target) ? proofs[0] : proofs, null, 2));
-    return EXIT.ok;
-  } finally {
-    db.close();
-  }
+/** What `prove` reads of a log: the SQLite log answers at once, the shared log asynchronously. */
+interface ProvableLog {
+  latestHead(): SignedTreeHead | null | Promise<SignedTreeHead | null>;
+  findByMessageId(id: string): Array<{ index: number }> | Promise<Array<{ index: number }>>;
+  inclusionProof(index: number, treeSize: number): InclusionProof | Promise<InclusionProof>;
+  entry(index: number): { text: string } | null | Promise<{ text: string } | null>;
 }
 
-/** `prove` against the shared log: the same proof document as on SQLite. */
-async function provePg(target: string | undefined, log: PostgresAuditLog, io: CliIo): Promise<number> {
+/** An inclusion proof (or one per entry of a message) under the latest signed head, as JSON. */
+async function prove(target: string | undefined, log: ProvableLog, io: CliIo): Promise<number> {
   if (!target) throw new UsageError('prove needs an entry index or a message id');
-  await log.build();
   const head = await log.latestHead();
   if (!head) {
-    io.err('darwaza audit: no signed tree head yet; the leading gateway signs one every minute');
+    io.err('darwaza audit: no signed tree head yet; the running gateway signs one every minute');
     return EXIT.failed;
   }
   const indices = /^\d+$/.test(target) ? [Number(target)] : (await log.findByMessageId(target)).map((e) => e.index);
