@@ -11,7 +11,7 @@ import type { AuditEvent } from '../model/index.js';
 import type { GatewayConfig } from '../config/index.js';
 import type { Logger } from '../log/index.js';
 import { describeError } from '../log/index.js';
-import { postgresDataKeyTable, openKeyTableCipher, scheduleKeyRefresh, kekSourceFromConfig, type KeyStore, type KeyTableCipher } from '../crypto/index.js';
+import { postgresDataKeyTable, openKeyTableCipher, scheduleKeyRefresh, kekSourceFromConfig, type KeyStore } from '../crypto/index.js';
 import { PostgresAuditLog, scheduleLeaderTreeHeads, type Signer } from '../audit/index.js';
 import { postgresConsentStore, postgresPatientFacts, type PatientFacts, type PostgresConsentStore } from '../consent/index.js';
 import { PostgresQueueStore, LeaderElection, openPool } from '../queue/postgres/index.js';
@@ -29,7 +29,6 @@ export interface GatewayAudit {
 }
 
 export interface SharedState {
-  cipher: KeyTableCipher;
   log: PostgresAuditLog;
   /** The gateway's own events into the shared log: checked now (a bad event throws, as on SQLite), written in the background. */
   audit: GatewayAudit;
@@ -112,7 +111,7 @@ export async function openSharedState(
     }, Math.min(RECLAIM_EVERY_MS, store.leaseSeconds * 500));
     reclaim.unref();
     closers.push(() => clearInterval(reclaim));
-    return { cipher, log, audit, consents, facts, store: queue, leader, close };
+    return { log, audit, consents, facts, store: queue, leader, close };
   } catch (err) {
     await close();
     const code = (err as { code?: string }).code;

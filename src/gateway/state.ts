@@ -10,9 +10,9 @@ import type { Logger } from '../log/index.js';
 import type { Metrics } from '../admin/index.js';
 import type { Stages } from '../pipeline/index.js';
 import { SqliteQueueStore, type QueueObserver, type QueueStore } from '../queue/index.js';
-import { sqliteConsentStore, type ConsentRegistry, type ConsentStore } from '../consent/index.js';
+import { sqliteConsentStore, type ConsentStore } from '../consent/index.js';
 import type { AuditLog } from '../audit/index.js';
-import type { AtRestCipher, KeyStore } from '../crypto/index.js';
+import type { KeyStore } from '../crypto/index.js';
 import { provision, provisionShared, type PolicyAndProfiles } from './provision.js';
 import type { PackInForce } from './pack.js';
 import type { PolicyInForce } from './runtime.js';
@@ -28,8 +28,8 @@ export interface GatewayState {
   pack: PackInForce;
   stages: Stages;
   store: QueueStore;
-  /** On SQLite: the log, the registry and the cipher, for the jobs and pages that read them. */
-  sqlite?: { audit: AuditLog; registry: ConsentRegistry; cipher: AtRestCipher; queue: SqliteQueueStore };
+  /** On SQLite: the log, for the jobs and pages that read it (tree build, cron heads, ATNA, verify, console). */
+  sqlite?: { audit: AuditLog };
   /** On PostgreSQL: the shared state and its singletons. */
   shared?: SharedState;
   /** Commits what the group commit still holds. */
@@ -73,7 +73,7 @@ export async function openState(
     pack: p.pack,
     stages: p.stages,
     store,
-    sqlite: { audit: p.audit, registry: p.consents, cipher: p.cipher, queue: store },
+    sqlite: { audit: p.audit },
     flush: async () => store.flush(),
     close: async () => {
       store.flush();
